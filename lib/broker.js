@@ -1,0 +1,137 @@
+'use strict'
+
+// One native broker per data directory in this process, shared by every Kafka object
+// that names the same real path and reference-counted by the clients connected to it.
+// When the last client disconnects, the broker flushes, writes its clean-shutdown marker
+// and releases the directory lock. Nothing here keeps the event loop alive.
+
+const crypto = require('node:crypto')
+const fs = require('node:fs')
+const path = require('node:path')
+const native = require('../binding.js')
+const { fromNative } = require('./errors')
+const { SendQueue } = require('./send-queue')
+
+const open = new Map() // real path -> SharedBroker
+
+class SharedBroker {
+  constructor(key, options, logger) {
+    this.key = key
+    this.refs = 0
+    this.logger = logger
+    this.native = null
+    this.closed = false
+    // The first Kafka object to open a directory sets its broker settings.
+    this.fsync = !!options.fsync
+    this.autoCreateTopics = options.autoCreateTopics !== false
+    this.clusterId = `samsa-${crypto.createHash('sha256').update(key).digest('hex').slice(0, 22)}`
+    // Topic name -> partition count, cleared whenever this process changes topics.
+    this.topicCache = new Map()
+    this.opening = native.openBroker(key, options).then(
+      (n) => {
+        this.native = n
+        this.sendQueue = new SendQueue(this)
+        if (!n.openedClean) logger.info('Recovered the data directory after an unclean stop', { dataDir: key })
+        return this
+      },
+      (err) => {
+        open.delete(key)
+        throw fromNative(err)
+      }
+    )
+  }
+
+  /** Partition count of a topic, or null if it does not exist. Synchronous and cached. */
+  partitionCount(topic) {
+    let n = this.topicCache.get(topic)
+    if (n === undefined) {
+      n = this.call(() => this.native.partitionCount(topic))
+      if (n !== null) this.topicCache.set(topic, n)
+    }
+    return n
+  }
+
+  topicsChanged() {
+    this.topicCache.clear()
+  }
+
+  /** Runs a synchronous native call, turning its errors into kafkajs errors. */
+  call(fn) {
+    try {
+      return fn()
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  async callAsync(fn) {
+    try {
+      return await fn()
+    } catch (e) {
+      throw fromNative(e)
+    }
+  }
+
+  async release() {
+    this.refs -= 1
+    if (this.refs > 0 || this.closed) return
+    await this.close()
+  }
+
+  async close() {
+    if (this.closed) return
+    this.closed = true
+    if (open.get(this.key) === this) open.delete(this.key)
+    if (this.sendQueue) await this.sendQueue.drain()
+    if (this.native) await this.callAsync(() => this.native.close())
+  }
+}
+
+function realDataDir(dataDir) {
+  const dir = path.resolve(dataDir)
+  fs.mkdirSync(dir, { recursive: true })
+  return fs.realpathSync(dir)
+}
+
+/** Takes a reference on the broker for `dataDir`, opening it if needed. */
+async function acquire(dataDir, options, logger) {
+  const key = realDataDir(dataDir)
+  let shared = open.get(key)
+  if (!shared) {
+    shared = new SharedBroker(key, options, logger)
+    open.set(key, shared)
+  }
+  shared.refs += 1
+  try {
+    return await shared.opening
+  } catch (e) {
+    shared.refs -= 1
+    throw e
+  }
+}
+
+/** The broker already open for `dataDir` in this process, if any. */
+function find(dataDir) {
+  try {
+    return open.get(fs.realpathSync(path.resolve(dataDir))) || null
+  } catch {
+    return null
+  }
+}
+
+// An application that never disconnects still gets a clean stop when it exits.
+process.once('exit', () => {
+  for (const shared of open.values()) {
+    if (shared.native && !shared.closed) {
+      shared.closed = true
+      try {
+        shared.native.closeSync()
+      } catch {
+        // Exiting anyway: the next open recovers from the unclean stop.
+      }
+    }
+  }
+  open.clear()
+})
+
+module.exports = { acquire, find }

@@ -1,0 +1,182 @@
+'use strict'
+
+// kafkajs's error classes (same names, fields and `retriable` rules), and the one place
+// native errors become them.
+
+class KafkaJSError extends Error {
+  constructor(e, { retriable = true, cause } = {}) {
+    super(e && e.message ? e.message : e, cause ? { cause } : undefined)
+    Error.captureStackTrace(this, this.constructor)
+    this.message = (e && e.message) || e
+    this.name = 'KafkaJSError'
+    this.retriable = retriable
+    this.helpUrl = e && e.helpUrl
+    this.cause = cause
+  }
+}
+
+class KafkaJSNonRetriableError extends KafkaJSError {
+  constructor(e, { cause } = {}) {
+    super(e, { retriable: false, cause })
+    this.name = 'KafkaJSNonRetriableError'
+  }
+}
+
+class KafkaJSProtocolError extends KafkaJSError {
+  constructor(e, { retriable = e.retriable } = {}) {
+    super(e, { retriable })
+    this.type = e.type
+    this.code = e.code
+    this.name = 'KafkaJSProtocolError'
+  }
+}
+
+class KafkaJSOffsetOutOfRange extends KafkaJSProtocolError {
+  constructor(e, { topic, partition } = {}) {
+    super(e)
+    this.topic = topic
+    this.partition = partition
+    this.name = 'KafkaJSOffsetOutOfRange'
+  }
+}
+
+class KafkaJSNumberOfRetriesExceeded extends KafkaJSNonRetriableError {
+  constructor(e, { retryCount, retryTime } = {}) {
+    super(e, { cause: e })
+    this.stack = `${this.name}\n  Caused by: ${e.stack}`
+    this.retryCount = retryCount
+    this.retryTime = retryTime
+    this.name = 'KafkaJSNumberOfRetriesExceeded'
+  }
+}
+
+class KafkaJSConnectionError extends KafkaJSError {
+  constructor(e, { broker, code } = {}) {
+    super(e)
+    this.broker = broker
+    this.code = code
+    this.name = 'KafkaJSConnectionError'
+  }
+}
+
+class KafkaJSTopicMetadataNotLoaded extends KafkaJSError {
+  constructor(e, { topic } = {}) {
+    super(e)
+    this.topic = topic
+    this.name = 'KafkaJSTopicMetadataNotLoaded'
+  }
+}
+
+class KafkaJSNotImplemented extends KafkaJSNonRetriableError {
+  constructor(e, opts) {
+    super(e, opts)
+    this.name = 'KafkaJSNotImplemented'
+  }
+}
+
+class KafkaJSTimeout extends KafkaJSNonRetriableError {
+  constructor(e, opts) {
+    super(e, opts)
+    this.name = 'KafkaJSTimeout'
+  }
+}
+
+class KafkaJSCreateTopicError extends KafkaJSProtocolError {
+  constructor(e, topicName) {
+    super(e)
+    this.topic = topicName
+    this.name = 'KafkaJSCreateTopicError'
+  }
+}
+
+class KafkaJSAggregateError extends Error {
+  constructor(message, errors) {
+    super(message)
+    this.errors = errors
+    this.name = 'KafkaJSAggregateError'
+  }
+}
+
+class KafkaJSDeleteTopicRecordsError extends KafkaJSError {
+  constructor({ partitions }) {
+    const retriable = partitions.filter(({ error }) => error != null).every(({ error }) => error.retriable === true)
+    super('Error while deleting records', { retriable })
+    this.name = 'KafkaJSDeleteTopicRecordsError'
+    this.partitions = partitions
+  }
+}
+
+// The Kafka error codes samsa can return, as kafkajs describes them.
+const PROTOCOL_MESSAGES = {
+  OFFSET_OUT_OF_RANGE: 'The requested offset is not within the range of offsets maintained by the server',
+  CORRUPT_MESSAGE: 'This message has failed its CRC checksum, exceeds the valid size, or is otherwise corrupt',
+  UNKNOWN_TOPIC_OR_PARTITION: 'This server does not host this topic-partition',
+  MESSAGE_TOO_LARGE: 'The request included a message larger than the max message size the server will accept',
+  INVALID_TOPIC_EXCEPTION: 'The request attempted to perform an operation on an invalid topic',
+  TOPIC_ALREADY_EXISTS: 'Topic with this name already exists',
+  INVALID_PARTITIONS: 'Number of partitions is invalid',
+  INVALID_REPLICATION_FACTOR: 'Replication-factor is invalid',
+  INVALID_CONFIG: 'Configuration is invalid',
+  KAFKA_STORAGE_ERROR: 'Disk error when trying to access log file on the disk',
+  UNSUPPORTED_COMPRESSION_TYPE: 'The requesting client does not support the compression type of given partition',
+  INVALID_RECORD: 'This record has failed the validation on broker and hence be rejected',
+}
+
+const NATIVE_PREFIX = /^\[samsa:([A-Z_]+):(-?\d+):([01])\] ([\s\S]*)$/
+
+/** Turns an error thrown by the native addon into the kafkajs error class it stands for. */
+function fromNative(err, context = {}) {
+  const m = err && typeof err.message === 'string' && NATIVE_PREFIX.exec(err.message)
+  if (!m) return err
+  const [, type, codeText, retriableFlag, message] = m
+  const code = Number(codeText)
+  const retriable = retriableFlag === '1'
+  let out
+  if (code < 0) {
+    out = retriable ? new KafkaJSError(message) : new KafkaJSNonRetriableError(message)
+  } else if (type === 'OFFSET_OUT_OF_RANGE') {
+    out = new KafkaJSOffsetOutOfRange({ type, code, retriable, message }, context)
+  } else {
+    out = new KafkaJSProtocolError({ type, code, retriable, message })
+  }
+  out.samsaType = type
+  return out
+}
+
+/** Creates the kafkajs protocol error for a Kafka error name, with samsa's own message. */
+function protocolError(type, message, { retriable } = {}) {
+  const codes = {
+    OFFSET_OUT_OF_RANGE: 1,
+    UNKNOWN_TOPIC_OR_PARTITION: 3,
+    MESSAGE_TOO_LARGE: 10,
+    INVALID_TOPIC_EXCEPTION: 17,
+    TOPIC_ALREADY_EXISTS: 36,
+    INVALID_PARTITIONS: 37,
+    INVALID_CONFIG: 40,
+    UNSUPPORTED_COMPRESSION_TYPE: 76,
+    INVALID_RECORD: 87,
+  }
+  return new KafkaJSProtocolError({
+    type,
+    code: codes[type],
+    retriable: retriable === undefined ? type === 'UNKNOWN_TOPIC_OR_PARTITION' : retriable,
+    message: message || PROTOCOL_MESSAGES[type],
+  })
+}
+
+module.exports = {
+  KafkaJSError,
+  KafkaJSNonRetriableError,
+  KafkaJSProtocolError,
+  KafkaJSOffsetOutOfRange,
+  KafkaJSNumberOfRetriesExceeded,
+  KafkaJSConnectionError,
+  KafkaJSTopicMetadataNotLoaded,
+  KafkaJSNotImplemented,
+  KafkaJSTimeout,
+  KafkaJSCreateTopicError,
+  KafkaJSAggregateError,
+  KafkaJSDeleteTopicRecordsError,
+  fromNative,
+  protocolError,
+}

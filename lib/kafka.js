@@ -1,0 +1,95 @@
+'use strict'
+
+const path = require('node:path')
+const brokers = require('./broker')
+const { createLogger, logLevel } = require('./logger')
+const { Producer } = require('./producer')
+const { Admin } = require('./admin')
+const { describe } = require('./validate')
+
+// samsa's own broker settings: name -> [type, native option name].
+const BROKER_OPTIONS = {
+  fsync: 'boolean',
+  autoCreateTopics: 'boolean',
+  defaultNumPartitions: 'count',
+  segmentBytes: 'count',
+  segmentMs: 'count',
+  retentionMs: 'duration',
+  retentionBytes: 'duration',
+  maxMessageBytes: 'count',
+  retentionCheckIntervalMs: 'count',
+}
+
+function brokerOptions(config) {
+  const out = {}
+  for (const [name, kind] of Object.entries(BROKER_OPTIONS)) {
+    const v = config[name]
+    if (v === undefined || v === null) continue
+    if (kind === 'boolean') {
+      if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${describe(v)}`)
+    } else {
+      // Durations and sizes accept -1 (unlimited), as Kafka's retention settings do.
+      const min = kind === 'duration' ? -1 : 1
+      if (!Number.isSafeInteger(v) || v < min) {
+        throw new TypeError(`${name} must be an integer ${min === -1 ? '(-1 for unlimited) ' : ''}of at least ${min}, got ${describe(v)}`)
+      }
+    }
+    out[name] = v
+  }
+  return out
+}
+
+class Kafka {
+  constructor(config = {}) {
+    if (config === null || typeof config !== 'object') throw new TypeError(`Kafka config must be an object, got ${describe(config)}`)
+    const { clientId = 'samsa', dataDir = path.join(process.cwd(), '.samsa'), brokers: brokerList, logCreator } = config
+    if (typeof dataDir !== 'string' || dataDir === '') throw new TypeError(`dataDir must be a non-empty string, got ${describe(dataDir)}`)
+    this.clientId = clientId
+    this.dataDir = path.resolve(dataDir)
+    this.options = brokerOptions(config)
+    this.retry = config.retry
+    this.rootLogger = createLogger({ level: config.logLevel ?? logLevel.INFO, logCreator })
+    this.clients = new Set()
+    if (brokerList !== undefined) {
+      this.rootLogger.warn(
+        'samsa is an embedded broker: the "brokers" option is ignored and data lives in dataDir',
+        { brokers: brokerList, dataDir: this.dataDir }
+      )
+    }
+  }
+
+  logger() {
+    return this.rootLogger
+  }
+
+  producer(options) {
+    return new Producer(this, options)
+  }
+
+  admin(options) {
+    void options
+    return new Admin(this)
+  }
+
+  /** Takes a reference on this data directory's broker for a connecting client. */
+  async _acquire(client) {
+    const shared = await brokers.acquire(this.dataDir, this.options, this.rootLogger.namespace('Broker'))
+    this.clients.add(client)
+    return shared
+  }
+
+  async _release(client, shared) {
+    this.clients.delete(client)
+    await shared.release()
+  }
+
+  /**
+   * Disconnects this object's clients; the broker flushes, writes its clean-shutdown
+   * marker and releases the data directory once no client in the process uses it.
+   */
+  async close() {
+    await Promise.all([...this.clients].map((c) => c.disconnect()))
+  }
+}
+
+module.exports = { Kafka }

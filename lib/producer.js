@@ -1,0 +1,189 @@
+'use strict'
+
+const {
+  KafkaJSError,
+  KafkaJSNonRetriableError,
+  KafkaJSNotImplemented,
+  protocolError,
+} = require('./errors')
+const { DefaultPartitioner } = require('./partitioners')
+const { createEvents } = require('./instrumentation')
+const { checkTopicName, checkMessage, describe } = require('./validate')
+
+const CompressionTypes = { None: 0, GZIP: 1, Snappy: 2, LZ4: 3, ZSTD: 4 }
+const CODEC_NAMES = { 2: 'Snappy', 3: 'LZ4', 4: 'ZSTD' }
+
+const STATUS = { DISCONNECTED: 'disconnected', CONNECTING: 'connecting', CONNECTED: 'connected', DISCONNECTING: 'disconnecting' }
+
+// One partition-metadata array per partition count, shaped as kafkajs's metadata.
+const metadataCache = new Map()
+function partitionMetadata(n) {
+  let m = metadataCache.get(n)
+  if (!m) {
+    m = Array.from({ length: n }, (_, partitionId) => ({
+      partitionErrorCode: 0,
+      partitionId,
+      leader: 0,
+      replicas: [0],
+      isr: [0],
+      offlineReplicas: [],
+    }))
+    metadataCache.set(n, m)
+  }
+  return m
+}
+
+class Producer {
+  constructor(kafka, {
+    createPartitioner = DefaultPartitioner,
+    allowAutoTopicCreation = true,
+    idempotent = false,
+    transactionalId,
+    retry,
+  } = {}) {
+    if (transactionalId !== undefined) {
+      throw new KafkaJSNotImplemented(
+        'Transactions are not supported by samsa yet: create the producer without transactionalId'
+      )
+    }
+    if (typeof createPartitioner !== 'function') {
+      throw new TypeError(`createPartitioner must be a function, got ${describe(createPartitioner)}`)
+    }
+    this.kafka = kafka
+    this.log = kafka.logger().namespace('Producer')
+    this.partitioner = createPartitioner()
+    this.allowAutoTopicCreation = allowAutoTopicCreation
+    this.idempotent = idempotent
+    this.retry = retry
+    this.status = STATUS.DISCONNECTED
+    this.shared = null
+    const { events, on, emit } = createEvents('producer', ['CONNECT', 'DISCONNECT', 'REQUEST', 'REQUEST_TIMEOUT', 'REQUEST_QUEUE_SIZE'], this.log)
+    this.events = events
+    this.on = on
+    this.emit = emit
+  }
+
+  async connect() {
+    if (this.status === STATUS.CONNECTED) return
+    this.status = STATUS.CONNECTING
+    try {
+      this.shared = await this.kafka._acquire(this)
+    } catch (e) {
+      this.status = STATUS.DISCONNECTED
+      throw e
+    }
+    this.status = STATUS.CONNECTED
+    this.emit(this.events.CONNECT)
+  }
+
+  async disconnect() {
+    if (this.status === STATUS.DISCONNECTED) return
+    this.status = STATUS.DISCONNECTING
+    const shared = this.shared
+    this.shared = null
+    try {
+      if (shared) await this.kafka._release(this, shared)
+    } finally {
+      this.status = STATUS.DISCONNECTED
+      this.emit(this.events.DISCONNECT)
+    }
+  }
+
+  isIdempotent() {
+    return this.idempotent
+  }
+
+  logger() {
+    return this.log
+  }
+
+  async transaction() {
+    throw new KafkaJSNotImplemented('Transactions are not supported by samsa yet')
+  }
+
+  async send({ topic, messages, acks, timeout, compression } = {}) {
+    return this.sendBatch({ acks, timeout, compression, topicMessages: [{ topic, messages }] })
+  }
+
+  async sendBatch({ topicMessages = [], acks = -1, timeout, compression } = {}) {
+    if (!Array.isArray(topicMessages)) {
+      throw new TypeError(`topicMessages must be an array, got ${describe(topicMessages)}`)
+    }
+    if (topicMessages.some((tm) => !tm || !tm.topic)) {
+      throw new KafkaJSNonRetriableError('Invalid topic')
+    }
+    if (this.idempotent && acks !== -1) {
+      throw new KafkaJSNonRetriableError(
+        "Not requiring ack for all messages invalidates the idempotent producer's EoS guarantees"
+      )
+    }
+    const codec = compression === undefined || compression === null ? 0 : compression
+    if (CODEC_NAMES[codec]) throw new KafkaJSNotImplemented(`${CODEC_NAMES[codec]} compression not implemented`)
+    if (codec !== 0 && codec !== 1) throw new KafkaJSNonRetriableError(`Unsupported compression codec ${describe(compression)}`)
+
+    // Merge entries for the same topic, as kafkajs does, and validate every message.
+    const merged = new Map()
+    for (const { topic, messages } of topicMessages) {
+      checkTopicName(topic)
+      if (!Array.isArray(messages)) {
+        throw new KafkaJSNonRetriableError(`Invalid messages array [${messages}] for topic "${topic}"`)
+      }
+      for (let i = 0; i < messages.length; i++) checkMessage(messages[i], i, topic)
+      const prev = merged.get(topic)
+      merged.set(topic, prev ? prev.concat(messages) : messages)
+    }
+
+    if (this.status === STATUS.DISCONNECTING) {
+      throw new KafkaJSNonRetriableError("The producer is disconnecting; therefore, it can't safely accept messages anymore")
+    }
+    if (this.status !== STATUS.CONNECTED) throw new KafkaJSError('The producer is disconnected')
+    const shared = this.shared
+
+    const batch = []
+    for (const [topic, messages] of merged) {
+      if (messages.length === 0) continue
+      const numPartitions = await this.partitionsOf(shared, topic)
+      const meta = partitionMetadata(numPartitions)
+      const partitions = new Int32Array(messages.length)
+      for (let i = 0; i < messages.length; i++) {
+        const p = this.partitioner({ topic, partitionMetadata: meta, message: messages[i] })
+        if (!Number.isInteger(p) || p < 0 || p >= numPartitions) {
+          throw protocolError(
+            'UNKNOWN_TOPIC_OR_PARTITION',
+            `This server does not host this topic-partition: topic "${topic}" has partitions 0 to ${numPartitions - 1}, and messages[${i}] went to partition ${describe(p)}`,
+            { retriable: false }
+          )
+        }
+        partitions[i] = p
+      }
+      batch.push({ topic, messages, partitions, numPartitions })
+    }
+    if (batch.length === 0) return []
+    if (shared.closed) throw new KafkaJSError('The producer is disconnected')
+    return shared.sendQueue.enqueue(batch, codec)
+  }
+
+  /** The topic's partition count, creating the topic first if that is allowed. */
+  async partitionsOf(shared, topic) {
+    const n = shared.partitionCount(topic)
+    if (n !== null) return n
+    if (!this.allowAutoTopicCreation || !shared.autoCreateTopics) {
+      throw protocolError(
+        'UNKNOWN_TOPIC_OR_PARTITION',
+        `This server does not host this topic-partition: topic "${topic}" does not exist and auto-creation is ${
+          this.allowAutoTopicCreation ? 'off on the broker (autoCreateTopics: false)' : 'off for this producer (allowAutoTopicCreation: false)'
+        }`
+      )
+    }
+    try {
+      await shared.callAsync(() => shared.native.createTopic(topic, -1, -1, [], [], false))
+      this.log.info('Auto-created topic', { topic })
+    } catch (e) {
+      if (e.type !== 'TOPIC_ALREADY_EXISTS') throw e
+    }
+    shared.topicsChanged()
+    return shared.partitionCount(topic)
+  }
+}
+
+module.exports = { Producer, CompressionTypes }

@@ -1,0 +1,281 @@
+'use strict'
+
+// Packs sends into one Buffer plus an Int32Array of lengths and crosses into the native
+// side once per flush. Every send made in the same turn of the event loop (say, one per
+// HTTP request that arrived together) joins the same flush: one native append for all of
+// them, and with `fsync: true` one group-committed fsync.
+//
+// The layout is decoded by src/binding/produce.rs.
+
+const { fromNative } = require('./errors')
+
+// Errors the native side raises before it writes anything: a flush that fails with one
+// of these is retried send by send, so one bad send cannot fail its neighbours.
+const NOTHING_WRITTEN = new Set([
+  'MESSAGE_TOO_LARGE',
+  'UNKNOWN_TOPIC_OR_PARTITION',
+  'INVALID_RECORD',
+  'UNSUPPORTED_COMPRESSION_TYPE',
+])
+
+class Builder {
+  constructor(codec) {
+    this.codec = codec
+    this.data = Buffer.allocUnsafe(1 << 20)
+    this.meta = new Int32Array(1 << 16)
+    this.timestamps = new Float64Array(1 << 14)
+    this.reset()
+  }
+
+  reset() {
+    this.dataPos = 0
+    this.metaPos = 0
+    this.count = 0
+    this.topics = []
+    this.topicIndex = new Map()
+    // Per topic index: messages so far per partition in this flush.
+    this.groupCounts = []
+    this.jobs = []
+  }
+
+  ensureData(extra) {
+    const need = this.dataPos + extra
+    if (need <= this.data.length) return
+    let size = this.data.length * 2
+    while (size < need) size *= 2
+    const grown = Buffer.allocUnsafe(size)
+    this.data.copy(grown, 0, 0, this.dataPos)
+    this.data = grown
+  }
+
+  ensureMeta(extra) {
+    const need = this.metaPos + extra
+    if (need <= this.meta.length) return
+    let size = this.meta.length * 2
+    while (size < need) size *= 2
+    const grown = new Int32Array(size)
+    grown.set(this.meta.subarray(0, this.metaPos))
+    this.meta = grown
+  }
+
+  ensureTimestamps(extra) {
+    const need = this.count + extra
+    if (need <= this.timestamps.length) return
+    let size = this.timestamps.length * 2
+    while (size < need) size *= 2
+    const grown = new Float64Array(size)
+    grown.set(this.timestamps.subarray(0, this.count))
+    this.timestamps = grown
+  }
+
+  /** Writes a key, value or header value; returns its length, or -1 for null. */
+  write(v) {
+    if (v === null || v === undefined) return -1
+    if (typeof v === 'string') {
+      this.ensureData(v.length * 3)
+      const n = this.data.utf8Write(v, this.dataPos)
+      this.dataPos += n
+      return n
+    }
+    if (typeof v !== 'object') return this.write(String(v))
+    this.ensureData(v.length)
+    this.data.set(v, this.dataPos)
+    this.dataPos += v.length
+    return v.length
+  }
+
+  topicSlot(topic, numPartitions) {
+    let idx = this.topicIndex.get(topic)
+    if (idx === undefined) {
+      idx = this.topics.length
+      this.topics.push(topic)
+      this.topicIndex.set(topic, idx)
+      this.groupCounts.push(new Int32Array(numPartitions))
+    } else if (this.groupCounts[idx].length < numPartitions) {
+      const grown = new Int32Array(numPartitions)
+      grown.set(this.groupCounts[idx])
+      this.groupCounts[idx] = grown
+    }
+    return idx
+  }
+
+  /**
+   * Appends one validated send. `topicMessages[i].partitions` holds each message's
+   * partition. Returns the job, whose `topics` record where its messages sit in each
+   * partition's group, to work out its own base offsets from the flush's result.
+   */
+  add(topicMessages, now) {
+    const job = {
+      topics: [],
+      dataStart: this.dataPos,
+      metaStart: this.metaPos,
+      countStart: this.count,
+    }
+    for (const { topic, messages, partitions, numPartitions } of topicMessages) {
+      const idx = this.topicSlot(topic, numPartitions)
+      const counts = this.groupCounts[idx]
+      const first = new Int32Array(numPartitions).fill(-1)
+      job.topics.push({ topic, idx, first })
+      const n = messages.length
+      this.ensureTimestamps(n)
+      for (let i = 0; i < n; i++) {
+        const m = messages[i]
+        const p = partitions[i]
+        if (first[p] < 0) first[p] = counts[p]
+        counts[p]++
+        const headers = m.headers
+        this.ensureMeta(5)
+        const at = this.metaPos
+        this.meta[at] = idx
+        this.meta[at + 1] = p
+        this.meta[at + 2] = this.write(m.key)
+        this.meta[at + 3] = this.write(m.value)
+        this.metaPos = at + 5
+        this.meta[at + 4] = headers ? this.writeHeaders(headers) : 0
+        const ts = m.timestamp
+        this.timestamps[this.count++] = ts ? Number(ts) : now
+      }
+    }
+    job.dataEnd = this.dataPos
+    job.metaEnd = this.metaPos
+    job.countEnd = this.count
+    this.jobs.push(job)
+    return job
+  }
+
+  writeHeaders(headers) {
+    let count = 0
+    for (const key of Object.keys(headers)) {
+      const value = headers[key]
+      const values = Array.isArray(value) ? value : [value]
+      for (const v of values) {
+        this.ensureMeta(2)
+        const at = this.metaPos
+        this.metaPos += 2
+        this.meta[at] = this.write(key)
+        this.meta[at + 1] = this.write(v)
+        count++
+      }
+    }
+    return count
+  }
+}
+
+class SendQueue {
+  constructor(shared) {
+    this.shared = shared
+    this.builders = new Map() // codec -> Builder
+    this.scheduled = null
+    this.inflight = new Set()
+  }
+
+  /** Queues a validated send; resolves to kafkajs's RecordMetadata array. */
+  enqueue(topicMessages, codec) {
+    let b = this.builders.get(codec)
+    if (!b) {
+      b = new Builder(codec)
+      this.builders.set(codec, b)
+    }
+    const job = b.add(topicMessages, Date.now())
+    const promise = new Promise((resolve, reject) => {
+      job.resolve = resolve
+      job.reject = reject
+    })
+    if (!this.scheduled) this.scheduled = setImmediate(() => this.flushAll())
+    return promise
+  }
+
+  flushAll() {
+    this.scheduled = null
+    for (const b of this.builders.values()) {
+      if (b.count > 0) this.flush(b)
+    }
+  }
+
+  flush(b) {
+    const { jobs, topics } = b
+    const n = this.shared.native
+    let out = null
+    let error = null
+    try {
+      out = n.produce(topics, b.data.subarray(0, b.dataPos), b.meta.subarray(0, b.metaPos), b.timestamps.subarray(0, b.count), b.codec)
+    } catch (e) {
+      error = fromNative(e)
+    }
+    let settled
+    if (!error) {
+      settled = jobs.map((job) => ({ job, value: resultsFor(job, out) }))
+    } else if (jobs.length > 1 && NOTHING_WRITTEN.has(error.type)) {
+      // Nothing was written: give each send its own attempt and its own outcome.
+      settled = jobs.map((job) => {
+        try {
+          const own = n.produce(
+            topics,
+            b.data.subarray(job.dataStart, job.dataEnd),
+            b.meta.subarray(job.metaStart, job.metaEnd),
+            b.timestamps.subarray(job.countStart, job.countEnd),
+            b.codec
+          )
+          return { job, value: resultsFor(job, own, true) }
+        } catch (e) {
+          return { job, error: fromNative(e) }
+        }
+      })
+    } else {
+      settled = jobs.map((job) => ({ job, error }))
+    }
+    b.reset()
+    if (!this.shared.fsync) {
+      for (const s of settled) settle(s)
+      return
+    }
+    const synced = this.shared.callAsync(() => n.sync()).then(
+      () => settled.forEach(settle),
+      (e) => settled.forEach((s) => settle(s.error ? s : { job: s.job, error: e }))
+    )
+    this.inflight.add(synced)
+    synced.finally(() => this.inflight.delete(synced))
+  }
+
+  /** Flushes what is queued and waits for pending fsyncs (before the broker closes). */
+  async drain() {
+    if (this.scheduled) {
+      clearImmediate(this.scheduled)
+      this.flushAll()
+    }
+    await Promise.all([...this.inflight])
+  }
+}
+
+function settle({ job, value, error }) {
+  if (error) job.reject(error)
+  else job.resolve(value)
+}
+
+/**
+ * The flush result lists, per topic-partition, [topic index, partition, base offset, log
+ * start offset]; a job's own base offset in a partition is that base plus the number of
+ * messages of earlier jobs in it. `alone`: the result is of this job by itself.
+ */
+function resultsFor(job, out, alone = false) {
+  const rows = new Map()
+  for (let i = 0; i < out.length; i += 4) rows.set(out[i] * 65536 + out[i + 1], i)
+  const results = []
+  for (const { topic, idx, first } of job.topics) {
+    for (let p = 0; p < first.length; p++) {
+      if (first[p] < 0) continue
+      const at = rows.get(idx * 65536 + p)
+      results.push({
+        topicName: topic,
+        partition: p,
+        errorCode: 0,
+        baseOffset: String(out[at + 2] + (alone ? 0 : first[p])),
+        logAppendTime: '-1',
+        logStartOffset: String(out[at + 3]),
+      })
+    }
+  }
+  return results
+}
+
+module.exports = { SendQueue }

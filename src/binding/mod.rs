@@ -1,0 +1,327 @@
+//! napi classes over the core. No logic lives here: arguments are converted, the core is
+//! called, results and errors are converted back. Disk work that may take long (opening,
+//! recovery, topic creation, fsync, close) runs off the JS thread.
+
+mod error;
+mod produce;
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{Buffer, Float64Array};
+use napi_derive::napi;
+
+use self::error::{invalid_arg, IntoJs};
+use crate::broker::{Broker, BrokerConfig};
+use crate::log::batch;
+
+/// Broker settings from `new Kafka({...})`; absent fields keep Kafka's defaults.
+#[napi(object)]
+pub struct BrokerOptions {
+    pub fsync: Option<bool>,
+    pub auto_create_topics: Option<bool>,
+    pub default_num_partitions: Option<i32>,
+    pub segment_bytes: Option<f64>,
+    pub segment_ms: Option<f64>,
+    pub retention_ms: Option<f64>,
+    pub retention_bytes: Option<f64>,
+    pub max_message_bytes: Option<f64>,
+    pub retention_check_interval_ms: Option<f64>,
+}
+
+impl BrokerOptions {
+    fn into_config(self) -> BrokerConfig {
+        let mut c = BrokerConfig::default();
+        if let Some(v) = self.fsync {
+            c.fsync = v;
+        }
+        if let Some(v) = self.auto_create_topics {
+            c.auto_create_topics = v;
+        }
+        if let Some(v) = self.default_num_partitions {
+            c.default_num_partitions = v;
+        }
+        if let Some(v) = self.segment_bytes {
+            c.log.segment_bytes = v as u64;
+        }
+        if let Some(v) = self.segment_ms {
+            c.log.segment_ms = v as i64;
+        }
+        if let Some(v) = self.retention_ms {
+            c.log.retention_ms = v as i64;
+        }
+        if let Some(v) = self.retention_bytes {
+            c.log.retention_bytes = v as i64;
+        }
+        if let Some(v) = self.max_message_bytes {
+            c.log.max_message_bytes = v as usize;
+        }
+        if let Some(v) = self.retention_check_interval_ms {
+            c.retention_check_interval_ms = v as u64;
+        }
+        c
+    }
+}
+
+#[napi(object)]
+pub struct PartitionOffsets {
+    pub partition: i32,
+    pub low: f64,
+    pub high: f64,
+}
+
+#[napi(object)]
+pub struct ConfigEntry {
+    pub name: String,
+    pub value: String,
+    pub is_default: bool,
+}
+
+/// A fetched run of records: one Buffer holding every key, value and header, and a table
+/// of where each record's parts are, so JS slices them without further native calls.
+#[napi(object)]
+pub struct FetchResult {
+    pub data: Buffer,
+    /// Per record, `RECORD_FIELDS` numbers: offset, timestamp, key start, key length (-1
+    /// for null), value start, value length (-1 for null), first header, header count.
+    pub records: Float64Array,
+    /// Per header, 4 numbers: key start, key length, value start, value length (-1 null).
+    pub headers: Float64Array,
+    pub high_watermark: f64,
+    pub log_start_offset: f64,
+}
+
+/// Opens (and recovers) the data directory `dir` on a worker thread.
+#[napi]
+pub async fn open_broker(dir: String, options: BrokerOptions) -> napi::Result<NativeBroker> {
+    let config = options.into_config();
+    let inner = napi::bindgen_prelude::spawn_blocking(move || Broker::open(dir, config))
+        .await
+        .map_err(invalid_arg)?
+        .js()?;
+    Ok(NativeBroker { inner })
+}
+
+#[napi]
+pub struct NativeBroker {
+    inner: Arc<Broker>,
+}
+
+/// Runs `f` on a blocking thread with the broker.
+async fn blocking<T: Send + 'static>(
+    broker: &Arc<Broker>,
+    f: impl FnOnce(&Broker) -> crate::Result<T> + Send + 'static,
+) -> napi::Result<T> {
+    let b = Arc::clone(broker);
+    napi::bindgen_prelude::spawn_blocking(move || f(&b)).await.map_err(invalid_arg)?.js()
+}
+
+fn pairs(names: Vec<String>, values: Vec<String>) -> napi::Result<Vec<(String, String)>> {
+    if names.len() != values.len() {
+        return Err(invalid_arg("config names and values differ in length"));
+    }
+    Ok(names.into_iter().zip(values).collect())
+}
+
+#[napi]
+impl NativeBroker {
+    #[napi(getter)]
+    pub fn dir(&self) -> String {
+        self.inner.dir().display().to_string()
+    }
+
+    #[napi(getter)]
+    pub fn opened_clean(&self) -> bool {
+        self.inner.opened_clean()
+    }
+
+    #[napi]
+    pub async fn create_topic(
+        &self,
+        name: String,
+        num_partitions: i32,
+        replication_factor: i32,
+        config_names: Vec<String>,
+        config_values: Vec<String>,
+        validate_only: bool,
+    ) -> napi::Result<()> {
+        let configs = pairs(config_names, config_values)?;
+        blocking(&self.inner, move |b| {
+            b.create_topic(&name, num_partitions, replication_factor, &configs, validate_only)
+        })
+        .await
+    }
+
+    #[napi]
+    pub async fn delete_topic(&self, name: String) -> napi::Result<()> {
+        blocking(&self.inner, move |b| b.delete_topic(&name)).await
+    }
+
+    #[napi]
+    pub fn topics(&self) -> napi::Result<Vec<String>> {
+        self.inner.topic_names().js()
+    }
+
+    /// The partition count of `name`, or null when there is no such topic.
+    #[napi]
+    pub fn partition_count(&self, name: String) -> napi::Result<Option<i32>> {
+        match self.inner.topic(&name) {
+            Ok(t) => Ok(Some(t.partition_count())),
+            Err(crate::Error::UnknownTopicOrPartition { .. }) => Ok(None),
+            Err(e) => Err(error::to_js(e)),
+        }
+    }
+
+    #[napi]
+    pub async fn create_partitions(&self, name: String, count: i32, validate_only: bool) -> napi::Result<()> {
+        blocking(&self.inner, move |b| b.create_partitions(&name, count, validate_only)).await
+    }
+
+    /// Appends a whole send in one call; see `produce.rs` for the layout. Returns, per
+    /// topic-partition touched: topic index, partition, base offset, log start offset.
+    #[napi]
+    pub fn produce(
+        &self,
+        topics: Vec<String>,
+        data: &[u8],
+        meta: &[i32],
+        timestamps: &[f64],
+        compression: i32,
+    ) -> napi::Result<Vec<f64>> {
+        produce::produce(&self.inner, &topics, data, meta, timestamps, compression)
+    }
+
+    /// Resolves when everything appended so far is fsynced (group commit).
+    #[napi]
+    pub async fn sync(&self) -> napi::Result<()> {
+        let rx = self.inner.sync();
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(msg)) => Err(error::to_js(crate::Error::io(msg, std::io::Error::other("fsync")))),
+            Err(_) => Err(error::to_js(crate::Error::Closed)),
+        }
+    }
+
+    #[napi]
+    pub fn offsets(&self, topic: String) -> napi::Result<Vec<PartitionOffsets>> {
+        Ok(self
+            .inner
+            .offsets(&topic)
+            .js()?
+            .into_iter()
+            .map(|o| PartitionOffsets { partition: o.partition, low: o.low as f64, high: o.high as f64 })
+            .collect())
+    }
+
+    /// The first offset with a timestamp >= `timestamp`, or null if every record is older.
+    #[napi]
+    pub fn offset_for_timestamp(&self, topic: String, partition: i32, timestamp: f64) -> napi::Result<Option<f64>> {
+        Ok(self.inner.offset_for_timestamp(&topic, partition, timestamp as i64).js()?.map(|o| o as f64))
+    }
+
+    #[napi]
+    pub async fn delete_records(&self, topic: String, partition: i32, offset: f64) -> napi::Result<f64> {
+        let low = blocking(&self.inner, move |b| b.delete_records(&topic, partition, offset as i64)).await?;
+        Ok(low as f64)
+    }
+
+    #[napi]
+    pub fn describe_configs(&self, topic: String) -> napi::Result<Vec<ConfigEntry>> {
+        Ok(self
+            .inner
+            .describe_configs(&topic)
+            .js()?
+            .into_iter()
+            .map(|e| ConfigEntry { name: e.name, value: e.value, is_default: e.is_default })
+            .collect())
+    }
+
+    #[napi]
+    pub async fn alter_configs(
+        &self,
+        topic: String,
+        config_names: Vec<String>,
+        config_values: Vec<String>,
+        validate_only: bool,
+    ) -> napi::Result<()> {
+        let entries = pairs(config_names, config_values)?;
+        blocking(&self.inner, move |b| b.alter_configs(&topic, &entries, validate_only)).await
+    }
+
+    /// Records from `offset` on, up to about `max_bytes` of batches, decoded into one
+    /// Buffer plus tables. Records before `offset` in the first batch are skipped.
+    #[napi]
+    pub fn fetch(&self, topic: String, partition: i32, offset: f64, max_bytes: u32) -> napi::Result<FetchResult> {
+        let offset = offset as i64;
+        let part = self.inner.partition(&topic, partition).js()?;
+        let (bytes, high, low) = {
+            let log = part.log();
+            let bytes = log.read(offset, max_bytes as usize).map_err(|e| match e {
+                crate::Error::OffsetOutOfRange { offset, .. } => {
+                    crate::Error::OffsetOutOfRange { topic: topic.clone(), partition, offset }
+                }
+                other => other,
+            });
+            (bytes.js()?, log.next_offset(), log.log_start_offset())
+        };
+        let mut data = Vec::with_capacity(bytes.len());
+        let mut records = Vec::new();
+        let mut headers = Vec::new();
+        let mut scratch = Vec::new();
+        let mut pos = 0;
+        while pos < bytes.len() {
+            let h = batch::verify(&bytes[pos..]).map_err(|e| invalid_arg(format!("stored batch failed verification: {e:?}")))?;
+            let end = pos + h.total_size();
+            batch::for_each_record(&bytes[pos..end], &mut scratch, |r| {
+                if r.offset < offset {
+                    return;
+                }
+                let mut put = |b: Option<&[u8]>| match b {
+                    Some(b) => {
+                        let start = data.len();
+                        data.extend_from_slice(b);
+                        (start as f64, b.len() as f64)
+                    }
+                    None => (0.0, -1.0),
+                };
+                let (ks, kl) = put(r.key);
+                let (vs, vl) = put(r.value);
+                let first_header = (headers.len() / 4) as f64;
+                let count = r.headers.len() as f64;
+                for hd in r.headers {
+                    let (hks, hkl) = put(Some(hd.key));
+                    let (hvs, hvl) = put(hd.value);
+                    headers.extend_from_slice(&[hks, hkl, hvs, hvl]);
+                }
+                records.extend_from_slice(&[r.offset as f64, r.timestamp as f64, ks, kl, vs, vl, first_header, count]);
+            })
+            .js()?;
+            pos = end;
+        }
+        Ok(FetchResult {
+            data: data.into(),
+            records: Float64Array::new(records),
+            headers: Float64Array::new(headers),
+            high_watermark: high as f64,
+            log_start_offset: low as f64,
+        })
+    }
+
+    /// One retention pass now (it also runs by itself every `retentionCheckIntervalMs`).
+    #[napi]
+    pub async fn run_maintenance(&self, now_ms: f64) -> napi::Result<u32> {
+        Ok(blocking(&self.inner, move |b| b.run_maintenance(now_ms as i64)).await? as u32)
+    }
+
+    /// Flushes, writes the clean-shutdown marker and releases the data directory.
+    #[napi]
+    pub async fn close(&self) -> napi::Result<()> {
+        blocking(&self.inner, |b| b.close()).await
+    }
+
+    /// The same as `close`, on the calling thread: for `process.on('exit')`, where
+    /// nothing asynchronous runs any more.
+    #[napi]
+    pub fn close_sync(&self) -> napi::Result<()> {
+        self.inner.close().js()
+    }
+}

@@ -1,0 +1,98 @@
+//! Decodes one send, packed by `lib/producer.js` into one Buffer and one Int32Array so it
+//! crosses the boundary in a single call.
+//!
+//! `meta`, per message: topic index, partition, key length, value length, header count,
+//! then per header: key length, value length. A length of -1 is null. `data` holds, per
+//! message in order: key, value, then each header's key and value. `timestamps` has one
+//! entry per message, or none (then every message gets the time of the call).
+
+use crate::broker::{now_ms, Broker, PartitionAppend};
+use crate::log::{Compression, Header, Record};
+
+use super::error::{invalid_arg, IntoJs};
+
+struct Cursor<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, len: i32) -> napi::Result<Option<&'a [u8]>> {
+        if len < 0 {
+            return Ok(None);
+        }
+        let end = self.pos + len as usize;
+        let s = self.data.get(self.pos..end).ok_or_else(|| invalid_arg("message data is shorter than its lengths"))?;
+        self.pos = end;
+        Ok(Some(s))
+    }
+}
+
+pub fn produce(
+    broker: &Broker,
+    topics: &[String],
+    data: &[u8],
+    meta: &[i32],
+    timestamps: &[f64],
+    compression: i32,
+) -> napi::Result<Vec<f64>> {
+    let compression = Compression::from_id(compression).js()?;
+    let field = |i: usize| meta.get(i).copied().ok_or_else(|| invalid_arg("message metadata is truncated"));
+
+    // First pass: every header, so records can borrow slices of one vector.
+    let mut headers: Vec<Header<'_>> = Vec::new();
+    let mut cursor = Cursor { data, pos: 0 };
+    let mut i = 0;
+    let mut count = 0;
+    while i < meta.len() {
+        let (key_len, value_len, n) = (field(i + 2)?, field(i + 3)?, field(i + 4)?);
+        cursor.take(key_len)?;
+        cursor.take(value_len)?;
+        for h in 0..n.max(0) as usize {
+            let key = cursor.take(field(i + 5 + 2 * h)?.max(0))?.unwrap_or(&[]);
+            let value = cursor.take(field(i + 6 + 2 * h)?)?;
+            headers.push(Header { key, value });
+        }
+        i += 5 + 2 * n.max(0) as usize;
+        count += 1;
+    }
+    if !timestamps.is_empty() && timestamps.len() != count {
+        return Err(invalid_arg("one timestamp per message is needed"));
+    }
+    let now = now_ms();
+
+    // Second pass: records, grouped by topic-partition in order of first appearance.
+    let mut groups: Vec<PartitionAppend<'_>> = Vec::new();
+    let mut cursor = Cursor { data, pos: 0 };
+    let (mut i, mut h, mut m) = (0, 0, 0);
+    while i < meta.len() {
+        let (topic, partition, key_len, value_len, n) =
+            (field(i)?, field(i + 1)?, field(i + 2)?, field(i + 3)?, field(i + 4)?.max(0) as usize);
+        let topic = topics
+            .get(usize::try_from(topic).unwrap_or(usize::MAX))
+            .ok_or_else(|| invalid_arg("message names a topic index that was not passed"))?;
+        let key = cursor.take(key_len)?;
+        let value = cursor.take(value_len)?;
+        for k in 0..n {
+            cursor.take(field(i + 5 + 2 * k)?.max(0))?;
+            cursor.take(field(i + 6 + 2 * k)?)?;
+        }
+        let timestamp = timestamps.get(m).map_or(now, |t| *t as i64);
+        let record = Record { timestamp, key, value, headers: &headers[h..h + n] };
+        match groups.iter_mut().find(|g| g.partition == partition && g.topic == topic.as_str()) {
+            Some(g) => g.records.push(record),
+            None => groups.push(PartitionAppend { topic: topic.as_str(), partition, records: vec![record] }),
+        }
+        h += n;
+        i += 5 + 2 * n;
+        m += 1;
+    }
+
+    let results = broker.append_all(&groups, compression).js()?;
+    let mut out = Vec::with_capacity(results.len() * 4);
+    for (g, r) in groups.iter().zip(results) {
+        let topic_index = topics.iter().position(|t| t == g.topic).unwrap_or(0);
+        out.extend_from_slice(&[topic_index as f64, g.partition as f64, r.base_offset as f64, r.log_start_offset as f64]);
+    }
+    Ok(out)
+}

@@ -1,0 +1,143 @@
+//! The crate's one error type. Every variant has a stable Kafka error code and name, so
+//! the binding can turn it into the kafkajs error class a Kafka user already handles.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug)]
+pub enum Error {
+    /// A disk operation failed; the log is left as it was before the operation.
+    Io { context: String, source: io::Error },
+    /// Bytes on disk fail their length or CRC check where a torn write cannot explain it.
+    Corrupt { path: PathBuf, position: u64, detail: String },
+    InvalidTopic(String),
+    UnknownTopicOrPartition { topic: String, partition: Option<i32> },
+    TopicAlreadyExists(String),
+    InvalidPartitions(String),
+    InvalidReplicationFactor(String),
+    InvalidConfig(String),
+    MessageTooLarge { size: usize, max: usize },
+    InvalidRecord(String),
+    OffsetOutOfRange { topic: String, partition: i32, offset: i64 },
+    UnsupportedCompression(String),
+    /// Another process holds the data directory.
+    Locked { path: PathBuf, holder: Option<String> },
+    /// The broker was closed; nothing more can be done with this handle.
+    Closed,
+}
+
+impl Error {
+    pub fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Error::Io { context: context.into(), source }
+    }
+
+    pub fn io_at(action: &str, path: &Path, source: io::Error) -> Self {
+        Error::io(format!("{action} {}", path.display()), source)
+    }
+
+    /// Kafka's numeric error code (-1 for samsa's own, non-protocol errors).
+    pub fn code(&self) -> i16 {
+        match self {
+            Error::Io { .. } => 56,
+            Error::Corrupt { .. } => 2,
+            Error::InvalidTopic(_) => 17,
+            Error::UnknownTopicOrPartition { .. } => 3,
+            Error::TopicAlreadyExists(_) => 36,
+            Error::InvalidPartitions(_) => 37,
+            Error::InvalidReplicationFactor(_) => 38,
+            Error::InvalidConfig(_) => 40,
+            Error::MessageTooLarge { .. } => 10,
+            Error::InvalidRecord(_) => 87,
+            Error::OffsetOutOfRange { .. } => 1,
+            Error::UnsupportedCompression(_) => 76,
+            Error::Locked { .. } | Error::Closed => -1,
+        }
+    }
+
+    /// Kafka's error name, as kafkajs puts it in `error.type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Io { source, .. } if is_disk_full(source) => "KAFKA_STORAGE_ERROR",
+            Error::Io { .. } => "KAFKA_STORAGE_ERROR",
+            Error::Corrupt { .. } => "CORRUPT_MESSAGE",
+            Error::InvalidTopic(_) => "INVALID_TOPIC_EXCEPTION",
+            Error::UnknownTopicOrPartition { .. } => "UNKNOWN_TOPIC_OR_PARTITION",
+            Error::TopicAlreadyExists(_) => "TOPIC_ALREADY_EXISTS",
+            Error::InvalidPartitions(_) => "INVALID_PARTITIONS",
+            Error::InvalidReplicationFactor(_) => "INVALID_REPLICATION_FACTOR",
+            Error::InvalidConfig(_) => "INVALID_CONFIG",
+            Error::MessageTooLarge { .. } => "MESSAGE_TOO_LARGE",
+            Error::InvalidRecord(_) => "INVALID_RECORD",
+            Error::OffsetOutOfRange { .. } => "OFFSET_OUT_OF_RANGE",
+            Error::UnsupportedCompression(_) => "UNSUPPORTED_COMPRESSION_TYPE",
+            Error::Locked { .. } => "DATA_DIR_LOCKED",
+            Error::Closed => "BROKER_CLOSED",
+        }
+    }
+
+    /// Whether retrying the same request may succeed (kafkajs's `retriable`).
+    pub fn retriable(&self) -> bool {
+        match self {
+            Error::Io { source, .. } => !is_disk_full(source),
+            Error::UnknownTopicOrPartition { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+fn is_disk_full(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(28)
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Io { context, source } if is_disk_full(source) => {
+                write!(f, "disk full: {context}: {source}; nothing was written")
+            }
+            Error::Io { context, source } => write!(f, "{context}: {source}"),
+            Error::Corrupt { path, position, detail } => write!(
+                f,
+                "corrupt log {} at byte {position}: {detail}; refusing to open so no acknowledged data is lost silently",
+                path.display()
+            ),
+            Error::InvalidTopic(msg) => write!(f, "{msg}"),
+            Error::UnknownTopicOrPartition { topic, partition: Some(p) } => {
+                write!(f, "This server does not host this topic-partition: topic \"{topic}\" has no partition {p}")
+            }
+            Error::UnknownTopicOrPartition { topic, partition: None } => {
+                write!(f, "This server does not host this topic-partition: unknown topic \"{topic}\"")
+            }
+            Error::TopicAlreadyExists(t) => write!(f, "Topic with this name already exists: \"{t}\""),
+            Error::InvalidPartitions(msg) => write!(f, "{msg}"),
+            Error::InvalidReplicationFactor(msg) => write!(f, "{msg}"),
+            Error::InvalidConfig(msg) => write!(f, "{msg}"),
+            Error::MessageTooLarge { size, max } => write!(
+                f,
+                "The request included a message larger than the max message size the server will accept: {size} bytes > max.message.bytes {max}"
+            ),
+            Error::InvalidRecord(msg) => write!(f, "{msg}"),
+            Error::OffsetOutOfRange { topic, partition, offset } => write!(
+                f,
+                "offset {offset} is out of range for topic \"{topic}\" partition {partition}"
+            ),
+            Error::UnsupportedCompression(msg) => write!(f, "{msg}"),
+            Error::Locked { path, holder } => match holder {
+                Some(h) => write!(f, "data directory {} is locked by another process ({h}); one process owns a data directory", path.display()),
+                None => write!(f, "data directory {} is locked by another process; one process owns a data directory", path.display()),
+            },
+            Error::Closed => write!(f, "the broker is closed"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

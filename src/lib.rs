@@ -1,0 +1,12 @@
+//! samsa: an embedded, Kafka-compatible message broker.
+//!
+//! The core (`broker`, `log`) never imports napi; `binding` is the only module that does.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod broker;
+pub mod error;
+pub mod log;
+
+mod binding;
+
+pub use error::{Error, Result};

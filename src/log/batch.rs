@@ -1,0 +1,541 @@
+//! Kafka's RecordBatch v2 (magic 2), the format the log stores on disk byte for byte.
+//!
+//! ```text
+//! baseOffset i64 | batchLength i32 | partitionLeaderEpoch i32 | magic i8 | crc u32 |
+//! attributes i16 | lastOffsetDelta i32 | baseTimestamp i64 | maxTimestamp i64 |
+//! producerId i64 | producerEpoch i16 | baseSequence i32 | recordCount i32 | records...
+//! ```
+//! The CRC-32C covers everything from `attributes` to the end of the batch. Integers are
+//! big-endian; record fields are zigzag varints.
+
+use std::io::{Read, Write};
+
+use crate::error::{Error, Result};
+
+pub const MAGIC: i8 = 2;
+/// Bytes before `batchLength` ends: baseOffset and batchLength.
+pub const LOG_OVERHEAD: usize = 12;
+pub const HEADER_LEN: usize = 61;
+const CRC_OFFSET: usize = 17;
+const ATTRIBUTES_OFFSET: usize = 21;
+const COMPRESSION_MASK: i16 = 0x07;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+}
+
+impl Compression {
+    /// Kafka's codec ids: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
+    pub fn from_id(id: i32) -> Result<Self> {
+        match id {
+            0 => Ok(Compression::None),
+            1 => Ok(Compression::Gzip),
+            2..=4 => Err(Error::UnsupportedCompression(format!(
+                "compression codec {} is not built into samsa; use GZIP or none",
+                ["snappy", "lz4", "zstd"][(id - 2) as usize]
+            ))),
+            _ => Err(Error::UnsupportedCompression(format!("unknown compression codec {id}"))),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Header<'a> {
+    pub key: &'a [u8],
+    pub value: Option<&'a [u8]>,
+}
+
+/// A record to append, borrowing its bytes from the caller.
+#[derive(Clone, Copy, Debug)]
+pub struct Record<'a> {
+    pub timestamp: i64,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: &'a [Header<'a>],
+}
+
+/// A decoded record, borrowing from the batch (or its decompressed records).
+#[derive(Clone, Copy, Debug)]
+pub struct RecordView<'a> {
+    pub offset: i64,
+    pub timestamp: i64,
+    pub attributes: i8,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    /// The raw header section: a count, then key/value pairs (see [`HeaderIter`]).
+    pub headers: HeaderIter<'a>,
+}
+
+/// The fixed-size header of a batch, as read from disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchHeader {
+    pub base_offset: i64,
+    /// Bytes after the length field.
+    pub length: i32,
+    pub magic: i8,
+    pub crc: u32,
+    pub attributes: i16,
+    pub last_offset_delta: i32,
+    pub base_timestamp: i64,
+    pub max_timestamp: i64,
+    pub record_count: i32,
+}
+
+impl BatchHeader {
+    pub fn parse(b: &[u8]) -> Option<Self> {
+        if b.len() < HEADER_LEN {
+            return None;
+        }
+        Some(BatchHeader {
+            base_offset: be_i64(b, 0),
+            length: be_i32(b, 8),
+            magic: b[16] as i8,
+            crc: be_i32(b, CRC_OFFSET) as u32,
+            attributes: i16::from_be_bytes([b[21], b[22]]),
+            last_offset_delta: be_i32(b, 23),
+            base_timestamp: be_i64(b, 27),
+            max_timestamp: be_i64(b, 35),
+            record_count: be_i32(b, 57),
+        })
+    }
+
+    /// Whole batch size on disk, including the offset and length fields.
+    pub fn total_size(&self) -> usize {
+        LOG_OVERHEAD + self.length.max(0) as usize
+    }
+
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset + self.last_offset_delta as i64
+    }
+
+    pub fn compression(&self) -> i16 {
+        self.attributes & COMPRESSION_MASK
+    }
+}
+
+/// What the log needs to know about a batch it has just written or scanned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+    pub size: usize,
+}
+
+impl From<&BatchHeader> for BatchInfo {
+    fn from(h: &BatchHeader) -> Self {
+        BatchInfo {
+            base_offset: h.base_offset,
+            last_offset: h.last_offset(),
+            max_timestamp: h.max_timestamp,
+            size: h.total_size(),
+        }
+    }
+}
+
+fn be_i64(b: &[u8], at: usize) -> i64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    i64::from_be_bytes(a)
+}
+
+fn be_i32(b: &[u8], at: usize) -> i32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    i32::from_be_bytes(a)
+}
+
+// ---------------------------------------------------------------- varints
+
+fn put_varlong(out: &mut Vec<u8>, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        out.push((z as u8) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
+}
+
+fn varlong_len(v: i64) -> usize {
+    let z = ((v << 1) ^ (v >> 63)) as u64;
+    let bits = 64 - (z | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
+fn get_varlong(b: &[u8], pos: &mut usize) -> Option<i64> {
+    let mut z: u64 = 0;
+    let mut shift = 0;
+    loop {
+        let byte = *b.get(*pos)?;
+        *pos += 1;
+        z |= ((byte & 0x7f) as u64) << shift;
+        if byte & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+        if shift > 63 {
+            return None;
+        }
+    }
+    Some(((z >> 1) as i64) ^ -((z & 1) as i64))
+}
+
+fn get_bytes<'a>(b: &'a [u8], pos: &mut usize) -> Option<Option<&'a [u8]>> {
+    let len = get_varlong(b, pos)?;
+    if len < 0 {
+        return Some(None);
+    }
+    let end = pos.checked_add(len as usize)?;
+    let s = b.get(*pos..end)?;
+    *pos = end;
+    Some(Some(s))
+}
+
+fn opt_len(b: Option<&[u8]>) -> i64 {
+    b.map_or(-1, |b| b.len() as i64)
+}
+
+// ---------------------------------------------------------------- encoding
+
+/// Size of a record's body (everything after its own length varint).
+fn record_body_len(r: &Record<'_>, offset_delta: i64, timestamp_delta: i64) -> usize {
+    let mut n = 1 + varlong_len(timestamp_delta) + varlong_len(offset_delta);
+    for field in [r.key, r.value] {
+        n += varlong_len(opt_len(field)) + field.map_or(0, <[u8]>::len);
+    }
+    n += varlong_len(r.headers.len() as i64);
+    for h in r.headers {
+        n += varlong_len(h.key.len() as i64) + h.key.len();
+        n += varlong_len(opt_len(h.value)) + h.value.map_or(0, <[u8]>::len);
+    }
+    n
+}
+
+/// The size a record adds to a batch, given its position in the batch. Used to split a
+/// large append into batches under `max.message.bytes` before anything is written.
+pub fn record_size_in_batch(r: &Record<'_>, offset_delta: i64, timestamp_delta: i64) -> usize {
+    let body = record_body_len(r, offset_delta, timestamp_delta);
+    varlong_len(body as i64) + body
+}
+
+/// The size of a batch holding this single record (the smallest batch it can be in).
+pub fn single_record_batch_size(r: &Record<'_>) -> usize {
+    HEADER_LEN + record_size_in_batch(r, 0, 0)
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
+    put_varlong(out, opt_len(b));
+    if let Some(b) = b {
+        out.extend_from_slice(b);
+    }
+}
+
+fn put_record(out: &mut Vec<u8>, r: &Record<'_>, offset_delta: i64, timestamp_delta: i64) {
+    let body = record_body_len(r, offset_delta, timestamp_delta);
+    out.reserve(body + 5);
+    put_varlong(out, body as i64);
+    out.push(0); // record attributes: unused in v2
+    put_varlong(out, timestamp_delta);
+    put_varlong(out, offset_delta);
+    put_bytes(out, r.key);
+    put_bytes(out, r.value);
+    put_varlong(out, r.headers.len() as i64);
+    for h in r.headers {
+        put_bytes(out, Some(h.key));
+        put_bytes(out, h.value);
+    }
+}
+
+/// Appends one batch holding `records` (at least one) to `out`, with offsets from
+/// `base_offset`. Timestamps are CreateTime, as the producer gave them.
+pub fn encode_batch(
+    out: &mut Vec<u8>,
+    base_offset: i64,
+    records: &[Record<'_>],
+    compression: Compression,
+) -> Result<BatchInfo> {
+    let first = records
+        .first()
+        .ok_or_else(|| Error::InvalidRecord("a batch needs at least one record".into()))?;
+    let start = out.len();
+    let base_timestamp = first.timestamp;
+    let mut max_timestamp = i64::MIN;
+    out.resize(start + HEADER_LEN, 0);
+    let records_start = out.len();
+    for (i, r) in records.iter().enumerate() {
+        max_timestamp = max_timestamp.max(r.timestamp);
+        put_record(out, r, i as i64, r.timestamp.wrapping_sub(base_timestamp));
+    }
+    if compression == Compression::Gzip {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&out[records_start..])
+            .map_err(|e| Error::io("gzip compression", e))?;
+        let compressed = enc.finish().map_err(|e| Error::io("gzip compression", e))?;
+        out.truncate(records_start);
+        out.extend_from_slice(&compressed);
+    }
+    let total = out.len() - start;
+    let h = &mut out[start..start + HEADER_LEN];
+    h[0..8].copy_from_slice(&base_offset.to_be_bytes());
+    h[8..12].copy_from_slice(&((total - LOG_OVERHEAD) as i32).to_be_bytes());
+    h[12..16].copy_from_slice(&0i32.to_be_bytes()); // partitionLeaderEpoch: one broker, epoch 0
+    h[16] = MAGIC as u8;
+    let attributes: i16 = if compression == Compression::Gzip { 1 } else { 0 };
+    h[21..23].copy_from_slice(&attributes.to_be_bytes());
+    h[23..27].copy_from_slice(&((records.len() - 1) as i32).to_be_bytes());
+    h[27..35].copy_from_slice(&base_timestamp.to_be_bytes());
+    h[35..43].copy_from_slice(&max_timestamp.to_be_bytes());
+    h[43..51].copy_from_slice(&(-1i64).to_be_bytes()); // producerId: not idempotent
+    h[51..53].copy_from_slice(&(-1i16).to_be_bytes());
+    h[53..57].copy_from_slice(&(-1i32).to_be_bytes());
+    h[57..61].copy_from_slice(&(records.len() as i32).to_be_bytes());
+    let crc = crc32c::crc32c(&out[start + ATTRIBUTES_OFFSET..]);
+    out[start + CRC_OFFSET..start + CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    Ok(BatchInfo {
+        base_offset,
+        last_offset: base_offset + records.len() as i64 - 1,
+        max_timestamp,
+        size: total,
+    })
+}
+
+/// Rewrites the base offset of an encoded batch. The CRC does not cover it.
+pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
+    batch[0..8].copy_from_slice(&base_offset.to_be_bytes());
+}
+
+// ---------------------------------------------------------------- decoding
+
+/// Why a batch failed verification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Invalid {
+    /// Fewer bytes than the header or the declared length: a write cut short.
+    Truncated,
+    /// The bytes are all there but are not a valid batch.
+    Bad(&'static str),
+}
+
+/// Checks a whole batch (`bytes` starts at its base offset and may run past its end):
+/// length, magic, CRC. Returns its header.
+pub fn verify(bytes: &[u8]) -> std::result::Result<BatchHeader, Invalid> {
+    let h = BatchHeader::parse(bytes).ok_or(Invalid::Truncated)?;
+    if h.length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
+        return Err(Invalid::Bad("batch length below the header size"));
+    }
+    if h.magic != MAGIC {
+        return Err(Invalid::Bad("magic byte is not 2"));
+    }
+    if h.last_offset_delta < 0 || h.record_count < 0 {
+        return Err(Invalid::Bad("negative record count"));
+    }
+    let total = h.total_size();
+    if bytes.len() < total {
+        return Err(Invalid::Truncated);
+    }
+    if crc32c::crc32c(&bytes[ATTRIBUTES_OFFSET..total]) != h.crc {
+        return Err(Invalid::Bad("CRC-32C mismatch"));
+    }
+    Ok(h)
+}
+
+/// Iterates the headers of one record.
+#[derive(Clone, Copy, Debug)]
+pub struct HeaderIter<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    remaining: i64,
+}
+
+impl<'a> HeaderIter<'a> {
+    pub fn len(&self) -> usize {
+        self.remaining.max(0) as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.remaining <= 0
+    }
+}
+
+impl<'a> Iterator for HeaderIter<'a> {
+    type Item = Header<'a>;
+    fn next(&mut self) -> Option<Header<'a>> {
+        if self.remaining <= 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        let key = get_bytes(self.bytes, &mut self.pos)?.unwrap_or(&[]);
+        let value = get_bytes(self.bytes, &mut self.pos)?;
+        Some(Header { key, value })
+    }
+}
+
+fn bad(detail: &str) -> Error {
+    Error::InvalidRecord(format!("malformed record batch: {detail}"))
+}
+
+/// Calls `f` for every record of a verified batch, decompressing gzip into `scratch`.
+pub fn for_each_record<'s>(
+    batch: &'s [u8],
+    scratch: &'s mut Vec<u8>,
+    mut f: impl FnMut(RecordView<'_>),
+) -> Result<()> {
+    let h = BatchHeader::parse(batch).ok_or_else(|| bad("short header"))?;
+    let end = h.total_size().min(batch.len());
+    let records: &[u8] = match h.compression() {
+        0 => &batch[HEADER_LEN..end],
+        1 => {
+            scratch.clear();
+            flate2::read::GzDecoder::new(&batch[HEADER_LEN..end])
+                .read_to_end(scratch)
+                .map_err(|e| bad(&format!("gzip: {e}")))?;
+            scratch
+        }
+        c => {
+            return Err(Error::UnsupportedCompression(format!(
+                "stored batch uses compression codec {c}, which samsa cannot read"
+            )))
+        }
+    };
+    let mut pos = 0;
+    for _ in 0..h.record_count {
+        let len = get_varlong(records, &mut pos).ok_or_else(|| bad("record length"))?;
+        let body_end = pos
+            .checked_add(usize::try_from(len).map_err(|_| bad("negative record length"))?)
+            .filter(|e| *e <= records.len())
+            .ok_or_else(|| bad("record runs past the batch"))?;
+        let body = &records[..body_end];
+        let attributes = *body.get(pos).ok_or_else(|| bad("record attributes"))? as i8;
+        pos += 1;
+        let ts_delta = get_varlong(body, &mut pos).ok_or_else(|| bad("timestamp delta"))?;
+        let offset_delta = get_varlong(body, &mut pos).ok_or_else(|| bad("offset delta"))?;
+        let key = get_bytes(body, &mut pos).ok_or_else(|| bad("key"))?;
+        let value = get_bytes(body, &mut pos).ok_or_else(|| bad("value"))?;
+        let count = get_varlong(body, &mut pos).ok_or_else(|| bad("header count"))?;
+        let headers = HeaderIter { bytes: body, pos, remaining: count };
+        // Skip over the headers to find where the next record starts.
+        let mut skip = headers;
+        while skip.next().is_some() {}
+        if skip.remaining > 0 {
+            return Err(bad("headers"));
+        }
+        f(RecordView {
+            offset: h.base_offset + offset_delta,
+            timestamp: h.base_timestamp.wrapping_add(ts_delta),
+            attributes,
+            key,
+            value,
+            headers,
+        });
+        pos = body_end;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample<'a>(headers: &'a [Header<'a>]) -> Vec<Record<'a>> {
+        vec![
+            Record { timestamp: 1_700_000_000_000, key: Some(b"rider-1"), value: Some(b"{\"lat\":1}"), headers },
+            Record { timestamp: 1_699_999_999_000, key: None, value: None, headers: &[] },
+            Record { timestamp: 1_700_000_000_500, key: Some(b""), value: Some(&[0u8; 300]), headers: &[] },
+        ]
+    }
+
+    #[test]
+    fn varlong_round_trips_and_sizes() {
+        for v in [0i64, 1, -1, 63, 64, -64, -65, 300, i32::MAX as i64, i64::MAX, i64::MIN] {
+            let mut out = Vec::new();
+            put_varlong(&mut out, v);
+            assert_eq!(out.len(), varlong_len(v), "length of {v}");
+            let mut pos = 0;
+            assert_eq!(get_varlong(&out, &mut pos), Some(v));
+        }
+    }
+
+    #[test]
+    fn encode_then_decode_gives_back_the_records() {
+        let headers = [Header { key: b"trace", value: Some(b"abc") }, Header { key: b"n", value: None }];
+        let records = sample(&headers);
+        for compression in [Compression::None, Compression::Gzip] {
+            let mut out = Vec::new();
+            let info = encode_batch(&mut out, 42, &records, compression).unwrap();
+            assert_eq!(info.base_offset, 42);
+            assert_eq!(info.last_offset, 44);
+            assert_eq!(info.max_timestamp, 1_700_000_000_500);
+            assert_eq!(info.size, out.len());
+            let h = verify(&out).unwrap();
+            assert_eq!(h.record_count, 3);
+            let mut got = Vec::new();
+            let mut scratch = Vec::new();
+            for_each_record(&out, &mut scratch, |r| {
+                let hs: Vec<(Vec<u8>, Option<Vec<u8>>)> =
+                    r.headers.map(|h| (h.key.to_vec(), h.value.map(<[u8]>::to_vec))).collect();
+                got.push((r.offset, r.timestamp, r.key.map(<[u8]>::to_vec), r.value.map(<[u8]>::to_vec), hs));
+            })
+            .unwrap();
+            assert_eq!(got.len(), 3);
+            assert_eq!(got[0].0, 42);
+            assert_eq!(got[0].2.as_deref(), Some(&b"rider-1"[..]));
+            assert_eq!(got[0].4, vec![(b"trace".to_vec(), Some(b"abc".to_vec())), (b"n".to_vec(), None)]);
+            assert_eq!(got[1].1, 1_699_999_999_000);
+            assert_eq!(got[1].2, None);
+            assert_eq!(got[1].3, None);
+            assert_eq!(got[2].0, 44);
+            assert_eq!(got[2].2.as_deref(), Some(&b""[..]));
+            assert_eq!(got[2].3.as_ref().map(Vec::len), Some(300));
+        }
+    }
+
+    #[test]
+    fn sizes_match_what_is_encoded() {
+        let headers = [Header { key: b"k", value: Some(b"v") }];
+        let records = sample(&headers);
+        let mut out = Vec::new();
+        encode_batch(&mut out, 0, &records, Compression::None).unwrap();
+        let base = records[0].timestamp;
+        let expected: usize = HEADER_LEN
+            + records
+                .iter()
+                .enumerate()
+                .map(|(i, r)| record_size_in_batch(r, i as i64, r.timestamp - base))
+                .sum::<usize>();
+        assert_eq!(out.len(), expected);
+        let mut one = Vec::new();
+        encode_batch(&mut one, 0, &records[..1], Compression::None).unwrap();
+        assert_eq!(one.len(), single_record_batch_size(&records[0]));
+    }
+
+    #[test]
+    fn any_flipped_bit_fails_the_crc() {
+        let records = sample(&[]);
+        let mut out = Vec::new();
+        encode_batch(&mut out, 0, &records, Compression::None).unwrap();
+        for i in ATTRIBUTES_OFFSET..out.len() {
+            let mut damaged = out.clone();
+            damaged[i] ^= 0x10;
+            assert!(verify(&damaged).is_err(), "flip at byte {i} went unnoticed");
+        }
+        assert_eq!(verify(&out[..out.len() - 1]), Err(Invalid::Truncated));
+        assert_eq!(verify(&out[..30]), Err(Invalid::Truncated));
+    }
+
+    #[test]
+    fn rebasing_keeps_the_crc_valid() {
+        let mut out = Vec::new();
+        encode_batch(&mut out, 0, &sample(&[]), Compression::None).unwrap();
+        set_base_offset(&mut out, 1000);
+        assert_eq!(verify(&out).unwrap().base_offset, 1000);
+    }
+
+    #[test]
+    fn unsupported_codecs_are_named() {
+        assert!(Compression::from_id(1).is_ok());
+        let e = Compression::from_id(4).unwrap_err();
+        assert!(e.to_string().contains("zstd"));
+        assert_eq!(e.code(), 76);
+    }
+}
