@@ -38,7 +38,7 @@ const targetDir = process.env.CARGO_TARGET_DIR
   ? path.resolve(process.env.CARGO_TARGET_DIR)
   : path.join(root, 'target')
 console.log(`samsa: building the native addon with ${cargo.stdout.trim()} (release; the first build takes a minute or two)`)
-const build = spawnSync('cargo', ['build', '--release', '--lib', '--locked'], {
+const build = spawnSync('cargo', ['build', '--release', '--lib', '--locked', '--features', 'node'], {
   cwd: root,
   stdio: 'inherit',
   env: { ...process.env, CARGO_TARGET_DIR: targetDir },

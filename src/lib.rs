@@ -7,6 +7,7 @@ pub mod broker;
 pub mod error;
 pub mod log;
 
+#[cfg(feature = "node")]
 mod binding;
 
 pub use error::{Error, Result};

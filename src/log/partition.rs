@@ -244,8 +244,12 @@ impl PartitionLog {
         aged || active.would_overflow(bytes, self.config.segment_bytes)
     }
 
-    /// Closes the active segment and starts a new one at the next offset.
+    /// Closes the active segment and starts a new one at the next offset. An empty
+    /// active segment already starts there, so rolling it does nothing.
     pub fn roll(&mut self) -> Result<()> {
+        if self.active().is_empty() {
+            return Ok(());
+        }
         let next = self.next_offset();
         let seg = Segment::create(&self.dir, next, self.config.segment)?;
         let active = self.active_mut();
