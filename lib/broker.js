@@ -27,6 +27,8 @@ class SharedBroker {
     this.clusterId = `samsa-${crypto.createHash('sha256').update(key).digest('hex').slice(0, 22)}`
     // Topic name -> partition count, cleared whenever this process changes topics.
     this.topicCache = new Map()
+    // Topic name -> promise of its auto-creation in progress.
+    this.creatingTopics = new Map()
     this.opening = native.openBroker(key, options).then(
       (n) => {
         this.native = n

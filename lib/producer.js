@@ -165,6 +165,10 @@ class Producer {
 
   /** The topic's partition count, creating the topic first if that is allowed. */
   async partitionsOf(shared, topic) {
+    // A creation in flight may already be visible natively before it resolves here:
+    // wait for it first, so concurrent sends to a new topic stay in call order.
+    const pending = shared.creatingTopics.get(topic)
+    if (pending) await pending
     const n = shared.partitionCount(topic)
     if (n !== null) return n
     if (!this.allowAutoTopicCreation || !shared.autoCreateTopics) {
@@ -175,13 +179,20 @@ class Producer {
         }`
       )
     }
-    try {
-      await shared.callAsync(() => shared.native.createTopic(topic, -1, -1, [], [], false))
-      this.log.info('Auto-created topic', { topic })
-    } catch (e) {
-      if (e.type !== 'TOPIC_ALREADY_EXISTS') throw e
-    }
-    shared.topicsChanged()
+    const creating = shared
+      .callAsync(() => shared.native.createTopic(topic, -1, -1, [], [], false))
+      .then(
+        () => this.log.info('Auto-created topic', { topic }),
+        (e) => {
+          if (e.type !== 'TOPIC_ALREADY_EXISTS') throw e
+        }
+      )
+      .finally(() => {
+        shared.creatingTopics.delete(topic)
+        shared.topicsChanged()
+      })
+    shared.creatingTopics.set(topic, creating)
+    await creating
     return shared.partitionCount(topic)
   }
 }

@@ -1,0 +1,195 @@
+'use strict'
+
+const { Kafka, ConfigResourceTypes, logLevel, KafkaJSProtocolError, KafkaJSNonRetriableError, KafkaJSDeleteTopicRecordsError } = require('..')
+const { tempDir, waitFor } = require('./helpers')
+
+function setup(options = {}) {
+  const dataDir = tempDir()
+  return { dataDir, kafka: new Kafka({ clientId: 'test', dataDir, logLevel: logLevel.NOTHING, ...options }) }
+}
+
+describe('admin', () => {
+  test('createTopics resolves true, then false for a topic that exists while still creating the others', async () => {
+    const { kafka } = setup()
+    const admin = kafka.admin()
+    await admin.connect()
+    expect(await admin.createTopics({ topics: [{ topic: 'rider-updates', numPartitions: 4 }] })).toBe(true)
+    expect(
+      await admin.createTopics({ topics: [{ topic: 'rider-updates', numPartitions: 4 }, { topic: 'restaurant-updates' }] })
+    ).toBe(false)
+    expect((await admin.listTopics()).sort()).toEqual(['restaurant-updates', 'rider-updates'])
+    const { topics } = await admin.fetchTopicMetadata({ topics: ['rider-updates', 'restaurant-updates'] })
+    expect(topics[0].name).toBe('rider-updates')
+    expect(topics[0].partitions).toHaveLength(4)
+    expect(topics[0].partitions[3]).toEqual({ partitionErrorCode: 0, partitionId: 3, leader: 0, replicas: [0], isr: [0], offlineReplicas: [] })
+    expect(topics[1].partitions).toHaveLength(1) // Kafka's num.partitions default
+    await admin.disconnect()
+  })
+
+  test('validateOnly creates nothing', async () => {
+    const { kafka } = setup()
+    const admin = kafka.admin()
+    await admin.connect()
+    expect(await admin.createTopics({ validateOnly: true, topics: [{ topic: 'dry-run', numPartitions: 3 }] })).toBe(true)
+    expect(await admin.listTopics()).toEqual([])
+    await admin.disconnect()
+  })
+
+  test('admin calls made while connect() is pending work', async () => {
+    const { kafka } = setup()
+    const admin = kafka.admin()
+    admin.connect() // no await, as tutorials often forget
+    expect(await admin.createTopics({ topics: [{ topic: 'early' }] })).toBe(true)
+    expect(await admin.listTopics()).toEqual(['early'])
+    await admin.disconnect()
+  })
+
+  test('createPartitions grows a topic and refuses to shrink it', async () => {
+    const { kafka } = setup()
+    const admin = kafka.admin()
+    await admin.connect()
+    await admin.createTopics({ topics: [{ topic: 'grow', numPartitions: 2 }] })
+    await admin.createPartitions({ topicPartitions: [{ topic: 'grow', count: 5 }] })
+    expect((await admin.fetchTopicOffsets('grow')).map((p) => p.partition)).toEqual([0, 1, 2, 3, 4])
+    await expect(admin.createPartitions({ topicPartitions: [{ topic: 'grow', count: 3 }] })).rejects.toMatchObject({ type: 'INVALID_PARTITIONS' })
+    // A producer sees the new partitions at once.
+    const producer = kafka.producer()
+    await producer.connect()
+    const [r] = await producer.send({ topic: 'grow', messages: [{ value: 'x', partition: 4 }] })
+    expect(r.partition).toBe(4)
+    await producer.disconnect()
+    await admin.disconnect()
+  })
+
+  test('deleteTopics removes the topic and its data', async () => {
+    const { kafka } = setup()
+    const admin = kafka.admin()
+    await admin.connect()
+    await admin.createTopics({ topics: [{ topic: 'doomed' }] })
+    const producer = kafka.producer({ allowAutoTopicCreation: false })
+    await producer.connect()
+    await producer.send({ topic: 'doomed', messages: [{ value: 'x' }] })
+    await admin.deleteTopics({ topics: ['doomed'] })
+    expect(await admin.listTopics()).toEqual([])
+    await expect(producer.send({ topic: 'doomed', messages: [{ value: 'x' }] })).rejects.toMatchObject({ type: 'UNKNOWN_TOPIC_OR_PARTITION' })
+    await expect(admin.deleteTopics({ topics: ['doomed'] })).rejects.toMatchObject({ type: 'UNKNOWN_TOPIC_OR_PARTITION' })
+    await producer.disconnect()
+    await admin.disconnect()
+  })
+
+  test('fetchTopicOffsets, fetchTopicOffsetsByTimestamp and deleteTopicRecords', async () => {
+    const { kafka } = setup()
+    const admin = kafka.admin()
+    await admin.connect()
+    await admin.createTopics({ topics: [{ topic: 'offsets', numPartitions: 2 }] })
+    const producer = kafka.producer()
+    await producer.connect()
+    await producer.send({
+      topic: 'offsets',
+      messages: Array.from({ length: 10 }, (_, i) => ({ value: `v${i}`, partition: 0, timestamp: String(1_000_000 + i * 1000) })),
+    })
+    expect(await admin.fetchTopicOffsets('offsets')).toEqual([
+      { partition: 0, offset: '10', high: '10', low: '0' },
+      { partition: 1, offset: '0', high: '0', low: '0' },
+    ])
+    expect(await admin.fetchTopicOffsetsByTimestamp('offsets', 1_004_500)).toEqual([
+      { partition: 0, offset: '5' },
+      { partition: 1, offset: '0' },
+    ])
+    // Newer than every record: the high watermark, as kafkajs answers.
+    expect((await admin.fetchTopicOffsetsByTimestamp('offsets', 9_999_999_999))[0].offset).toBe('10')
+    await admin.deleteTopicRecords({ topic: 'offsets', partitions: [{ partition: 0, offset: '7' }] })
+    expect((await admin.fetchTopicOffsets('offsets'))[0]).toEqual({ partition: 0, offset: '10', high: '10', low: '7' })
+    await admin.deleteTopicRecords({ topic: 'offsets', partitions: [{ partition: 0, offset: '-1' }] })
+    expect((await admin.fetchTopicOffsets('offsets'))[0].low).toBe('10')
+    const err = await admin.deleteTopicRecords({ topic: 'offsets', partitions: [{ partition: 1, offset: '99' }] }).catch((e) => e)
+    expect(err).toBeInstanceOf(KafkaJSDeleteTopicRecordsError)
+    expect(err.partitions[0].error.type).toBe('OFFSET_OUT_OF_RANGE')
+    await producer.disconnect()
+    await admin.disconnect()
+  })
+
+  test('describeConfigs and alterConfigs speak Kafka topic config names', async () => {
+    const { kafka } = setup()
+    const admin = kafka.admin()
+    await admin.connect()
+    await admin.createTopics({
+      topics: [{ topic: 'configured', configEntries: [{ name: 'retention.ms', value: '3600000' }] }],
+    })
+    const described = await admin.describeConfigs({
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: 'configured', configNames: ['retention.ms', 'segment.bytes'] }],
+    })
+    expect(described.resources[0].resourceName).toBe('configured')
+    const entries = Object.fromEntries(described.resources[0].configEntries.map((e) => [e.configName, e]))
+    expect(entries['retention.ms']).toMatchObject({ configValue: '3600000', isDefault: false, readOnly: false })
+    expect(entries['segment.bytes']).toMatchObject({ configValue: '1073741824', isDefault: true })
+
+    const altered = await admin.alterConfigs({
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: 'configured', configEntries: [{ name: 'retention.bytes', value: '1048576' }] }],
+    })
+    expect(altered.resources[0]).toMatchObject({ errorCode: 0, resourceName: 'configured' })
+    const after = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: 'configured' }] })
+    const byName = Object.fromEntries(after.resources[0].configEntries.map((e) => [e.configName, e.configValue]))
+    expect(byName['retention.bytes']).toBe('1048576')
+    // AlterConfigs (not incremental) replaces the set: retention.ms is back to its default.
+    expect(byName['retention.ms']).toBe('604800000')
+
+    await expect(
+      admin.alterConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: 'configured', configEntries: [{ name: 'no.such.config', value: '1' }] }] })
+    ).rejects.toMatchObject({ type: 'INVALID_CONFIG' })
+    await expect(
+      admin.createTopics({ topics: [{ topic: 'compacted', configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] })
+    ).rejects.toMatchObject({ type: 'INVALID_CONFIG' })
+    await admin.disconnect()
+  })
+
+  test('describeCluster reports the one embedded broker', async () => {
+    const { kafka } = setup()
+    const admin = kafka.admin()
+    const cluster = await admin.describeCluster()
+    expect(cluster.brokers).toHaveLength(1)
+    expect(cluster.controller).toBe(0)
+    expect(cluster.clusterId).toMatch(/^samsa-/)
+    await admin.disconnect()
+  })
+
+  test('retention deletes old segments in the background', async () => {
+    const { kafka } = setup({ retentionCheckIntervalMs: 20 })
+    const admin = kafka.admin()
+    await admin.connect()
+    await admin.createTopics({
+      topics: [{ topic: 'short-lived', configEntries: [{ name: 'segment.bytes', value: '4096' }, { name: 'retention.bytes', value: '8192' }] }],
+    })
+    const producer = kafka.producer()
+    await producer.connect()
+    for (let i = 0; i < 20; i++) {
+      await producer.send({ topic: 'short-lived', messages: Array.from({ length: 10 }, () => ({ value: 'x'.repeat(100) })) })
+    }
+    await waitFor(async () => Number((await admin.fetchTopicOffsets('short-lived'))[0].low) > 0, { what: 'retention to move the log start' })
+    const [p] = await admin.fetchTopicOffsets('short-lived')
+    expect(p.high).toBe('200')
+    await producer.disconnect()
+    await admin.disconnect()
+  })
+
+  test('bad input gets kafkajs errors', async () => {
+    const { kafka } = setup()
+    const admin = kafka.admin()
+    await admin.connect()
+    await expect(admin.createTopics({ topics: 'nope' })).rejects.toBeInstanceOf(KafkaJSNonRetriableError)
+    await expect(admin.createTopics({ topics: [{ topic: 42 }] })).rejects.toThrow('the topic names have to be a valid string')
+    await expect(admin.createTopics({ topics: [{ topic: 'a' }, { topic: 'a' }] })).rejects.toThrow('multiple entries')
+    for (const topic of ['', '.', '..', 'with space', 'x'.repeat(250), 'ünïcode']) {
+      await expect(admin.createTopics({ topics: [{ topic }] })).rejects.toMatchObject({ type: 'INVALID_TOPIC_EXCEPTION' })
+    }
+    await expect(admin.createTopics({ topics: [{ topic: 'zero', numPartitions: 0 }] })).rejects.toMatchObject({ type: 'INVALID_PARTITIONS' })
+    await expect(admin.createTopics({ topics: [{ topic: 'frac', numPartitions: 1.5 }] })).rejects.toThrow(TypeError)
+    await expect(admin.createTopics({ topics: [{ topic: 'rf', replicationFactor: 3 }] })).rejects.toMatchObject({ type: 'INVALID_REPLICATION_FACTOR' })
+    await expect(admin.createTopics({ topics: [{ topic: 'cfg', configEntries: [{ name: 'retention.ms' }] }] })).rejects.toThrow('valid "value" property')
+    await expect(admin.fetchTopicOffsets('missing')).rejects.toBeInstanceOf(KafkaJSProtocolError)
+    await expect(admin.fetchTopicMetadata({ topics: ['missing'] })).rejects.toMatchObject({ type: 'UNKNOWN_TOPIC_OR_PARTITION' })
+    await expect(admin.describeConfigs({ resources: [] })).rejects.toThrow('cannot be empty')
+    expect(await admin.listTopics()).toEqual([])
+    await admin.disconnect()
+  })
+})

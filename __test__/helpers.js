@@ -1,0 +1,95 @@
+'use strict'
+
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+
+const dirs = []
+
+/** A fresh data directory, removed after the test file. */
+function tempDir(prefix = 'samsa-test-') {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  dirs.push(d)
+  return d
+}
+
+afterAll(() => {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true })
+})
+
+/** Polls `check` until it returns a truthy value or `timeoutMs` passes. */
+async function waitFor(check, { timeoutMs = 5000, intervalMs = 10, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await check()
+    if (v) return v
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, intervalMs))
+  }
+}
+
+/**
+ * Reads back every record of a partition through the native fetch path of the broker
+ * open for `dataDir` in this process (the consumer API arrives with consumer groups).
+ */
+function readPartition(dataDir, topic, partition, from = 0) {
+  const shared = require('../lib/broker').find(dataDir)
+  if (!shared || !shared.native) throw new Error(`no broker open for ${dataDir}`)
+  const out = []
+  let next = from
+  for (;;) {
+    const r = shared.native.fetch(topic, partition, next, 1 << 20)
+    const n = r.records.length / 8
+    if (n === 0) break
+    for (let i = 0; i < n; i++) {
+      const f = r.records.subarray(i * 8, i * 8 + 8)
+      const slice = (start, len) => (len < 0 ? null : Buffer.from(r.data.subarray(start, start + len)))
+      const headers = {}
+      for (let h = f[6]; h < f[6] + f[7]; h++) {
+        const hd = r.headers.subarray(h * 4, h * 4 + 4)
+        headers[slice(hd[0], hd[1]).toString()] = slice(hd[2], hd[3])
+      }
+      out.push({ offset: f[0], timestamp: f[1], key: slice(f[2], f[3]), value: slice(f[4], f[5]), headers })
+    }
+    next = out[out.length - 1].offset + 1
+  }
+  return out
+}
+
+/** Runs a Node script in a child process; resolves with { code, signal, stdout, stderr }. */
+function runNode(args, { timeoutMs = 15000, env = {}, onLine } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    let buffered = ''
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`child did not exit within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`))
+    }, timeoutMs)
+    child.stdout.on('data', (d) => {
+      stdout += d
+      if (!onLine) return
+      buffered += d
+      let nl
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl)
+        buffered = buffered.slice(nl + 1)
+        onLine(line, child)
+      }
+    })
+    child.stderr.on('data', (d) => {
+      stderr += d
+    })
+    child.on('error', reject)
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr })
+    })
+  })
+}
+
+const ROOT = path.resolve(__dirname, '..')
+
+module.exports = { tempDir, waitFor, readPartition, runNode, ROOT }

@@ -1,0 +1,190 @@
+'use strict'
+
+const { Kafka, CompressionTypes, KafkaJSError, KafkaJSNotImplemented, logLevel } = require('..')
+const { tempDir, readPartition } = require('./helpers')
+
+function setup(options = {}) {
+  const dataDir = tempDir()
+  const kafka = new Kafka({ clientId: 'test', dataDir, logLevel: logLevel.NOTHING, ...options })
+  return { dataDir, kafka }
+}
+
+describe('producer', () => {
+  test('sends land on disk in order per partition, with kafkajs result shapes', async () => {
+    const { dataDir, kafka } = setup()
+    const admin = kafka.admin()
+    await admin.connect()
+    expect(await admin.createTopics({ topics: [{ topic: 'rider-updates', numPartitions: 4 }] })).toBe(true)
+    const producer = kafka.producer()
+    await producer.connect()
+    const first = await producer.send({
+      topic: 'rider-updates',
+      messages: [
+        { key: 'rider-42', value: JSON.stringify({ lat: 52.5, lng: 13.4 }), partition: 2 },
+        { key: 'rider-42', value: 'second', partition: 2 },
+      ],
+    })
+    expect(first).toEqual([
+      { topicName: 'rider-updates', partition: 2, errorCode: 0, baseOffset: '0', logAppendTime: '-1', logStartOffset: '0' },
+    ])
+    const second = await producer.send({ topic: 'rider-updates', messages: [{ value: 'third', partition: 2 }] })
+    expect(second[0].baseOffset).toBe('2')
+
+    const records = readPartition(dataDir, 'rider-updates', 2)
+    expect(records.map((r) => r.offset)).toEqual([0, 1, 2])
+    expect(records.map((r) => r.value.toString())).toEqual([JSON.stringify({ lat: 52.5, lng: 13.4 }), 'second', 'third'])
+    expect(records[0].key.toString()).toBe('rider-42')
+    expect(records[2].key).toBeNull()
+    await producer.disconnect()
+    await admin.disconnect()
+  })
+
+  test('headers, timestamps, tombstones and Buffers round-trip', async () => {
+    const { dataDir, kafka } = setup()
+    const producer = kafka.producer()
+    await producer.connect()
+    const before = Date.now()
+    await producer.send({
+      topic: 'misc',
+      messages: [
+        { key: Buffer.from([0, 1, 2]), value: Buffer.from([255, 254]), headers: { trace: 'abc', multi: ['x', Buffer.from('y')] } },
+        { key: 'gone', value: null },
+        { value: 'dated', timestamp: '1700000000000' },
+        { value: '' },
+      ],
+    })
+    const [a, b, c, d] = readPartition(dataDir, 'misc', 0)
+    expect(a.key).toEqual(Buffer.from([0, 1, 2]))
+    expect(a.value).toEqual(Buffer.from([255, 254]))
+    expect(a.headers.trace.toString()).toBe('abc')
+    expect(a.timestamp).toBeGreaterThanOrEqual(before)
+    expect(b.value).toBeNull()
+    expect(c.timestamp).toBe(1700000000000)
+    expect(d.value).toEqual(Buffer.alloc(0))
+    await producer.disconnect()
+  })
+
+  test('a header with several values is stored as several headers', async () => {
+    const { dataDir, kafka } = setup()
+    const producer = kafka.producer()
+    await producer.connect()
+    await producer.send({ topic: 'h', messages: [{ value: 'v', headers: { a: ['1', '2'], b: '3' } }] })
+    const shared = require('../lib/broker').find(dataDir)
+    const r = shared.native.fetch('h', 0, 0, 1 << 20)
+    expect(r.records[7]).toBe(3)
+    await producer.disconnect()
+  })
+
+  test('sendBatch writes several topics in one call and merges repeated topics', async () => {
+    const { dataDir, kafka } = setup({ defaultNumPartitions: 2 })
+    const producer = kafka.producer()
+    await producer.connect()
+    const result = await producer.sendBatch({
+      topicMessages: [
+        { topic: 'rider-updates', messages: [{ value: 'r1', partition: 1 }] },
+        { topic: 'restaurant-updates', messages: [{ value: 's1', partition: 0 }] },
+        { topic: 'rider-updates', messages: [{ value: 'r2', partition: 1 }] },
+      ],
+    })
+    expect(result).toHaveLength(2)
+    expect(result.find((r) => r.topicName === 'rider-updates')).toMatchObject({ partition: 1, baseOffset: '0' })
+    expect(readPartition(dataDir, 'rider-updates', 1).map((r) => r.value.toString())).toEqual(['r1', 'r2'])
+    expect(readPartition(dataDir, 'restaurant-updates', 0).map((r) => r.value.toString())).toEqual(['s1'])
+    await producer.disconnect()
+  })
+
+  test('concurrent single-message sends are coalesced and each gets its own offset', async () => {
+    const { dataDir, kafka } = setup()
+    const producer = kafka.producer()
+    await producer.connect()
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => producer.send({ topic: 'chat', messages: [{ value: `m${i}` }] }))
+    )
+    const offsets = results.map((r) => Number(r[0].baseOffset))
+    expect(new Set(offsets).size).toBe(200)
+    const stored = readPartition(dataDir, 'chat', 0)
+    expect(stored).toHaveLength(200)
+    // Each send's reported offset holds that send's message.
+    results.forEach((r, i) => expect(stored[Number(r[0].baseOffset)].value.toString()).toBe(`m${i}`))
+    await producer.disconnect()
+  })
+
+  test('a bad send in a coalesced flush fails alone', async () => {
+    const { dataDir, kafka } = setup({ maxMessageBytes: 1000 })
+    const producer = kafka.producer()
+    await producer.connect()
+    const outcomes = await Promise.allSettled([
+      producer.send({ topic: 't', messages: [{ value: 'ok-1' }] }),
+      producer.send({ topic: 't', messages: [{ value: Buffer.alloc(5000) }] }),
+      producer.send({ topic: 't', messages: [{ value: 'ok-2' }] }),
+    ])
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+    expect(outcomes[1].reason.type).toBe('MESSAGE_TOO_LARGE')
+    expect(readPartition(dataDir, 't', 0).map((r) => r.value.toString())).toEqual(['ok-1', 'ok-2'])
+    await producer.disconnect()
+  })
+
+  test('a large send of small messages is split into batches under max.message.bytes', async () => {
+    const { dataDir, kafka } = setup({ maxMessageBytes: 4096 })
+    const producer = kafka.producer()
+    await producer.connect()
+    const messages = Array.from({ length: 1000 }, (_, i) => ({ value: `message-${i}`.padEnd(100, '.') }))
+    await producer.send({ topic: 'bulk', messages })
+    const stored = readPartition(dataDir, 'bulk', 0)
+    expect(stored).toHaveLength(1000)
+    expect(stored[999].value.toString()).toBe(messages[999].value)
+    await producer.disconnect()
+  })
+
+  test('gzip batches are stored compressed and read back; other codecs are not implemented', async () => {
+    const { dataDir, kafka } = setup()
+    const producer = kafka.producer()
+    await producer.connect()
+    const value = 'rider location '.repeat(200)
+    await producer.send({ topic: 'gz', compression: CompressionTypes.GZIP, messages: [{ value }, { value }] })
+    expect(readPartition(dataDir, 'gz', 0).map((r) => r.value.toString())).toEqual([value, value])
+    const fs = require('node:fs')
+    const path = require('node:path')
+    const seg = path.join(require('../lib/broker').find(dataDir).key, 'topics', 'gz', '0', '00000000000000000000.log')
+    expect(fs.statSync(seg).size).toBeLessThan(value.length)
+    await expect(producer.send({ topic: 'gz', compression: CompressionTypes.Snappy, messages: [{ value }] })).rejects.toBeInstanceOf(KafkaJSNotImplemented)
+    await producer.disconnect()
+  })
+
+  test('send before connect and after disconnect is refused as kafkajs refuses it', async () => {
+    const { kafka } = setup()
+    const producer = kafka.producer()
+    await expect(producer.send({ topic: 't', messages: [{ value: 'x' }] })).rejects.toThrow(new KafkaJSError('The producer is disconnected'))
+    await producer.connect()
+    await producer.send({ topic: 't', messages: [{ value: 'x' }] })
+    await producer.disconnect()
+    await expect(producer.send({ topic: 't', messages: [{ value: 'x' }] })).rejects.toThrow('The producer is disconnected')
+  })
+
+  test('connect and disconnect events fire', async () => {
+    const { kafka } = setup()
+    const producer = kafka.producer()
+    const seen = []
+    producer.on(producer.events.CONNECT, (e) => seen.push(e.type))
+    producer.on(producer.events.DISCONNECT, (e) => seen.push(e.type))
+    await producer.connect()
+    await producer.disconnect()
+    expect(seen).toEqual(['producer.connect', 'producer.disconnect'])
+    expect(() => producer.on('nope', () => {})).toThrow(/Event name should be one of/)
+  })
+
+  test('with fsync, concurrent sends are acknowledged after a shared fsync', async () => {
+    const { dataDir, kafka } = setup({ fsync: true })
+    const producer = kafka.producer()
+    await producer.connect()
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => producer.send({ topic: 'durable', messages: [{ value: `d${i}` }] })))
+    expect(results.every((r) => r[0].errorCode === 0)).toBe(true)
+    expect(readPartition(dataDir, 'durable', 0)).toHaveLength(50)
+    await producer.disconnect()
+  })
+
+  test('transactions are refused clearly rather than ignored', () => {
+    const { kafka } = setup()
+    expect(() => kafka.producer({ transactionalId: 'tx' })).toThrow(KafkaJSNotImplemented)
+  })
+})
