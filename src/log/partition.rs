@@ -306,9 +306,11 @@ impl PartitionLog {
             return Err(Error::OffsetOutOfRange { topic: String::new(), partition: -1, offset });
         }
         if offset > self.log_start_offset {
+            // Delete first: it frees space on a full disk, and if the checkpoint write
+            // then fails, reopening still starts at the first remaining segment.
             self.log_start_offset = offset;
-            write_log_start(&self.dir, offset)?;
             self.delete_segments_below_start()?;
+            write_log_start(&self.dir, offset)?;
         }
         Ok(self.log_start_offset)
     }
