@@ -6,19 +6,19 @@
 const SEED = 0x9747b28c
 const M = 0x5bd1e995
 
-/** Java's murmur2 (Kafka's DefaultPartitioner) over a byte array, as a signed int32. */
-function murmur2Bytes(data, length = data.length) {
+/** Java's murmur2 (Kafka's DefaultPartitioner) over bytes, as a signed int32. */
+function murmur2Bytes(data, start = 0, length = data.length - start) {
   let h = SEED ^ length
   const length4 = length >>> 2
   for (let i = 0; i < length4; i++) {
-    const i4 = i << 2
+    const i4 = start + (i << 2)
     let k = data[i4] | (data[i4 + 1] << 8) | (data[i4 + 2] << 16) | (data[i4 + 3] << 24)
     k = Math.imul(k, M)
     k ^= k >>> 24
     k = Math.imul(k, M)
     h = Math.imul(h, M) ^ k
   }
-  const tail = length & ~3
+  const tail = start + (length & ~3)
   switch (length & 3) {
     case 3:
       h ^= data[tail + 2] << 16
@@ -119,26 +119,40 @@ function legacyMurmur2(key) {
 
 const toPositive = (x) => x & 0x7fffffff
 
-/** Kafka's default strategy: explicit partition, else key hash, else round-robin. */
-const partitionerWith = (hash) => () => {
+/**
+ * Kafka's default strategy: explicit partition, else key hash, else round-robin.
+ * The default partitioner also exposes `samsaKeyBytes`: the same choice given the key's
+ * bytes, which the producer has just packed, so hot sends skip building an argument
+ * object and hashing a string per message. The result is identical.
+ */
+const partitionerWith = (hash, exposeKeyBytes) => () => {
   const counters = new Map()
-  return ({ topic, partitionMetadata, message }) => {
-    if (message.partition !== null && message.partition !== undefined) return message.partition
-    const numPartitions = partitionMetadata.length
-    if (message.key !== null && message.key !== undefined) {
-      return toPositive(hash(message.key)) % numPartitions
-    }
+  const roundRobin = (topic, partitionMetadata) => {
     let counter = counters.get(topic)
     if (counter === undefined) counter = Math.floor(Math.random() * 0x7fffffff)
     counters.set(topic, ++counter)
     const available = partitionMetadata.filter((p) => p.leader >= 0)
     if (available.length > 0) return available[toPositive(counter) % available.length].partitionId
-    return toPositive(counter) % numPartitions
+    return toPositive(counter) % partitionMetadata.length
   }
+  const partitioner = ({ topic, partitionMetadata, message }) => {
+    if (message.partition !== null && message.partition !== undefined) return message.partition
+    const numPartitions = partitionMetadata.length
+    if (message.key !== null && message.key !== undefined) {
+      return toPositive(hash(message.key)) % numPartitions
+    }
+    return roundRobin(topic, partitionMetadata)
+  }
+  if (exposeKeyBytes) {
+    // (topic, partitionMetadata, bytes, start, length): length -1 means a null key.
+    partitioner.samsaKeyBytes = (topic, partitionMetadata, bytes, start, length) =>
+      length < 0 ? roundRobin(topic, partitionMetadata) : toPositive(murmur2Bytes(bytes, start, length)) % partitionMetadata.length
+  }
+  return partitioner
 }
 
-const DefaultPartitioner = partitionerWith(murmur2)
-const LegacyPartitioner = partitionerWith(legacyMurmur2)
+const DefaultPartitioner = partitionerWith(murmur2, true)
+const LegacyPartitioner = partitionerWith(legacyMurmur2, false)
 
 module.exports = {
   Partitioners: {
@@ -147,7 +161,6 @@ module.exports = {
     JavaCompatiblePartitioner: DefaultPartitioner,
   },
   murmur2,
-  murmur2Bytes,
   legacyMurmur2,
   DefaultPartitioner,
 }

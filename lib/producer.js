@@ -8,30 +8,12 @@ const {
 } = require('./errors')
 const { DefaultPartitioner } = require('./partitioners')
 const { createEvents } = require('./instrumentation')
-const { checkTopicName, checkMessage, describe } = require('./validate')
+const { checkTopicName, describe } = require('./validate')
 
 const CompressionTypes = { None: 0, GZIP: 1, Snappy: 2, LZ4: 3, ZSTD: 4 }
 const CODEC_NAMES = { 2: 'Snappy', 3: 'LZ4', 4: 'ZSTD' }
 
 const STATUS = { DISCONNECTED: 'disconnected', CONNECTING: 'connecting', CONNECTED: 'connected', DISCONNECTING: 'disconnecting' }
-
-// One partition-metadata array per partition count, shaped as kafkajs's metadata.
-const metadataCache = new Map()
-function partitionMetadata(n) {
-  let m = metadataCache.get(n)
-  if (!m) {
-    m = Array.from({ length: n }, (_, partitionId) => ({
-      partitionErrorCode: 0,
-      partitionId,
-      leader: 0,
-      replicas: [0],
-      isr: [0],
-      offlineReplicas: [],
-    }))
-    metadataCache.set(n, m)
-  }
-  return m
-}
 
 class Producer {
   constructor(kafka, {
@@ -121,14 +103,14 @@ class Producer {
     if (CODEC_NAMES[codec]) throw new KafkaJSNotImplemented(`${CODEC_NAMES[codec]} compression not implemented`)
     if (codec !== 0 && codec !== 1) throw new KafkaJSNonRetriableError(`Unsupported compression codec ${describe(compression)}`)
 
-    // Merge entries for the same topic, as kafkajs does, and validate every message.
+    // Merge entries for the same topic, as kafkajs does. Messages are checked as they
+    // are packed (one pass), and a bad one fails the whole send before anything is written.
     const merged = new Map()
     for (const { topic, messages } of topicMessages) {
       checkTopicName(topic)
       if (!Array.isArray(messages)) {
         throw new KafkaJSNonRetriableError(`Invalid messages array [${messages}] for topic "${topic}"`)
       }
-      for (let i = 0; i < messages.length; i++) checkMessage(messages[i], i, topic)
       const prev = merged.get(topic)
       merged.set(topic, prev ? prev.concat(messages) : messages)
     }
@@ -139,28 +121,17 @@ class Producer {
     if (this.status !== STATUS.CONNECTED) throw new KafkaJSError('The producer is disconnected')
     const shared = this.shared
 
-    const batch = []
+    const entries = []
     for (const [topic, messages] of merged) {
       if (messages.length === 0) continue
-      const numPartitions = await this.partitionsOf(shared, topic)
-      const meta = partitionMetadata(numPartitions)
-      const partitions = new Int32Array(messages.length)
-      for (let i = 0; i < messages.length; i++) {
-        const p = this.partitioner({ topic, partitionMetadata: meta, message: messages[i] })
-        if (!Number.isInteger(p) || p < 0 || p >= numPartitions) {
-          throw protocolError(
-            'UNKNOWN_TOPIC_OR_PARTITION',
-            `This server does not host this topic-partition: topic "${topic}" has partitions 0 to ${numPartitions - 1}, and messages[${i}] went to partition ${describe(p)}`,
-            { retriable: false }
-          )
-        }
-        partitions[i] = p
-      }
-      batch.push({ topic, messages, partitions, numPartitions })
+      // The partition count is known synchronously unless the topic is new.
+      let numPartitions = shared.creatingTopics.has(topic) ? null : shared.partitionCount(topic)
+      if (numPartitions === null) numPartitions = await this.partitionsOf(shared, topic)
+      entries.push({ topic, messages, numPartitions })
     }
-    if (batch.length === 0) return []
+    if (entries.length === 0) return []
     if (shared.closed) throw new KafkaJSError('The producer is disconnected')
-    return shared.sendQueue.enqueue(batch, codec)
+    return shared.sendQueue.enqueue(entries, codec, this.partitioner)
   }
 
   /** The topic's partition count, creating the topic first if that is allowed. */

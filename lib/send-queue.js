@@ -8,6 +8,7 @@
 // The layout is decoded by src/binding/produce.rs.
 
 const { fromNative } = require('./errors')
+const { messageErrors } = require('./validate')
 
 // Errors the native side raises before it writes anything: a flush that fails with one
 // of these is retried send by send, so one bad send cannot fail its neighbours.
@@ -68,20 +69,44 @@ class Builder {
     this.timestamps = grown
   }
 
-  /** Writes a key, value or header value; returns its length, or -1 for null. */
+  /**
+   * Writes a key, value or header value and returns its length, or -1 for null. Strings
+   * are UTF-8; short ASCII ones are copied here, without a call into C++. Numbers and
+   * booleans are sent as String(v), as kafkajs does. Returns -2 for anything else.
+   */
   write(v) {
     if (v === null || v === undefined) return -1
-    if (typeof v === 'string') {
-      this.ensureData(v.length * 3)
-      const n = this.data.utf8Write(v, this.dataPos)
-      this.dataPos += n
-      return n
+    if (typeof v === 'string') return this.writeString(v)
+    if (v instanceof Uint8Array) {
+      this.ensureData(v.length)
+      this.data.set(v, this.dataPos)
+      this.dataPos += v.length
+      return v.length
     }
-    if (typeof v !== 'object') return this.write(String(v))
-    this.ensureData(v.length)
-    this.data.set(v, this.dataPos)
-    this.dataPos += v.length
-    return v.length
+    if (typeof v === 'number' || typeof v === 'boolean') return this.writeString(String(v))
+    return -2
+  }
+
+  writeString(s) {
+    const n = s.length
+    this.ensureData(n * 3)
+    if (n <= 64) {
+      const d = this.data
+      const at = this.dataPos
+      let i = 0
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i)
+        if (c > 0x7f) break
+        d[at + i] = c
+      }
+      if (i === n) {
+        this.dataPos = at + n
+        return n
+      }
+    }
+    const written = this.data.utf8Write(s, this.dataPos)
+    this.dataPos += written
+    return written
   }
 
   topicSlot(topic, numPartitions) {
@@ -100,41 +125,24 @@ class Builder {
   }
 
   /**
-   * Appends one validated send. `topicMessages[i].partitions` holds each message's
-   * partition. Returns the job, whose `topics` record where its messages sit in each
+   * Validates, partitions and packs one send in a single pass over its messages. If any
+   * message is bad the whole send is taken back out and the error thrown, so nothing of
+   * it is written. Returns the job, whose `topics` record where its messages sit in each
    * partition's group, to work out its own base offsets from the flush's result.
    */
-  add(topicMessages, now) {
-    const job = {
-      topics: [],
-      dataStart: this.dataPos,
-      metaStart: this.metaPos,
-      countStart: this.count,
-    }
-    for (const { topic, messages, partitions, numPartitions } of topicMessages) {
-      const idx = this.topicSlot(topic, numPartitions)
-      const counts = this.groupCounts[idx]
-      const first = new Int32Array(numPartitions).fill(-1)
-      job.topics.push({ topic, idx, first })
-      const n = messages.length
-      this.ensureTimestamps(n)
-      for (let i = 0; i < n; i++) {
-        const m = messages[i]
-        const p = partitions[i]
-        if (first[p] < 0) first[p] = counts[p]
-        counts[p]++
-        const headers = m.headers
-        this.ensureMeta(5)
-        const at = this.metaPos
-        this.meta[at] = idx
-        this.meta[at + 1] = p
-        this.meta[at + 2] = this.write(m.key)
-        this.meta[at + 3] = this.write(m.value)
-        this.metaPos = at + 5
-        this.meta[at + 4] = headers ? this.writeHeaders(headers) : 0
-        const ts = m.timestamp
-        this.timestamps[this.count++] = ts ? Number(ts) : now
+  add(entries, now, partitioner) {
+    const job = { topics: [], dataStart: this.dataPos, metaStart: this.metaPos, countStart: this.count }
+    try {
+      for (const entry of entries) this.addTopic(job, entry, now, partitioner)
+    } catch (e) {
+      this.dataPos = job.dataStart
+      this.metaPos = job.metaStart
+      this.count = job.countStart
+      for (const { idx, first } of job.topics) {
+        const counts = this.groupCounts[idx]
+        for (let p = 0; p < first.length; p++) if (first[p] >= 0) counts[p] = first[p]
       }
+      throw e
     }
     job.dataEnd = this.dataPos
     job.metaEnd = this.metaPos
@@ -143,22 +151,92 @@ class Builder {
     return job
   }
 
-  writeHeaders(headers) {
+  addTopic(job, { topic, messages, numPartitions }, now, partitioner) {
+    const idx = this.topicSlot(topic, numPartitions)
+    const counts = this.groupCounts[idx]
+    const first = new Int32Array(numPartitions).fill(-1)
+    job.topics.push({ topic, idx, first })
+    const partitionMetadata = partitionMetadataOf(numPartitions)
+    const byKeyBytes = partitioner.samsaKeyBytes
+    const n = messages.length
+    this.ensureTimestamps(n)
+    for (let i = 0; i < n; i++) {
+      const m = messages[i]
+      if (m === null || typeof m !== 'object') throw messageErrors.notAnObject(topic, i, m)
+      const value = m.value
+      if (value === undefined) throw messageErrors.noValue(topic, m)
+      this.ensureMeta(5)
+      const at = this.metaPos
+      this.metaPos = at + 5
+      const keyStart = this.dataPos
+      const keyLen = this.write(m.key)
+      if (keyLen === -2) throw messageErrors.bytes(topic, i, 'key', m.key)
+      const valueLen = this.write(value)
+      if (valueLen === -2) throw messageErrors.bytes(topic, i, 'value', value)
+
+      let p = m.partition
+      if (p !== undefined && p !== null && !Number.isInteger(p)) throw messageErrors.partitionType(topic, i, p)
+      if (byKeyBytes === undefined) p = partitioner({ topic, partitionMetadata, message: m })
+      else if (p === undefined || p === null) p = byKeyBytes(topic, partitionMetadata, this.data, keyStart, keyLen)
+      if (!(p >= 0 && p < numPartitions && Number.isInteger(p))) throw messageErrors.partition(topic, i, p, numPartitions)
+
+      const meta = this.meta
+      meta[at] = idx
+      meta[at + 1] = p
+      meta[at + 2] = keyLen
+      meta[at + 3] = valueLen
+      meta[at + 4] = m.headers === undefined || m.headers === null ? 0 : this.writeHeaders(m.headers, topic, i)
+
+      const ts = m.timestamp
+      let t = now
+      if (ts !== undefined && ts !== null && ts !== '' && ts !== 0) {
+        t = Number(ts)
+        if (!Number.isSafeInteger(t) || t < -1) throw messageErrors.timestamp(topic, i, ts)
+      }
+      this.timestamps[this.count++] = t
+      if (first[p] < 0) first[p] = counts[p]
+      counts[p]++
+    }
+  }
+
+  writeHeaders(headers, topic, i) {
+    if (typeof headers !== 'object' || Array.isArray(headers)) throw messageErrors.headers(topic, i, headers)
     let count = 0
     for (const key of Object.keys(headers)) {
       const value = headers[key]
       const values = Array.isArray(value) ? value : [value]
       for (const v of values) {
+        if (v === undefined) throw messageErrors.headerValue(topic, i, key)
         this.ensureMeta(2)
         const at = this.metaPos
         this.metaPos += 2
         this.meta[at] = this.write(key)
-        this.meta[at + 1] = this.write(v)
+        const len = this.write(v)
+        if (len === -2) throw messageErrors.bytes(topic, i, `header "${key}"`, v)
+        this.meta[at + 1] = len
         count++
       }
     }
     return count
   }
+}
+
+// One partition-metadata array per partition count, shaped as kafkajs's metadata.
+const metadataCache = new Map()
+function partitionMetadataOf(n) {
+  let m = metadataCache.get(n)
+  if (!m) {
+    m = Array.from({ length: n }, (_, partitionId) => ({
+      partitionErrorCode: 0,
+      partitionId,
+      leader: 0,
+      replicas: [0],
+      isr: [0],
+      offlineReplicas: [],
+    }))
+    metadataCache.set(n, m)
+  }
+  return m
 }
 
 class SendQueue {
@@ -169,14 +247,18 @@ class SendQueue {
     this.inflight = new Set()
   }
 
-  /** Queues a validated send; resolves to kafkajs's RecordMetadata array. */
-  enqueue(topicMessages, codec) {
+  /**
+   * Validates and queues a send (`entries`: { topic, messages, numPartitions } per
+   * topic). Throws at once for bad input; otherwise returns a promise of kafkajs's
+   * RecordMetadata array.
+   */
+  enqueue(entries, codec, partitioner) {
     let b = this.builders.get(codec)
     if (!b) {
       b = new Builder(codec)
       this.builders.set(codec, b)
     }
-    const job = b.add(topicMessages, Date.now())
+    const job = b.add(entries, Date.now(), partitioner)
     const promise = new Promise((resolve, reject) => {
       job.resolve = resolve
       job.reject = reject
@@ -204,7 +286,8 @@ class SendQueue {
     }
     let settled
     if (!error) {
-      settled = jobs.map((job) => ({ job, value: resultsFor(job, out) }))
+      const rows = rowsOf(out)
+      settled = jobs.map((job) => ({ job, value: resultsFor(job, out, rows) }))
     } else if (jobs.length > 1 && NOTHING_WRITTEN.has(error.type)) {
       // Nothing was written: give each send its own attempt and its own outcome.
       settled = jobs.map((job) => {
@@ -216,7 +299,7 @@ class SendQueue {
             b.timestamps.subarray(job.countStart, job.countEnd),
             b.codec
           )
-          return { job, value: resultsFor(job, own, true) }
+          return { job, value: resultsFor(job, own, rowsOf(own), true) }
         } catch (e) {
           return { job, error: fromNative(e) }
         }
@@ -252,14 +335,19 @@ function settle({ job, value, error }) {
   else job.resolve(value)
 }
 
+/** Index of a flush result: topic index * 65536 + partition -> row start. */
+function rowsOf(out) {
+  const rows = new Map()
+  for (let i = 0; i < out.length; i += 4) rows.set(out[i] * 65536 + out[i + 1], i)
+  return rows
+}
+
 /**
  * The flush result lists, per topic-partition, [topic index, partition, base offset, log
  * start offset]; a job's own base offset in a partition is that base plus the number of
  * messages of earlier jobs in it. `alone`: the result is of this job by itself.
  */
-function resultsFor(job, out, alone = false) {
-  const rows = new Map()
-  for (let i = 0; i < out.length; i += 4) rows.set(out[i] * 65536 + out[i + 1], i)
+function resultsFor(job, out, rows, alone = false) {
   const results = []
   for (const { topic, idx, first } of job.topics) {
     for (let p = 0; p < first.length; p++) {

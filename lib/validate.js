@@ -24,46 +24,28 @@ function describe(v) {
   return typeof v === 'object' ? `an object (${v.constructor ? v.constructor.name : 'Object'})` : `${typeof v} ${String(v)}`
 }
 
-/** A key, value or header value: string, Buffer/Uint8Array, null, or a number/boolean (kafkajs sends String(v)). */
-function checkBytes(v, field) {
-  if (v === null || v === undefined || typeof v === 'string' || v instanceof Uint8Array) return
-  if (typeof v === 'number' || typeof v === 'boolean') return
-  const hint = typeof v === 'object' ? ' (use JSON.stringify for objects)' : ''
-  throw new TypeError(`${field} must be a string, a Buffer or null, got ${describe(v)}${hint}`)
-}
+const where = (topic, i) => `messages[${i}] of topic "${topic}"`
 
-function checkMessage(m, i, topic) {
-  const where = `messages[${i}] of topic "${topic}"`
-  if (m === null || typeof m !== 'object') {
-    throw new TypeError(`${where} must be an object like { key, value }, got ${describe(m)}`)
-  }
-  if (m.value === undefined) {
-    throw new KafkaJSNonRetriableError(`Invalid message without value for topic "${topic}": ${safeJson(m)}`)
-  }
-  checkBytes(m.key, `${where}: key`)
-  checkBytes(m.value, `${where}: value`)
-  if (m.headers !== undefined && m.headers !== null) {
-    if (typeof m.headers !== 'object' || Array.isArray(m.headers)) {
-      throw new TypeError(`${where}: headers must be an object of header name to value, got ${describe(m.headers)}`)
-    }
-    for (const k of Object.keys(m.headers)) {
-      const v = m.headers[k]
-      const values = Array.isArray(v) ? v : [v]
-      for (const hv of values) {
-        if (hv === undefined) throw new TypeError(`${where}: header "${k}" has no value`)
-        checkBytes(hv, `${where}: header "${k}"`)
-      }
-    }
-  }
-  if (m.timestamp !== undefined && m.timestamp !== null && m.timestamp !== '' && m.timestamp !== 0) {
-    const t = Number(m.timestamp)
-    if (!Number.isSafeInteger(t) || t < -1) {
-      throw new TypeError(`${where}: timestamp must be milliseconds since the epoch (a number or numeric string), got ${describe(m.timestamp)}`)
-    }
-  }
-  if (m.partition !== undefined && m.partition !== null && !Number.isInteger(m.partition)) {
-    throw new TypeError(`${where}: partition must be an integer, got ${describe(m.partition)}`)
-  }
+// The errors of a bad message, built only when one is found (the checks themselves run
+// inline in the producer's packing loop).
+const messageErrors = {
+  notAnObject: (topic, i, m) => new TypeError(`${where(topic, i)} must be an object like { key, value }, got ${describe(m)}`),
+  noValue: (topic, m) => new KafkaJSNonRetriableError(`Invalid message without value for topic "${topic}": ${safeJson(m)}`),
+  bytes: (topic, i, field, v) =>
+    new TypeError(
+      `${where(topic, i)}: ${field} must be a string, a Buffer or null, got ${describe(v)}${typeof v === 'object' ? ' (use JSON.stringify for objects)' : ''}`
+    ),
+  headers: (topic, i, h) => new TypeError(`${where(topic, i)}: headers must be an object of header name to value, got ${describe(h)}`),
+  headerValue: (topic, i, name) => new TypeError(`${where(topic, i)}: header "${name}" has no value`),
+  timestamp: (topic, i, t) =>
+    new TypeError(`${where(topic, i)}: timestamp must be milliseconds since the epoch (a number or numeric string), got ${describe(t)}`),
+  partitionType: (topic, i, p) => new TypeError(`${where(topic, i)}: partition must be an integer, got ${describe(p)}`),
+  partition: (topic, i, p, n) =>
+    protocolError(
+      'UNKNOWN_TOPIC_OR_PARTITION',
+      `This server does not host this topic-partition: topic "${topic}" has partitions 0 to ${n - 1}, and messages[${i}] went to partition ${describe(p)}`,
+      { retriable: false }
+    ),
 }
 
 function safeJson(v) {
@@ -74,4 +56,4 @@ function safeJson(v) {
   }
 }
 
-module.exports = { checkTopicName, checkMessage, describe }
+module.exports = { checkTopicName, describe, messageErrors }

@@ -62,14 +62,15 @@ pub fn produce(
     let now = now_ms();
 
     // Second pass: records, grouped by topic-partition in order of first appearance.
-    let mut groups: Vec<PartitionAppend<'_>> = Vec::new();
+    let mut groups: Vec<(usize, PartitionAppend<'_>)> = Vec::new();
     let mut cursor = Cursor { data, pos: 0 };
     let (mut i, mut h, mut m) = (0, 0, 0);
     while i < meta.len() {
         let (topic, partition, key_len, value_len, n) =
             (field(i)?, field(i + 1)?, field(i + 2)?, field(i + 3)?, field(i + 4)?.max(0) as usize);
-        let topic = topics
-            .get(usize::try_from(topic).unwrap_or(usize::MAX))
+        let topic = usize::try_from(topic)
+            .ok()
+            .filter(|t| *t < topics.len())
             .ok_or_else(|| invalid_arg("message names a topic index that was not passed"))?;
         let key = cursor.take(key_len)?;
         let value = cursor.take(value_len)?;
@@ -79,19 +80,24 @@ pub fn produce(
         }
         let timestamp = timestamps.get(m).map_or(now, |t| *t as i64);
         let record = Record { timestamp, key, value, headers: &headers[h..h + n] };
-        match groups.iter_mut().find(|g| g.partition == partition && g.topic == topic.as_str()) {
-            Some(g) => g.records.push(record),
-            None => groups.push(PartitionAppend { topic: topic.as_str(), partition, records: vec![record] }),
-        }
+        let slot = match groups.iter().position(|(t, g)| *t == topic && g.partition == partition) {
+            Some(slot) => slot,
+            None => {
+                let g = PartitionAppend { topic: topics[topic].as_str(), partition, records: Vec::new() };
+                groups.push((topic, g));
+                groups.len() - 1
+            }
+        };
+        groups[slot].1.records.push(record);
         h += n;
         i += 5 + 2 * n;
         m += 1;
     }
+    let (indexes, groups): (Vec<usize>, Vec<PartitionAppend<'_>>) = groups.into_iter().unzip();
 
     let results = broker.append_all(&groups, compression).js()?;
     let mut out = Vec::with_capacity(results.len() * 4);
-    for (g, r) in groups.iter().zip(results) {
-        let topic_index = topics.iter().position(|t| t == g.topic).unwrap_or(0);
+    for ((g, r), topic_index) in groups.iter().zip(results).zip(indexes) {
         out.extend_from_slice(&[topic_index as f64, g.partition as f64, r.base_offset as f64, r.log_start_offset as f64]);
     }
     Ok(out)

@@ -169,9 +169,12 @@ impl PartitionLog {
         }
         let max = self.config.max_message_bytes;
         for r in records {
-            let size = batch::single_record_batch_size(r);
-            if size > max {
-                return Err(Error::MessageTooLarge { size, max });
+            // The exact size is only worked out for records the cheap bound cannot clear.
+            if HEADER_LEN + batch::record_size_bound(r) > max {
+                let size = batch::single_record_batch_size(r);
+                if size > max {
+                    return Err(Error::MessageTooLarge { size, max });
+                }
             }
         }
         Ok(())
@@ -207,13 +210,12 @@ impl PartitionLog {
         let mut next = base_offset;
         let mut start = 0;
         while start < records.len() {
-            // Take records while the batch stays under the limit (always at least one).
-            let base_ts = records[start].timestamp;
+            // Take records while the batch stays under the limit (always at least one:
+            // check_sizes made sure each fits alone).
             let mut size = HEADER_LEN;
             let mut end = start;
             while end < records.len() {
-                let r = &records[end];
-                let add = batch::record_size_in_batch(r, (end - start) as i64, r.timestamp.wrapping_sub(base_ts));
+                let add = batch::record_size_bound(&records[end]);
                 if end > start && size + add > max {
                     break;
                 }

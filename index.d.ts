@@ -1,0 +1,330 @@
+// samsa: kafkajs's API over an embedded, durable, partitioned log.
+/// <reference types="node" />
+
+export type Logger = {
+  info: (message: string, extra?: object) => void
+  error: (message: string, extra?: object) => void
+  warn: (message: string, extra?: object) => void
+  debug: (message: string, extra?: object) => void
+  namespace: (namespace: string, logLevel?: logLevel) => Logger
+  setLogLevel: (logLevel: logLevel) => void
+}
+
+export enum logLevel {
+  NOTHING = 0,
+  ERROR = 1,
+  WARN = 2,
+  INFO = 4,
+  DEBUG = 5,
+}
+
+export type LogEntry = {
+  namespace: string
+  level: logLevel
+  label: string
+  log: { timestamp: string; message: string; [key: string]: any }
+}
+export type logCreator = (logLevel: logLevel) => (entry: LogEntry) => void
+
+export interface RetryOptions {
+  maxRetryTime?: number
+  initialRetryTime?: number
+  factor?: number
+  multiplier?: number
+  retries?: number
+  restartOnFailure?: (e: Error) => Promise<boolean>
+}
+
+export interface KafkaConfig {
+  clientId?: string
+  /** Where the log lives. Default: `./.samsa` under the current working directory. */
+  dataDir?: string
+  /** Accepted so kafkajs code runs unchanged; the embedded broker ignores it (with a warning). */
+  brokers?: string[] | (() => string[] | Promise<string[]>)
+  logLevel?: logLevel
+  logCreator?: logCreator
+  retry?: RetryOptions
+  /** false (default): a send is acknowledged once written to the OS; true: once fsynced (group commit). */
+  fsync?: boolean
+  /** Kafka's `segment.bytes` for every topic (default 1 GiB). */
+  segmentBytes?: number
+  /** Kafka's `segment.ms` (default 7 days). */
+  segmentMs?: number
+  /** Kafka's `retention.ms` (default 7 days; -1 keeps everything). */
+  retentionMs?: number
+  /** Kafka's `retention.bytes` per partition (default -1: no size limit). */
+  retentionBytes?: number
+  /** Kafka's `max.message.bytes` (default 1 MiB). */
+  maxMessageBytes?: number
+  /** Kafka's `auto.create.topics.enable` (default true). */
+  autoCreateTopics?: boolean
+  /** Kafka's `num.partitions`: partitions of topics created without a count (default 1). */
+  defaultNumPartitions?: number
+  /** How often retention runs (Kafka's `log.retention.check.interval.ms`, default 5 minutes). */
+  retentionCheckIntervalMs?: number
+  [key: string]: any
+}
+
+export class Kafka {
+  constructor(config?: KafkaConfig)
+  producer(config?: ProducerConfig): Producer
+  admin(config?: AdminConfig): Admin
+  logger(): Logger
+  /** Disconnects this object's clients; the broker flushes and releases the data directory once unused. */
+  close(): Promise<void>
+}
+
+export type PartitionMetadata = {
+  partitionErrorCode: number
+  partitionId: number
+  leader: number
+  replicas: number[]
+  isr: number[]
+  offlineReplicas?: number[]
+}
+
+export type IHeaders = { [key: string]: Buffer | string | (Buffer | string)[] | undefined }
+
+export interface Message {
+  key?: Buffer | string | null
+  value: Buffer | string | null
+  partition?: number
+  headers?: IHeaders
+  timestamp?: string
+}
+
+export interface PartitionerArgs {
+  topic: string
+  partitionMetadata: PartitionMetadata[]
+  message: Message
+}
+export type ICustomPartitioner = () => (args: PartitionerArgs) => number
+export type DefaultPartitioner = ICustomPartitioner
+export type LegacyPartitioner = ICustomPartitioner
+
+export const Partitioners: {
+  DefaultPartitioner: DefaultPartitioner
+  LegacyPartitioner: LegacyPartitioner
+  /** @deprecated Use DefaultPartitioner instead */
+  JavaCompatiblePartitioner: DefaultPartitioner
+}
+
+export enum CompressionTypes {
+  None = 0,
+  GZIP = 1,
+  Snappy = 2,
+  LZ4 = 3,
+  ZSTD = 4,
+}
+
+export interface ProducerConfig {
+  createPartitioner?: ICustomPartitioner
+  retry?: RetryOptions
+  allowAutoTopicCreation?: boolean
+  idempotent?: boolean
+  /** Transactions are not supported yet: setting this throws KafkaJSNotImplemented. */
+  transactionalId?: string
+  transactionTimeout?: number
+  maxInFlightRequests?: number
+}
+
+export interface ProducerRecord {
+  topic: string
+  messages: Message[]
+  acks?: number
+  timeout?: number
+  compression?: CompressionTypes
+}
+
+export interface TopicMessages {
+  topic: string
+  messages: Message[]
+}
+
+export interface ProducerBatch {
+  acks?: number
+  timeout?: number
+  compression?: CompressionTypes
+  topicMessages?: TopicMessages[]
+}
+
+export type RecordMetadata = {
+  topicName: string
+  partition: number
+  errorCode: number
+  offset?: string
+  timestamp?: string
+  baseOffset?: string
+  logAppendTime?: string
+  logStartOffset?: string
+}
+
+export type InstrumentationEvent<T> = { id: string; type: string; timestamp: number; payload: T }
+export type RemoveInstrumentationEventListener<T> = () => void
+
+export type ProducerEvents = {
+  CONNECT: 'producer.connect'
+  DISCONNECT: 'producer.disconnect'
+  REQUEST: 'producer.network.request'
+  REQUEST_TIMEOUT: 'producer.network.request_timeout'
+  REQUEST_QUEUE_SIZE: 'producer.network.request_queue_size'
+}
+
+export type Producer = {
+  connect(): Promise<void>
+  disconnect(): Promise<void>
+  isIdempotent(): boolean
+  readonly events: ProducerEvents
+  on(eventName: ProducerEvents[keyof ProducerEvents], listener: (event: InstrumentationEvent<any>) => void): RemoveInstrumentationEventListener<any>
+  send(record: ProducerRecord): Promise<RecordMetadata[]>
+  sendBatch(batch: ProducerBatch): Promise<RecordMetadata[]>
+  logger(): Logger
+  transaction(): Promise<never>
+}
+
+export interface AdminConfig {
+  retry?: RetryOptions
+}
+
+export interface IResourceConfigEntry {
+  name: string
+  value: string
+}
+
+export interface ITopicConfig {
+  topic: string
+  numPartitions?: number
+  replicationFactor?: number
+  replicaAssignment?: object[]
+  configEntries?: IResourceConfigEntry[]
+}
+
+export interface ITopicPartitionConfig {
+  topic: string
+  count: number
+  assignments?: Array<Array<number>>
+}
+
+export interface ITopicMetadata {
+  name: string
+  partitions: PartitionMetadata[]
+}
+
+export enum ConfigResourceTypes {
+  UNKNOWN = 0,
+  TOPIC = 2,
+  BROKER = 4,
+  BROKER_LOGGER = 8,
+}
+
+export enum ConfigSource {
+  UNKNOWN = 0,
+  TOPIC_CONFIG = 1,
+  DYNAMIC_BROKER_CONFIG = 2,
+  DYNAMIC_DEFAULT_BROKER_CONFIG = 3,
+  STATIC_BROKER_CONFIG = 4,
+  DEFAULT_CONFIG = 5,
+  DYNAMIC_BROKER_LOGGER_CONFIG = 6,
+}
+
+export interface ResourceConfigQuery {
+  type: ConfigResourceTypes
+  name: string
+  configNames?: string[]
+}
+
+export interface ConfigEntries {
+  configName: string
+  configValue: string
+  isDefault: boolean
+  configSource: ConfigSource
+  isSensitive: boolean
+  readOnly: boolean
+  configSynonyms: { configName: string; configValue: string; configSource: ConfigSource }[]
+}
+
+export interface DescribeConfigResponse {
+  resources: {
+    configEntries: ConfigEntries[]
+    errorCode: number
+    errorMessage: string | null
+    resourceName: string
+    resourceType: ConfigResourceTypes
+  }[]
+  throttleTime: number
+}
+
+export interface IResourceConfig {
+  type: ConfigResourceTypes
+  name: string
+  configEntries: IResourceConfigEntry[]
+}
+
+export type AdminEvents = {
+  CONNECT: 'admin.connect'
+  DISCONNECT: 'admin.disconnect'
+  REQUEST: 'admin.network.request'
+  REQUEST_TIMEOUT: 'admin.network.request_timeout'
+  REQUEST_QUEUE_SIZE: 'admin.network.request_queue_size'
+}
+
+export type Admin = {
+  connect(): Promise<void>
+  disconnect(): Promise<void>
+  listTopics(): Promise<string[]>
+  createTopics(options: { validateOnly?: boolean; waitForLeaders?: boolean; timeout?: number; topics: ITopicConfig[] }): Promise<boolean>
+  deleteTopics(options: { topics: string[]; timeout?: number }): Promise<void>
+  createPartitions(options: { validateOnly?: boolean; timeout?: number; topicPartitions: ITopicPartitionConfig[] }): Promise<void>
+  fetchTopicMetadata(options?: { topics: string[] }): Promise<{ topics: Array<ITopicMetadata> }>
+  fetchTopicOffsets(topic: string): Promise<Array<{ partition: number; offset: string; high: string; low: string }>>
+  fetchTopicOffsetsByTimestamp(topic: string, timestamp?: number): Promise<Array<{ partition: number; offset: string }>>
+  deleteTopicRecords(options: { topic: string; partitions: { partition: number; offset: string }[] }): Promise<void>
+  describeCluster(): Promise<{ brokers: Array<{ nodeId: number; host: string; port: number }>; controller: number | null; clusterId: string }>
+  describeConfigs(configs: { resources: ResourceConfigQuery[]; includeSynonyms: boolean }): Promise<DescribeConfigResponse>
+  alterConfigs(configs: { validateOnly: boolean; resources: IResourceConfig[] }): Promise<any>
+  logger(): Logger
+  readonly events: AdminEvents
+  on(eventName: AdminEvents[keyof AdminEvents], listener: (event: InstrumentationEvent<any>) => void): RemoveInstrumentationEventListener<any>
+}
+
+export class KafkaJSError extends Error {
+  readonly message: string
+  readonly name: string
+  readonly retriable: boolean
+  readonly helpUrl?: string
+  readonly cause?: Error
+  constructor(e: Error | string, metadata?: { retriable?: boolean; cause?: Error })
+}
+export class KafkaJSNonRetriableError extends KafkaJSError {
+  constructor(e: Error | string, metadata?: { cause?: Error })
+}
+export class KafkaJSProtocolError extends KafkaJSError {
+  readonly code: number
+  readonly type: string
+  constructor(e: Error | string | { message: string; type: string; code: number; retriable: boolean })
+}
+export class KafkaJSOffsetOutOfRange extends KafkaJSProtocolError {
+  readonly topic: string
+  readonly partition: number
+}
+export class KafkaJSNumberOfRetriesExceeded extends KafkaJSNonRetriableError {
+  readonly retryCount: number
+  readonly retryTime: number
+}
+export class KafkaJSConnectionError extends KafkaJSError {
+  readonly broker: string
+}
+export class KafkaJSTopicMetadataNotLoaded extends KafkaJSError {
+  readonly topic: string
+}
+export class KafkaJSNotImplemented extends KafkaJSNonRetriableError {}
+export class KafkaJSTimeout extends KafkaJSNonRetriableError {}
+export class KafkaJSCreateTopicError extends KafkaJSProtocolError {
+  readonly topic: string
+}
+export class KafkaJSAggregateError extends Error {
+  readonly errors: (Error | string)[]
+}
+export class KafkaJSDeleteTopicRecordsError extends KafkaJSError {
+  readonly partitions: { partition: number; offset: string; error: KafkaJSProtocolError }[]
+}
