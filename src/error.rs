@@ -22,6 +22,16 @@ pub enum Error {
     InvalidRecord(String),
     OffsetOutOfRange { topic: String, partition: i32, offset: i64 },
     UnsupportedCompression(String),
+    /// The consumer group has no member with this id (it left, or was removed after a
+    /// timeout): the caller must join again.
+    UnknownMemberId { group: String, member: String },
+    /// The member no longer owns a partition it tried to commit for (it moved on a
+    /// rebalance): the commit is fenced off.
+    IllegalGeneration(String),
+    InvalidGroupId(String),
+    /// The operation needs a group without members (offset resets, deletion).
+    NonEmptyGroup(String),
+    GroupIdNotFound(String),
     /// Another process holds the data directory.
     Locked { path: PathBuf, holder: Option<String> },
     /// The broker was closed; nothing more can be done with this handle.
@@ -52,6 +62,11 @@ impl Error {
             Error::InvalidRecord(_) => 87,
             Error::OffsetOutOfRange { .. } => 1,
             Error::UnsupportedCompression(_) => 76,
+            Error::UnknownMemberId { .. } => 25,
+            Error::IllegalGeneration(_) => 22,
+            Error::InvalidGroupId(_) => 24,
+            Error::NonEmptyGroup(_) => 68,
+            Error::GroupIdNotFound(_) => 69,
             Error::Locked { .. } | Error::Closed => -1,
         }
     }
@@ -72,6 +87,11 @@ impl Error {
             Error::InvalidRecord(_) => "INVALID_RECORD",
             Error::OffsetOutOfRange { .. } => "OFFSET_OUT_OF_RANGE",
             Error::UnsupportedCompression(_) => "UNSUPPORTED_COMPRESSION_TYPE",
+            Error::UnknownMemberId { .. } => "UNKNOWN_MEMBER_ID",
+            Error::IllegalGeneration(_) => "ILLEGAL_GENERATION",
+            Error::InvalidGroupId(_) => "INVALID_GROUP_ID",
+            Error::NonEmptyGroup(_) => "NON_EMPTY_GROUP",
+            Error::GroupIdNotFound(_) => "GROUP_ID_NOT_FOUND",
             Error::Locked { .. } => "DATA_DIR_LOCKED",
             Error::Closed => "BROKER_CLOSED",
         }
@@ -82,6 +102,7 @@ impl Error {
         match self {
             Error::Io { source, .. } => !is_disk_full(source),
             Error::UnknownTopicOrPartition { .. } => true,
+            Error::UnknownMemberId { .. } | Error::IllegalGeneration(_) => true,
             _ => false,
         }
     }
@@ -124,6 +145,14 @@ impl std::fmt::Display for Error {
                 "offset {offset} is out of range for topic \"{topic}\" partition {partition}"
             ),
             Error::UnsupportedCompression(msg) => write!(f, "{msg}"),
+            Error::UnknownMemberId { group, member } => write!(
+                f,
+                "The coordinator is not aware of this member: \"{member}\" is not in group \"{group}\" (it left or timed out)"
+            ),
+            Error::IllegalGeneration(msg) => write!(f, "{msg}"),
+            Error::InvalidGroupId(msg) => write!(f, "{msg}"),
+            Error::NonEmptyGroup(g) => write!(f, "The group \"{g}\" has running members; stop its consumers first"),
+            Error::GroupIdNotFound(g) => write!(f, "The group id \"{g}\" does not exist"),
             Error::Locked { path, holder } => match holder {
                 Some(h) => write!(f, "data directory {} is locked by another process ({h}); one process owns a data directory", path.display()),
                 None => write!(f, "data directory {} is locked by another process; one process owns a data directory", path.display()),

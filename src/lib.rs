@@ -5,6 +5,7 @@
 
 pub mod broker;
 pub mod error;
+pub mod group;
 pub mod log;
 
 #[cfg(feature = "node")]

@@ -1,0 +1,591 @@
+//! Consumer groups: membership, assignment by the coordinator (as Kafka's KIP-848 does
+//! for in-process consumers), cooperative hand-over of partitions, fencing, and durable
+//! committed offsets.
+//!
+//! A rebalance only moves the partitions that must move. A partition leaving a member is
+//! first *revoked*: its owner stops fetching it, commits what it has resolved and
+//! releases it; only then does the new owner get it. Partitions that do not move keep
+//! flowing throughout. A member that leaves, stops being seen for `session_timeout`, or
+//! runs one handler for longer than `rebalance_timeout` is removed: its partitions are
+//! free at once, and its later commits are refused (fencing).
+//!
+//! Time comes from an injected [`Clock`], so the state machine is tested without sleeps.
+
+pub mod assignor;
+pub mod offsets;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+pub use assignor::{Strategy, TopicPartition};
+pub use offsets::Committed;
+use crate::error::{Error, Result};
+use offsets::OffsetStore;
+
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> i64;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        crate::broker::now_ms()
+    }
+}
+
+/// A clock tests move by hand.
+#[derive(Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn new(start: i64) -> Self {
+        ManualClock(AtomicI64::new(start))
+    }
+    pub fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// What a member asks for when it joins.
+#[derive(Clone, Debug)]
+pub struct JoinRequest {
+    pub group_id: String,
+    pub client_id: String,
+    pub topics: Vec<String>,
+    pub session_timeout_ms: i64,
+    pub rebalance_timeout_ms: i64,
+    pub strategy: Strategy,
+}
+
+struct Member {
+    client_id: String,
+    topics: BTreeSet<String>,
+    session_timeout_ms: i64,
+    rebalance_timeout_ms: i64,
+    last_seen: i64,
+    /// When the handler now running on this member started, if one is.
+    busy_since: Option<i64>,
+    wake: Arc<Notify>,
+}
+
+#[derive(Default)]
+struct Group {
+    generation: i32,
+    strategy: Option<Strategy>,
+    members: BTreeMap<String, Member>,
+    /// Where each member is headed.
+    target: BTreeMap<String, BTreeSet<TopicPartition>>,
+    /// Who holds each partition now (a holder may be revoking it).
+    owner: HashMap<TopicPartition, String>,
+}
+
+/// A member's view after a poll.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Assignment {
+    pub generation: i32,
+    /// Partitions this member owns and may consume.
+    pub assigned: Vec<TopicPartition>,
+    /// Partitions this member must stop, commit and release.
+    pub revoking: Vec<TopicPartition>,
+    /// Partitions coming to this member once their previous owner releases them.
+    pub pending: Vec<TopicPartition>,
+}
+
+#[derive(Clone, Debug)]
+pub struct MemberDescription {
+    pub member_id: String,
+    pub client_id: String,
+    pub assigned: Vec<TopicPartition>,
+}
+
+#[derive(Clone, Debug)]
+pub struct GroupDescription {
+    pub group_id: String,
+    pub state: &'static str,
+    pub protocol: String,
+    pub generation: i32,
+    pub members: Vec<MemberDescription>,
+}
+
+pub struct GroupCoordinator {
+    groups: Mutex<HashMap<String, Group>>,
+    offsets: Mutex<OffsetStore>,
+    clock: Arc<dyn Clock>,
+    next_member: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Partition count of each topic, as the broker knows them.
+pub type TopicCounts = BTreeMap<String, i32>;
+
+pub fn validate_group_id(group_id: &str) -> Result<()> {
+    if group_id.is_empty() {
+        return Err(Error::InvalidGroupId("groupId must be a non-empty string".into()));
+    }
+    Ok(())
+}
+
+impl GroupCoordinator {
+    pub fn open(dir: &Path, fsync: bool, clock: Arc<dyn Clock>) -> Result<Self> {
+        Ok(GroupCoordinator {
+            groups: Mutex::new(HashMap::new()),
+            offsets: Mutex::new(OffsetStore::open(dir, fsync)?),
+            clock,
+            next_member: AtomicU64::new(1),
+        })
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Adds a member and rebalances. Returns its member id and the new generation.
+    pub fn join(&self, req: JoinRequest, counts: &TopicCounts) -> Result<(String, i32, Arc<Notify>)> {
+        validate_group_id(&req.group_id)?;
+        let n = self.next_member.fetch_add(1, Ordering::Relaxed);
+        // Ids sort in join order, which the assignors use to break ties.
+        let member_id = format!("{:012}-{}", n, req.client_id);
+        let wake = Arc::new(Notify::new());
+        let now = self.now();
+        let mut groups = lock(&self.groups);
+        let group = groups.entry(req.group_id.clone()).or_default();
+        self.expire(group, now);
+        group.strategy.get_or_insert(req.strategy);
+        group.members.insert(
+            member_id.clone(),
+            Member {
+                client_id: req.client_id,
+                topics: req.topics.into_iter().collect(),
+                session_timeout_ms: req.session_timeout_ms,
+                rebalance_timeout_ms: req.rebalance_timeout_ms,
+                last_seen: now,
+                busy_since: None,
+                wake: Arc::clone(&wake),
+            },
+        );
+        rebalance(group, counts);
+        Ok((member_id, group.generation, wake))
+    }
+
+    /// Changes a member's subscription (a RegExp that matched a new topic, say).
+    pub fn subscribe(&self, group_id: &str, member_id: &str, topics: Vec<String>, counts: &TopicCounts) -> Result<()> {
+        let mut groups = lock(&self.groups);
+        let group = member_group(&mut groups, group_id, member_id)?;
+        let topics: BTreeSet<String> = topics.into_iter().collect();
+        if let Some(m) = group.members.get_mut(member_id) {
+            if m.topics != topics {
+                m.topics = topics;
+                rebalance(group, counts);
+            }
+        }
+        Ok(())
+    }
+
+    /// Topics were created, deleted or grew: every group recomputes its targets.
+    pub fn topics_changed(&self, counts: &TopicCounts) {
+        let mut groups = lock(&self.groups);
+        for group in groups.values_mut() {
+            group.owner.retain(|tp, _| counts.get(&tp.0).is_some_and(|n| tp.1 < *n));
+            rebalance(group, counts);
+            for m in group.members.values() {
+                m.wake.notify_one();
+            }
+        }
+    }
+
+    /// A member's liveness signal and its current state. `busy_since` is when the handler
+    /// now running started (None when idle). Fails with UNKNOWN_MEMBER_ID if the member
+    /// was removed; it must join again.
+    pub fn poll(&self, group_id: &str, member_id: &str, busy_since: Option<i64>) -> Result<Assignment> {
+        let now = self.now();
+        let mut groups = lock(&self.groups);
+        let group = groups
+            .get_mut(group_id)
+            .ok_or_else(|| Error::UnknownMemberId { group: group_id.into(), member: member_id.into() })?;
+        if let Some(m) = group.members.get_mut(member_id) {
+            m.last_seen = now;
+            m.busy_since = busy_since;
+        }
+        self.expire(group, now);
+        if !group.members.contains_key(member_id) {
+            return Err(Error::UnknownMemberId { group: group_id.into(), member: member_id.into() });
+        }
+        let mut a = Assignment { generation: group.generation, ..Assignment::default() };
+        let target = group.target.get(member_id).cloned().unwrap_or_default();
+        for tp in &target {
+            match group.owner.get(tp) {
+                None => {
+                    group.owner.insert(tp.clone(), member_id.to_string());
+                    a.assigned.push(tp.clone());
+                }
+                Some(o) if o == member_id => a.assigned.push(tp.clone()),
+                Some(_) => a.pending.push(tp.clone()),
+            }
+        }
+        for (tp, o) in &group.owner {
+            if o == member_id && !target.contains(tp) {
+                a.revoking.push(tp.clone());
+            }
+        }
+        a.revoking.sort();
+        Ok(a)
+    }
+
+    /// A member hands back partitions it was asked to revoke (after committing).
+    pub fn release(&self, group_id: &str, member_id: &str, partitions: &[TopicPartition]) -> Result<()> {
+        let mut groups = lock(&self.groups);
+        let group = member_group(&mut groups, group_id, member_id)?;
+        for tp in partitions {
+            let is_target = group.target.get(member_id).is_some_and(|t| t.contains(tp));
+            if group.owner.get(tp).is_some_and(|o| o == member_id) && !is_target {
+                group.owner.remove(tp);
+                wake_target_of(group, tp);
+            }
+        }
+        Ok(())
+    }
+
+    /// The member leaves at once; its partitions go to the others.
+    pub fn leave(&self, group_id: &str, member_id: &str, counts: &TopicCounts) -> Result<()> {
+        let mut groups = lock(&self.groups);
+        if let Some(group) = groups.get_mut(group_id) {
+            if remove_member(group, member_id) {
+                rebalance(group, counts);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes members not seen for their session timeout, or stuck in one handler for
+    /// longer than their rebalance timeout. Their partitions are free at once.
+    fn expire(&self, group: &mut Group, now: i64) {
+        let dead: Vec<String> = group
+            .members
+            .iter()
+            .filter(|(_, m)| {
+                now - m.last_seen > m.session_timeout_ms
+                    || m.busy_since.is_some_and(|since| now - since > m.rebalance_timeout_ms)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        if dead.is_empty() {
+            return;
+        }
+        for id in &dead {
+            tracing::warn!(member = %id, "removing a consumer group member that timed out");
+            remove_member(group, id);
+        }
+        // The partition counts are unchanged: reuse the topics the group already covers.
+        let counts = covered_counts(group);
+        rebalance(group, &counts);
+    }
+
+    /// Runs timeouts for every group (called periodically).
+    pub fn tick(&self) {
+        let now = self.now();
+        let mut groups = lock(&self.groups);
+        for group in groups.values_mut() {
+            self.expire(group, now);
+        }
+    }
+
+    /// Commits offsets. With a member id, the member must own (or be revoking) every
+    /// partition; without one (admin), the group must have no members.
+    pub fn commit(&self, group_id: &str, member_id: Option<&str>, offsets: &[(String, i32, Committed)]) -> Result<()> {
+        validate_group_id(group_id)?;
+        {
+            let mut groups = lock(&self.groups);
+            let now = self.now();
+            match member_id {
+                Some(member) => {
+                    let group = groups
+                        .get_mut(group_id)
+                        .ok_or_else(|| Error::UnknownMemberId { group: group_id.into(), member: member.into() })?;
+                    self.expire(group, now);
+                    if !group.members.contains_key(member) {
+                        return Err(Error::UnknownMemberId { group: group_id.into(), member: member.into() });
+                    }
+                    for (t, p, _) in offsets {
+                        if group.owner.get(&(t.clone(), *p)).is_none_or(|o| o != member) {
+                            return Err(Error::IllegalGeneration(format!(
+                                "The member \"{member}\" no longer owns {t}-{p} (generation {}): the commit is refused",
+                                group.generation
+                            )));
+                        }
+                    }
+                }
+                None => {
+                    if groups.get(group_id).is_some_and(|g| !g.members.is_empty()) {
+                        return Err(Error::NonEmptyGroup(group_id.into()));
+                    }
+                }
+            }
+        }
+        lock(&self.offsets).commit(group_id, offsets)
+    }
+
+    pub fn committed(&self, group_id: &str, topic: &str, partition: i32) -> Option<Committed> {
+        lock(&self.offsets).committed(group_id, topic, partition).cloned()
+    }
+
+    pub fn committed_all(&self, group_id: &str) -> BTreeMap<(String, i32), Committed> {
+        lock(&self.offsets).group(group_id).cloned().unwrap_or_default()
+    }
+
+    pub fn has_members(&self, group_id: &str) -> bool {
+        lock(&self.groups).get(group_id).is_some_and(|g| !g.members.is_empty())
+    }
+
+    /// Every group with members or committed offsets.
+    pub fn list(&self) -> Vec<(String, String)> {
+        let groups = lock(&self.groups);
+        let offsets = lock(&self.offsets);
+        let mut names: BTreeSet<String> = groups.iter().filter(|(_, g)| !g.members.is_empty()).map(|(n, _)| n.clone()).collect();
+        names.extend(offsets.groups().cloned());
+        names.into_iter().map(|n| (n, "consumer".to_string())).collect()
+    }
+
+    pub fn describe(&self, group_id: &str) -> GroupDescription {
+        let groups = lock(&self.groups);
+        let has_offsets = lock(&self.offsets).group(group_id).is_some();
+        match groups.get(group_id).filter(|g| !g.members.is_empty()) {
+            Some(g) => {
+                let rebalancing = g
+                    .target
+                    .iter()
+                    .any(|(m, tps)| tps.iter().any(|tp| g.owner.get(tp).is_none_or(|o| o != m)));
+                GroupDescription {
+                    group_id: group_id.into(),
+                    state: if rebalancing { "CompletingRebalance" } else { "Stable" },
+                    protocol: g.strategy.unwrap_or(Strategy::RoundRobin).name().into(),
+                    generation: g.generation,
+                    members: g
+                        .members
+                        .iter()
+                        .map(|(id, m)| MemberDescription {
+                            member_id: id.clone(),
+                            client_id: m.client_id.clone(),
+                            assigned: g.owner.iter().filter(|(_, o)| *o == id).map(|(tp, _)| tp.clone()).collect(),
+                        })
+                        .collect(),
+                }
+            }
+            None => GroupDescription {
+                group_id: group_id.into(),
+                state: if has_offsets { "Empty" } else { "Dead" },
+                protocol: String::new(),
+                generation: groups.get(group_id).map_or(0, |g| g.generation),
+                members: Vec::new(),
+            },
+        }
+    }
+
+    /// Deletes a group's committed offsets; refused while it has members.
+    pub fn delete(&self, group_id: &str) -> Result<()> {
+        if self.has_members(group_id) {
+            return Err(Error::NonEmptyGroup(group_id.into()));
+        }
+        if !lock(&self.offsets).delete_group(group_id)? {
+            return Err(Error::GroupIdNotFound(group_id.into()));
+        }
+        lock(&self.groups).remove(group_id);
+        Ok(())
+    }
+
+    pub fn delete_topic(&self, topic: &str) -> Result<()> {
+        lock(&self.offsets).delete_topic(topic)
+    }
+
+    pub fn flush(&self) -> Result<()> {
+        lock(&self.offsets).flush()
+    }
+}
+
+fn member_group<'a>(groups: &'a mut HashMap<String, Group>, group_id: &str, member_id: &str) -> Result<&'a mut Group> {
+    groups
+        .get_mut(group_id)
+        .filter(|g| g.members.contains_key(member_id))
+        .ok_or_else(|| Error::UnknownMemberId { group: group_id.into(), member: member_id.into() })
+}
+
+fn remove_member(group: &mut Group, member_id: &str) -> bool {
+    let Some(m) = group.members.remove(member_id) else { return false };
+    m.wake.notify_one();
+    group.target.remove(member_id);
+    let freed: Vec<TopicPartition> = group.owner.iter().filter(|(_, o)| *o == member_id).map(|(tp, _)| tp.clone()).collect();
+    for tp in freed {
+        group.owner.remove(&tp);
+    }
+    if group.members.is_empty() {
+        group.strategy = None;
+    }
+    true
+}
+
+fn covered_counts(group: &Group) -> TopicCounts {
+    let mut counts = TopicCounts::new();
+    for tp in group.target.values().flatten().chain(group.owner.keys()) {
+        let c = counts.entry(tp.0.clone()).or_insert(0);
+        *c = (*c).max(tp.1 + 1);
+    }
+    counts
+}
+
+fn wake_target_of(group: &Group, tp: &TopicPartition) {
+    for (m, tps) in &group.target {
+        if tps.contains(tp) {
+            if let Some(member) = group.members.get(m) {
+                member.wake.notify_one();
+            }
+        }
+    }
+}
+
+/// Recomputes targets (sticky), bumps the generation if anything changed, and wakes
+/// every member so revocations and new partitions are seen at once.
+fn rebalance(group: &mut Group, counts: &TopicCounts) {
+    let members: BTreeMap<String, BTreeSet<String>> =
+        group.members.iter().map(|(id, m)| (id.clone(), m.topics.clone())).collect();
+    let relevant: TopicCounts = counts
+        .iter()
+        .filter(|(t, _)| members.values().any(|s| s.contains(*t)))
+        .map(|(t, n)| (t.clone(), *n))
+        .collect();
+    let target = assignor::assign(group.strategy.unwrap_or(Strategy::RoundRobin), &members, &relevant, &group.target);
+    if target != group.target {
+        group.target = target;
+        group.generation += 1;
+    }
+    for m in group.members.values() {
+        m.wake.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn coordinator(clock: Arc<ManualClock>) -> (tempfile::TempDir, GroupCoordinator) {
+        let dir = tempfile::tempdir().unwrap();
+        let c = GroupCoordinator::open(dir.path(), false, clock).unwrap();
+        (dir, c)
+    }
+
+    fn req(group: &str) -> JoinRequest {
+        JoinRequest {
+            group_id: group.into(),
+            client_id: "c".into(),
+            topics: vec!["t".into()],
+            session_timeout_ms: 30_000,
+            rebalance_timeout_ms: 60_000,
+            strategy: Strategy::RoundRobin,
+        }
+    }
+
+    fn counts(n: i32) -> TopicCounts {
+        [("t".to_string(), n)].into_iter().collect()
+    }
+
+    #[test]
+    fn one_member_gets_every_partition() {
+        let clock = Arc::new(ManualClock::new(0));
+        let (_d, c) = coordinator(clock);
+        let (m, _, _) = c.join(req("g"), &counts(4)).unwrap();
+        let a = c.poll("g", &m, None).unwrap();
+        assert_eq!(a.assigned.len(), 4);
+        assert!(a.revoking.is_empty());
+    }
+
+    #[test]
+    fn partitions_move_only_after_release() {
+        let clock = Arc::new(ManualClock::new(0));
+        let (_d, c) = coordinator(clock);
+        let (a, _, _) = c.join(req("g"), &counts(4)).unwrap();
+        assert_eq!(c.poll("g", &a, None).unwrap().assigned.len(), 4);
+        let (b, _, _) = c.join(req("g"), &counts(4)).unwrap();
+        let pb = c.poll("g", &b, None).unwrap();
+        assert!(pb.assigned.is_empty(), "b must wait for a to release");
+        assert_eq!(pb.pending.len(), 2);
+        let pa = c.poll("g", &a, None).unwrap();
+        assert_eq!(pa.revoking.len(), 2);
+        assert_eq!(pa.assigned.len(), 2, "a keeps the partitions that do not move");
+        // a may still commit what it is revoking, then releases.
+        let tp = &pa.revoking[0];
+        c.commit("g", Some(&a), &[(tp.0.clone(), tp.1, Committed { offset: 3, metadata: None })]).unwrap();
+        c.release("g", &a, &pa.revoking).unwrap();
+        assert_eq!(c.poll("g", &b, None).unwrap().assigned.len(), 2);
+        // a lost the partition: its commit for it is now fenced.
+        let err = c.commit("g", Some(&a), &[(tp.0.clone(), tp.1, Committed { offset: 4, metadata: None })]).unwrap_err();
+        assert_eq!(err.kind(), "ILLEGAL_GENERATION");
+        assert_eq!(c.committed("g", &tp.0, tp.1).unwrap().offset, 3);
+    }
+
+    #[test]
+    fn a_member_not_seen_for_its_session_timeout_is_removed() {
+        let clock = Arc::new(ManualClock::new(0));
+        let (_d, c) = coordinator(Arc::clone(&clock));
+        let (a, _, _) = c.join(req("g"), &counts(2)).unwrap();
+        let (b, _, _) = c.join(req("g"), &counts(2)).unwrap();
+        c.poll("g", &a, None).unwrap();
+        c.release("g", &a, &c.poll("g", &a, None).unwrap().revoking).unwrap();
+        assert_eq!(c.poll("g", &b, None).unwrap().assigned.len(), 1);
+        clock.advance(20_000);
+        c.poll("g", &b, None).unwrap();
+        clock.advance(20_000); // a last seen 40 s ago, b 20 s ago
+        let pb = c.poll("g", &b, None).unwrap();
+        assert_eq!(pb.assigned.len(), 2, "b takes over a's partition");
+        assert_eq!(c.poll("g", &a, None).unwrap_err().kind(), "UNKNOWN_MEMBER_ID");
+        let err = c.commit("g", Some(&a), &[("t".into(), 0, Committed { offset: 1, metadata: None })]).unwrap_err();
+        assert_eq!(err.kind(), "UNKNOWN_MEMBER_ID");
+    }
+
+    #[test]
+    fn a_stuck_handler_loses_its_partitions_after_the_rebalance_timeout() {
+        let clock = Arc::new(ManualClock::new(0));
+        let (_d, c) = coordinator(Arc::clone(&clock));
+        let mut r = req("g");
+        r.rebalance_timeout_ms = 1000;
+        let (a, _, _) = c.join(r.clone(), &counts(2)).unwrap();
+        c.poll("g", &a, Some(0)).unwrap(); // a's handler starts at t=0 and never returns
+        let (b, _, _) = c.join(r, &counts(2)).unwrap();
+        clock.advance(500);
+        c.poll("g", &a, Some(0)).unwrap(); // still heartbeating (liveness), but busy
+        assert_eq!(c.poll("g", &b, None).unwrap().assigned.len(), 0);
+        clock.advance(600);
+        c.poll("g", &b, None).unwrap();
+        assert_eq!(c.poll("g", &b, None).unwrap().assigned.len(), 2);
+        assert_eq!(c.poll("g", &a, Some(0)).unwrap_err().kind(), "UNKNOWN_MEMBER_ID");
+    }
+
+    #[test]
+    fn leaving_frees_partitions_at_once_and_admin_commits_need_an_empty_group() {
+        let clock = Arc::new(ManualClock::new(0));
+        let (_d, c) = coordinator(clock);
+        let (a, _, _) = c.join(req("g"), &counts(2)).unwrap();
+        let (b, _, _) = c.join(req("g"), &counts(2)).unwrap();
+        c.poll("g", &a, None).unwrap();
+        c.leave("g", &a, &counts(2)).unwrap();
+        assert_eq!(c.poll("g", &b, None).unwrap().assigned.len(), 2);
+        let off = [("t".to_string(), 0, Committed { offset: 0, metadata: None })];
+        assert_eq!(c.commit("g", None, &off).unwrap_err().kind(), "NON_EMPTY_GROUP");
+        c.leave("g", &b, &counts(2)).unwrap();
+        c.commit("g", None, &off).unwrap();
+        assert_eq!(c.describe("g").state, "Empty");
+        c.delete("g").unwrap();
+        assert_eq!(c.delete("g").unwrap_err().kind(), "GROUP_ID_NOT_FOUND");
+    }
+}
