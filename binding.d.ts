@@ -10,6 +10,18 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 export declare class NativeBroker {
+  /** Joins `group_id` as a new member subscribed to `topics`. */
+  joinGroup(groupId: string, clientId: string, topics: Array<string>, sessionTimeoutMs: number, rebalanceTimeoutMs: number, strategy: string): NativeMember
+  topicsVersion(): number
+  /** Committed offsets of a group for one topic (absent partitions have none). */
+  committedOffsets(groupId: string, topic: string): Array<OffsetJs>
+  /** Every topic a group has committed offsets for. */
+  committedTopics(groupId: string): Array<string>
+  /** Admin commit (setOffsets, resetOffsets): refused while the group has members. */
+  setGroupOffsets(groupId: string, offsets: Array<OffsetJs>): Promise<void>
+  listGroups(): Array<string>
+  describeGroup(groupId: string): GroupJs
+  deleteGroup(groupId: string): void
   get dir(): string
   get openedClean(): boolean
   createTopic(name: string, numPartitions: number, replicationFactor: number, configNames: Array<string>, configValues: Array<string>, validateOnly: boolean): Promise<void>
@@ -45,6 +57,30 @@ export declare class NativeBroker {
    * nothing asynchronous runs any more.
    */
   closeSync(): void
+}
+
+/** One consumer's membership in a group. */
+export declare class NativeMember {
+  get memberId(): string
+  /**
+   * Liveness signal and current assignment. `busy_since`: when the handler now running
+   * started (ms since the epoch), or null when idle.
+   */
+  poll(busySince?: number | undefined | null): PollResult
+  subscribe(topics: Array<string>): void
+  /** Hands back revoked partitions (after their offsets were committed). */
+  release(partitions: Array<TopicPartitionJs>): void
+  /** Commits offsets for partitions this member owns; fenced if it no longer does. */
+  commit(offsets: Array<OffsetJs>): Promise<void>
+  /**
+   * Waits until one of `positions` has data, the group changes, `wakeup` is called, or
+   * `max_wait_ms` passes. Resolves true if woken before the timeout.
+   */
+  wait(positions: Array<OffsetJs>, maxWaitMs: number): Promise<boolean>
+  /** Ends a pending `wait` at once (stop, pause, seek). */
+  wakeup(): void
+  /** Leaves the group at once; the other members take over its partitions. */
+  leave(): void
 }
 
 /** Broker settings from `new Kafka({...})`; absent fields keep Kafka's defaults. */
@@ -83,6 +119,27 @@ export interface FetchResult {
   logStartOffset: number
 }
 
+export interface GroupJs {
+  groupId: string
+  state: string
+  protocol: string
+  generation: number
+  members: Array<MemberJs>
+}
+
+export interface MemberJs {
+  memberId: string
+  clientId: string
+  assigned: Array<TopicPartitionJs>
+}
+
+export interface OffsetJs {
+  topic: string
+  partition: number
+  offset: number
+  metadata?: string
+}
+
 /** Opens (and recovers) the data directory `dir` on a worker thread. */
 export declare function openBroker(dir: string, options: BrokerOptions): Promise<NativeBroker>
 
@@ -90,4 +147,17 @@ export interface PartitionOffsets {
   partition: number
   low: number
   high: number
+}
+
+export interface PollResult {
+  generation: number
+  assigned: Array<TopicPartitionJs>
+  revoking: Array<TopicPartitionJs>
+  pending: Array<TopicPartitionJs>
+  topicsVersion: number
+}
+
+export interface TopicPartitionJs {
+  topic: string
+  partition: number
 }

@@ -836,4 +836,5 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeBroker = nativeBinding.NativeBroker
+module.exports.NativeMember = nativeBinding.NativeMember
 module.exports.openBroker = nativeBinding.openBroker

@@ -5,6 +5,7 @@
 const { Kafka } = require('./lib/kafka')
 const { Partitioners } = require('./lib/partitioners')
 const { CompressionTypes } = require('./lib/producer')
+const { PartitionAssigners } = require('./lib/consumer')
 const { ConfigResourceTypes, ConfigSource } = require('./lib/admin')
 const { logLevel } = require('./lib/logger')
 const errors = require('./lib/errors')
@@ -12,6 +13,7 @@ const errors = require('./lib/errors')
 module.exports = {
   Kafka,
   Partitioners,
+  PartitionAssigners,
   CompressionTypes,
   ConfigResourceTypes,
   ConfigSource,

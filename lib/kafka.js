@@ -5,6 +5,7 @@ const brokers = require('./broker')
 const { createLogger, logLevel } = require('./logger')
 const { Producer } = require('./producer')
 const { Admin } = require('./admin')
+const { Consumer } = require('./consumer')
 const { describe } = require('./validate')
 
 // samsa's own broker settings: name -> [type, native option name].
@@ -64,6 +65,10 @@ class Kafka {
 
   producer(options) {
     return new Producer(this, options)
+  }
+
+  consumer(options) {
+    return new Consumer(this, options)
   }
 
   admin(options) {

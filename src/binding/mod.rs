@@ -3,6 +3,7 @@
 //! recovery, topic creation, fsync, close) runs off the JS thread.
 
 mod error;
+mod group;
 mod produce;
 
 use std::sync::Arc;

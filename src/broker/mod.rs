@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use config::{BrokerConfig, ConfigEntry};
 use crate::error::{Error, Result};
+use crate::group::{GroupCoordinator, SystemClock, TopicCounts};
 use crate::log::{AppendResult, Compression, LogConfig, PartitionLog, Record};
 
 const LOCK_FILE: &str = ".lock";
@@ -51,11 +52,38 @@ pub struct Partition {
     log: Mutex<PartitionLog>,
     /// Set when an append is waiting for the syncer to fsync this partition.
     queued_for_sync: AtomicBool,
+    /// Consumers waiting at the end of this partition, woken by the next append.
+    readers: Mutex<Vec<Arc<tokio::sync::Notify>>>,
+    has_readers: AtomicBool,
 }
 
 impl Partition {
     pub fn log(&self) -> MutexGuard<'_, PartitionLog> {
         lock(&self.log)
+    }
+
+    /// Wakes `reader` on the next append to this partition.
+    pub fn wake_on_append(&self, reader: &Arc<tokio::sync::Notify>) {
+        let mut readers = lock(&self.readers);
+        if !readers.iter().any(|r| Arc::ptr_eq(r, reader)) {
+            readers.push(Arc::clone(reader));
+        }
+        self.has_readers.store(true, Ordering::Release);
+    }
+
+    pub fn forget_reader(&self, reader: &Arc<tokio::sync::Notify>) {
+        let mut readers = lock(&self.readers);
+        readers.retain(|r| !Arc::ptr_eq(r, reader));
+        self.has_readers.store(!readers.is_empty(), Ordering::Release);
+    }
+
+    fn wake_readers(&self) {
+        // One atomic load on the hot path when nobody waits.
+        if self.has_readers.swap(false, Ordering::AcqRel) {
+            for r in std::mem::take(&mut *lock(&self.readers)) {
+                r.notify_one();
+            }
+        }
     }
 }
 
@@ -124,6 +152,9 @@ pub struct Broker {
     closed: AtomicBool,
     /// Whether the previous stop was clean (for tests and logs).
     opened_clean: bool,
+    pub groups: GroupCoordinator,
+    /// Bumped whenever topics are created, deleted or grow (RegExp subscriptions watch it).
+    topics_version: AtomicU64,
 }
 
 impl Broker {
@@ -143,7 +174,10 @@ impl Broker {
             fsutil::sync_dir(&dir)?;
         }
         let topics = load_topics(&dir.join(TOPICS_DIR), &config.log, clean)?;
+        let groups = GroupCoordinator::open(&dir.join("groups"), config.fsync, Arc::new(SystemClock))?;
         let broker = Arc::new(Broker {
+            groups,
+            topics_version: AtomicU64::new(0),
             syncer: sync::Syncer::start()?,
             dir,
             config,
@@ -192,6 +226,20 @@ impl Broker {
     pub fn topic_names(&self) -> Result<Vec<String>> {
         self.check_open()?;
         Ok(read(&self.topics).keys().cloned().collect())
+    }
+
+    /// Partition count of every topic.
+    pub fn topic_counts(&self) -> TopicCounts {
+        read(&self.topics).iter().map(|(n, t)| (n.clone(), t.partition_count())).collect()
+    }
+
+    pub fn topics_version(&self) -> u64 {
+        self.topics_version.load(Ordering::Acquire)
+    }
+
+    fn topics_changed(&self) {
+        self.topics_version.fetch_add(1, Ordering::AcqRel);
+        self.groups.topics_changed(&self.topic_counts());
     }
 
     fn log_config(&self, overrides: &BTreeMap<String, String>) -> Result<LogConfig> {
@@ -254,7 +302,9 @@ impl Broker {
             return Err(e);
         }
         topics.insert(name.to_string(), Arc::new(topic));
+        drop(topics);
         tracing::info!(topic = name, partitions, "created topic");
+        self.topics_changed();
         Ok(())
     }
 
@@ -269,6 +319,8 @@ impl Broker {
         write(&topic.partitions).clear();
         std::fs::remove_dir_all(&doomed).map_err(|e| Error::io_at("deleting topic", &doomed, e))?;
         tracing::info!(topic = name, "deleted topic");
+        self.groups.delete_topic(name)?;
+        self.topics_changed();
         Ok(())
     }
 
@@ -293,7 +345,9 @@ impl Broker {
             parts.push(open_partition(&topic.dir, id, log_config, true)?);
         }
         drop(parts);
-        topic.save_meta()
+        topic.save_meta()?;
+        self.topics_changed();
+        Ok(())
     }
 
     /// Appends records to one partition and returns where they landed. The bytes are
@@ -304,6 +358,7 @@ impl Broker {
         if self.config.fsync {
             self.syncer.mark_dirty(&part);
         }
+        part.wake_readers();
         Ok(result)
     }
 
@@ -327,6 +382,7 @@ impl Broker {
             if self.config.fsync {
                 self.syncer.mark_dirty(p);
             }
+            p.wake_readers();
         }
         Ok(results)
     }
@@ -447,6 +503,9 @@ impl Broker {
                 }
             }
         }
+        if let Err(e) = self.groups.flush() {
+            result = Err(e);
+        }
         if result.is_ok() {
             let marker = self.dir.join(CLEAN_MARKER);
             result = File::create(&marker)
@@ -479,7 +538,13 @@ fn with_partition(e: Error, topic: &str, partition: i32) -> Error {
 
 fn open_partition(topic_dir: &Path, id: i32, config: LogConfig, clean: bool) -> Result<Arc<Partition>> {
     let log = PartitionLog::open(&topic_dir.join(id.to_string()), config, clean)?;
-    Ok(Arc::new(Partition { id, log: Mutex::new(log), queued_for_sync: AtomicBool::new(false) }))
+    Ok(Arc::new(Partition {
+        id,
+        log: Mutex::new(log),
+        queued_for_sync: AtomicBool::new(false),
+        readers: Mutex::new(Vec::new()),
+        has_readers: AtomicBool::new(false),
+    }))
 }
 
 fn acquire_lock(dir: &Path) -> Result<File> {

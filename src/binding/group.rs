@@ -1,0 +1,243 @@
+//! Consumer-group classes: a `NativeMember` per consumer in a group, and the broker's
+//! group queries for Admin.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use napi_derive::napi;
+use tokio::sync::Notify;
+
+use super::error::{invalid_arg, to_js, IntoJs};
+use super::NativeBroker;
+use crate::broker::Broker;
+use crate::group::{Committed, JoinRequest, Strategy, TopicPartition};
+
+#[napi(object)]
+pub struct TopicPartitionJs {
+    pub topic: String,
+    pub partition: i32,
+}
+
+#[napi(object)]
+pub struct OffsetJs {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: f64,
+    pub metadata: Option<String>,
+}
+
+#[napi(object)]
+pub struct PollResult {
+    pub generation: i32,
+    pub assigned: Vec<TopicPartitionJs>,
+    pub revoking: Vec<TopicPartitionJs>,
+    pub pending: Vec<TopicPartitionJs>,
+    pub topics_version: f64,
+}
+
+#[napi(object)]
+pub struct MemberJs {
+    pub member_id: String,
+    pub client_id: String,
+    pub assigned: Vec<TopicPartitionJs>,
+}
+
+#[napi(object)]
+pub struct GroupJs {
+    pub group_id: String,
+    pub state: String,
+    pub protocol: String,
+    pub generation: i32,
+    pub members: Vec<MemberJs>,
+}
+
+fn tps(v: Vec<TopicPartition>) -> Vec<TopicPartitionJs> {
+    v.into_iter().map(|(topic, partition)| TopicPartitionJs { topic, partition }).collect()
+}
+
+fn offsets(v: Vec<OffsetJs>) -> Vec<(String, i32, Committed)> {
+    v.into_iter().map(|o| (o.topic, o.partition, Committed { offset: o.offset as i64, metadata: o.metadata })).collect()
+}
+
+/// One consumer's membership in a group.
+#[napi]
+pub struct NativeMember {
+    broker: Arc<Broker>,
+    group_id: String,
+    member_id: String,
+    wake: Arc<Notify>,
+}
+
+#[napi]
+impl NativeBroker {
+    /// Joins `group_id` as a new member subscribed to `topics`.
+    #[napi]
+    pub fn join_group(
+        &self,
+        group_id: String,
+        client_id: String,
+        topics: Vec<String>,
+        session_timeout_ms: f64,
+        rebalance_timeout_ms: f64,
+        strategy: String,
+    ) -> napi::Result<NativeMember> {
+        let strategy = Strategy::parse(&strategy).ok_or_else(|| invalid_arg(format!("unknown partition assigner {strategy}")))?;
+        let req = JoinRequest {
+            group_id: group_id.clone(),
+            client_id,
+            topics,
+            session_timeout_ms: session_timeout_ms as i64,
+            rebalance_timeout_ms: rebalance_timeout_ms as i64,
+            strategy,
+        };
+        let counts = self.inner.topic_counts();
+        let (member_id, _, wake) = self.inner.groups.join(req, &counts).js()?;
+        Ok(NativeMember { broker: Arc::clone(&self.inner), group_id, member_id, wake })
+    }
+
+    #[napi]
+    pub fn topics_version(&self) -> f64 {
+        self.inner.topics_version() as f64
+    }
+
+    /// Committed offsets of a group for one topic (absent partitions have none).
+    #[napi]
+    pub fn committed_offsets(&self, group_id: String, topic: String) -> Vec<OffsetJs> {
+        self.inner
+            .groups
+            .committed_all(&group_id)
+            .into_iter()
+            .filter(|((t, _), _)| *t == topic)
+            .map(|((topic, partition), c)| OffsetJs { topic, partition, offset: c.offset as f64, metadata: c.metadata })
+            .collect()
+    }
+
+    /// Every topic a group has committed offsets for.
+    #[napi]
+    pub fn committed_topics(&self, group_id: String) -> Vec<String> {
+        let mut topics: Vec<String> = self.inner.groups.committed_all(&group_id).into_keys().map(|(t, _)| t).collect();
+        topics.dedup();
+        topics
+    }
+
+    /// Admin commit (setOffsets, resetOffsets): refused while the group has members.
+    #[napi]
+    pub async fn set_group_offsets(&self, group_id: String, offsets_: Vec<OffsetJs>) -> napi::Result<()> {
+        let b = Arc::clone(&self.inner);
+        let offsets_ = offsets(offsets_);
+        napi::bindgen_prelude::spawn_blocking(move || b.groups.commit(&group_id, None, &offsets_))
+            .await
+            .map_err(invalid_arg)?
+            .js()
+    }
+
+    #[napi]
+    pub fn list_groups(&self) -> Vec<String> {
+        self.inner.groups.list().into_iter().map(|(g, _)| g).collect()
+    }
+
+    #[napi]
+    pub fn describe_group(&self, group_id: String) -> GroupJs {
+        let d = self.inner.groups.describe(&group_id);
+        GroupJs {
+            group_id: d.group_id,
+            state: d.state.to_string(),
+            protocol: d.protocol,
+            generation: d.generation,
+            members: d
+                .members
+                .into_iter()
+                .map(|m| MemberJs { member_id: m.member_id, client_id: m.client_id, assigned: tps(m.assigned) })
+                .collect(),
+        }
+    }
+
+    #[napi]
+    pub fn delete_group(&self, group_id: String) -> napi::Result<()> {
+        self.inner.groups.delete(&group_id).js()
+    }
+}
+
+#[napi]
+impl NativeMember {
+    #[napi(getter)]
+    pub fn member_id(&self) -> String {
+        self.member_id.clone()
+    }
+
+    /// Liveness signal and current assignment. `busy_since`: when the handler now running
+    /// started (ms since the epoch), or null when idle.
+    #[napi]
+    pub fn poll(&self, busy_since: Option<f64>) -> napi::Result<PollResult> {
+        let a = self.broker.groups.poll(&self.group_id, &self.member_id, busy_since.map(|t| t as i64)).js()?;
+        Ok(PollResult {
+            generation: a.generation,
+            assigned: tps(a.assigned),
+            revoking: tps(a.revoking),
+            pending: tps(a.pending),
+            topics_version: self.broker.topics_version() as f64,
+        })
+    }
+
+    #[napi]
+    pub fn subscribe(&self, topics: Vec<String>) -> napi::Result<()> {
+        let counts = self.broker.topic_counts();
+        self.broker.groups.subscribe(&self.group_id, &self.member_id, topics, &counts).js()
+    }
+
+    /// Hands back revoked partitions (after their offsets were committed).
+    #[napi]
+    pub fn release(&self, partitions: Vec<TopicPartitionJs>) -> napi::Result<()> {
+        let list: Vec<TopicPartition> = partitions.into_iter().map(|p| (p.topic, p.partition)).collect();
+        self.broker.groups.release(&self.group_id, &self.member_id, &list).js()
+    }
+
+    /// Commits offsets for partitions this member owns; fenced if it no longer does.
+    #[napi]
+    pub async fn commit(&self, offsets_: Vec<OffsetJs>) -> napi::Result<()> {
+        let b = Arc::clone(&self.broker);
+        let (group, member) = (self.group_id.clone(), self.member_id.clone());
+        let offsets_ = offsets(offsets_);
+        napi::bindgen_prelude::spawn_blocking(move || b.groups.commit(&group, Some(&member), &offsets_))
+            .await
+            .map_err(invalid_arg)?
+            .js()
+    }
+
+    /// Waits until one of `positions` has data, the group changes, `wakeup` is called, or
+    /// `max_wait_ms` passes. Resolves true if woken before the timeout.
+    #[napi]
+    pub async fn wait(&self, positions: Vec<OffsetJs>, max_wait_ms: u32) -> napi::Result<bool> {
+        let mut parts = Vec::with_capacity(positions.len());
+        for p in &positions {
+            let Ok(part) = self.broker.partition(&p.topic, p.partition) else { continue };
+            part.wake_on_append(&self.wake);
+            let ready = part.log().next_offset() > p.offset as i64;
+            parts.push(part);
+            if ready {
+                for part in &parts {
+                    part.forget_reader(&self.wake);
+                }
+                return Ok(true);
+            }
+        }
+        let woken = tokio::time::timeout(Duration::from_millis(max_wait_ms as u64), self.wake.notified()).await.is_ok();
+        for part in &parts {
+            part.forget_reader(&self.wake);
+        }
+        Ok(woken)
+    }
+
+    /// Ends a pending `wait` at once (stop, pause, seek).
+    #[napi]
+    pub fn wakeup(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Leaves the group at once; the other members take over its partitions.
+    #[napi]
+    pub fn leave(&self) -> napi::Result<()> {
+        let counts = self.broker.topic_counts();
+        self.broker.groups.leave(&self.group_id, &self.member_id, &counts).map_err(to_js)
+    }
+}
