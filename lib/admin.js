@@ -5,10 +5,12 @@ const {
   KafkaJSCreateTopicError,
   KafkaJSAggregateError,
   KafkaJSDeleteTopicRecordsError,
+  KafkaJSDeleteGroupsError,
   protocolError,
 } = require('./errors')
 const { createEvents } = require('./instrumentation')
 const { checkTopicName, describe } = require('./validate')
+const { describeGroupShape } = require('./consumer')
 
 const ConfigResourceTypes = { UNKNOWN: 0, TOPIC: 2, BROKER: 4, BROKER_LOGGER: 8 }
 const ConfigSource = {
@@ -276,6 +278,98 @@ class Admin {
       brokers: [{ nodeId: 0, host: 'localhost', port: 0 }],
       controller: 0,
       clusterId: b.clusterId,
+    }
+  }
+
+  async listGroups() {
+    const b = await this.broker()
+    return { groups: b.call(() => b.native.listGroups()).map((groupId) => ({ groupId, protocolType: 'consumer' })) }
+  }
+
+  async describeGroups(groupIds) {
+    if (!Array.isArray(groupIds)) throw new KafkaJSNonRetriableError(`Invalid groupIds array ${groupIds}`)
+    const b = await this.broker()
+    return { groups: groupIds.map((g) => describeGroupShape(b.call(() => b.native.describeGroup(g)))) }
+  }
+
+  async deleteGroups(groupIds) {
+    if (!groupIds || !Array.isArray(groupIds)) throw new KafkaJSNonRetriableError(`Invalid groupIds array ${groupIds}`)
+    if (groupIds.some((g) => typeof g !== 'string')) throw new KafkaJSNonRetriableError(`Invalid groupId name: ${JSON.stringify(groupIds)}`)
+    const b = await this.broker()
+    const results = []
+    const errors = []
+    for (const groupId of groupIds) {
+      try {
+        b.call(() => b.native.deleteGroup(groupId))
+        results.push({ groupId, errorCode: 0 })
+      } catch (error) {
+        errors.push({ groupId, errorCode: error.code, error })
+      }
+    }
+    if (errors.length > 0) throw new KafkaJSDeleteGroupsError('Error in DeleteGroups', errors)
+    return results
+  }
+
+  async fetchOffsets({ groupId, topics, resolveOffsets = false } = {}) {
+    if (!groupId) throw new KafkaJSNonRetriableError(`Invalid groupId ${groupId}`)
+    if (topics != null && !Array.isArray(topics)) throw new KafkaJSNonRetriableError('Expected topics array to be set')
+    const b = await this.broker()
+    const names = topics && topics.length > 0 ? topics : b.call(() => b.native.committedTopics(groupId))
+    const out = []
+    for (const topic of names) {
+      const count = b.partitionCount(topic)
+      if (count === null) throw protocolError('UNKNOWN_TOPIC_OR_PARTITION', `This server does not host this topic-partition: unknown topic "${topic}"`)
+      const committed = new Map(b.call(() => b.native.committedOffsets(groupId, topic)).map((o) => [o.partition, o]))
+      const marks = resolveOffsets ? b.call(() => b.native.offsets(topic)) : null
+      out.push({
+        topic,
+        partitions: Array.from({ length: count }, (_, partition) => {
+          const c = committed.get(partition)
+          const offset = c ? String(c.offset) : resolveOffsets ? String(marks[partition].high) : '-1'
+          return { partition, offset, metadata: (c && c.metadata) || null }
+        }),
+      })
+    }
+    return out
+  }
+
+  /** Commits offsets for a group with no running members (as Kafka requires). */
+  async setOffsets({ groupId, topic, partitions } = {}) {
+    if (!groupId) throw new KafkaJSNonRetriableError(`Invalid groupId ${groupId}`)
+    if (!topic) throw new KafkaJSNonRetriableError(`Invalid topic ${topic}`)
+    if (!Array.isArray(partitions) || partitions.length === 0) throw new KafkaJSNonRetriableError('Invalid partitions')
+    const b = await this.broker()
+    const count = b.partitionCount(topic)
+    if (count === null) throw protocolError('UNKNOWN_TOPIC_OR_PARTITION', `This server does not host this topic-partition: unknown topic "${topic}"`)
+    const marks = b.call(() => b.native.offsets(topic))
+    const offsets = partitions.map(({ partition, offset }) => {
+      if (!Number.isInteger(partition) || partition < 0 || partition >= count) {
+        throw protocolError('UNKNOWN_TOPIC_OR_PARTITION', `This server does not host this topic-partition: topic "${topic}" has no partition ${partition}`, { retriable: false })
+      }
+      let o = Number(offset)
+      if (!Number.isSafeInteger(o) || o < -2) throw new TypeError(`Invalid offset ${describe(offset)} for partition ${partition}`)
+      if (o === -2) o = marks[partition].low
+      if (o === -1) o = marks[partition].high
+      return { topic, partition, offset: o }
+    })
+    await this.assertNoRunningMembers(b, groupId)
+    await b.callAsync(() => b.native.setGroupOffsets(groupId, offsets))
+  }
+
+  async resetOffsets({ groupId, topic, earliest = false } = {}) {
+    if (!groupId) throw new KafkaJSNonRetriableError(`Invalid groupId ${groupId}`)
+    if (!topic) throw new KafkaJSNonRetriableError(`Invalid topic ${topic}`)
+    const b = await this.broker()
+    const count = b.partitionCount(topic)
+    if (count === null) throw protocolError('UNKNOWN_TOPIC_OR_PARTITION', `This server does not host this topic-partition: unknown topic "${topic}"`)
+    const partitions = Array.from({ length: count }, (_, partition) => ({ partition, offset: earliest ? '-2' : '-1' }))
+    await this.setOffsets({ groupId, topic, partitions })
+  }
+
+  async assertNoRunningMembers(b, groupId) {
+    const { state } = b.call(() => b.native.describeGroup(groupId))
+    if (state !== 'Empty' && state !== 'Dead') {
+      throw new KafkaJSNonRetriableError(`The consumer group must have no running instances, current state: ${state}`)
     }
   }
 

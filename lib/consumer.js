@@ -129,6 +129,7 @@ class Consumer {
     this.topicsVersion = -1
     this.subscribedTopics = []
     this.lastCommit = Date.now()
+    this.resolvedSinceCommit = 0
     this.loopDone = null
 
     const { events, on, emit } = createEvents('consumer', EVENTS, this.log)
@@ -488,6 +489,7 @@ class Consumer {
       p.busy = false
       p.resolved = Number(message.offset) + 1
       p.position = p.resolved
+      this.resolvedSinceCommit++
       if (this.autoCommit && (this.autoCommitInterval !== null || this.autoCommitThreshold !== null)) {
         await this.commitIfNecessary()
       }
@@ -568,11 +570,7 @@ class Consumer {
   async commitIfNecessary() {
     const now = Date.now()
     const timeUp = this.autoCommitInterval !== null && now >= this.lastCommit + this.autoCommitInterval
-    let resolvedCount = 0
-    if (this.autoCommitThreshold !== null) {
-      for (const p of this.partitions.values()) if (p.resolved !== null) resolvedCount += p.resolved - (p.committed ?? p.resolved)
-    }
-    if (timeUp || (this.autoCommitThreshold !== null && resolvedCount >= this.autoCommitThreshold)) {
+    if (timeUp || (this.autoCommitThreshold !== null && this.resolvedSinceCommit >= this.autoCommitThreshold)) {
       await this.commitPartitions([...this.partitions.values()])
     }
   }
@@ -587,6 +585,7 @@ class Consumer {
     await this.commitToCoordinator(offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset })))
     for (const o of offsets) o.p.committed = o.offset
     this.lastCommit = Date.now()
+    this.resolvedSinceCommit = 0
   }
 
   async commitToCoordinator(offsets) {

@@ -97,6 +97,14 @@ class KafkaJSAggregateError extends Error {
   }
 }
 
+class KafkaJSDeleteGroupsError extends KafkaJSError {
+  constructor(e, groups = []) {
+    super(e)
+    this.groups = groups
+    this.name = 'KafkaJSDeleteGroupsError'
+  }
+}
+
 class KafkaJSDeleteTopicRecordsError extends KafkaJSError {
   constructor({ partitions }) {
     const retriable = partitions.filter(({ error }) => error != null).every(({ error }) => error.retriable === true)
@@ -120,6 +128,10 @@ const PROTOCOL_MESSAGES = {
   KAFKA_STORAGE_ERROR: 'Disk error when trying to access log file on the disk',
   UNSUPPORTED_COMPRESSION_TYPE: 'The requesting client does not support the compression type of given partition',
   INVALID_RECORD: 'This record has failed the validation on broker and hence be rejected',
+  ILLEGAL_GENERATION: 'Specified group generation id is not valid',
+  UNKNOWN_MEMBER_ID: 'The coordinator is not aware of this member',
+  NON_EMPTY_GROUP: 'The group is not empty',
+  GROUP_ID_NOT_FOUND: 'The group id does not exist',
 }
 
 const NATIVE_PREFIX = /^\[samsa:([A-Z_]+):(-?\d+):([01])\] ([\s\S]*)$/
@@ -177,6 +189,7 @@ module.exports = {
   KafkaJSCreateTopicError,
   KafkaJSAggregateError,
   KafkaJSDeleteTopicRecordsError,
+  KafkaJSDeleteGroupsError,
   fromNative,
   protocolError,
 }

@@ -88,6 +88,9 @@ struct Group {
     target: BTreeMap<String, BTreeSet<TopicPartition>>,
     /// Who holds each partition now (a holder may be revoking it).
     owner: HashMap<TopicPartition, String>,
+    /// Partition counts of the topics as of the last rebalance, for rebalances that
+    /// timeouts start (they do not change topics).
+    counts: TopicCounts,
 }
 
 /// A member's view after a poll.
@@ -289,8 +292,7 @@ impl GroupCoordinator {
             tracing::warn!(member = %id, "removing a consumer group member that timed out");
             remove_member(group, id);
         }
-        // The partition counts are unchanged: reuse the topics the group already covers.
-        let counts = covered_counts(group);
+        let counts = group.counts.clone();
         rebalance(group, &counts);
     }
 
@@ -436,15 +438,6 @@ fn remove_member(group: &mut Group, member_id: &str) -> bool {
     true
 }
 
-fn covered_counts(group: &Group) -> TopicCounts {
-    let mut counts = TopicCounts::new();
-    for tp in group.target.values().flatten().chain(group.owner.keys()) {
-        let c = counts.entry(tp.0.clone()).or_insert(0);
-        *c = (*c).max(tp.1 + 1);
-    }
-    counts
-}
-
 fn wake_target_of(group: &Group, tp: &TopicPartition) {
     for (m, tps) in &group.target {
         if tps.contains(tp) {
@@ -465,6 +458,7 @@ fn rebalance(group: &mut Group, counts: &TopicCounts) {
         .filter(|(t, _)| members.values().any(|s| s.contains(*t)))
         .map(|(t, n)| (t.clone(), *n))
         .collect();
+    group.counts = counts.clone();
     let target = assignor::assign(group.strategy.unwrap_or(Strategy::RoundRobin), &members, &relevant, &group.target);
     if target != group.target {
         group.target = target;
@@ -569,6 +563,20 @@ mod tests {
         c.poll("g", &b, None).unwrap();
         assert_eq!(c.poll("g", &b, None).unwrap().assigned.len(), 2);
         assert_eq!(c.poll("g", &a, Some(0)).unwrap_err().kind(), "UNKNOWN_MEMBER_ID");
+    }
+
+    #[test]
+    fn an_idle_member_takes_over_from_a_stuck_one() {
+        let clock = Arc::new(ManualClock::new(0));
+        let (_d, c) = coordinator(Arc::clone(&clock));
+        let mut r = req("g");
+        r.rebalance_timeout_ms = 1000;
+        let (a, _, _) = c.join(r.clone(), &counts(1)).unwrap();
+        c.poll("g", &a, Some(0)).unwrap();
+        let (b, _, _) = c.join(r, &counts(1)).unwrap();
+        assert!(c.poll("g", &b, None).unwrap().assigned.is_empty(), "one partition: b is idle");
+        clock.advance(1001);
+        assert_eq!(c.poll("g", &b, None).unwrap().assigned, vec![("t".to_string(), 0)]);
     }
 
     #[test]
