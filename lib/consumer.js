@@ -484,9 +484,13 @@ class Consumer {
     for (let i = 0; i < messages.length; i++) {
       if (!this.running || p.seeked || p.revoked || this.fenced) break
       const message = messages[i]
-      p.busy = Date.now()
+      const started = (p.busy = Date.now())
       await this.handlers.eachMessage({ topic, partition, message, heartbeat, pause })
       p.busy = false
+      // After a long handler, make sure this member was not removed meanwhile (the
+      // liveness timer may not have run yet) before delivering anything more.
+      if (Date.now() - started >= this.heartbeatInterval) this.heartbeat()
+      if (this.fenced) break
       p.resolved = Number(message.offset) + 1
       p.position = p.resolved
       this.resolvedSinceCommit++
@@ -542,7 +546,9 @@ class Consumer {
     }
     this.emit(this.events.CRASH, { error, groupId: this.groupId, restart: !!restart })
     if (!restart) {
-      await this.stop()
+      // Called from inside the loop: end it here and finish stopping once it has.
+      this.running = false
+      setImmediate(() => this.stop())
       return
     }
     // Restart: start this partition again from its committed offset after the backoff.
@@ -706,19 +712,22 @@ class Consumer {
 
   /** Stops the run loop: in-flight handlers finish, resolved offsets are committed, and
    * the member leaves the group at once so the others take over. */
-  async stop() {
-    if (!this.running) return
+  stop() {
+    if (!this.stopping && this.member) this.stopping = this.finishStop().finally(() => (this.stopping = null))
+    return this.stopping || Promise.resolve()
+  }
+
+  async finishStop() {
     this.running = false
     clearInterval(this.heartbeatTimer)
-    if (this.member) this.member.wakeup()
+    this.member.wakeup()
     if (this.loopDone) await this.loopDone
+    this.loopDone = null
     if (this.autoCommit) await this.commitPartitions([...this.partitions.values()]).catch((e) => this.commitFailed(e))
-    if (this.member) {
-      try {
-        this.member.leave()
-      } catch {
-        // Already removed.
-      }
+    try {
+      this.member.leave()
+    } catch {
+      // Already removed.
     }
     this.member = null
     this.partitions.clear()
