@@ -68,6 +68,7 @@ export interface KafkaConfig {
 export class Kafka {
   constructor(config?: KafkaConfig)
   producer(config?: ProducerConfig): Producer
+  consumer(config: ConsumerConfig): Consumer
   admin(config?: AdminConfig): Admin
   logger(): Logger
   /** Disconnects this object's clients; the broker flushes and releases the data directory once unused. */
@@ -282,9 +283,153 @@ export type Admin = {
   describeCluster(): Promise<{ brokers: Array<{ nodeId: number; host: string; port: number }>; controller: number | null; clusterId: string }>
   describeConfigs(configs: { resources: ResourceConfigQuery[]; includeSynonyms: boolean }): Promise<DescribeConfigResponse>
   alterConfigs(configs: { validateOnly: boolean; resources: IResourceConfig[] }): Promise<any>
+  listGroups(): Promise<{ groups: { groupId: string; protocolType: string }[] }>
+  describeGroups(groupIds: string[]): Promise<{ groups: GroupDescription[] }>
+  deleteGroups(groupIds: string[]): Promise<{ groupId: string; errorCode: number }[]>
+  fetchOffsets(options: { groupId: string; topics?: string[]; resolveOffsets?: boolean }): Promise<Array<{ topic: string; partitions: { partition: number; offset: string; metadata: string | null }[] }>>
+  setOffsets(options: { groupId: string; topic: string; partitions: { partition: number; offset: string }[] }): Promise<void>
+  resetOffsets(options: { groupId: string; topic: string; earliest: boolean }): Promise<void>
   logger(): Logger
   readonly events: AdminEvents
   on(eventName: AdminEvents[keyof AdminEvents], listener: (event: InstrumentationEvent<any>) => void): RemoveInstrumentationEventListener<any>
+}
+
+export type PartitionAssigner = (() => { name: string }) & { samsaName: string }
+export const PartitionAssigners: { roundRobin: PartitionAssigner; range: PartitionAssigner }
+
+export interface ConsumerConfig {
+  groupId: string
+  partitionAssigners?: PartitionAssigner[]
+  /** A member not heard from for this long is removed from the group (default 30000). */
+  sessionTimeout?: number
+  /** A handler running longer than this on one message or batch loses its partitions (default 60000). */
+  rebalanceTimeout?: number
+  /** How often the run loop signals liveness by itself (default 3000). */
+  heartbeatInterval?: number
+  metadataMaxAge?: number
+  allowAutoTopicCreation?: boolean
+  maxBytesPerPartition?: number
+  minBytes?: number
+  maxBytes?: number
+  maxWaitTimeInMs?: number
+  retry?: RetryOptions
+  readUncommitted?: boolean
+  maxInFlightRequests?: number
+  rackId?: string
+}
+
+export interface ConsumerSubscribeTopics {
+  topics: (string | RegExp)[]
+  fromBeginning?: boolean
+}
+export interface ConsumerSubscribeTopic {
+  topic: string | RegExp
+  fromBeginning?: boolean
+}
+
+export type KafkaMessage = {
+  key: Buffer | null
+  value: Buffer | null
+  timestamp: string
+  attributes: number
+  offset: string
+  size?: number
+  headers?: { [key: string]: Buffer | string | (Buffer | string)[] | undefined }
+}
+
+export interface Batch {
+  topic: string
+  partition: number
+  highWatermark: string
+  messages: KafkaMessage[]
+  isEmpty(): boolean
+  firstOffset(): string | null
+  lastOffset(): string
+  offsetLag(): string
+  offsetLagLow(): string
+}
+
+export interface EachMessagePayload {
+  topic: string
+  partition: number
+  message: KafkaMessage
+  heartbeat(): Promise<void>
+  pause(): () => void
+}
+
+export type TopicOffsets = { topic: string; partitions: { partition: number; offset: string }[] }
+export type Offsets = { topics: TopicOffsets[] }
+
+export interface EachBatchPayload {
+  batch: Batch
+  resolveOffset(offset: string): void
+  heartbeat(): Promise<void>
+  pause(): () => void
+  commitOffsetsIfNecessary(offsets?: Offsets): Promise<void>
+  uncommittedOffsets(): Offsets
+  isRunning(): boolean
+  isStale(): boolean
+}
+
+export type EachMessageHandler = (payload: EachMessagePayload) => Promise<void>
+export type EachBatchHandler = (payload: EachBatchPayload) => Promise<void>
+
+export type ConsumerRunConfig = {
+  autoCommit?: boolean
+  autoCommitInterval?: number | null
+  autoCommitThreshold?: number | null
+  eachBatchAutoResolve?: boolean
+  partitionsConsumedConcurrently?: number
+  eachBatch?: EachBatchHandler
+  eachMessage?: EachMessageHandler
+}
+
+export type TopicPartitions = { topic: string; partitions: number[] }
+export type TopicPartitionOffsetAndMetadata = { topic: string; partition: number; offset: string; metadata?: string | null }
+
+export type GroupDescription = {
+  groupId: string
+  members: { memberId: string; clientId: string; clientHost: string; memberMetadata: Buffer; memberAssignment: Buffer; assignment: { [topic: string]: number[] } }[]
+  protocol: string
+  protocolType: string
+  state: string
+  errorCode: number
+}
+
+export type ConsumerEvents = {
+  HEARTBEAT: 'consumer.heartbeat'
+  COMMIT_OFFSETS: 'consumer.commit_offsets'
+  GROUP_JOIN: 'consumer.group_join'
+  FETCH_START: 'consumer.fetch_start'
+  FETCH: 'consumer.fetch'
+  START_BATCH_PROCESS: 'consumer.start_batch_process'
+  END_BATCH_PROCESS: 'consumer.end_batch_process'
+  CONNECT: 'consumer.connect'
+  DISCONNECT: 'consumer.disconnect'
+  STOP: 'consumer.stop'
+  CRASH: 'consumer.crash'
+  REBALANCING: 'consumer.rebalancing'
+  RECEIVED_UNSUBSCRIBED_TOPICS: 'consumer.received_unsubscribed_topics'
+  REQUEST: 'consumer.network.request'
+  REQUEST_TIMEOUT: 'consumer.network.request_timeout'
+  REQUEST_QUEUE_SIZE: 'consumer.network.request_queue_size'
+}
+
+export type Consumer = {
+  connect(): Promise<void>
+  disconnect(): Promise<void>
+  subscribe(subscription: ConsumerSubscribeTopics | ConsumerSubscribeTopic): Promise<void>
+  stop(): Promise<void>
+  run(config?: ConsumerRunConfig): Promise<void>
+  commitOffsets(topicPartitions: Array<TopicPartitionOffsetAndMetadata>): Promise<void>
+  seek(topicPartitionOffset: { topic: string; partition: number; offset: string }): void
+  describeGroup(): Promise<GroupDescription>
+  pause(topics: Array<{ topic: string; partitions?: number[] }>): void
+  paused(): TopicPartitions[]
+  resume(topics: Array<{ topic: string; partitions?: number[] }>): void
+  on(eventName: ConsumerEvents[keyof ConsumerEvents], listener: (event: InstrumentationEvent<any>) => void): RemoveInstrumentationEventListener<any>
+  logger(): Logger
+  readonly events: ConsumerEvents
 }
 
 export class KafkaJSError extends Error {
@@ -324,6 +469,9 @@ export class KafkaJSCreateTopicError extends KafkaJSProtocolError {
 }
 export class KafkaJSAggregateError extends Error {
   readonly errors: (Error | string)[]
+}
+export class KafkaJSDeleteGroupsError extends KafkaJSError {
+  readonly groups: { groupId: string; errorCode: number; error: KafkaJSError }[]
 }
 export class KafkaJSDeleteTopicRecordsError extends KafkaJSError {
   readonly partitions: { partition: number; offset: string; error: KafkaJSProtocolError }[]

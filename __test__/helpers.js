@@ -58,9 +58,9 @@ function readPartition(dataDir, topic, partition, from = 0) {
 }
 
 /** Runs a Node script in a child process; resolves with { code, signal, stdout, stderr }. */
-function runNode(args, { timeoutMs = 15000, env = {}, onLine } = {}) {
+function runNode(args, { timeoutMs = 15000, env = {}, onLine, cwd } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     let buffered = ''

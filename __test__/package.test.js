@@ -38,7 +38,7 @@ test('npm pack, then npm install <tarball> in a fresh project builds and runs', 
       await producer.disconnect(); await admin.disconnect()
     })()`
   )
-  const r = await runNode([path.join(app, 'main.js')], { timeoutMs: 15000 })
+  const r = await runNode([path.join(app, 'main.js')], { timeoutMs: 15000, cwd: app })
   expect(r.stderr).toBe('')
   expect(r.stdout.trim()).toMatch(/^partition [0-3] offset 0$/)
 }, 300000)

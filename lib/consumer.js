@@ -56,6 +56,10 @@ const EVENT_NAMES = {
 
 const key = (topic, partition) => `${topic}\u0000${partition}`
 
+// Bytes asked of one partition per fetch (at most maxBytesPerPartition): smaller batches
+// die young in V8's heap instead of being promoted, which measured faster than 1 MiB.
+const FETCH_CHUNK_BYTES = 256 * 1024
+
 /** Where a consumer stands on one partition it owns. */
 class PartitionState {
   constructor(topic, partition) {
@@ -411,7 +415,7 @@ class Consumer {
   fetchBatch(shared, p) {
     let r
     try {
-      r = shared.call(() => shared.native.fetch(p.topic, p.partition, p.position, this.maxBytesPerPartition))
+      r = shared.call(() => shared.native.fetch(p.topic, p.partition, p.position, Math.min(this.maxBytesPerPartition, FETCH_CHUNK_BYTES)))
     } catch (e) {
       if (e.type !== 'OFFSET_OUT_OF_RANGE') throw e
       // Retention moved the log start past the position, or a seek went past the end:
@@ -771,8 +775,15 @@ class Batch {
     const rec = r.records
     const hdr = r.headers
     const messages = new Array(count)
+    // Records of one producer send share a timestamp: convert it once.
+    let lastTs = NaN
+    let lastTsText = ''
     for (let i = 0; i < count; i++) {
       const f = i * 8
+      if (rec[f + 1] !== lastTs) {
+        lastTs = rec[f + 1]
+        lastTsText = String(lastTs)
+      }
       const kl = rec[f + 3]
       const vl = rec[f + 5]
       const hc = rec[f + 7]
@@ -790,7 +801,7 @@ class Batch {
       messages[i] = {
         magicByte: 2,
         attributes: 0,
-        timestamp: String(rec[f + 1]),
+        timestamp: lastTsText,
         offset: String(rec[f]),
         key: kl < 0 ? null : data.subarray(rec[f + 2], rec[f + 2] + kl),
         value: vl < 0 ? null : data.subarray(rec[f + 4], rec[f + 4] + vl),

@@ -8,6 +8,12 @@ use crate::error::{Error, Result};
 
 /// Replaces `path` with `bytes` so that a crash leaves either the old or the new content.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace(path, bytes, true)
+}
+
+/// Like [`write_atomic`]; without `durable` nothing is fsynced, so the replacement
+/// survives a process crash but not necessarily a power loss.
+pub fn replace(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = OpenOptions::new()
         .write(true)
@@ -16,10 +22,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .open(&tmp)
         .map_err(|e| Error::io_at("creating", &tmp, e))?;
     f.write_all(bytes).map_err(|e| Error::io_at("writing", &tmp, e))?;
-    f.sync_all().map_err(|e| Error::io_at("fsync", &tmp, e))?;
+    if durable {
+        f.sync_all().map_err(|e| Error::io_at("fsync", &tmp, e))?;
+    }
     drop(f);
     std::fs::rename(&tmp, path).map_err(|e| Error::io_at("renaming", &tmp, e))?;
-    if let Some(parent) = path.parent() {
+    if let (true, Some(parent)) = (durable, path.parent()) {
         sync_dir(parent)?;
     }
     Ok(())
