@@ -1,0 +1,244 @@
+'use strict'
+
+// The rider-updates example: riders post their location every second; the HTTP handler
+// only appends to a topic; consumer group `db-writer` writes to SQLite in bulk, and group
+// `live-map` pushes positions to browsers. `--direct` inserts into SQLite inside each
+// request instead, for comparison.
+//
+//   node examples/rider-updates/server.js [--direct] [--fsync]     (PORT, DATA_DIR)
+
+const fs = require('node:fs')
+const path = require('node:path')
+const express = require('express')
+const { Kafka, logLevel } = require('../..')
+const { REGIONS, CITY_CENTRE, regionOf, RegionPartitioner } = require('./regions')
+const { openDatabase } = require('./db')
+
+const RIDER_TOPIC = 'rider-updates'
+const RESTAURANT_TOPIC = 'restaurant-updates'
+const RIDER_ID = /^[A-Za-z0-9_-]{1,64}$/
+const STATUSES = ['open', 'busy', 'closed']
+
+class BadRequest extends Error {}
+
+function parseLocation(body) {
+  if (!body || typeof body !== 'object') throw new BadRequest('expected a JSON object { lat, lng }')
+  const { lat, lng } = body
+  if (typeof lat !== 'number' || !Number.isFinite(lat) || lat < -90 || lat > 90) throw new BadRequest('lat must be a number from -90 to 90')
+  if (typeof lng !== 'number' || !Number.isFinite(lng) || lng < -180 || lng > 180) throw new BadRequest('lng must be a number from -180 to 180')
+  return { lat, lng }
+}
+
+function checkId(id, what) {
+  if (!RIDER_ID.test(id)) throw new BadRequest(`${what} id must be 1 to 64 letters, digits, '_' or '-'`)
+}
+
+/**
+ * Builds the app. Options: dataDir, direct (insert per request), fsync (samsa acks after
+ * fsync), sqliteSynchronous ('FULL' | 'NORMAL' | 'OFF'), quiet.
+ */
+async function createRiderApp({ dataDir = './data', direct = false, fsync = false, sqliteSynchronous = fsync ? 'FULL' : 'OFF', quiet = false } = {}) {
+  fs.mkdirSync(dataDir, { recursive: true })
+  const store = openDatabase(path.join(dataDir, direct ? 'direct.sqlite' : 'riders.sqlite'))
+  store.setSynchronous(sqliteSynchronous)
+  const log = quiet ? () => {} : (...a) => console.log(...a)
+  const app = express()
+  const stats = { updatesReceived: 0 }
+  const clients = new Set() // SSE responses
+  const live = new Map() // rider id -> newest { riderId, lat, lng, region, ts, partition, offset }
+
+  let kafka, admin, producer, dbWriter, liveMap, statusWriter
+  if (!direct) {
+    kafka = new Kafka({ clientId: 'rider-app', dataDir: path.join(dataDir, 'samsa'), fsync, logLevel: logLevel.WARN })
+    admin = kafka.admin()
+    await admin.connect()
+    // A demo keeps hours of history, not Kafka's default 7 days.
+    const retention = [{ name: 'retention.ms', value: String(3 * 3600 * 1000) }, { name: 'segment.bytes', value: String(16 * 1024 * 1024) }]
+    await admin.createTopics({
+      topics: [
+        { topic: RIDER_TOPIC, numPartitions: REGIONS.length, configEntries: retention },
+        { topic: RESTAURANT_TOPIC, numPartitions: 2, configEntries: retention },
+      ],
+    })
+    producer = kafka.producer({ createPartitioner: RegionPartitioner, allowAutoTopicCreation: false })
+    await producer.connect()
+
+    dbWriter = kafka.consumer({ groupId: 'db-writer' })
+    await dbWriter.connect()
+    await dbWriter.subscribe({ topics: [RIDER_TOPIC], fromBeginning: true })
+    await dbWriter.run({
+      eachBatch: async ({ batch }) => {
+        const rows = batch.messages.map((m) => ({ offset: Number(m.offset), ...JSON.parse(m.value) }))
+        store.writeRiderBatch(batch.topic, batch.partition, rows)
+        // Offsets are committed after the batch, once the rows are in the database.
+      },
+    })
+
+    statusWriter = kafka.consumer({ groupId: 'status-writer' })
+    await statusWriter.connect()
+    await statusWriter.subscribe({ topics: [RESTAURANT_TOPIC], fromBeginning: true })
+    await statusWriter.run({
+      eachBatch: async ({ batch }) => {
+        const rows = batch.messages.map((m) => ({ offset: Number(m.offset), ...JSON.parse(m.value) }))
+        store.writeStatusBatch(batch.topic, batch.partition, rows)
+      },
+    })
+
+    liveMap = kafka.consumer({ groupId: 'live-map' })
+    await liveMap.connect()
+    await liveMap.subscribe({ topics: [RIDER_TOPIC], fromBeginning: true })
+    await liveMap.run({
+      eachBatch: async ({ batch }) => {
+        const changed = []
+        for (const m of batch.messages) {
+          const u = { ...JSON.parse(m.value), partition: batch.partition, offset: Number(m.offset) }
+          const prev = live.get(u.riderId)
+          // A rider who crossed into another region has updates on two partitions: keep
+          // the newest by timestamp, not by arrival.
+          if (!prev || u.ts >= prev.ts) {
+            live.set(u.riderId, u)
+            changed.push(u)
+          }
+        }
+        if (changed.length > 0 && clients.size > 0) {
+          const data = `event: positions\ndata: ${JSON.stringify(changed)}\n\n`
+          for (const res of clients) res.write(data)
+        }
+      },
+    })
+  }
+
+  app.use(express.json({ limit: '16kb' }))
+
+  app.post('/riders/:id/location', async (req, res, next) => {
+    try {
+      checkId(req.params.id, 'rider')
+      const { lat, lng } = parseLocation(req.body)
+      const update = { riderId: req.params.id, lat, lng, region: regionOf({ lat, lng }), ts: Date.now() }
+      stats.updatesReceived++
+      if (direct) {
+        store.insertDirect(update)
+        return res.status(202).json({ stored: true })
+      }
+      const [r] = await producer.send({
+        topic: RIDER_TOPIC,
+        messages: [{ key: update.riderId, value: JSON.stringify(update), headers: { region: update.region }, timestamp: String(update.ts) }],
+      })
+      res.status(202).json({ partition: r.partition, offset: r.baseOffset, region: update.region })
+    } catch (e) {
+      next(e)
+    }
+  })
+
+  app.post('/restaurants/:id/status', async (req, res, next) => {
+    try {
+      checkId(req.params.id, 'restaurant')
+      const status = req.body && req.body.status
+      if (!STATUSES.includes(status)) throw new BadRequest(`status must be one of ${STATUSES.join(', ')}`)
+      if (direct) return res.status(202).json({ stored: false })
+      const update = { restaurantId: req.params.id, status, ts: Date.now() }
+      const [r] = await producer.send({ topic: RESTAURANT_TOPIC, messages: [{ key: update.restaurantId, value: JSON.stringify(update) }] })
+      res.status(202).json({ partition: r.partition, offset: r.baseOffset })
+    } catch (e) {
+      next(e)
+    }
+  })
+
+  app.get('/stats', async (req, res, next) => {
+    try {
+      res.json(await collectStats())
+    } catch (e) {
+      next(e)
+    }
+  })
+
+  app.get('/events', (req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
+    res.write(`event: positions\ndata: ${JSON.stringify([...live.values()])}\n\n`)
+    clients.add(res)
+    req.on('close', () => clients.delete(res))
+  })
+
+  app.get('/', (req, res) => {
+    res.type('html').send(fs.readFileSync(path.join(__dirname, 'map.html'), 'utf8').replace('__CENTRE__', JSON.stringify(CITY_CENTRE)))
+  })
+
+  // Malformed JSON and validation errors are 400s with a JSON body; nothing is written.
+  app.use((err, req, res, next) => {
+    void next
+    if (err instanceof BadRequest) return res.status(400).json({ error: err.message })
+    if (err.type === 'entity.parse.failed' || err.status === 400) return res.status(400).json({ error: 'body is not valid JSON' })
+    if (err.type === 'entity.too.large') return res.status(413).json({ error: 'body too large' })
+    console.error(err)
+    res.status(500).json({ error: 'internal error' })
+  })
+
+  async function collectStats() {
+    const out = { mode: direct ? 'direct' : 'samsa', updatesReceived: stats.updatesReceived, dbRows: store.rowCount(), partitions: [], groups: {} }
+    if (direct) return out
+    const offsets = await admin.fetchTopicOffsets(RIDER_TOPIC)
+    out.partitions = offsets.map(({ partition, high, low }) => ({ partition, region: REGIONS[partition], high: Number(high), low: Number(low) }))
+    for (const groupId of ['db-writer', 'live-map']) {
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [RIDER_TOPIC] })
+      const parts = committed.partitions.map(({ partition, offset }) => {
+        const high = out.partitions[partition].high
+        const at = Number(offset) < 0 ? out.partitions[partition].low : Number(offset)
+        return { partition, committed: Number(offset), lag: high - at }
+      })
+      out.groups[groupId] = { partitions: parts, lag: parts.reduce((n, p) => n + p.lag, 0) }
+    }
+    return out
+  }
+
+  let server
+  return {
+    app,
+    store,
+    stats: collectStats,
+    listen(port = 3000) {
+      return new Promise((resolve) => {
+        server = app.listen(port, () => {
+          const { port: actual } = server.address()
+          log(`rider-updates ${direct ? '(direct SQLite mode) ' : ''}listening on http://localhost:${actual}`)
+          resolve(actual)
+        })
+      })
+    },
+    async close() {
+      for (const res of clients) res.end()
+      clients.clear()
+      if (server) {
+        server.closeAllConnections()
+        await new Promise((r) => server.close(r))
+      }
+      if (kafka) {
+        for (const c of [dbWriter, liveMap, statusWriter, producer, admin]) await c.disconnect()
+      }
+      store.close()
+    },
+  }
+}
+
+if (require.main === module) {
+  const args = process.argv.slice(2)
+  createRiderApp({
+    dataDir: process.env.DATA_DIR || './data',
+    direct: args.includes('--direct'),
+    fsync: args.includes('--fsync'),
+  })
+    .then(async (rider) => {
+      await rider.listen(Number(process.env.PORT || 3000))
+      const stop = async () => {
+        await rider.close()
+        process.exit(0)
+      }
+      process.once('SIGINT', stop)
+      process.once('SIGTERM', stop)
+    })
+    .catch((e) => {
+      console.error(e)
+      process.exit(1)
+    })
+}
+
+module.exports = { createRiderApp }
