@@ -179,6 +179,19 @@ describe('consumer groups', () => {
     await admin.disconnect()
   })
 
+  test('a topic deleted while consumed drops out; the consumer keeps consuming the others', async () => {
+    const { kafka } = setup()
+    const admin = kafka.admin()
+    await admin.createTopics({ topics: [{ topic: 'keep' }, { topic: 'drop' }] })
+    const c = await startConsumer(kafka, { groupId: 'g', topics: [/^(keep|drop)$/] })
+    await produce(kafka, 'drop', [{ value: 'd1' }])
+    await waitFor(() => values(c.got).includes('d1'))
+    await admin.deleteTopics({ topics: ['drop'] })
+    await produce(kafka, 'keep', [{ value: 'k1' }])
+    await waitFor(() => values(c.got).includes('k1'), { what: 'the remaining topic to flow' })
+    await waitFor(() => JSON.stringify(c.owned()) === JSON.stringify({ keep: [0] }), { what: 'the deleted topic to leave the assignment' })
+  })
+
   test('the run loop keeps a member alive without heartbeat() calls from a long handler', async () => {
     const { kafka } = setup()
     await produce(kafka, 'slow', [{ value: 'x' }, { value: 'y' }])

@@ -11,6 +11,7 @@ const {
 const { createEvents } = require('./instrumentation')
 const { checkTopicName, describe } = require('./validate')
 const { describeGroupShape } = require('./consumer')
+const { partitionMetadataOf } = require('./send-queue')
 
 const ConfigResourceTypes = { UNKNOWN: 0, TOPIC: 2, BROKER: 4, BROKER_LOGGER: 8 }
 const ConfigSource = {
@@ -197,17 +198,8 @@ class Admin {
       topics: names.map((name) => {
         const n = b.partitionCount(name)
         if (n === null) throw protocolError('UNKNOWN_TOPIC_OR_PARTITION', `This server does not host this topic-partition: unknown topic "${name}"`)
-        return {
-          name,
-          partitions: Array.from({ length: n }, (_, partitionId) => ({
-            partitionErrorCode: 0,
-            partitionId,
-            leader: 0,
-            replicas: [0],
-            isr: [0],
-            offlineReplicas: [],
-          })),
-        }
+        // A copy: the cached metadata is what partitioners see.
+        return { name, partitions: structuredClone(partitionMetadataOf(n)) }
       }),
     }
   }

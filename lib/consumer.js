@@ -305,26 +305,37 @@ class Consumer {
         this.join(shared)
         continue
       }
-      await this.applyAssignment(shared, a)
-      if (!this.running) break
-
-      const ready = this.readyPartitions()
-      const batches = []
-      for (const p of ready) {
-        const batch = this.fetchBatch(shared, p)
-        if (batch) batches.push(batch)
+      try {
+        await this.iterate(shared, a)
+      } catch (e) {
+        // Nothing here may end the loop: a topic deleted under the consumer, say, only
+        // drops its partitions (the coordinator revokes them too).
+        this.log.error(`Consumer loop error: ${e.message}`, { groupId: this.groupId, stack: e.stack })
+        for (const [k, p] of this.partitions) if (shared.partitionCount(p.topic) === null) this.partitions.delete(k)
+        await new Promise((r) => setTimeout(r, retryDelay(this.retry, 1)))
       }
-      if (batches.length === 0) {
-        const positions = ready.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.position }))
-        let wait = this.maxWaitTimeInMs
-        const nextRetry = this.nextRetryAt()
-        if (nextRetry !== null) wait = Math.max(0, Math.min(wait, nextRetry - Date.now()))
-        await this.member.wait(positions, Math.ceil(wait))
-        continue
-      }
-      this.emit(this.events.FETCH, { numberOfBatches: batches.length, duration: 0 })
-      await this.processAll(batches)
     }
+  }
+
+  async iterate(shared, a) {
+    await this.applyAssignment(shared, a)
+    if (!this.running) return
+    const ready = this.readyPartitions()
+    const batches = []
+    for (const p of ready) {
+      const batch = this.fetchBatch(shared, p)
+      if (batch) batches.push(batch)
+    }
+    if (batches.length === 0) {
+      const positions = ready.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.position }))
+      let wait = this.maxWaitTimeInMs
+      const nextRetry = this.nextRetryAt()
+      if (nextRetry !== null) wait = Math.max(0, Math.min(wait, nextRetry - Date.now()))
+      await this.member.wait(positions, Math.ceil(wait))
+      return
+    }
+    this.emit(this.events.FETCH, { numberOfBatches: batches.length, duration: 0 })
+    await this.processAll(batches)
   }
 
   /** Takes new partitions, gives up revoked ones, follows topics matched by RegExps. */
@@ -353,6 +364,17 @@ class Consumer {
       if (release.length > 0) shared.call(() => this.member.release(release))
     }
     let changed = a.generation !== this.generation
+    // Partitions neither assigned nor being revoked are gone altogether (a deleted
+    // topic, or this member was replaced): forget them.
+    if (this.partitions.size > a.assigned.length + a.revoking.length) {
+      const keep = new Set([...a.assigned, ...a.revoking].map(({ topic, partition }) => key(topic, partition)))
+      for (const [k, p] of this.partitions) {
+        if (!keep.has(k) && !p.busy) {
+          this.partitions.delete(k)
+          changed = true
+        }
+      }
+    }
     for (const { topic, partition } of a.assigned) {
       if (!this.partitions.has(key(topic, partition))) {
         this.partitions.set(key(topic, partition), this.startingState(shared, topic, partition))

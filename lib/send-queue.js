@@ -40,33 +40,15 @@ class Builder {
   }
 
   ensureData(extra) {
-    const need = this.dataPos + extra
-    if (need <= this.data.length) return
-    let size = this.data.length * 2
-    while (size < need) size *= 2
-    const grown = Buffer.allocUnsafe(size)
-    this.data.copy(grown, 0, 0, this.dataPos)
-    this.data = grown
+    if (this.dataPos + extra > this.data.length) this.data = grown(this.data, this.dataPos, this.dataPos + extra)
   }
 
   ensureMeta(extra) {
-    const need = this.metaPos + extra
-    if (need <= this.meta.length) return
-    let size = this.meta.length * 2
-    while (size < need) size *= 2
-    const grown = new Int32Array(size)
-    grown.set(this.meta.subarray(0, this.metaPos))
-    this.meta = grown
+    if (this.metaPos + extra > this.meta.length) this.meta = grown(this.meta, this.metaPos, this.metaPos + extra)
   }
 
   ensureTimestamps(extra) {
-    const need = this.count + extra
-    if (need <= this.timestamps.length) return
-    let size = this.timestamps.length * 2
-    while (size < need) size *= 2
-    const grown = new Float64Array(size)
-    grown.set(this.timestamps.subarray(0, this.count))
-    this.timestamps = grown
+    if (this.count + extra > this.timestamps.length) this.timestamps = grown(this.timestamps, this.count, this.count + extra)
   }
 
   /**
@@ -221,6 +203,16 @@ class Builder {
   }
 }
 
+/** A copy of `array` (a Buffer or typed array) at least `need` long, doubling its size;
+ * the first `used` elements carry over. */
+function grown(array, used, need) {
+  let size = array.length * 2
+  while (size < need) size *= 2
+  const next = Buffer.isBuffer(array) ? Buffer.allocUnsafe(size) : new array.constructor(size)
+  next.set(array.subarray(0, used))
+  return next
+}
+
 // One partition-metadata array per partition count, shaped as kafkajs's metadata.
 const metadataCache = new Map()
 function partitionMetadataOf(n) {
@@ -366,4 +358,4 @@ function resultsFor(job, out, rows, alone = false) {
   return results
 }
 
-module.exports = { SendQueue }
+module.exports = { SendQueue, partitionMetadataOf }
