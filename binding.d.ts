@@ -45,9 +45,10 @@ export declare class NativeBroker {
   alterConfigs(topic: string, configNames: Array<string>, configValues: Array<string>, validateOnly: boolean): Promise<void>
   /**
    * Records from `offset` on, up to about `max_bytes` of batches, decoded into one
-   * Buffer plus tables. Records before `offset` in the first batch are skipped.
+   * Buffer plus tables. Records before `offset` in the first batch are skipped. Null
+   * at the end of the log, so a consumer that caught up allocates nothing.
    */
-  fetch(topic: string, partition: number, offset: number, maxBytes: number): FetchResult
+  fetch(topic: string, partition: number, offset: number, maxBytes: number): FetchResult | null
   /** One retention pass now (it also runs by itself every `retentionCheckIntervalMs`). */
   runMaintenance(nowMs: number): Promise<number>
   /** Flushes, writes the clean-shutdown marker and releases the data directory. */
@@ -62,6 +63,8 @@ export declare class NativeBroker {
 /** One consumer's membership in a group. */
 export declare class NativeMember {
   get memberId(): string
+  /** Changes whenever the group state may have changed; poll again when it does. */
+  stateVersion(): number
   /**
    * Liveness signal and current assignment. `busy_since`: when the handler now running
    * started (ms since the epoch), or null when idle.
@@ -72,6 +75,11 @@ export declare class NativeMember {
   release(partitions: Array<TopicPartitionJs>): void
   /** Commits offsets for partitions this member owns; fenced if it no longer does. */
   commit(offsets: Array<OffsetJs>): Promise<void>
+  /**
+   * The same as `commit`, on the calling thread: with fsync off a commit is one short
+   * write, cheaper than a hop to a worker thread and back.
+   */
+  commitSync(offsets: Array<OffsetJs>): void
   /**
    * Waits until one of `positions` has data, the group changes, `wakeup` is called, or
    * `max_wait_ms` passes. Resolves true if woken before the timeout.

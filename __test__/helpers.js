@@ -40,7 +40,7 @@ function readPartition(dataDir, topic, partition, from = 0) {
   let next = from
   for (;;) {
     const r = shared.native.fetch(topic, partition, next, 1 << 20)
-    const n = r.records.length / 8
+    const n = r === null ? 0 : r.records.length / 8
     if (n === 0) break
     for (let i = 0; i < n; i++) {
       const f = r.records.subarray(i * 8, i * 8 + 8)

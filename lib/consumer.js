@@ -268,6 +268,7 @@ class Consumer {
     this.partitions.clear()
     this.generation = -1
     this.fenced = false
+    this.seenVersion = -1
   }
 
   /** The liveness timer: tells the coordinator this member is alive (and whether a
@@ -295,9 +296,16 @@ class Consumer {
   async loop() {
     const shared = this.shared
     while (this.running) {
-      let a
+      let a = null
       try {
-        a = this.member.poll(this.busySince())
+        // Poll the coordinator only when the group changed (or a hand-over is pending):
+        // the liveness timer polls on its own schedule.
+        const version = this.member.stateVersion()
+        if (version !== this.seenVersion || this.mustPoll) {
+          a = this.member.poll(this.busySince())
+          this.seenVersion = version
+          this.mustPoll = false
+        }
       } catch (e) {
         if (!this.running) break
         this.log.warn('Rejoining the group', { groupId: this.groupId, memberId: this.memberId, error: e.message })
@@ -318,7 +326,7 @@ class Consumer {
   }
 
   async iterate(shared, a) {
-    await this.applyAssignment(shared, a)
+    if (a) await this.applyAssignment(shared, a)
     if (!this.running) return
     const ready = this.readyPartitions()
     const batches = []
@@ -355,7 +363,11 @@ class Consumer {
         const p = this.partitions.get(key(topic, partition))
         if (p) {
           p.revoked = true
-          if (p.busy) continue // its handler finishes first; released on a later poll
+          if (p.busy) {
+            // Its handler finishes first; it is released on a later poll.
+            this.mustPoll = true
+            continue
+          }
           this.partitions.delete(key(topic, partition))
           if (this.autoCommit) await this.commitPartitions([p]).catch((e) => this.log.warn('Commit before hand-over failed', { error: e.message }))
         }
@@ -447,6 +459,7 @@ class Consumer {
       this.log.warn('Offset out of range, resetting', { topic: p.topic, partition: p.partition, offset: p.position })
       return null
     }
+    if (r === null) return null
     const count = r.records.length / 8
     if (count === 0) return null
     return new Batch(p, r, count)
@@ -622,7 +635,9 @@ class Consumer {
 
   async commitToCoordinator(offsets) {
     const member = this.member
-    await this.shared.callAsync(() => member.commit(offsets))
+    const shared = this.shared
+    if (shared.fsync) await shared.callAsync(() => member.commit(offsets))
+    else shared.call(() => member.commitSync(offsets))
     const topics = {}
     for (const { topic, partition, offset } of offsets) (topics[topic] = topics[topic] || []).push({ partition, offset: String(offset) })
     this.emit(this.events.COMMIT_OFFSETS, {

@@ -165,6 +165,12 @@ impl NativeMember {
         self.member_id.clone()
     }
 
+    /// Changes whenever the group state may have changed; poll again when it does.
+    #[napi]
+    pub fn state_version(&self) -> f64 {
+        self.broker.groups.version() as f64
+    }
+
     /// Liveness signal and current assignment. `busy_since`: when the handler now running
     /// started (ms since the epoch), or null when idle.
     #[napi]
@@ -202,6 +208,13 @@ impl NativeMember {
             .await
             .map_err(invalid_arg)?
             .js()
+    }
+
+    /// The same as `commit`, on the calling thread: with fsync off a commit is one short
+    /// write, cheaper than a hop to a worker thread and back.
+    #[napi]
+    pub fn commit_sync(&self, offsets_: Vec<OffsetJs>) -> napi::Result<()> {
+        self.broker.groups.commit(&self.group_id, Some(&self.member_id), &offsets(offsets_)).js()
     }
 
     /// Waits until one of `positions` has data, the group changes, `wakeup` is called, or

@@ -249,9 +249,10 @@ impl NativeBroker {
     }
 
     /// Records from `offset` on, up to about `max_bytes` of batches, decoded into one
-    /// Buffer plus tables. Records before `offset` in the first batch are skipped.
+    /// Buffer plus tables. Records before `offset` in the first batch are skipped. Null
+    /// at the end of the log, so a consumer that caught up allocates nothing.
     #[napi]
-    pub fn fetch(&self, topic: String, partition: i32, offset: f64, max_bytes: u32) -> napi::Result<FetchResult> {
+    pub fn fetch(&self, topic: String, partition: i32, offset: f64, max_bytes: u32) -> napi::Result<Option<FetchResult>> {
         let offset = offset as i64;
         let part = self.inner.partition(&topic, partition).js()?;
         let (bytes, high, low) = {
@@ -264,6 +265,9 @@ impl NativeBroker {
             });
             (bytes.js()?, log.next_offset(), log.log_start_offset())
         };
+        if bytes.is_empty() {
+            return Ok(None);
+        }
         let mut data = Vec::with_capacity(bytes.len());
         let mut records = Vec::new();
         let mut headers = Vec::new();
@@ -298,13 +302,13 @@ impl NativeBroker {
             .js()?;
             pos = end;
         }
-        Ok(FetchResult {
+        Ok(Some(FetchResult {
             data: data.into(),
             records: Float64Array::new(records),
             headers: Float64Array::new(headers),
             high_watermark: high as f64,
             log_start_offset: low as f64,
-        })
+        }))
     }
 
     /// One retention pass now (it also runs by itself every `retentionCheckIntervalMs`).

@@ -123,6 +123,9 @@ pub struct GroupDescription {
 
 pub struct GroupCoordinator {
     groups: Mutex<HashMap<String, Group>>,
+    /// Bumped on every change of membership, targets or ownership, so members can skip
+    /// polling while nothing changed.
+    version: AtomicU64,
     offsets: Mutex<OffsetStore>,
     clock: Arc<dyn Clock>,
     next_member: AtomicU64,
@@ -146,6 +149,7 @@ impl GroupCoordinator {
     pub fn open(dir: &Path, fsync: bool, clock: Arc<dyn Clock>) -> Result<Self> {
         Ok(GroupCoordinator {
             groups: Mutex::new(HashMap::new()),
+            version: AtomicU64::new(0),
             offsets: Mutex::new(OffsetStore::open(dir, fsync)?),
             clock,
             next_member: AtomicU64::new(1),
@@ -154,6 +158,15 @@ impl GroupCoordinator {
 
     pub fn now(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// Changes whenever any group's membership, targets or ownership may have changed.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    fn changed(&self) {
+        self.version.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Adds a member and rebalances. Returns its member id and the new generation.
@@ -181,6 +194,7 @@ impl GroupCoordinator {
             },
         );
         rebalance(group, counts);
+        self.changed();
         Ok((member_id, group.generation, wake))
     }
 
@@ -193,6 +207,7 @@ impl GroupCoordinator {
             if m.topics != topics {
                 m.topics = topics;
                 rebalance(group, counts);
+                self.changed();
             }
         }
         Ok(())
@@ -208,6 +223,7 @@ impl GroupCoordinator {
                 m.wake.notify_one();
             }
         }
+        self.changed();
     }
 
     /// A member's liveness signal and its current state. `busy_since` is when the handler
@@ -257,6 +273,7 @@ impl GroupCoordinator {
             if group.owner.get(tp).is_some_and(|o| o == member_id) && !is_target {
                 group.owner.remove(tp);
                 wake_target_of(group, tp);
+                self.changed();
             }
         }
         Ok(())
@@ -268,6 +285,7 @@ impl GroupCoordinator {
         if let Some(group) = groups.get_mut(group_id) {
             if remove_member(group, member_id) {
                 rebalance(group, counts);
+                self.changed();
             }
         }
         Ok(())
@@ -292,6 +310,7 @@ impl GroupCoordinator {
             tracing::warn!(member = %id, "removing a consumer group member that timed out");
             remove_member(group, id);
         }
+        self.changed();
         let counts = group.counts.clone();
         rebalance(group, &counts);
     }
