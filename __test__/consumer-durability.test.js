@@ -1,5 +1,6 @@
 'use strict'
 
+const fs = require('node:fs')
 const path = require('node:path')
 const { setup, produce, startConsumer, values, waitFor, track, FAST } = require('./consumer-helpers')
 const { runNode } = require('./helpers')
@@ -33,16 +34,17 @@ describe('consumer durability and failures', () => {
     const total = 600
     await produce(kafka, 'work', Array.from({ length: total }, (_, i) => ({ key: `k${i}`, value: `w${i}` })))
     await kafka.close() // the child process opens the directory
-    const doneInChild = new Set()
-    const r = await runNode([path.join(__dirname, 'fixtures', 'consumer-child.js'), dataDir], {
+    const doneFile = path.join(dataDir, 'handled-by-child.txt')
+    const r = await runNode([path.join(__dirname, 'fixtures', 'consumer-child.js'), dataDir, doneFile], {
       timeoutMs: 20000,
       onLine: (line, child) => {
-        const m = /^done (.*)$/.exec(line)
-        if (m) doneInChild.add(m[1])
-        if (doneInChild.size >= 250 && !child.killed) child.kill('SIGKILL')
+        const m = /^done (\d+)$/.exec(line)
+        if (m && Number(m[1]) >= 250 && !child.killed) child.kill('SIGKILL')
       },
     })
     expect(r.signal).toBe('SIGKILL')
+    const doneInChild = new Set(fs.readFileSync(doneFile, 'utf8').split('\n').filter(Boolean))
+    expect(doneInChild.size).toBeGreaterThanOrEqual(250)
     const after = setup({ dataDir })
     const c = await startConsumer(after.kafka, { groupId: 'workers', topics: ['work'] })
     await waitFor(() => new Set([...doneInChild, ...values(c.got)]).size === total, { timeoutMs: 10000, what: 'every message handled' })

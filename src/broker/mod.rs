@@ -140,6 +140,9 @@ pub struct PartitionOffsets {
     pub high: i64,
 }
 
+/// The maintenance thread and the flag that stops it.
+type Maintenance = (JoinHandle<()>, Arc<(Mutex<bool>, Condvar)>);
+
 /// A broker over one data directory. Dropping it without [`Broker::close`] is an unclean
 /// stop: the next open verifies the active segments.
 pub struct Broker {
@@ -148,7 +151,7 @@ pub struct Broker {
     lock_file: Mutex<Option<File>>,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     syncer: sync::Syncer,
-    maintenance: Mutex<Option<(JoinHandle<()>, Arc<(Mutex<bool>, Condvar)>)>>,
+    maintenance: Mutex<Option<Maintenance>>,
     closed: AtomicBool,
     /// Whether the previous stop was clean (for tests and logs).
     opened_clean: bool,
@@ -350,18 +353,6 @@ impl Broker {
         Ok(())
     }
 
-    /// Appends records to one partition and returns where they landed. The bytes are
-    /// written to the OS when this returns; call [`Broker::sync`] for fsync durability.
-    pub fn append(&self, topic: &str, partition: i32, records: &[Record<'_>], compression: Compression) -> Result<AppendResult> {
-        let part = self.partition(topic, partition)?;
-        let result = part.log().append(records, compression, now_ms())?;
-        if self.config.fsync {
-            self.syncer.mark_dirty(&part);
-        }
-        part.wake_readers();
-        Ok(result)
-    }
-
     /// Appends to several partitions at once (one producer send). Every partition and
     /// every record size is checked before anything is written, so bad input writes
     /// nothing; a disk error part-way leaves the earlier partitions appended, as Kafka's
@@ -457,27 +448,37 @@ impl Broker {
         Ok(deleted)
     }
 
+    /// Starts the background thread: consumer-group timeouts every second (members that
+    /// vanished without leaving), retention every `retention_check_interval_ms`.
     fn start_maintenance(self: &Arc<Self>) -> Result<()> {
         let signal = Arc::new((Mutex::new(false), Condvar::new()));
         let weak = Arc::downgrade(self);
-        let interval = Duration::from_millis(self.config.retention_check_interval_ms.max(10));
+        let retention_every = Duration::from_millis(self.config.retention_check_interval_ms.max(10));
+        let tick = retention_every.min(Duration::from_secs(1));
         let stop = Arc::clone(&signal);
         let handle = std::thread::Builder::new()
-            .name("samsa-retention".into())
-            .spawn(move || loop {
-                let (flag, cv) = &*stop;
-                let guard = lock(flag);
-                let (guard, _) = cv.wait_timeout_while(guard, interval, |stopped| !*stopped).unwrap_or_else(|p| p.into_inner());
-                if *guard {
-                    return;
-                }
-                drop(guard);
-                let Some(broker) = weak.upgrade() else { return };
-                if let Err(e) = broker.run_maintenance(now_ms()) {
-                    tracing::warn!(error = %e, "retention pass failed");
+            .name("samsa-maintenance".into())
+            .spawn(move || {
+                let mut last_retention = std::time::Instant::now();
+                loop {
+                    let (flag, cv) = &*stop;
+                    let guard = lock(flag);
+                    let (guard, _) = cv.wait_timeout_while(guard, tick, |stopped| !*stopped).unwrap_or_else(|p| p.into_inner());
+                    if *guard {
+                        return;
+                    }
+                    drop(guard);
+                    let Some(broker) = weak.upgrade() else { return };
+                    broker.groups.tick();
+                    if last_retention.elapsed() >= retention_every {
+                        last_retention = std::time::Instant::now();
+                        if let Err(e) = broker.run_maintenance(now_ms()) {
+                            tracing::warn!(error = %e, "retention pass failed");
+                        }
+                    }
                 }
             })
-            .map_err(|e| Error::io("starting the retention thread", e))?;
+            .map_err(|e| Error::io("starting the maintenance thread", e))?;
         *lock(&self.maintenance) = Some((handle, signal));
         Ok(())
     }
