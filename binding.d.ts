@@ -135,6 +135,13 @@ export interface GroupJs {
   members: Array<MemberJs>
 }
 
+export interface LogLine {
+  /** kafkajs's numeric levels: 1 error, 2 warn, 4 info, 5 debug. */
+  level: number
+  message: string
+  fields: string
+}
+
 export interface MemberJs {
   memberId: string
   clientId: string
@@ -164,6 +171,9 @@ export interface PollResult {
   pending: Array<TopicPartitionJs>
   topicsVersion: number
 }
+
+/** The core's log lines since the last call. */
+export declare function takeLogs(): Array<LogLine>
 
 export interface TopicPartitionJs {
   topic: string

@@ -838,3 +838,4 @@ module.exports = nativeBinding
 module.exports.NativeBroker = nativeBinding.NativeBroker
 module.exports.NativeMember = nativeBinding.NativeMember
 module.exports.openBroker = nativeBinding.openBroker
+module.exports.takeLogs = nativeBinding.takeLogs

@@ -66,7 +66,9 @@ describe('consumer durability and failures', () => {
     const crashes = []
     consumer.on(consumer.events.CRASH, (e) => crashes.push(e))
     let rebalances = 0
+    let joins = 0
     consumer.on(consumer.events.REBALANCING, () => rebalances++)
+    consumer.on(consumer.events.GROUP_JOIN, () => joins++)
     await consumer.connect()
     await consumer.subscribe({ topic: 'flaky', fromBeginning: true })
     await consumer.run({
@@ -86,6 +88,7 @@ describe('consumer durability and failures', () => {
     expect(attempts.indexOf('b1')).toBeLessThan(attempts.lastIndexOf('a1'))
     expect(crashes).toHaveLength(0)
     expect(rebalances).toBe(0)
+    expect(joins).toBe(1)
     const [{ partitions }] = await kafka.admin().fetchOffsets({ groupId: 'flaky', topics: ['flaky'] })
     await waitFor(async () => {
       const [{ partitions: ps }] = await kafka.admin().fetchOffsets({ groupId: 'flaky', topics: ['flaky'] })

@@ -36,6 +36,31 @@ describe('durability and lifecycle', () => {
     await kafka.close()
   })
 
+  test("recovery's log lines reach the application's logCreator", async () => {
+    const dataDir = tempDir()
+    {
+      const kafka = new Kafka({ dataDir, logLevel: logLevel.NOTHING })
+      const producer = kafka.producer()
+      await producer.connect()
+      await producer.send({ topic: 'torn', messages: [{ value: 'kept' }] })
+      await kafka.close()
+    }
+    // A torn write at the end of the log, as a crash mid-append leaves it.
+    const seg = path.join(dataDir, 'topics', 'torn', '0', '00000000000000000000.log')
+    fs.appendFileSync(seg, Buffer.from([0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0x20]))
+    const entries = []
+    const logCreator = () => ({ level, log }) => entries.push({ level, message: log.message, fields: log.fields })
+    const kafka = new Kafka({ dataDir, logLevel: logLevel.INFO, logCreator })
+    const producer = kafka.producer()
+    await producer.connect()
+    const [r] = await producer.send({ topic: 'torn', messages: [{ value: 'next' }] })
+    expect(r.baseOffset).toBe('1')
+    const warning = entries.find((e) => e.level === logLevel.WARN && /truncating an incomplete write/.test(e.message))
+    expect(warning).toBeDefined()
+    expect(warning.fields).toContain('00000000000000000000.log')
+    await kafka.close()
+  })
+
   test('several Kafka objects on the same directory share one broker', async () => {
     const dataDir = tempDir()
     const a = new Kafka({ dataDir, logLevel: logLevel.NOTHING })

@@ -33,6 +33,7 @@ class SharedBroker {
       (n) => {
         this.native = n
         this.sendQueue = new SendQueue(this)
+        drainNativeLogs(logger)
         if (!n.openedClean) logger.info('Recovered the data directory after an unclean stop', { dataDir: key })
         return this
       },
@@ -86,8 +87,26 @@ class SharedBroker {
     if (open.get(this.key) === this) open.delete(this.key)
     if (this.sendQueue) await this.sendQueue.drain()
     if (this.native) await this.callAsync(() => this.native.close())
+    drainNativeLogs(this.logger)
   }
 }
+
+const LOG_METHODS = { 1: 'error', 2: 'warn', 4: 'info', 5: 'debug' }
+
+/** Passes the core's log lines (recovery, group timeouts, topic changes) to the loggers
+ * of the open brokers, that is, through the users' logCreator. */
+function drainNativeLogs(logger) {
+  const lines = native.takeLogs()
+  if (lines.length === 0) return
+  const target = logger || [...open.values()].find((s) => !s.closed)?.logger
+  if (!target) return
+  for (const { level, message, fields } of lines) {
+    target[LOG_METHODS[level] || 'debug'](message, fields ? { fields } : {})
+  }
+}
+
+// Drained once a second while a broker is open; unref'd, so it never keeps a process alive.
+setInterval(drainNativeLogs, 1000).unref()
 
 function realDataDir(dataDir) {
   const dir = path.resolve(dataDir)

@@ -329,6 +329,7 @@ class Consumer {
     if (a) await this.applyAssignment(shared, a)
     if (!this.running) return
     const ready = this.readyPartitions()
+    if (ready.length > 0) this.emit(this.events.FETCH_START, {})
     const batches = []
     for (const p of ready) {
       const batch = this.fetchBatch(shared, p)
@@ -394,6 +395,7 @@ class Consumer {
       }
     }
     if (changed) {
+      if (this.generation !== -1) this.emit(this.events.REBALANCING, { groupId: this.groupId, memberId: this.memberId })
       this.generation = a.generation
       const memberAssignment = {}
       for (const p of this.partitions.values()) (memberAssignment[p.topic] = memberAssignment[p.topic] || []).push(p.partition)

@@ -4,6 +4,7 @@
 
 mod error;
 mod group;
+mod logs;
 mod produce;
 
 use std::sync::Arc;
@@ -94,6 +95,7 @@ pub struct FetchResult {
 /// Opens (and recovers) the data directory `dir` on a worker thread.
 #[napi]
 pub async fn open_broker(dir: String, options: BrokerOptions) -> napi::Result<NativeBroker> {
+    logs::install();
     let config = options.into_config();
     let inner = napi::bindgen_prelude::spawn_blocking(move || Broker::open(dir, config))
         .await
