@@ -183,6 +183,28 @@ describe('producer', () => {
     await producer.disconnect()
   })
 
+  test('retriable errors are retried with backoff, then KafkaJSNumberOfRetriesExceeded', async () => {
+    const { kafka } = setup()
+    const producer = kafka.producer({ retry: { retries: 2, initialRetryTime: 5 } })
+    await producer.connect()
+    const transient = Object.assign(new KafkaJSError('EIO while appending'), { retriable: true })
+    let calls = 0
+    // Recovers on the third attempt.
+    expect(await producer.withRetries(async () => (++calls < 3 ? Promise.reject(transient) : 'ok'))).toBe('ok')
+    expect(calls).toBe(3)
+    calls = 0
+    const err = await producer.withRetries(async () => { calls++; throw transient }).catch((e) => e)
+    expect(err.name).toBe('KafkaJSNumberOfRetriesExceeded')
+    expect(err.retryCount).toBe(2)
+    expect(calls).toBe(3)
+    // Non-retriable errors fail at once.
+    calls = 0
+    const fatal = new KafkaJSNotImplemented('no')
+    await expect(producer.withRetries(async () => { calls++; throw fatal })).rejects.toBe(fatal)
+    expect(calls).toBe(1)
+    await producer.disconnect()
+  })
+
   test('transactions are refused clearly rather than ignored', () => {
     const { kafka } = setup()
     expect(() => kafka.producer({ transactionalId: 'tx' })).toThrow(KafkaJSNotImplemented)

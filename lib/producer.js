@@ -4,8 +4,10 @@ const {
   KafkaJSError,
   KafkaJSNonRetriableError,
   KafkaJSNotImplemented,
+  KafkaJSNumberOfRetriesExceeded,
   protocolError,
 } = require('./errors')
+const { retryDefaults, retryDelay } = require('./retry')
 const { DefaultPartitioner } = require('./partitioners')
 const { createEvents } = require('./instrumentation')
 const { checkTopicName, describe } = require('./validate')
@@ -36,7 +38,7 @@ class Producer {
     this.partitioner = createPartitioner()
     this.allowAutoTopicCreation = allowAutoTopicCreation
     this.idempotent = idempotent
-    this.retry = retry
+    this.retry = { ...retryDefaults, ...(kafka.retry || {}), ...(retry || {}) }
     this.status = STATUS.DISCONNECTED
     this.shared = null
     const { events, on, emit } = createEvents('producer', ['CONNECT', 'DISCONNECT', 'REQUEST', 'REQUEST_TIMEOUT', 'REQUEST_QUEUE_SIZE'], this.log)
@@ -131,7 +133,23 @@ class Producer {
     }
     if (entries.length === 0) return []
     if (shared.closed) throw new KafkaJSError('The producer is disconnected')
-    return shared.sendQueue.enqueue(entries, codec, this.partitioner)
+    return this.withRetries(() => shared.sendQueue.enqueue(entries, codec, this.partitioner))
+  }
+
+  /** kafkajs's retry: retriable errors (a transient disk error, say; not a full disk or
+   * bad input) are tried again with backoff, then KafkaJSNumberOfRetriesExceeded. */
+  async withRetries(attempt) {
+    for (let retryCount = 0; ; retryCount++) {
+      try {
+        return await attempt()
+      } catch (e) {
+        if (!e || e.retriable !== true || this.status !== STATUS.CONNECTED) throw e
+        const retryTime = retryDelay(this.retry, retryCount + 1)
+        if (retryCount >= this.retry.retries) throw new KafkaJSNumberOfRetriesExceeded(e, { retryCount, retryTime })
+        this.log.warn('Retrying a failed send', { error: e.message, retryCount, retryTime })
+        await new Promise((r) => setTimeout(r, retryTime))
+      }
+    }
   }
 
   /** The topic's partition count, creating the topic first if that is allowed. */
@@ -143,11 +161,13 @@ class Producer {
     const n = shared.partitionCount(topic)
     if (n !== null) return n
     if (!this.allowAutoTopicCreation || !shared.autoCreateTopics) {
+      // Not retriable here: nothing else creates the topic in the meantime.
       throw protocolError(
         'UNKNOWN_TOPIC_OR_PARTITION',
         `This server does not host this topic-partition: topic "${topic}" does not exist and auto-creation is ${
           this.allowAutoTopicCreation ? 'off on the broker (autoCreateTopics: false)' : 'off for this producer (allowAutoTopicCreation: false)'
-        }`
+        }`,
+        { retriable: false }
       )
     }
     const creating = shared
