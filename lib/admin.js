@@ -102,9 +102,9 @@ class Admin {
     return b.call(() => b.native.topics())
   }
 
-  async createTopics({ topics, validateOnly = false, timeout, waitForLeaders = true } = {}) {
-    void timeout
-    void waitForLeaders
+  // kafkajs's `timeout` and `waitForLeaders` are accepted: creation here is complete, with
+  // its one leader, when the call returns.
+  async createTopics({ topics, validateOnly = false } = {}) {
     if (!topics || !Array.isArray(topics)) throw new KafkaJSNonRetriableError(`Invalid topics array ${topics}`)
     if (topics.some((t) => !t || typeof t.topic !== 'string')) {
       throw new KafkaJSNonRetriableError('Invalid topics array, the topic names have to be a valid string')
@@ -148,8 +148,7 @@ class Admin {
     return !existed
   }
 
-  async deleteTopics({ topics, timeout } = {}) {
-    void timeout
+  async deleteTopics({ topics } = {}) {
     if (!topics || !Array.isArray(topics)) throw new KafkaJSNonRetriableError(`Invalid topics array ${topics}`)
     if (topics.some((t) => typeof t !== 'string')) {
       throw new KafkaJSNonRetriableError('Invalid topics array, the names must be a valid string')
@@ -162,8 +161,7 @@ class Admin {
     }
   }
 
-  async createPartitions({ topicPartitions, validateOnly = false, timeout } = {}) {
-    void timeout
+  async createPartitions({ topicPartitions, validateOnly = false } = {}) {
     if (!topicPartitions || !Array.isArray(topicPartitions)) {
       throw new KafkaJSNonRetriableError(`Invalid topic partitions array ${topicPartitions}`)
     }
@@ -390,8 +388,8 @@ class Admin {
     }
   }
 
-  async describeConfigs({ resources, includeSynonyms = false } = {}) {
-    void includeSynonyms
+  // `includeSynonyms` is accepted; topic configs here have no broker-level synonyms.
+  async describeConfigs({ resources } = {}) {
     this.checkResources(resources, { entries: false })
     const b = await this.broker()
     return {

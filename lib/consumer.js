@@ -85,12 +85,11 @@ class Consumer {
       rebalanceTimeout = 60000,
       heartbeatInterval = 3000,
       maxBytesPerPartition = 1048576,
-      minBytes = 1,
-      maxBytes = 10485760,
       maxWaitTimeInMs = 5000,
       retry,
       allowAutoTopicCreation = true,
-      readUncommitted = false,
+      // minBytes, maxBytes and readUncommitted are accepted: fetches answer as soon as
+      // data is there, and there are no transactions to hide.
     } = options || {}
     if (typeof groupId !== 'string' || groupId.length === 0) {
       throw new KafkaJSNonRetriableError('Consumer groupId must be a non-empty string.')
@@ -107,9 +106,6 @@ class Consumer {
         'Custom partition assigners are not supported by samsa yet: use PartitionAssigners.roundRobin or PartitionAssigners.range'
       )
     }
-    void minBytes
-    void maxBytes
-    void readUncommitted
     this.kafka = kafka
     this.groupId = groupId
     this.log = kafka.logger().namespace('Consumer')

@@ -71,8 +71,7 @@ class Kafka {
     return new Consumer(this, options)
   }
 
-  admin(options) {
-    void options
+  admin() {
     return new Admin(this)
   }
 
