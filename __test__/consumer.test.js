@@ -133,6 +133,28 @@ describe('consumer', () => {
     expect(commits.slice(0, 4)).toEqual(['5', '10', '15', '20'])
   })
 
+  test('disconnect() from inside a handler takes effect once the handler returns', async () => {
+    const { kafka } = setup()
+    await produce(kafka, 'once', [{ value: 'a' }, { value: 'b' }, { value: 'c' }])
+    const consumer = track(kafka.consumer({ groupId: 'once', ...FAST }))
+    const seen = []
+    let stopped = false
+    consumer.on(consumer.events.STOP, () => (stopped = true))
+    await consumer.connect()
+    await consumer.subscribe({ topic: 'once', fromBeginning: true })
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        seen.push(message.value.toString())
+        await consumer.disconnect()
+      },
+    })
+    await waitFor(() => stopped, { what: 'the consumer to stop' })
+    expect(seen).toEqual(['a'])
+    // What it handled was committed before it left.
+    const [{ partitions }] = await kafka.admin().fetchOffsets({ groupId: 'once', topics: ['once'] })
+    expect(partitions[0].offset).toBe('1')
+  })
+
   test('10. bad input gets clear errors', async () => {
     const { kafka } = setup()
     expect(() => kafka.consumer()).toThrow(KafkaJSNonRetriableError)

@@ -131,6 +131,7 @@ class Consumer {
     this.lastCommit = Date.now()
     this.resolvedSinceCommit = 0
     this.loopDone = null
+    this.handling = 0 // handlers running now (stop/disconnect from inside one is deferred)
 
     const { events, on, emit } = createEvents('consumer', EVENTS, this.log)
     for (const [k, v] of Object.entries(EVENT_NAMES)) events[k] = v
@@ -157,6 +158,13 @@ class Consumer {
   }
 
   async disconnect() {
+    if (this.handling > 0) {
+      // Called from inside a handler, which the loop is waiting for: disconnect once the
+      // handler has returned and the loop has ended.
+      this.running = false
+      if (!this.deferredDisconnect) this.deferredDisconnect = this.loopDone.then(() => this.disconnect())
+      return
+    }
     await this.stop()
     const shared = this.shared
     if (!shared) return
@@ -522,7 +530,12 @@ class Consumer {
       if (!this.running || p.seeked || p.revoked || this.fenced) break
       const message = messages[i]
       const started = (p.busy = Date.now())
-      await this.handlers.eachMessage({ topic, partition, message, heartbeat, pause })
+      this.handling++
+      try {
+        await this.handlers.eachMessage({ topic, partition, message, heartbeat, pause })
+      } finally {
+        this.handling--
+      }
       p.busy = false
       // After a long handler, make sure this member was not removed meanwhile (the
       // liveness timer may not have run yet) before delivering anything more.
@@ -543,6 +556,7 @@ class Consumer {
     const p = batch.state
     const { topic, partition } = batch
     p.busy = Date.now()
+    this.handling++
     await this.handlers.eachBatch({
       batch,
       resolveOffset: (offset) => {
@@ -557,7 +571,7 @@ class Consumer {
         this.pause([{ topic, partitions: [partition] }])
         return () => this.resume([{ topic, partitions: [partition] }])
       },
-    })
+    }).finally(() => this.handling--)
     p.busy = false
     if (this.handlers.eachBatchAutoResolve && batch.messages.length > 0) p.resolved = Number(batch.lastOffset()) + 1
   }
@@ -752,6 +766,12 @@ class Consumer {
   /** Stops the run loop: in-flight handlers finish, resolved offsets are committed, and
    * the member leaves the group at once so the others take over. */
   stop() {
+    if (this.handling > 0) {
+      // From inside a handler: stop once it has returned (waiting here would deadlock).
+      this.running = false
+      if (!this.deferredStop) this.deferredStop = this.loopDone.then(() => this.stop())
+      return Promise.resolve()
+    }
     if (!this.stopping && this.member) this.stopping = this.finishStop().finally(() => (this.stopping = null))
     return this.stopping || Promise.resolve()
   }

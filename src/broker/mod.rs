@@ -306,7 +306,7 @@ impl Broker {
         }
         topics.insert(name.to_string(), Arc::new(topic));
         drop(topics);
-        tracing::info!(topic = name, partitions, "created topic");
+        tracing::debug!(topic = name, partitions, "created topic");
         self.topics_changed();
         Ok(())
     }
@@ -321,7 +321,7 @@ impl Broker {
         fsutil::sync_dir(&self.dir.join(TOPICS_DIR))?;
         write(&topic.partitions).clear();
         std::fs::remove_dir_all(&doomed).map_err(|e| Error::io_at("deleting topic", &doomed, e))?;
-        tracing::info!(topic = name, "deleted topic");
+        tracing::debug!(topic = name, "deleted topic");
         self.groups.delete_topic(name)?;
         self.topics_changed();
         Ok(())
