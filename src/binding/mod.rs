@@ -270,7 +270,10 @@ impl NativeBroker {
         if bytes.is_empty() {
             return Ok(None);
         }
-        let mut data = Vec::with_capacity(bytes.len());
+        // Keys and values of uncompressed batches are sliced out of the bytes read from the
+        // log where they lie (no second copy); decompressed ones are appended after them.
+        let base = bytes.as_ptr() as usize;
+        let mut extra: Vec<u8> = Vec::new();
         let mut records = Vec::new();
         let mut headers = Vec::new();
         let mut scratch = Vec::new();
@@ -282,21 +285,26 @@ impl NativeBroker {
                 if r.offset < offset {
                     return;
                 }
-                let mut put = |b: Option<&[u8]>| match b {
-                    Some(b) => {
-                        let start = data.len();
-                        data.extend_from_slice(b);
-                        (start as f64, b.len() as f64)
-                    }
+                let mut locate = |b: Option<&[u8]>| match b {
                     None => (0.0, -1.0),
+                    Some(b) => {
+                        let at = (b.as_ptr() as usize).wrapping_sub(base);
+                        if at.checked_add(b.len()).is_some_and(|e| e <= bytes.len()) {
+                            (at as f64, b.len() as f64)
+                        } else {
+                            let start = bytes.len() + extra.len();
+                            extra.extend_from_slice(b);
+                            (start as f64, b.len() as f64)
+                        }
+                    }
                 };
-                let (ks, kl) = put(r.key);
-                let (vs, vl) = put(r.value);
+                let (ks, kl) = locate(r.key);
+                let (vs, vl) = locate(r.value);
                 let first_header = (headers.len() / 4) as f64;
                 let count = r.headers.len() as f64;
                 for hd in r.headers {
-                    let (hks, hkl) = put(Some(hd.key));
-                    let (hvs, hvl) = put(hd.value);
+                    let (hks, hkl) = locate(Some(hd.key));
+                    let (hvs, hvl) = locate(hd.value);
                     headers.extend_from_slice(&[hks, hkl, hvs, hvl]);
                 }
                 records.extend_from_slice(&[r.offset as f64, r.timestamp as f64, ks, kl, vs, vl, first_header, count]);
@@ -304,6 +312,8 @@ impl NativeBroker {
             .js()?;
             pos = end;
         }
+        let mut data = bytes;
+        data.extend_from_slice(&extra);
         Ok(Some(FetchResult {
             data: data.into(),
             records: Float64Array::new(records),
