@@ -198,10 +198,11 @@ describe('consumer groups', () => {
     const c = await startConsumer(kafka, {
       groupId: 'g',
       topics: ['slow'],
-      options: { sessionTimeout: 300, rebalanceTimeout: 5000 },
-      onMessage: () => new Promise((r) => setTimeout(r, 700)),
+      // Each handler outlasts the session timeout; only the loop's own timer keeps it in.
+      options: { sessionTimeout: 600, rebalanceTimeout: 5000 },
+      onMessage: () => new Promise((r) => setTimeout(r, 1300)),
     })
-    await waitFor(() => c.got.length === 2, { timeoutMs: 5000 })
+    await waitFor(() => c.got.length === 2, { timeoutMs: 8000 })
     const g = await describeGroup(kafka, 'g')
     expect(g.members.map((m) => m.memberId)).toEqual([c.consumer.memberId])
     expect(c.joins).toHaveLength(1) // never kicked out, never rejoined
