@@ -21,6 +21,17 @@ describe('consumer', () => {
     await kafka.close()
   })
 
+  test('without fromBeginning a new group starts at the latest offset', async () => {
+    const { kafka } = setup()
+    await kafka.admin().createTopics({ topics: [{ topic: 'latest', numPartitions: 2 }] })
+    await produce(kafka, 'latest', messages(20, 'old'))
+    const c = await startConsumer(kafka, { groupId: 'late-joiner', topics: ['latest'], fromBeginning: false })
+    // run() has resolved: the starting positions are fixed, so this is new to the group.
+    await produce(kafka, 'latest', messages(5, 'new'))
+    await waitFor(() => c.got.length >= 5)
+    expect(values(c.got).sort()).toEqual(['new0', 'new1', 'new2', 'new3', 'new4'])
+  })
+
   test('4. order per key holds across many messages and partitions', async () => {
     const { kafka } = setup()
     await kafka.admin().createTopics({ topics: [{ topic: 'ordered', numPartitions: 5 }] })
