@@ -133,10 +133,10 @@ class Consumer {
     this.loopDone = null
     this.handling = 0 // handlers running now (stop/disconnect from inside one is deferred)
 
-    const { events, on, emit } = createEvents('consumer', EVENTS, this.log)
+    const { events, on, emit, listening } = createEvents('consumer', EVENTS, this.log)
     for (const [k, v] of Object.entries(EVENT_NAMES)) events[k] = v
     this.events = events
-    this.emitter = { on, emit }
+    this.emitter = { on, emit, listening }
   }
 
   on(eventName, listener) {
@@ -145,6 +145,10 @@ class Consumer {
 
   emit(eventName, payload) {
     this.emitter.emit(eventName, payload)
+  }
+
+  listening(eventName) {
+    return this.emitter.listening(eventName)
   }
 
   logger() {
@@ -490,17 +494,20 @@ class Consumer {
     const p = batch.state
     if (p.revoked || !this.partitions.has(key(p.topic, p.partition))) return
     const started = Date.now()
-    const info = {
-      topic: batch.topic,
-      partition: batch.partition,
-      highWatermark: batch.highWatermark,
-      offsetLag: batch.offsetLag(),
-      offsetLagLow: batch.offsetLagLow(),
-      batchSize: batch.messages.length,
-      firstOffset: batch.firstOffset(),
-      lastOffset: batch.lastOffset(),
-    }
-    this.emit(this.events.START_BATCH_PROCESS, info)
+    const reporting = this.listening(this.events.START_BATCH_PROCESS) || this.listening(this.events.END_BATCH_PROCESS)
+    const info = reporting
+      ? {
+          topic: batch.topic,
+          partition: batch.partition,
+          highWatermark: batch.highWatermark,
+          offsetLag: batch.offsetLag(),
+          offsetLagLow: batch.offsetLagLow(),
+          batchSize: batch.messages.length,
+          firstOffset: batch.firstOffset(),
+          lastOffset: batch.lastOffset(),
+        }
+      : null
+    if (reporting) this.emit(this.events.START_BATCH_PROCESS, info)
     p.seeked = false
     try {
       if (this.handlers.eachMessage) await this.processEachMessage(batch)
@@ -513,7 +520,7 @@ class Consumer {
     p.retries = 0
     p.retryAt = 0
     if (!p.seeked && !p.revoked) p.position = Math.max(p.position, batch.nextOffset)
-    this.emit(this.events.END_BATCH_PROCESS, { ...info, duration: Date.now() - started })
+    if (reporting) this.emit(this.events.END_BATCH_PROCESS, { ...info, duration: Date.now() - started })
     if (this.autoCommit) await this.commitPartitions([p]).catch((e) => this.commitFailed(e))
   }
 
@@ -650,6 +657,7 @@ class Consumer {
     const shared = this.shared
     if (shared.fsync) await shared.callAsync(() => member.commit(offsets))
     else shared.call(() => member.commitSync(offsets))
+    if (!this.listening(this.events.COMMIT_OFFSETS)) return
     const topics = {}
     for (const { topic, partition, offset } of offsets) (topics[topic] = topics[topic] || []).push({ partition, offset: String(offset) })
     this.emit(this.events.COMMIT_OFFSETS, {

@@ -36,7 +36,10 @@ function createEvents(prefix, names, logger) {
     emitter.emit(eventName, { id: nextId++, type: eventName, timestamp: Date.now(), payload })
   }
 
-  return { events, on, emit }
+  /** Whether anyone listens, so hot paths build payloads only when needed. */
+  const listening = (eventName) => emitter.listenerCount(eventName) > 0
+
+  return { events, on, emit, listening }
 }
 
 module.exports = { createEvents }
