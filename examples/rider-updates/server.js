@@ -63,48 +63,38 @@ async function createRiderApp({ dataDir = './data', direct = false, fsync = fals
     producer = kafka.producer({ createPartitioner: RegionPartitioner, allowAutoTopicCreation: false })
     await producer.connect()
 
-    dbWriter = kafka.consumer({ groupId: 'db-writer' })
-    await dbWriter.connect()
-    await dbWriter.subscribe({ topics: [RIDER_TOPIC], fromBeginning: true })
-    await dbWriter.run({
-      eachBatch: async ({ batch }) => {
-        const rows = batch.messages.map((m) => ({ offset: Number(m.offset), ...JSON.parse(m.value) }))
-        store.writeRiderBatch(batch.topic, batch.partition, rows)
-        // Offsets are committed after the batch, once the rows are in the database.
-      },
-    })
+    const startGroup = async (groupId, topic, eachBatch) => {
+      const consumer = kafka.consumer({ groupId })
+      await consumer.connect()
+      await consumer.subscribe({ topics: [topic], fromBeginning: true })
+      await consumer.run({ eachBatch })
+      return consumer
+    }
+    const rowsOf = (batch) => batch.messages.map((m) => ({ offset: Number(m.offset), ...JSON.parse(m.value) }))
 
-    statusWriter = kafka.consumer({ groupId: 'status-writer' })
-    await statusWriter.connect()
-    await statusWriter.subscribe({ topics: [RESTAURANT_TOPIC], fromBeginning: true })
-    await statusWriter.run({
-      eachBatch: async ({ batch }) => {
-        const rows = batch.messages.map((m) => ({ offset: Number(m.offset), ...JSON.parse(m.value) }))
-        store.writeStatusBatch(batch.topic, batch.partition, rows)
-      },
+    // One SQLite transaction per batch; offsets are committed after it, once the rows are in.
+    dbWriter = await startGroup('db-writer', RIDER_TOPIC, async ({ batch }) => {
+      store.writeRiderBatch(batch.topic, batch.partition, rowsOf(batch))
     })
-
-    liveMap = kafka.consumer({ groupId: 'live-map' })
-    await liveMap.connect()
-    await liveMap.subscribe({ topics: [RIDER_TOPIC], fromBeginning: true })
-    await liveMap.run({
-      eachBatch: async ({ batch }) => {
-        const changed = []
-        for (const m of batch.messages) {
-          const u = { ...JSON.parse(m.value), partition: batch.partition, offset: Number(m.offset) }
-          const prev = live.get(u.riderId)
-          // A rider who crossed into another region has updates on two partitions: keep
-          // the newest by timestamp, not by arrival.
-          if (!prev || u.ts >= prev.ts) {
-            live.set(u.riderId, u)
-            changed.push(u)
-          }
+    statusWriter = await startGroup('status-writer', RESTAURANT_TOPIC, async ({ batch }) => {
+      store.writeStatusBatch(batch.topic, batch.partition, rowsOf(batch))
+    })
+    liveMap = await startGroup('live-map', RIDER_TOPIC, async ({ batch }) => {
+      const changed = []
+      for (const m of batch.messages) {
+        const u = { ...JSON.parse(m.value), partition: batch.partition, offset: Number(m.offset) }
+        const prev = live.get(u.riderId)
+        // A rider who crossed into another region has updates on two partitions: keep
+        // the newest by timestamp, not by arrival.
+        if (!prev || u.ts >= prev.ts) {
+          live.set(u.riderId, u)
+          changed.push(u)
         }
-        if (changed.length > 0 && clients.size > 0) {
-          const data = `event: positions\ndata: ${JSON.stringify(changed)}\n\n`
-          for (const res of clients) res.write(data)
-        }
-      },
+      }
+      if (changed.length > 0 && clients.size > 0) {
+        const data = `event: positions\ndata: ${JSON.stringify(changed)}\n\n`
+        for (const res of clients) res.write(data)
+      }
     })
   }
 
