@@ -161,6 +161,15 @@ describe('producer', () => {
     await expect(producer.send({ topic: 't', messages: [{ value: 'x' }] })).rejects.toThrow('The producer is disconnected')
   })
 
+  test('acks: 0 resolves to an empty array, as kafkajs does, and still stores the message', async () => {
+    const { dataDir, kafka } = setup()
+    const producer = kafka.producer()
+    await producer.connect()
+    expect(await producer.send({ topic: 'fire-and-forget', acks: 0, messages: [{ value: 'x' }] })).toEqual([])
+    expect(readPartition(dataDir, 'fire-and-forget', 0).map((r) => r.value.toString())).toEqual(['x'])
+    await producer.disconnect()
+  })
+
   test('connect and disconnect events fire', async () => {
     const { kafka } = setup()
     const producer = kafka.producer()

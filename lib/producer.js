@@ -133,7 +133,9 @@ class Producer {
     }
     if (entries.length === 0) return []
     if (shared.closed) throw new KafkaJSError('The producer is disconnected')
-    return this.withRetries(() => shared.sendQueue.enqueue(entries, codec, this.partitioner))
+    const results = await this.withRetries(() => shared.sendQueue.enqueue(entries, codec, this.partitioner))
+    // As kafkajs: with acks 0 no response is expected, so there is no metadata to return.
+    return acks === 0 ? [] : results
   }
 
   /** kafkajs's retry: retriable errors (a transient disk error, say; not a full disk or
