@@ -241,7 +241,10 @@ class Consumer {
     autoCommitThreshold = null,
     partitionsConsumedConcurrently = 1,
   } = {}) {
-    if (this.running) throw new KafkaJSNonRetriableError('Consumer is already running')
+    if (this.running) {
+      this.log.warn('consumer#run was called, but the consumer is already running', { groupId: this.groupId })
+      return
+    }
     if (typeof eachMessage !== 'function' && typeof eachBatch !== 'function') {
       throw new KafkaJSNonRetriableError('Consumer needs an eachMessage or an eachBatch handler')
     }
