@@ -35,7 +35,11 @@ async function startConsumer(kafka, { groupId, topics, fromBeginning = true, opt
   const consumer = track(kafka.consumer({ groupId, ...FAST, ...options }))
   const got = []
   const joins = []
-  consumer.on(consumer.events.GROUP_JOIN, (e) => joins.push(e.payload.memberAssignment))
+  const joinEvents = []
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    joins.push(e.payload.memberAssignment)
+    joinEvents.push(e.payload)
+  })
   await consumer.connect()
   await consumer.subscribe({ topics, fromBeginning })
   await consumer.run({
@@ -45,7 +49,7 @@ async function startConsumer(kafka, { groupId, topics, fromBeginning = true, opt
     },
     ...run,
   })
-  return { consumer, got, joins, owned: () => joins.length ? joins[joins.length - 1] : {} }
+  return { consumer, got, joins, joinEvents, owned: () => (joins.length ? joins[joins.length - 1] : {}) }
 }
 
 const values = (got) => got.map((g) => g.split(':').slice(2).join(':'))

@@ -13,6 +13,7 @@ describe('consumer', () => {
     const c = await startConsumer(kafka, { groupId: 'db-writer', topics: ['rider-updates'] })
     await waitFor(() => c.got.length >= 100, { what: '100 messages' })
     expect(c.owned()).toEqual({ 'rider-updates': [0, 1, 2, 3] })
+    expect(c.joinEvents[0]).toMatchObject({ groupId: 'db-writer', memberId: c.consumer.memberId, isLeader: true, leaderId: c.consumer.memberId })
     expect(new Set(values(c.got)).size).toBe(100)
     // Messages appended later arrive too, woken by the append.
     await produce(kafka, 'rider-updates', [{ key: 'rider-1', value: 'late' }])

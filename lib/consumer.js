@@ -411,11 +411,14 @@ class Consumer {
       const memberAssignment = {}
       for (const p of this.partitions.values()) (memberAssignment[p.topic] = memberAssignment[p.topic] || []).push(p.partition)
       for (const t of Object.keys(memberAssignment)) memberAssignment[t].sort((x, y) => x - y)
+      // No member computes assignments here (the coordinator does); the longest-standing
+      // member is reported as the leader, the one Kafka would most likely have chosen.
+      const leaderId = this.listening(this.events.GROUP_JOIN) ? this.shared.call(() => this.shared.native.describeGroup(this.groupId)).members[0]?.memberId ?? null : null
       this.emit(this.events.GROUP_JOIN, {
         duration: Date.now() - this.joinStarted,
         groupId: this.groupId,
-        isLeader: false,
-        leaderId: null,
+        isLeader: leaderId === this.memberId,
+        leaderId,
         groupProtocol: this.strategy,
         memberId: this.memberId,
         memberAssignment,
