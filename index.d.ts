@@ -118,6 +118,17 @@ export enum CompressionTypes {
   ZSTD = 4,
 }
 
+/** Registering a codec changes nothing: GZIP is built in, other codecs get KafkaJSNotImplemented. */
+export const CompressionCodecs: { [type in CompressionTypes]?: () => any }
+
+export enum AclResourceTypes { UNKNOWN = 0, ANY = 1, TOPIC = 2, GROUP = 3, CLUSTER = 4, TRANSACTIONAL_ID = 5, DELEGATION_TOKEN = 6 }
+export enum AclOperationTypes {
+  UNKNOWN = 0, ANY = 1, ALL = 2, READ = 3, WRITE = 4, CREATE = 5, DELETE = 6, ALTER = 7, DESCRIBE = 8,
+  CLUSTER_ACTION = 9, DESCRIBE_CONFIGS = 10, ALTER_CONFIGS = 11, IDEMPOTENT_WRITE = 12,
+}
+export enum AclPermissionTypes { UNKNOWN = 0, ANY = 1, DENY = 2, ALLOW = 3 }
+export enum ResourcePatternTypes { UNKNOWN = 0, ANY = 1, MATCH = 2, LITERAL = 3, PREFIXED = 4 }
+
 export interface ProducerConfig {
   createPartitioner?: ICustomPartitioner
   retry?: RetryOptions
@@ -289,6 +300,13 @@ export type Admin = {
   fetchOffsets(options: { groupId: string; topics?: string[]; resolveOffsets?: boolean }): Promise<Array<{ topic: string; partitions: { partition: number; offset: string; metadata: string | null }[] }>>
   setOffsets(options: { groupId: string; topic: string; partitions: { partition: number; offset: string }[] }): Promise<void>
   resetOffsets(options: { groupId: string; topic: string; earliest: boolean }): Promise<void>
+  /** ACLs do not apply to an embedded broker: these reject with KafkaJSNotImplemented. */
+  createAcls(options: any): Promise<never>
+  describeAcls(options: any): Promise<never>
+  deleteAcls(options: any): Promise<never>
+  /** One broker leads every partition: reassignment rejects with KafkaJSNotImplemented. */
+  alterPartitionReassignments(options: any): Promise<never>
+  listPartitionReassignments(options?: any): Promise<{ topics: [] }>
   logger(): Logger
   readonly events: AdminEvents
   on(eventName: AdminEvents[keyof AdminEvents], listener: (event: InstrumentationEvent<any>) => void): RemoveInstrumentationEventListener<any>
@@ -469,6 +487,29 @@ export class KafkaJSCreateTopicError extends KafkaJSProtocolError {
 }
 export class KafkaJSAggregateError extends Error {
   readonly errors: (Error | string)[]
+}
+export class KafkaJSPartialMessageError extends KafkaJSNonRetriableError {}
+export class KafkaJSBrokerNotFound extends KafkaJSError {}
+export class KafkaJSConnectionClosedError extends KafkaJSConnectionError {}
+export class KafkaJSRequestTimeoutError extends KafkaJSError {}
+export class KafkaJSSASLAuthenticationError extends KafkaJSNonRetriableError {}
+export class KafkaJSMemberIdRequired extends KafkaJSProtocolError {
+  readonly memberId: string
+}
+export class KafkaJSGroupCoordinatorNotFound extends KafkaJSNonRetriableError {}
+export class KafkaJSMetadataNotLoaded extends KafkaJSError {}
+export class KafkaJSStaleTopicMetadataAssignment extends KafkaJSError {}
+export class KafkaJSLockTimeout extends KafkaJSTimeout {}
+export class KafkaJSServerDoesNotSupportApiKey extends KafkaJSNonRetriableError {}
+export class KafkaJSUnsupportedMagicByteInMessageSet extends KafkaJSNonRetriableError {}
+export class KafkaJSInvariantViolation extends KafkaJSNonRetriableError {}
+export class KafkaJSInvalidVarIntError extends KafkaJSNonRetriableError {}
+export class KafkaJSInvalidLongError extends KafkaJSNonRetriableError {}
+export class KafkaJSNoBrokerAvailableError extends KafkaJSError {}
+export class KafkaJSFetcherRebalanceError extends Error {}
+export class KafkaJSAlterPartitionReassignmentsError extends KafkaJSProtocolError {
+  readonly topic?: string
+  readonly partition?: number
 }
 export class KafkaJSDeleteGroupsError extends KafkaJSError {
   readonly groups: { groupId: string; errorCode: number; error: KafkaJSError }[]

@@ -6,6 +6,7 @@ const {
   KafkaJSAggregateError,
   KafkaJSDeleteTopicRecordsError,
   KafkaJSDeleteGroupsError,
+  KafkaJSNotImplemented,
   protocolError,
 } = require('./errors')
 const { createEvents } = require('./instrumentation')
@@ -361,6 +362,26 @@ class Admin {
     if (state !== 'Empty' && state !== 'Dead') {
       throw new KafkaJSNonRetriableError(`The consumer group must have no running instances, current state: ${state}`)
     }
+  }
+
+  async createAcls() {
+    throw new KafkaJSNotImplemented('ACLs are not supported by samsa: the broker runs inside your process, with its permissions')
+  }
+
+  async describeAcls() {
+    return this.createAcls()
+  }
+
+  async deleteAcls() {
+    return this.createAcls()
+  }
+
+  async alterPartitionReassignments() {
+    throw new KafkaJSNotImplemented('Partition reassignment does not apply to samsa: there is one broker, which leads every partition')
+  }
+
+  async listPartitionReassignments() {
+    return { topics: [] }
   }
 
   checkResources(resources, { entries }) {

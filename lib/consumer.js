@@ -49,9 +49,6 @@ const EVENT_NAMES = {
   GROUP_JOIN: 'consumer.group_join',
   COMMIT_OFFSETS: 'consumer.commit_offsets',
   RECEIVED_UNSUBSCRIBED_TOPICS: 'consumer.received_unsubscribed_topics',
-  REQUEST: 'consumer.network.request',
-  REQUEST_TIMEOUT: 'consumer.network.request_timeout',
-  REQUEST_QUEUE_SIZE: 'consumer.network.request_queue_size',
 }
 
 const key = (topic, partition) => `${topic}\u0000${partition}`

@@ -114,6 +114,50 @@ class KafkaJSDeleteTopicRecordsError extends KafkaJSError {
   }
 }
 
+// The rest of kafkajs's classes. samsa has no network or cluster to fail, so it does not
+// throw most of them, but applications test for them with `instanceof`.
+const simple = (name, Base) => {
+  const C = class extends Base {
+    constructor(e, opts) {
+      super(e, opts)
+      this.name = name
+    }
+  }
+  Object.defineProperty(C, 'name', { value: name })
+  return C
+}
+const KafkaJSPartialMessageError = simple('KafkaJSPartialMessageError', KafkaJSNonRetriableError)
+const KafkaJSBrokerNotFound = simple('KafkaJSBrokerNotFound', KafkaJSError)
+const KafkaJSConnectionClosedError = simple('KafkaJSConnectionClosedError', KafkaJSConnectionError)
+const KafkaJSRequestTimeoutError = simple('KafkaJSRequestTimeoutError', KafkaJSError)
+const KafkaJSSASLAuthenticationError = simple('KafkaJSSASLAuthenticationError', KafkaJSNonRetriableError)
+const KafkaJSGroupCoordinatorNotFound = simple('KafkaJSGroupCoordinatorNotFound', KafkaJSNonRetriableError)
+const KafkaJSMetadataNotLoaded = simple('KafkaJSMetadataNotLoaded', KafkaJSError)
+const KafkaJSStaleTopicMetadataAssignment = simple('KafkaJSStaleTopicMetadataAssignment', KafkaJSError)
+const KafkaJSLockTimeout = simple('KafkaJSLockTimeout', KafkaJSTimeout)
+const KafkaJSServerDoesNotSupportApiKey = simple('KafkaJSServerDoesNotSupportApiKey', KafkaJSNonRetriableError)
+const KafkaJSUnsupportedMagicByteInMessageSet = simple('KafkaJSUnsupportedMagicByteInMessageSet', KafkaJSNonRetriableError)
+const KafkaJSInvariantViolation = simple('KafkaJSInvariantViolation', KafkaJSNonRetriableError)
+const KafkaJSInvalidVarIntError = simple('KafkaJSInvalidVarIntError', KafkaJSNonRetriableError)
+const KafkaJSInvalidLongError = simple('KafkaJSInvalidLongError', KafkaJSNonRetriableError)
+const KafkaJSNoBrokerAvailableError = simple('KafkaJSNoBrokerAvailableError', KafkaJSError)
+class KafkaJSMemberIdRequired extends KafkaJSProtocolError {
+  constructor(e, { memberId } = {}) {
+    super(e)
+    this.memberId = memberId
+    this.name = 'KafkaJSMemberIdRequired'
+  }
+}
+class KafkaJSAlterPartitionReassignmentsError extends KafkaJSProtocolError {
+  constructor(e, topicName, partition) {
+    super(e)
+    this.topic = topicName
+    this.partition = partition
+    this.name = 'KafkaJSAlterPartitionReassignmentsError'
+  }
+}
+class KafkaJSFetcherRebalanceError extends Error {}
+
 // The Kafka error codes samsa can return, as kafkajs describes them.
 const PROTOCOL_MESSAGES = {
   OFFSET_OUT_OF_RANGE: 'The requested offset is not within the range of offsets maintained by the server',
@@ -190,6 +234,24 @@ module.exports = {
   KafkaJSAggregateError,
   KafkaJSDeleteTopicRecordsError,
   KafkaJSDeleteGroupsError,
+  KafkaJSPartialMessageError,
+  KafkaJSBrokerNotFound,
+  KafkaJSConnectionClosedError,
+  KafkaJSRequestTimeoutError,
+  KafkaJSSASLAuthenticationError,
+  KafkaJSMemberIdRequired,
+  KafkaJSGroupCoordinatorNotFound,
+  KafkaJSMetadataNotLoaded,
+  KafkaJSStaleTopicMetadataAssignment,
+  KafkaJSLockTimeout,
+  KafkaJSServerDoesNotSupportApiKey,
+  KafkaJSUnsupportedMagicByteInMessageSet,
+  KafkaJSInvariantViolation,
+  KafkaJSInvalidVarIntError,
+  KafkaJSInvalidLongError,
+  KafkaJSFetcherRebalanceError,
+  KafkaJSNoBrokerAvailableError,
+  KafkaJSAlterPartitionReassignmentsError,
   fromNative,
   protocolError,
 }

@@ -12,7 +12,8 @@ let nextId = 0
  */
 function createEvents(prefix, names, logger) {
   const events = {}
-  for (const name of names) events[name] = `${prefix}.${name.toLowerCase()}`
+  // kafkajs puts the request events under `.network`: 'producer.network.request'.
+  for (const name of names) events[name] = `${prefix}.${name.startsWith('REQUEST') ? 'network.' : ''}${name.toLowerCase()}`
   const emitter = new EventEmitter()
   const valid = new Set(Object.values(events))
 

@@ -1,6 +1,6 @@
 // Compiled (not run) by __test__/types.test.js: kafkajs-style code must type-check
 // against index.d.ts.
-import { Kafka, Partitioners, PartitionAssigners, CompressionTypes, ConfigResourceTypes, logLevel, KafkaJSProtocolError, EachMessagePayload } from '../..'
+import { Kafka, Partitioners, PartitionAssigners, CompressionTypes, ConfigResourceTypes, logLevel, KafkaJSProtocolError, KafkaJSRequestTimeoutError, EachMessagePayload } from '../..'
 
 async function main(): Promise<void> {
   const kafka = new Kafka({ clientId: 'rider-app', dataDir: './data', logLevel: logLevel.WARN, fsync: true })
@@ -32,6 +32,7 @@ async function main(): Promise<void> {
     await producer.send({ topic: 'x', messages: [{ value: 'y' }] })
   } catch (e) {
     if (e instanceof KafkaJSProtocolError) console.log(e.type, e.code, e.retriable)
+    else if (e instanceof KafkaJSRequestTimeoutError) console.log('timeout')
   }
   await kafka.close()
 }
