@@ -80,13 +80,6 @@ export declare class NativeMember {
    * write, cheaper than a hop to a worker thread and back.
    */
   commitSync(offsets: Array<OffsetJs>): void
-  /**
-   * Waits until one of `positions` has data, the group changes, `wakeup` is called, or
-   * `max_wait_ms` passes. Resolves true if woken before the timeout.
-   */
-  wait(positions: Array<OffsetJs>, maxWaitMs: number): Promise<boolean>
-  /** Ends a pending `wait` at once (stop, pause, seek). */
-  wakeup(): void
   /** Leaves the group at once; the other members take over its partitions. */
   leave(): void
 }

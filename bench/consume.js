@@ -127,8 +127,9 @@ async function rebalance() {
     const joiner = await member()
     // Flowing again: every partition owned once, and a message sent after the join to each
     // partition has been handled.
-    await producer.send({ topic: 'wide', messages: Array.from({ length: 64 }, (_, p) => ({ value: 'tick', partition: p })) })
+    // Taken before sending: consumers may handle the ticks before send() resumes here.
     const sentAt = performance.now()
+    await producer.send({ topic: 'wide', messages: Array.from({ length: 64 }, (_, p) => ({ value: 'tick', partition: p })) })
     while (!allOwned() || owned.get(joiner).size === 0 || [...Array(64).keys()].some((p) => !(lastSeen.get(p) >= sentAt))) {
       await new Promise((r) => setImmediate(r))
     }

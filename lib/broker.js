@@ -29,6 +29,10 @@ class SharedBroker {
     this.topicCache = new Map()
     // Topic name -> promise of its auto-creation in progress.
     this.creatingTopics = new Map()
+    // Consumers waiting for work: { topics: Set | null, wake }. Every append and every
+    // group change comes through this object's callers, so they are woken here, in JS,
+    // without a round trip through a native thread.
+    this.waiters = new Set()
     this.opening = native.openBroker(key, options).then(
       (n) => {
         this.native = n
@@ -56,6 +60,36 @@ class SharedBroker {
 
   topicsChanged() {
     this.topicCache.clear()
+    this.wakeAll()
+  }
+
+  /** Resolves when `wakeAll`, an append to one of `topics`, or `cancel()` happens, or
+   * after `ms`. Returns { promise, cancel }. */
+  waitForWork(topics, ms) {
+    let entry
+    const promise = new Promise((resolve) => {
+      const timer = setTimeout(() => done(), ms)
+      const done = () => {
+        clearTimeout(timer)
+        this.waiters.delete(entry)
+        resolve()
+      }
+      entry = { topics, wake: done }
+      this.waiters.add(entry)
+    })
+    return { promise, cancel: entry.wake }
+  }
+
+  /** Appends landed on `topics`: wake the consumers waiting on them. */
+  wakeReaders(topics) {
+    for (const w of this.waiters) {
+      if (w.topics === null || topics.some((t) => w.topics.has(t))) w.wake()
+    }
+  }
+
+  /** The groups changed (a join, leave, hand-over or topic change): wake everyone. */
+  wakeAll() {
+    for (const w of this.waiters) w.wake()
   }
 
   /** Runs a synchronous native call, turning its errors into kafkajs errors. */

@@ -272,11 +272,17 @@ class Consumer {
       shared.native.joinGroup(this.groupId, this.kafka.clientId, this.subscribedTopics, this.sessionTimeout, this.rebalanceTimeout, this.strategy)
     )
     this.memberId = this.member.memberId
+    shared.wakeAll()
     this.joinStarted = start
     this.partitions.clear()
     this.generation = -1
     this.fenced = false
     this.seenVersion = -1
+  }
+
+  /** Ends the loop's wait at once (stop, resume, seek, a change seen by the timer). */
+  wake() {
+    if (this.cancelWait) this.cancelWait()
   }
 
   /** The liveness timer: tells the coordinator this member is alive (and whether a
@@ -285,13 +291,13 @@ class Consumer {
     if (!this.running || !this.member) return
     try {
       const a = this.member.poll(this.busySince())
-      if (a.generation !== this.generation || a.revoking.length > 0) this.member.wakeup()
+      if (a.generation !== this.generation || a.revoking.length > 0) this.wake()
       this.emit(this.events.HEARTBEAT, { groupId: this.groupId, memberId: this.memberId, groupGenerationId: a.generation })
     } catch {
       // Removed from the group (a stuck handler, say): deliver nothing more until the
       // loop has rejoined.
       this.fenced = true
-      if (this.member) this.member.wakeup()
+      this.wake()
     }
   }
 
@@ -344,11 +350,18 @@ class Consumer {
       if (batch) batches.push(batch)
     }
     if (batches.length === 0) {
-      const positions = ready.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.position }))
+      // Caught up: wait for an append to a topic of ours, a change in the group, a wake-up
+      // (stop, resume, seek) or the next retry, bounded by maxWaitTimeInMs.
       let wait = this.maxWaitTimeInMs
       const nextRetry = this.nextRetryAt()
       if (nextRetry !== null) wait = Math.max(0, Math.min(wait, nextRetry - Date.now()))
-      await this.member.wait(positions, Math.ceil(wait))
+      const topics = new Set(ready.map((p) => p.topic))
+      // Appends happen in this thread's send queue, so none can land between the fetch
+      // above and this registration.
+      const { promise, cancel } = shared.waitForWork(topics, Math.ceil(wait))
+      this.cancelWait = cancel
+      await promise
+      this.cancelWait = null
       return
     }
     this.emit(this.events.FETCH, { numberOfBatches: batches.length, duration: 0 })
@@ -363,6 +376,7 @@ class Consumer {
       if (topics.join('\u0000') !== this.subscribedTopics.join('\u0000')) {
         this.subscribedTopics = topics
         this.member.subscribe(topics)
+        shared.wakeAll()
       }
     }
     // Revoked partitions: commit what was resolved, then hand them over.
@@ -382,7 +396,10 @@ class Consumer {
         }
         release.push({ topic, partition })
       }
-      if (release.length > 0) shared.call(() => this.member.release(release))
+      if (release.length > 0) {
+        shared.call(() => this.member.release(release))
+        shared.wakeAll()
+      }
     }
     let changed = a.generation !== this.generation
     // Partitions neither assigned nor being revoked are gone altogether (a deleted
@@ -720,7 +737,7 @@ class Consumer {
     p.seeked = true
     p.retries = 0
     p.retryAt = 0
-    if (this.member) this.member.wakeup()
+    this.wake()
   }
 
   pause(topicPartitions = []) {
@@ -749,7 +766,7 @@ class Consumer {
         if (cur.size === 0) this.pausedTopics.delete(topic)
       }
     }
-    if (this.member) this.member.wakeup()
+    this.wake()
   }
 
   isPaused(topic, partition) {
@@ -790,7 +807,7 @@ class Consumer {
   async finishStop() {
     this.running = false
     clearInterval(this.heartbeatTimer)
-    this.member.wakeup()
+    this.wake()
     if (this.loopDone) await this.loopDone
     this.loopDone = null
     if (this.autoCommit) await this.commitPartitions([...this.partitions.values()]).catch((e) => this.commitFailed(e))
@@ -799,6 +816,7 @@ class Consumer {
     } catch {
       // Already removed.
     }
+    this.shared.wakeAll()
     this.member = null
     this.partitions.clear()
     this.emit(this.events.STOP)

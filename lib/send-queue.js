@@ -276,6 +276,7 @@ class SendQueue {
     } catch (e) {
       error = fromNative(e)
     }
+    if (!error || jobs.length > 1) this.shared.wakeReaders(topics)
     let settled
     if (!error) {
       const rows = rowsOf(out)

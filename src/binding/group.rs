@@ -2,10 +2,8 @@
 //! group queries for Admin.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use napi_derive::napi;
-use tokio::sync::Notify;
 
 use super::error::{invalid_arg, to_js, IntoJs};
 use super::NativeBroker;
@@ -65,7 +63,6 @@ pub struct NativeMember {
     broker: Arc<Broker>,
     group_id: String,
     member_id: String,
-    wake: Arc<Notify>,
 }
 
 #[napi]
@@ -91,8 +88,8 @@ impl NativeBroker {
             strategy,
         };
         let counts = self.inner.topic_counts();
-        let (member_id, _, wake) = self.inner.groups.join(req, &counts).js()?;
-        Ok(NativeMember { broker: Arc::clone(&self.inner), group_id, member_id, wake })
+        let (member_id, _) = self.inner.groups.join(req, &counts).js()?;
+        Ok(NativeMember { broker: Arc::clone(&self.inner), group_id, member_id })
     }
 
     #[napi]
@@ -215,36 +212,6 @@ impl NativeMember {
     #[napi]
     pub fn commit_sync(&self, offsets_: Vec<OffsetJs>) -> napi::Result<()> {
         self.broker.groups.commit(&self.group_id, Some(&self.member_id), &offsets(offsets_)).js()
-    }
-
-    /// Waits until one of `positions` has data, the group changes, `wakeup` is called, or
-    /// `max_wait_ms` passes. Resolves true if woken before the timeout.
-    #[napi]
-    pub async fn wait(&self, positions: Vec<OffsetJs>, max_wait_ms: u32) -> napi::Result<bool> {
-        let mut parts = Vec::with_capacity(positions.len());
-        for p in &positions {
-            let Ok(part) = self.broker.partition(&p.topic, p.partition) else { continue };
-            part.wake_on_append(&self.wake);
-            let ready = part.log().next_offset() > p.offset as i64;
-            parts.push(part);
-            if ready {
-                for part in &parts {
-                    part.forget_reader(&self.wake);
-                }
-                return Ok(true);
-            }
-        }
-        let woken = tokio::time::timeout(Duration::from_millis(max_wait_ms as u64), self.wake.notified()).await.is_ok();
-        for part in &parts {
-            part.forget_reader(&self.wake);
-        }
-        Ok(woken)
-    }
-
-    /// Ends a pending `wait` at once (stop, pause, seek).
-    #[napi]
-    pub fn wakeup(&self) {
-        self.wake.notify_one();
     }
 
     /// Leaves the group at once; the other members take over its partitions.

@@ -52,38 +52,11 @@ pub struct Partition {
     log: Mutex<PartitionLog>,
     /// Set when an append is waiting for the syncer to fsync this partition.
     queued_for_sync: AtomicBool,
-    /// Consumers waiting at the end of this partition, woken by the next append.
-    readers: Mutex<Vec<Arc<tokio::sync::Notify>>>,
-    has_readers: AtomicBool,
 }
 
 impl Partition {
     pub fn log(&self) -> MutexGuard<'_, PartitionLog> {
         lock(&self.log)
-    }
-
-    /// Wakes `reader` on the next append to this partition.
-    pub fn wake_on_append(&self, reader: &Arc<tokio::sync::Notify>) {
-        let mut readers = lock(&self.readers);
-        if !readers.iter().any(|r| Arc::ptr_eq(r, reader)) {
-            readers.push(Arc::clone(reader));
-        }
-        self.has_readers.store(true, Ordering::Release);
-    }
-
-    pub fn forget_reader(&self, reader: &Arc<tokio::sync::Notify>) {
-        let mut readers = lock(&self.readers);
-        readers.retain(|r| !Arc::ptr_eq(r, reader));
-        self.has_readers.store(!readers.is_empty(), Ordering::Release);
-    }
-
-    fn wake_readers(&self) {
-        // One atomic load on the hot path when nobody waits.
-        if self.has_readers.swap(false, Ordering::AcqRel) {
-            for r in std::mem::take(&mut *lock(&self.readers)) {
-                r.notify_one();
-            }
-        }
     }
 }
 
@@ -373,7 +346,6 @@ impl Broker {
             if self.config.fsync {
                 self.syncer.mark_dirty(p);
             }
-            p.wake_readers();
         }
         Ok(results)
     }
@@ -543,8 +515,6 @@ fn open_partition(topic_dir: &Path, id: i32, config: LogConfig, clean: bool) -> 
         id,
         log: Mutex::new(log),
         queued_for_sync: AtomicBool::new(false),
-        readers: Mutex::new(Vec::new()),
-        has_readers: AtomicBool::new(false),
     }))
 }
 

@@ -19,8 +19,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::Notify;
-
 pub use assignor::{Strategy, TopicPartition};
 pub use offsets::Committed;
 use crate::error::{Error, Result};
@@ -76,7 +74,6 @@ struct Member {
     last_seen: i64,
     /// When the handler now running on this member started, if one is.
     busy_since: Option<i64>,
-    wake: Arc<Notify>,
 }
 
 #[derive(Default)]
@@ -170,12 +167,11 @@ impl GroupCoordinator {
     }
 
     /// Adds a member and rebalances. Returns its member id and the new generation.
-    pub fn join(&self, req: JoinRequest, counts: &TopicCounts) -> Result<(String, i32, Arc<Notify>)> {
+    pub fn join(&self, req: JoinRequest, counts: &TopicCounts) -> Result<(String, i32)> {
         validate_group_id(&req.group_id)?;
         let n = self.next_member.fetch_add(1, Ordering::Relaxed);
         // Ids sort in join order, which the assignors use to break ties.
         let member_id = format!("{:012}-{}", n, req.client_id);
-        let wake = Arc::new(Notify::new());
         let now = self.now();
         let mut groups = lock(&self.groups);
         let group = groups.entry(req.group_id.clone()).or_default();
@@ -190,12 +186,11 @@ impl GroupCoordinator {
                 rebalance_timeout_ms: req.rebalance_timeout_ms,
                 last_seen: now,
                 busy_since: None,
-                wake: Arc::clone(&wake),
             },
         );
         rebalance(group, counts);
         self.changed();
-        Ok((member_id, group.generation, wake))
+        Ok((member_id, group.generation))
     }
 
     /// Changes a member's subscription (a RegExp that matched a new topic, say).
@@ -219,9 +214,6 @@ impl GroupCoordinator {
         for group in groups.values_mut() {
             group.owner.retain(|tp, _| counts.get(&tp.0).is_some_and(|n| tp.1 < *n));
             rebalance(group, counts);
-            for m in group.members.values() {
-                m.wake.notify_one();
-            }
         }
         self.changed();
     }
@@ -272,7 +264,6 @@ impl GroupCoordinator {
             let is_target = group.target.get(member_id).is_some_and(|t| t.contains(tp));
             if group.owner.get(tp).is_some_and(|o| o == member_id) && !is_target {
                 group.owner.remove(tp);
-                wake_target_of(group, tp);
                 self.changed();
             }
         }
@@ -444,8 +435,9 @@ fn member_group<'a>(groups: &'a mut HashMap<String, Group>, group_id: &str, memb
 }
 
 fn remove_member(group: &mut Group, member_id: &str) -> bool {
-    let Some(m) = group.members.remove(member_id) else { return false };
-    m.wake.notify_one();
+    if group.members.remove(member_id).is_none() {
+        return false;
+    }
     group.target.remove(member_id);
     let freed: Vec<TopicPartition> = group.owner.iter().filter(|(_, o)| *o == member_id).map(|(tp, _)| tp.clone()).collect();
     for tp in freed {
@@ -457,18 +449,8 @@ fn remove_member(group: &mut Group, member_id: &str) -> bool {
     true
 }
 
-fn wake_target_of(group: &Group, tp: &TopicPartition) {
-    for (m, tps) in &group.target {
-        if tps.contains(tp) {
-            if let Some(member) = group.members.get(m) {
-                member.wake.notify_one();
-            }
-        }
-    }
-}
-
-/// Recomputes targets (sticky), bumps the generation if anything changed, and wakes
-/// every member so revocations and new partitions are seen at once.
+/// Recomputes targets (sticky) and bumps the generation if anything changed. Members see
+/// it on their next poll (the coordinator's version tells them to poll).
 fn rebalance(group: &mut Group, counts: &TopicCounts) {
     let members: BTreeMap<String, BTreeSet<String>> =
         group.members.iter().map(|(id, m)| (id.clone(), m.topics.clone())).collect();
@@ -482,9 +464,6 @@ fn rebalance(group: &mut Group, counts: &TopicCounts) {
     if target != group.target {
         group.target = target;
         group.generation += 1;
-    }
-    for m in group.members.values() {
-        m.wake.notify_one();
     }
 }
 
@@ -517,7 +496,7 @@ mod tests {
     fn one_member_gets_every_partition() {
         let clock = Arc::new(ManualClock::new(0));
         let (_d, c) = coordinator(clock);
-        let (m, _, _) = c.join(req("g"), &counts(4)).unwrap();
+        let (m, _) = c.join(req("g"), &counts(4)).unwrap();
         let a = c.poll("g", &m, None).unwrap();
         assert_eq!(a.assigned.len(), 4);
         assert!(a.revoking.is_empty());
@@ -527,9 +506,9 @@ mod tests {
     fn partitions_move_only_after_release() {
         let clock = Arc::new(ManualClock::new(0));
         let (_d, c) = coordinator(clock);
-        let (a, _, _) = c.join(req("g"), &counts(4)).unwrap();
+        let (a, _) = c.join(req("g"), &counts(4)).unwrap();
         assert_eq!(c.poll("g", &a, None).unwrap().assigned.len(), 4);
-        let (b, _, _) = c.join(req("g"), &counts(4)).unwrap();
+        let (b, _) = c.join(req("g"), &counts(4)).unwrap();
         let pb = c.poll("g", &b, None).unwrap();
         assert!(pb.assigned.is_empty(), "b must wait for a to release");
         assert_eq!(pb.pending.len(), 2);
@@ -551,8 +530,8 @@ mod tests {
     fn a_member_not_seen_for_its_session_timeout_is_removed() {
         let clock = Arc::new(ManualClock::new(0));
         let (_d, c) = coordinator(Arc::clone(&clock));
-        let (a, _, _) = c.join(req("g"), &counts(2)).unwrap();
-        let (b, _, _) = c.join(req("g"), &counts(2)).unwrap();
+        let (a, _) = c.join(req("g"), &counts(2)).unwrap();
+        let (b, _) = c.join(req("g"), &counts(2)).unwrap();
         c.poll("g", &a, None).unwrap();
         c.release("g", &a, &c.poll("g", &a, None).unwrap().revoking).unwrap();
         assert_eq!(c.poll("g", &b, None).unwrap().assigned.len(), 1);
@@ -572,9 +551,9 @@ mod tests {
         let (_d, c) = coordinator(Arc::clone(&clock));
         let mut r = req("g");
         r.rebalance_timeout_ms = 1000;
-        let (a, _, _) = c.join(r.clone(), &counts(2)).unwrap();
+        let (a, _) = c.join(r.clone(), &counts(2)).unwrap();
         c.poll("g", &a, Some(0)).unwrap(); // a's handler starts at t=0 and never returns
-        let (b, _, _) = c.join(r, &counts(2)).unwrap();
+        let (b, _) = c.join(r, &counts(2)).unwrap();
         clock.advance(500);
         c.poll("g", &a, Some(0)).unwrap(); // still heartbeating (liveness), but busy
         assert_eq!(c.poll("g", &b, None).unwrap().assigned.len(), 0);
@@ -590,9 +569,9 @@ mod tests {
         let (_d, c) = coordinator(Arc::clone(&clock));
         let mut r = req("g");
         r.rebalance_timeout_ms = 1000;
-        let (a, _, _) = c.join(r.clone(), &counts(1)).unwrap();
+        let (a, _) = c.join(r.clone(), &counts(1)).unwrap();
         c.poll("g", &a, Some(0)).unwrap();
-        let (b, _, _) = c.join(r, &counts(1)).unwrap();
+        let (b, _) = c.join(r, &counts(1)).unwrap();
         assert!(c.poll("g", &b, None).unwrap().assigned.is_empty(), "one partition: b is idle");
         clock.advance(1001);
         assert_eq!(c.poll("g", &b, None).unwrap().assigned, vec![("t".to_string(), 0)]);
@@ -602,8 +581,8 @@ mod tests {
     fn leaving_frees_partitions_at_once_and_admin_commits_need_an_empty_group() {
         let clock = Arc::new(ManualClock::new(0));
         let (_d, c) = coordinator(clock);
-        let (a, _, _) = c.join(req("g"), &counts(2)).unwrap();
-        let (b, _, _) = c.join(req("g"), &counts(2)).unwrap();
+        let (a, _) = c.join(req("g"), &counts(2)).unwrap();
+        let (b, _) = c.join(req("g"), &counts(2)).unwrap();
         c.poll("g", &a, None).unwrap();
         c.leave("g", &a, &counts(2)).unwrap();
         assert_eq!(c.poll("g", &b, None).unwrap().assigned.len(), 2);
