@@ -67,19 +67,21 @@ class KafkaJSTopicMetadataNotLoaded extends KafkaJSError {
   }
 }
 
-class KafkaJSNotImplemented extends KafkaJSNonRetriableError {
-  constructor(e, opts) {
-    super(e, opts)
-    this.name = 'KafkaJSNotImplemented'
+// kafkajs's classes that add nothing but their name. samsa has no network or cluster to
+// fail, so it does not throw most of them, but applications test for them with `instanceof`.
+const simple = (name, Base) => {
+  const C = class extends Base {
+    constructor(e, opts) {
+      super(e, opts)
+      this.name = name
+    }
   }
+  Object.defineProperty(C, 'name', { value: name })
+  return C
 }
 
-class KafkaJSTimeout extends KafkaJSNonRetriableError {
-  constructor(e, opts) {
-    super(e, opts)
-    this.name = 'KafkaJSTimeout'
-  }
-}
+const KafkaJSNotImplemented = simple('KafkaJSNotImplemented', KafkaJSNonRetriableError)
+const KafkaJSTimeout = simple('KafkaJSTimeout', KafkaJSNonRetriableError)
 
 class KafkaJSCreateTopicError extends KafkaJSProtocolError {
   constructor(e, topicName) {
@@ -114,18 +116,6 @@ class KafkaJSDeleteTopicRecordsError extends KafkaJSError {
   }
 }
 
-// The rest of kafkajs's classes. samsa has no network or cluster to fail, so it does not
-// throw most of them, but applications test for them with `instanceof`.
-const simple = (name, Base) => {
-  const C = class extends Base {
-    constructor(e, opts) {
-      super(e, opts)
-      this.name = name
-    }
-  }
-  Object.defineProperty(C, 'name', { value: name })
-  return C
-}
 const KafkaJSPartialMessageError = simple('KafkaJSPartialMessageError', KafkaJSNonRetriableError)
 const KafkaJSBrokerNotFound = simple('KafkaJSBrokerNotFound', KafkaJSError)
 const KafkaJSConnectionClosedError = simple('KafkaJSConnectionClosedError', KafkaJSConnectionError)
