@@ -1,6 +1,10 @@
 // samsa: kafkajs's API over an embedded, durable, partitioned log.
 /// <reference types="node" />
 
+import type { ConnectionOptions } from 'tls'
+
+type ValueOf<T> = T[keyof T]
+
 export type Logger = {
   info: (message: string, extra?: object) => void
   error: (message: string, extra?: object) => void
@@ -18,11 +22,17 @@ export enum logLevel {
   DEBUG = 5,
 }
 
+export interface LoggerEntryContent {
+  readonly timestamp: string
+  readonly message: string
+  [key: string]: any
+}
+
 export type LogEntry = {
   namespace: string
   level: logLevel
   label: string
-  log: { timestamp: string; message: string; [key: string]: any }
+  log: LoggerEntryContent
 }
 export type logCreator = (logLevel: logLevel) => (entry: LogEntry) => void
 
@@ -35,12 +45,31 @@ export interface RetryOptions {
   restartOnFailure?: (e: Error) => Promise<boolean>
 }
 
+export type BrokersFunction = () => string[] | Promise<string[]>
+
+export type SASLOptions =
+  | { mechanism: 'plain'; username: string; password: string }
+  | { mechanism: 'scram-sha-256'; username: string; password: string }
+  | { mechanism: 'scram-sha-512'; username: string; password: string }
+  | { mechanism: 'aws'; authorizationIdentity: string; accessKeyId: string; secretAccessKey: string; sessionToken?: string }
+  | { mechanism: 'oauthbearer'; oauthBearerProvider: () => Promise<{ value: string }> }
+
+/** A custom SASL mechanism, as kafkajs takes it (samsa does not use it). */
+export type Mechanism = {
+  mechanism: string
+  authenticationProvider: (args: any) => { authenticate: () => Promise<void> }
+}
+
 export interface KafkaConfig {
   clientId?: string
   /** Where the log lives. Default: `./.samsa` under the current working directory. */
   dataDir?: string
   /** Accepted so kafkajs code runs unchanged; the embedded broker ignores it (with a warning). */
-  brokers?: string[] | (() => string[] | Promise<string[]>)
+  brokers?: string[] | BrokersFunction
+  /** Accepted so kafkajs code runs unchanged; there is no connection to secure, so it is not used. */
+  ssl?: ConnectionOptions | boolean
+  /** Accepted so kafkajs code runs unchanged; there is no connection to authenticate, so it is not used. */
+  sasl?: SASLOptions | Mechanism
   logLevel?: logLevel
   logCreator?: logCreator
   retry?: RetryOptions
@@ -174,6 +203,39 @@ export type RecordMetadata = {
 export type InstrumentationEvent<T> = { id: string; type: string; timestamp: number; payload: T }
 export type RemoveInstrumentationEventListener<T> = () => void
 
+/** `connect`/`disconnect` events carry no payload (undefined, as in kafkajs at runtime). */
+export type ConnectEvent = InstrumentationEvent<undefined>
+export type DisconnectEvent = InstrumentationEvent<undefined>
+type NetworkRequestInfo = {
+  apiKey: number
+  apiName: string
+  apiVersion: number
+  broker: string
+  clientId: string
+  correlationId: number
+  createdAt: number
+  pendingDuration: number
+  sentAt: number
+}
+/** kafkajs's network events. samsa has no network between client and broker: it never emits them. */
+export type RequestEvent = InstrumentationEvent<NetworkRequestInfo & { duration: number; size: number }>
+/** Never emitted by samsa (see RequestEvent). */
+export type RequestTimeoutEvent = InstrumentationEvent<NetworkRequestInfo>
+/** Never emitted by samsa (see RequestEvent). */
+export type RequestQueueSizeEvent = InstrumentationEvent<{ broker: string; clientId: string; queueSize: number }>
+
+/** The events every client has, by name suffix. */
+type ClientEventTypes = {
+  CONNECT: ConnectEvent
+  DISCONNECT: DisconnectEvent
+  REQUEST: RequestEvent
+  REQUEST_TIMEOUT: RequestTimeoutEvent
+  REQUEST_QUEUE_SIZE: RequestQueueSizeEvent
+}
+
+/** The event a listener for `name` receives, given a client's events object and its payload types. */
+type EventFor<Events, Types, Name> = ValueOf<{ [K in keyof Events & keyof Types]: Events[K] extends Name ? Types[K] : never }>
+
 export type ProducerEvents = {
   CONNECT: 'producer.connect'
   DISCONNECT: 'producer.disconnect'
@@ -182,16 +244,34 @@ export type ProducerEvents = {
   REQUEST_QUEUE_SIZE: 'producer.network.request_queue_size'
 }
 
-export type Producer = {
+export type Sender = {
+  send(record: ProducerRecord): Promise<RecordMetadata[]>
+  sendBatch(batch: ProducerBatch): Promise<RecordMetadata[]>
+}
+
+/** kafkajs's transaction. samsa has no transactions yet: `producer.transaction()` rejects. */
+export type Transaction = Sender & {
+  sendOffsets(offsets: Offsets & { consumerGroupId: string }): Promise<void>
+  commit(): Promise<void>
+  abort(): Promise<void>
+  isActive(): boolean
+}
+
+export type Producer = Sender & {
   connect(): Promise<void>
   disconnect(): Promise<void>
   isIdempotent(): boolean
   readonly events: ProducerEvents
-  on(eventName: ProducerEvents[keyof ProducerEvents], listener: (event: InstrumentationEvent<any>) => void): RemoveInstrumentationEventListener<any>
-  send(record: ProducerRecord): Promise<RecordMetadata[]>
-  sendBatch(batch: ProducerBatch): Promise<RecordMetadata[]>
+  on<E extends ValueOf<ProducerEvents>>(
+    eventName: E,
+    listener: (event: EventFor<ProducerEvents, ClientEventTypes, E>) => void
+  ): RemoveInstrumentationEventListener<E>
   logger(): Logger
-  transaction(): Promise<never>
+  /**
+   * Typed as kafkajs's, so transactional code compiles; samsa has no transactions yet and
+   * rejects with KafkaJSNotImplemented (as a `transactionalId` in the config throws it).
+   */
+  transaction(): Promise<Transaction>
 }
 
 export interface AdminConfig {
@@ -203,11 +283,16 @@ export interface IResourceConfigEntry {
   value: string
 }
 
+export interface ReplicaAssignment {
+  partition: number
+  replicas: Array<number>
+}
+
 export interface ITopicConfig {
   topic: string
   numPartitions?: number
   replicationFactor?: number
-  replicaAssignment?: object[]
+  replicaAssignment?: ReplicaAssignment[]
   configEntries?: IResourceConfigEntry[]
 }
 
@@ -252,7 +337,13 @@ export interface ConfigEntries {
   configSource: ConfigSource
   isSensitive: boolean
   readOnly: boolean
-  configSynonyms: { configName: string; configValue: string; configSource: ConfigSource }[]
+  configSynonyms: ConfigSynonyms[]
+}
+
+export interface ConfigSynonyms {
+  configName: string
+  configValue: string
+  configSource: ConfigSource
 }
 
 export interface DescribeConfigResponse {
@@ -280,6 +371,85 @@ export type AdminEvents = {
   REQUEST_QUEUE_SIZE: 'admin.network.request_queue_size'
 }
 
+export interface PartitionOffset {
+  partition: number
+  offset: string
+}
+export type SeekEntry = PartitionOffset
+export type FetchOffsetsPartition = PartitionOffset & { metadata: string | null }
+
+export type GroupOverview = { groupId: string; protocolType: string }
+export type DeleteGroupsResult = { groupId: string; errorCode?: number; error?: KafkaJSProtocolError }
+
+// kafkajs's ACL shapes. samsa has no ACLs (the broker runs inside your process, with its
+// permissions): the admin ACL methods take and promise these shapes, and always reject.
+export interface Acl {
+  principal: string
+  host: string
+  operation: AclOperationTypes
+  permissionType: AclPermissionTypes
+}
+export interface AclResource {
+  resourceType: AclResourceTypes
+  resourceName: string
+  resourcePatternType: ResourcePatternTypes
+}
+export type AclEntry = Acl & AclResource
+export type DescribeAclResource = AclResource & { acls: Acl[] }
+export interface DescribeAclResponse {
+  throttleTime: number
+  errorCode: number
+  errorMessage?: string
+  resources: DescribeAclResource[]
+}
+export interface AclFilter {
+  resourceType: AclResourceTypes
+  resourceName?: string
+  resourcePatternType: ResourcePatternTypes
+  principal?: string
+  host?: string
+  operation: AclOperationTypes
+  permissionType: AclPermissionTypes
+}
+export interface MatchingAcl {
+  errorCode: number
+  errorMessage?: string
+  resourceType: AclResourceTypes
+  resourceName: string
+  resourcePatternType: ResourcePatternTypes
+  principal: string
+  host: string
+  operation: AclOperationTypes
+  permissionType: AclPermissionTypes
+}
+export interface DeleteAclFilterResponses {
+  errorCode: number
+  errorMessage?: string
+  matchingAcls: MatchingAcl[]
+}
+export interface DeleteAclResponse {
+  throttleTime: number
+  filterResponses: DeleteAclFilterResponses[]
+}
+
+export interface PartitionReassignment {
+  topic: string
+  partitionAssignment: Array<ReplicaAssignment>
+}
+export interface OngoingPartitionReassignment {
+  partitionIndex: number
+  replicas: number[]
+  addingReplicas?: number[]
+  removingReplicas?: number[]
+}
+export interface OngoingTopicReassignment {
+  topic: string
+  partitions: OngoingPartitionReassignment[]
+}
+export interface ListPartitionReassignmentsResponse {
+  topics: OngoingTopicReassignment[]
+}
+
 export type Admin = {
   connect(): Promise<void>
   disconnect(): Promise<void>
@@ -294,26 +464,64 @@ export type Admin = {
   describeCluster(): Promise<{ brokers: Array<{ nodeId: number; host: string; port: number }>; controller: number | null; clusterId: string }>
   describeConfigs(configs: { resources: ResourceConfigQuery[]; includeSynonyms: boolean }): Promise<DescribeConfigResponse>
   alterConfigs(configs: { validateOnly: boolean; resources: IResourceConfig[] }): Promise<any>
-  listGroups(): Promise<{ groups: { groupId: string; protocolType: string }[] }>
-  describeGroups(groupIds: string[]): Promise<{ groups: GroupDescription[] }>
-  deleteGroups(groupIds: string[]): Promise<{ groupId: string; errorCode: number }[]>
-  fetchOffsets(options: { groupId: string; topics?: string[]; resolveOffsets?: boolean }): Promise<Array<{ topic: string; partitions: { partition: number; offset: string; metadata: string | null }[] }>>
-  setOffsets(options: { groupId: string; topic: string; partitions: { partition: number; offset: string }[] }): Promise<void>
+  listGroups(): Promise<{ groups: GroupOverview[] }>
+  describeGroups(groupIds: string[]): Promise<GroupDescriptions>
+  /** Resolves with `errorCode: 0` for each group; a group that cannot be deleted rejects the call with KafkaJSDeleteGroupsError. */
+  deleteGroups(groupIds: string[]): Promise<DeleteGroupsResult[]>
+  fetchOffsets(options: { groupId: string; topics?: string[]; resolveOffsets?: boolean }): Promise<Array<{ topic: string; partitions: FetchOffsetsPartition[] }>>
+  setOffsets(options: { groupId: string; topic: string; partitions: SeekEntry[] }): Promise<void>
   resetOffsets(options: { groupId: string; topic: string; earliest: boolean }): Promise<void>
-  /** ACLs do not apply to an embedded broker: these reject with KafkaJSNotImplemented. */
-  createAcls(options: any): Promise<never>
-  describeAcls(options: any): Promise<never>
-  deleteAcls(options: any): Promise<never>
-  /** One broker leads every partition: reassignment rejects with KafkaJSNotImplemented. */
-  alterPartitionReassignments(options: any): Promise<never>
-  listPartitionReassignments(options?: any): Promise<{ topics: [] }>
+  /**
+   * Typed as kafkajs's so ACL code compiles, but samsa has no ACLs (the broker runs inside
+   * your process, with its permissions): always rejects with KafkaJSNotImplemented.
+   */
+  createAcls(options: { acl: AclEntry[] }): Promise<boolean>
+  /** Typed as kafkajs's; samsa has no ACLs: always rejects with KafkaJSNotImplemented. */
+  describeAcls(options: AclFilter): Promise<DescribeAclResponse>
+  /** Typed as kafkajs's; samsa has no ACLs: always rejects with KafkaJSNotImplemented. */
+  deleteAcls(options: { filters: AclFilter[] }): Promise<DeleteAclResponse>
+  /** Typed as kafkajs's; one broker leads every partition, so this always rejects with KafkaJSNotImplemented. */
+  alterPartitionReassignments(request: { topics: PartitionReassignment[]; timeout?: number }): Promise<void>
+  /** One broker leads every partition: always resolves with `{ topics: [] }`. */
+  listPartitionReassignments(request?: { topics?: TopicPartitions[]; timeout?: number }): Promise<ListPartitionReassignmentsResponse>
   logger(): Logger
   readonly events: AdminEvents
-  on(eventName: AdminEvents[keyof AdminEvents], listener: (event: InstrumentationEvent<any>) => void): RemoveInstrumentationEventListener<any>
+  on<E extends ValueOf<AdminEvents>>(
+    eventName: E,
+    listener: (event: EventFor<AdminEvents, ClientEventTypes, E>) => void
+  ): RemoveInstrumentationEventListener<E>
 }
 
+/**
+ * samsa's built-in assigners (`PartitionAssigners.roundRobin`, `.range`): the group
+ * coordinator assigns partitions with the named strategy. Custom assigner functions are
+ * refused (KafkaJSNonRetriableError) for now.
+ */
 export type PartitionAssigner = (() => { name: string }) & { samsaName: string }
 export const PartitionAssigners: { roundRobin: PartitionAssigner; range: PartitionAssigner }
+
+// kafkajs's assigner protocol: the member metadata and assignment encodings of the
+// "consumer" protocol type, and the shape of a custom assigner.
+export type Assignment = { [topic: string]: number[] }
+export type GroupMember = { memberId: string; memberMetadata: Buffer }
+export type GroupMemberAssignment = { memberId: string; memberAssignment: Buffer }
+export type GroupState = { name: string; metadata: Buffer }
+export type Assigner = {
+  name: string
+  version: number
+  assign(group: { members: GroupMember[]; topics: string[] }): Promise<GroupMemberAssignment[]>
+  protocol(subscription: { topics: string[] }): GroupState
+}
+export interface ISerializer<T> {
+  encode(value: T): Buffer
+  decode(buffer: Buffer): T | null
+}
+export type MemberMetadata = { version: number; topics: string[]; userData: Buffer }
+export type MemberAssignment = { version: number; assignment: Assignment; userData: Buffer }
+export const AssignerProtocol: {
+  MemberMetadata: ISerializer<MemberMetadata>
+  MemberAssignment: ISerializer<MemberAssignment>
+}
 
 export interface ConsumerConfig {
   groupId: string
@@ -375,8 +583,9 @@ export interface EachMessagePayload {
   pause(): () => void
 }
 
-export type TopicOffsets = { topic: string; partitions: { partition: number; offset: string }[] }
+export type TopicOffsets = { topic: string; partitions: PartitionOffset[] }
 export type Offsets = { topics: TopicOffsets[] }
+export type OffsetsByTopicPartition = Offsets
 
 export interface EachBatchPayload {
   batch: Batch
@@ -384,7 +593,7 @@ export interface EachBatchPayload {
   heartbeat(): Promise<void>
   pause(): () => void
   commitOffsetsIfNecessary(offsets?: Offsets): Promise<void>
-  uncommittedOffsets(): Offsets
+  uncommittedOffsets(): OffsetsByTopicPartition
   isRunning(): boolean
   isStale(): boolean
 }
@@ -402,17 +611,38 @@ export type ConsumerRunConfig = {
   eachMessage?: EachMessageHandler
 }
 
+/** Aliases kafkajs keeps for code written against @types/kafkajs. */
+export type ConsumerEachMessagePayload = EachMessagePayload
+export type ConsumerEachBatchPayload = EachBatchPayload
+
 export type TopicPartitions = { topic: string; partitions: number[] }
-export type TopicPartitionOffsetAndMetadata = { topic: string; partition: number; offset: string; metadata?: string | null }
+export type TopicPartition = { topic: string; partition: number }
+export type TopicPartitionOffset = TopicPartition & { offset: string }
+export type TopicPartitionOffsetAndMetadata = TopicPartitionOffset & { metadata?: string | null }
+
+export type MemberDescription = {
+  memberId: string
+  clientId: string
+  clientHost: string
+  memberMetadata: Buffer
+  memberAssignment: Buffer
+  /** samsa's own: the member's partitions by topic, decoded. */
+  assignment: Assignment
+}
+
+// Kafka's group states (samsa's groups are in one of Empty, Dead, CompletingRebalance, Stable).
+export type ConsumerGroupState = 'Unknown' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable' | 'Dead' | 'Empty'
 
 export type GroupDescription = {
   groupId: string
-  members: { memberId: string; clientId: string; clientHost: string; memberMetadata: Buffer; memberAssignment: Buffer; assignment: { [topic: string]: number[] } }[]
+  members: MemberDescription[]
   protocol: string
   protocolType: string
-  state: string
+  state: ConsumerGroupState
   errorCode: number
 }
+
+export type GroupDescriptions = { groups: GroupDescription[] }
 
 export type ConsumerEvents = {
   HEARTBEAT: 'consumer.heartbeat'
@@ -433,6 +663,70 @@ export type ConsumerEvents = {
   REQUEST_QUEUE_SIZE: 'consumer.network.request_queue_size'
 }
 
+export type ConsumerHeartbeatEvent = InstrumentationEvent<{ groupId: string; memberId: string; groupGenerationId: number }>
+export type ConsumerCommitOffsetsEvent = InstrumentationEvent<{
+  groupId: string
+  memberId: string
+  groupGenerationId: number
+  topics: TopicOffsets[]
+}>
+export interface IMemberAssignment {
+  [key: string]: number[]
+}
+export type ConsumerGroupJoinEvent = InstrumentationEvent<{
+  duration: number
+  groupId: string
+  isLeader: boolean
+  /** The longest-standing member (samsa's coordinator assigns; no member leads). null when unknown. */
+  leaderId: string | null
+  /** The assigner's name, e.g. 'RoundRobinAssigner'. */
+  groupProtocol: string
+  memberId: string
+  memberAssignment: IMemberAssignment
+}>
+/** `nodeId` is kafkajs's broker id; samsa has one embedded broker and leaves it out. */
+export type ConsumerFetchStartEvent = InstrumentationEvent<{ nodeId?: number }>
+export type ConsumerFetchEvent = InstrumentationEvent<{ numberOfBatches: number; duration: number; nodeId?: number }>
+export interface IBatchProcessEvent {
+  topic: string
+  partition: number
+  highWatermark: string
+  offsetLag: string
+  offsetLagLow: string
+  batchSize: number
+  /** A processed batch is never empty, so this is a string. */
+  firstOffset: string
+  lastOffset: string
+}
+export type ConsumerStartBatchProcessEvent = InstrumentationEvent<IBatchProcessEvent>
+export type ConsumerEndBatchProcessEvent = InstrumentationEvent<IBatchProcessEvent & { duration: number }>
+export type ConsumerCrashEvent = InstrumentationEvent<{ error: Error; groupId: string; restart: boolean }>
+export type ConsumerRebalancingEvent = InstrumentationEvent<{ groupId: string; memberId: string }>
+/** samsa never emits this: a member is only assigned partitions of topics it subscribed to. */
+export type ConsumerReceivedUnsubcribedTopicsEvent = InstrumentationEvent<{
+  groupId: string
+  generationId: number
+  memberId: string
+  assignedTopics: string[]
+  topicsSubscribed: string[]
+  topicsNotSubscribed: string[]
+}>
+export type ConsumerStopEvent = InstrumentationEvent<undefined>
+
+type ConsumerEventTypes = ClientEventTypes & {
+  HEARTBEAT: ConsumerHeartbeatEvent
+  COMMIT_OFFSETS: ConsumerCommitOffsetsEvent
+  GROUP_JOIN: ConsumerGroupJoinEvent
+  FETCH_START: ConsumerFetchStartEvent
+  FETCH: ConsumerFetchEvent
+  START_BATCH_PROCESS: ConsumerStartBatchProcessEvent
+  END_BATCH_PROCESS: ConsumerEndBatchProcessEvent
+  STOP: ConsumerStopEvent
+  CRASH: ConsumerCrashEvent
+  REBALANCING: ConsumerRebalancingEvent
+  RECEIVED_UNSUBSCRIBED_TOPICS: ConsumerReceivedUnsubcribedTopicsEvent
+}
+
 export type Consumer = {
   connect(): Promise<void>
   disconnect(): Promise<void>
@@ -440,14 +734,74 @@ export type Consumer = {
   stop(): Promise<void>
   run(config?: ConsumerRunConfig): Promise<void>
   commitOffsets(topicPartitions: Array<TopicPartitionOffsetAndMetadata>): Promise<void>
-  seek(topicPartitionOffset: { topic: string; partition: number; offset: string }): void
+  seek(topicPartitionOffset: TopicPartitionOffset): void
   describeGroup(): Promise<GroupDescription>
   pause(topics: Array<{ topic: string; partitions?: number[] }>): void
   paused(): TopicPartitions[]
   resume(topics: Array<{ topic: string; partitions?: number[] }>): void
-  on(eventName: ConsumerEvents[keyof ConsumerEvents], listener: (event: InstrumentationEvent<any>) => void): RemoveInstrumentationEventListener<any>
+  on<E extends ValueOf<ConsumerEvents>>(
+    eventName: E,
+    listener: (event: EventFor<ConsumerEvents, ConsumerEventTypes, E>) => void
+  ): RemoveInstrumentationEventListener<E>
   logger(): Logger
   readonly events: ConsumerEvents
+}
+
+// kafkajs's error classes: the same names, fields, constructor arguments and `retriable` rules.
+
+export interface KafkaJSErrorMetadata {
+  retriable?: boolean
+  cause?: Error
+  /** Accepted as kafkajs accepts them; like kafkajs, not stored on the error. */
+  topic?: string
+  partitionId?: number
+  metadata?: PartitionMetadata
+}
+export interface KafkaJSOffsetOutOfRangeMetadata {
+  topic: string
+  partition: number
+}
+export interface KafkaJSNumberOfRetriesExceededMetadata {
+  retryCount: number
+  retryTime: number
+}
+export interface KafkaJSConnectionErrorMetadata {
+  broker?: string
+  code?: string
+}
+export interface KafkaJSRequestTimeoutErrorMetadata {
+  broker?: string
+  /** Accepted as kafkajs accepts it; like kafkajs, not stored on the error. */
+  clientId?: string
+  correlationId?: number
+  createdAt?: number
+  sentAt?: number
+  pendingDuration?: number
+}
+export interface KafkaJSTopicMetadataNotLoadedMetadata {
+  topic: string
+}
+export interface KafkaJSStaleTopicMetadataAssignmentMetadata {
+  topic: string
+  unknownPartitions: PartitionMetadata[]
+}
+export interface KafkaJSServerDoesNotSupportApiKeyMetadata {
+  apiKey: number
+  apiName: string
+}
+export interface KafkaJSDeleteGroupsErrorGroups {
+  groupId: string
+  errorCode: number
+  error: KafkaJSError
+}
+export interface KafkaJSDeleteTopicRecordsErrorPartition {
+  partition: number
+  offset: string
+  error: KafkaJSError
+}
+export interface KafkaJSDeleteTopicRecordsErrorTopic {
+  topic: string
+  partitions: KafkaJSDeleteTopicRecordsErrorPartition[]
 }
 
 export class KafkaJSError extends Error {
@@ -456,7 +810,7 @@ export class KafkaJSError extends Error {
   readonly retriable: boolean
   readonly helpUrl?: string
   readonly cause?: Error
-  constructor(e: Error | string, metadata?: { retriable?: boolean; cause?: Error })
+  constructor(e: Error | string, metadata?: KafkaJSErrorMetadata)
 }
 export class KafkaJSNonRetriableError extends KafkaJSError {
   constructor(e: Error | string, metadata?: { cause?: Error })
@@ -464,56 +818,91 @@ export class KafkaJSNonRetriableError extends KafkaJSError {
 export class KafkaJSProtocolError extends KafkaJSError {
   readonly code: number
   readonly type: string
-  constructor(e: Error | string | { message: string; type: string; code: number; retriable: boolean })
+  constructor(e: Error | string | { message: string; type: string; code: number; retriable: boolean }, metadata?: { retriable?: boolean })
 }
 export class KafkaJSOffsetOutOfRange extends KafkaJSProtocolError {
   readonly topic: string
   readonly partition: number
+  constructor(e: Error | string | { message: string; type: string; code: number; retriable: boolean }, metadata?: KafkaJSOffsetOutOfRangeMetadata)
 }
 export class KafkaJSNumberOfRetriesExceeded extends KafkaJSNonRetriableError {
+  readonly stack: string
   readonly retryCount: number
   readonly retryTime: number
+  constructor(e: Error | string, metadata?: KafkaJSNumberOfRetriesExceededMetadata)
 }
 export class KafkaJSConnectionError extends KafkaJSError {
   readonly broker: string
+  readonly code?: string
+  constructor(e: Error | string, metadata?: KafkaJSConnectionErrorMetadata)
+}
+export class KafkaJSConnectionClosedError extends KafkaJSConnectionError {
+  readonly host?: string
+  readonly port?: number
+  /** `broker` becomes `host:port`, as in kafkajs. */
+  constructor(e: Error | string, metadata?: { host?: string; port?: number })
+}
+export class KafkaJSRequestTimeoutError extends KafkaJSError {
+  readonly broker: string
+  readonly correlationId: number
+  readonly createdAt: number
+  readonly sentAt: number
+  readonly pendingDuration: number
+  constructor(e: Error | string, metadata?: KafkaJSRequestTimeoutErrorMetadata)
 }
 export class KafkaJSTopicMetadataNotLoaded extends KafkaJSError {
   readonly topic: string
+  constructor(e: Error | string, metadata?: KafkaJSTopicMetadataNotLoadedMetadata)
 }
-export class KafkaJSNotImplemented extends KafkaJSNonRetriableError {}
-export class KafkaJSTimeout extends KafkaJSNonRetriableError {}
+export class KafkaJSStaleTopicMetadataAssignment extends KafkaJSError {
+  readonly topic: string
+  readonly unknownPartitions: PartitionMetadata[]
+  constructor(e: Error | string, metadata?: KafkaJSStaleTopicMetadataAssignmentMetadata)
+}
+export class KafkaJSServerDoesNotSupportApiKey extends KafkaJSNonRetriableError {
+  readonly apiKey: number
+  readonly apiName: string
+  constructor(e: Error | string, metadata?: KafkaJSServerDoesNotSupportApiKeyMetadata)
+}
+export class KafkaJSMemberIdRequired extends KafkaJSProtocolError {
+  readonly memberId: string
+  constructor(e: Error | string | { message: string; type: string; code: number; retriable: boolean }, metadata?: { memberId: string })
+}
 export class KafkaJSCreateTopicError extends KafkaJSProtocolError {
   readonly topic: string
+  constructor(e: Error | string | { message: string; type: string; code: number; retriable: boolean }, topic?: string)
+}
+export class KafkaJSAlterPartitionReassignmentsError extends KafkaJSProtocolError {
+  readonly topic?: string
+  readonly partition?: number
+  constructor(e: Error | string | { message: string; type: string; code: number; retriable: boolean }, topic?: string, partition?: number)
 }
 export class KafkaJSAggregateError extends Error {
   readonly errors: (Error | string)[]
+  constructor(message: Error | string, errors: (Error | string)[])
 }
+export class KafkaJSDeleteGroupsError extends KafkaJSError {
+  readonly groups: KafkaJSDeleteGroupsErrorGroups[]
+  constructor(e: Error | string, groups?: KafkaJSDeleteGroupsErrorGroups[])
+}
+export class KafkaJSDeleteTopicRecordsError extends KafkaJSError {
+  readonly partitions: KafkaJSDeleteTopicRecordsErrorPartition[]
+  /** Retriable when every failed partition's error is. */
+  constructor(metadata: KafkaJSDeleteTopicRecordsErrorTopic)
+}
+// kafkajs's classes that add only their name; they take KafkaJSError's (or
+// KafkaJSNonRetriableError's) arguments.
+export class KafkaJSNotImplemented extends KafkaJSNonRetriableError {}
+export class KafkaJSTimeout extends KafkaJSNonRetriableError {}
+export class KafkaJSLockTimeout extends KafkaJSTimeout {}
 export class KafkaJSPartialMessageError extends KafkaJSNonRetriableError {}
 export class KafkaJSBrokerNotFound extends KafkaJSError {}
-export class KafkaJSConnectionClosedError extends KafkaJSConnectionError {}
-export class KafkaJSRequestTimeoutError extends KafkaJSError {}
 export class KafkaJSSASLAuthenticationError extends KafkaJSNonRetriableError {}
-export class KafkaJSMemberIdRequired extends KafkaJSProtocolError {
-  readonly memberId: string
-}
 export class KafkaJSGroupCoordinatorNotFound extends KafkaJSNonRetriableError {}
 export class KafkaJSMetadataNotLoaded extends KafkaJSError {}
-export class KafkaJSStaleTopicMetadataAssignment extends KafkaJSError {}
-export class KafkaJSLockTimeout extends KafkaJSTimeout {}
-export class KafkaJSServerDoesNotSupportApiKey extends KafkaJSNonRetriableError {}
 export class KafkaJSUnsupportedMagicByteInMessageSet extends KafkaJSNonRetriableError {}
 export class KafkaJSInvariantViolation extends KafkaJSNonRetriableError {}
 export class KafkaJSInvalidVarIntError extends KafkaJSNonRetriableError {}
 export class KafkaJSInvalidLongError extends KafkaJSNonRetriableError {}
 export class KafkaJSNoBrokerAvailableError extends KafkaJSError {}
 export class KafkaJSFetcherRebalanceError extends Error {}
-export class KafkaJSAlterPartitionReassignmentsError extends KafkaJSProtocolError {
-  readonly topic?: string
-  readonly partition?: number
-}
-export class KafkaJSDeleteGroupsError extends KafkaJSError {
-  readonly groups: { groupId: string; errorCode: number; error: KafkaJSError }[]
-}
-export class KafkaJSDeleteTopicRecordsError extends KafkaJSError {
-  readonly partitions: { partition: number; offset: string; error: KafkaJSProtocolError }[]
-}

@@ -45,3 +45,25 @@ test('clients have kafkajs methods and event names', () => {
     expect(b.events).toEqual(a.events)
   }
 })
+
+test('error classes keep the fields of kafkajs constructor arguments', () => {
+  const partition = { partitionErrorCode: 0, partitionId: 1, leader: 0, replicas: [0], isr: [0] }
+  const cases = [
+    ['KafkaJSOffsetOutOfRange', { message: 'out', type: 'OFFSET_OUT_OF_RANGE', code: 1, retriable: false }, { topic: 't', partition: 1 }],
+    ['KafkaJSNumberOfRetriesExceeded', new Error('gave up'), { retryCount: 5, retryTime: 300 }],
+    ['KafkaJSConnectionError', 'refused', { broker: 'h:1', code: 'ECONNREFUSED' }],
+    ['KafkaJSConnectionClosedError', 'closed', { host: 'h', port: 1 }],
+    ['KafkaJSRequestTimeoutError', 'late', { broker: 'h:1', clientId: 'c', correlationId: 3, createdAt: 1, sentAt: 2, pendingDuration: 1 }],
+    ['KafkaJSTopicMetadataNotLoaded', 'no metadata', { topic: 't' }],
+    ['KafkaJSStaleTopicMetadataAssignment', 'stale', { topic: 't', unknownPartitions: [partition] }],
+    ['KafkaJSServerDoesNotSupportApiKey', 'unsupported', { apiKey: 0, apiName: 'Produce' }],
+    ['KafkaJSMemberIdRequired', { message: 'rejoin', type: 'MEMBER_ID_REQUIRED', code: 79, retriable: false }, { memberId: 'm' }],
+  ]
+  const fields = (e) => {
+    const { stack, cause, ...own } = Object.fromEntries(Object.entries(e))
+    return { ...own, message: e.message, name: e.name }
+  }
+  for (const [name, e, metadata] of cases) {
+    expect([name, fields(new samsa[name](e, metadata))]).toEqual([name, fields(new kafkajs[name](e, metadata))])
+  }
+})

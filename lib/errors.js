@@ -31,14 +31,21 @@ class KafkaJSProtocolError extends KafkaJSError {
   }
 }
 
-class KafkaJSOffsetOutOfRange extends KafkaJSProtocolError {
-  constructor(e, { topic, partition } = {}) {
-    super(e)
-    this.topic = topic
-    this.partition = partition
-    this.name = 'KafkaJSOffsetOutOfRange'
+// kafkajs's classes whose second argument is an object of fields the error keeps, e.g.
+// `new KafkaJSOffsetOutOfRange(e, { topic, partition })`.
+const withFields = (name, Base, fields) => {
+  const C = class extends Base {
+    constructor(e, metadata = {}) {
+      super(e)
+      for (const field of fields) this[field] = metadata[field]
+      this.name = name
+    }
   }
+  Object.defineProperty(C, 'name', { value: name })
+  return C
 }
+
+const KafkaJSOffsetOutOfRange = withFields('KafkaJSOffsetOutOfRange', KafkaJSProtocolError, ['topic', 'partition'])
 
 class KafkaJSNumberOfRetriesExceeded extends KafkaJSNonRetriableError {
   constructor(e, { retryCount, retryTime } = {}) {
@@ -50,22 +57,8 @@ class KafkaJSNumberOfRetriesExceeded extends KafkaJSNonRetriableError {
   }
 }
 
-class KafkaJSConnectionError extends KafkaJSError {
-  constructor(e, { broker, code } = {}) {
-    super(e)
-    this.broker = broker
-    this.code = code
-    this.name = 'KafkaJSConnectionError'
-  }
-}
-
-class KafkaJSTopicMetadataNotLoaded extends KafkaJSError {
-  constructor(e, { topic } = {}) {
-    super(e)
-    this.topic = topic
-    this.name = 'KafkaJSTopicMetadataNotLoaded'
-  }
-}
+const KafkaJSConnectionError = withFields('KafkaJSConnectionError', KafkaJSError, ['broker', 'code'])
+const KafkaJSTopicMetadataNotLoaded = withFields('KafkaJSTopicMetadataNotLoaded', KafkaJSError, ['topic'])
 
 // kafkajs's classes that add nothing but their name. samsa has no network or cluster to
 // fail, so it does not throw most of them, but applications test for them with `instanceof`.
@@ -118,26 +111,31 @@ class KafkaJSDeleteTopicRecordsError extends KafkaJSError {
 
 const KafkaJSPartialMessageError = simple('KafkaJSPartialMessageError', KafkaJSNonRetriableError)
 const KafkaJSBrokerNotFound = simple('KafkaJSBrokerNotFound', KafkaJSError)
-const KafkaJSConnectionClosedError = simple('KafkaJSConnectionClosedError', KafkaJSConnectionError)
-const KafkaJSRequestTimeoutError = simple('KafkaJSRequestTimeoutError', KafkaJSError)
 const KafkaJSSASLAuthenticationError = simple('KafkaJSSASLAuthenticationError', KafkaJSNonRetriableError)
 const KafkaJSGroupCoordinatorNotFound = simple('KafkaJSGroupCoordinatorNotFound', KafkaJSNonRetriableError)
 const KafkaJSMetadataNotLoaded = simple('KafkaJSMetadataNotLoaded', KafkaJSError)
-const KafkaJSStaleTopicMetadataAssignment = simple('KafkaJSStaleTopicMetadataAssignment', KafkaJSError)
 const KafkaJSLockTimeout = simple('KafkaJSLockTimeout', KafkaJSTimeout)
-const KafkaJSServerDoesNotSupportApiKey = simple('KafkaJSServerDoesNotSupportApiKey', KafkaJSNonRetriableError)
 const KafkaJSUnsupportedMagicByteInMessageSet = simple('KafkaJSUnsupportedMagicByteInMessageSet', KafkaJSNonRetriableError)
 const KafkaJSInvariantViolation = simple('KafkaJSInvariantViolation', KafkaJSNonRetriableError)
 const KafkaJSInvalidVarIntError = simple('KafkaJSInvalidVarIntError', KafkaJSNonRetriableError)
 const KafkaJSInvalidLongError = simple('KafkaJSInvalidLongError', KafkaJSNonRetriableError)
 const KafkaJSNoBrokerAvailableError = simple('KafkaJSNoBrokerAvailableError', KafkaJSError)
-class KafkaJSMemberIdRequired extends KafkaJSProtocolError {
-  constructor(e, { memberId } = {}) {
-    super(e)
-    this.memberId = memberId
-    this.name = 'KafkaJSMemberIdRequired'
+
+const KafkaJSRequestTimeoutError = withFields('KafkaJSRequestTimeoutError', KafkaJSError, ['broker', 'correlationId', 'createdAt', 'sentAt', 'pendingDuration'])
+const KafkaJSStaleTopicMetadataAssignment = withFields('KafkaJSStaleTopicMetadataAssignment', KafkaJSError, ['topic', 'unknownPartitions'])
+const KafkaJSServerDoesNotSupportApiKey = withFields('KafkaJSServerDoesNotSupportApiKey', KafkaJSNonRetriableError, ['apiKey', 'apiName'])
+const KafkaJSMemberIdRequired = withFields('KafkaJSMemberIdRequired', KafkaJSProtocolError, ['memberId'])
+
+// `broker` is `host:port`, as kafkajs sets it.
+class KafkaJSConnectionClosedError extends KafkaJSConnectionError {
+  constructor(e, { host, port } = {}) {
+    super(e, { broker: `${host}:${port}` })
+    this.host = host
+    this.port = port
+    this.name = 'KafkaJSConnectionClosedError'
   }
 }
+
 class KafkaJSAlterPartitionReassignmentsError extends KafkaJSProtocolError {
   constructor(e, topicName, partition) {
     super(e)
