@@ -21,7 +21,8 @@ export declare class NativeBroker {
   setGroupOffsets(groupId: string, offsets: Array<OffsetJs>): Promise<void>
   listGroups(): Array<string>
   describeGroup(groupId: string): GroupJs
-  deleteGroup(groupId: string): void
+  /** Deletes a group's offsets (a durable write: off the JS thread). */
+  deleteGroup(groupId: string): Promise<void>
   get dir(): string
   get openedClean(): boolean
   createTopic(name: string, numPartitions: number, replicationFactor: number, configNames: Array<string>, configValues: Array<string>, validateOnly: boolean): Promise<void>
@@ -31,10 +32,14 @@ export declare class NativeBroker {
   partitionCount(name: string): number | null
   createPartitions(name: string, count: number, validateOnly: boolean): Promise<void>
   /**
-   * Appends a whole send in one call; see `produce.rs` for the layout. Returns, per
-   * topic-partition touched: topic index, partition, base offset, log start offset.
+   * Appends a whole send in one call; see `produce.rs` for the layout and the result.
+   * `producer_id` is -1 for a producer that is not idempotent.
    */
-  produce(topics: Array<string>, data: Uint8Array, meta: Int32Array, timestamps: Float64Array, compression: number): Array<number>
+  produce(topics: Array<string>, data: Uint8Array, meta: Int32Array, timestamps: Float64Array, compression: number, producerId: number, producerEpoch: number, sequences: Int32Array): ProduceResult
+  /** A new idempotent producer id and its epoch (Kafka's InitProducerId). */
+  initProducerId(): Array<number>
+  /** Checks every partition's files whole (see `verifyDataDir` for a closed directory). */
+  verify(): Promise<VerifyReport>
   /** Resolves when everything appended so far is fsynced (group commit). */
   sync(): Promise<void>
   offsets(topic: string): Array<PartitionOffsets>
@@ -49,6 +54,10 @@ export declare class NativeBroker {
    * at the end of the log, so a consumer that caught up allocates nothing.
    */
   fetch(topic: string, partition: number, offset: number, maxBytes: number): FetchResult | null
+  /** Test hook: the next `n` appends to a partition fail with EIO. */
+  injectAppendFailures(topic: string, partition: number, n: number): void
+  /** Test hook: the next `n` fsyncs fail with EIO. */
+  injectFsyncFailures(n: number): void
   /** One retention pass now (it also runs by itself every `retentionCheckIntervalMs`). */
   runMaintenance(nowMs: number): Promise<number>
   /** Flushes, writes the clean-shutdown marker and releases the data directory. */
@@ -95,12 +104,24 @@ export interface BrokerOptions {
   retentionBytes?: number
   maxMessageBytes?: number
   retentionCheckIntervalMs?: number
+  maxOpenFiles?: number
 }
 
 export interface ConfigEntry {
   name: string
   value: string
   isDefault: boolean
+}
+
+export interface DamageJs {
+  topic: string
+  partition: number
+  file: string
+  position: number
+  firstOffset: number
+  /** Below `firstOffset` when the damage hides no record. */
+  lastOffset: number
+  detail: string
 }
 
 /**
@@ -165,10 +186,44 @@ export interface PollResult {
   topicsVersion: number
 }
 
+export interface ProduceResult {
+  rows: Array<number>
+  /**
+   * Errors of the partitions that failed, as the one-line prefixed messages that
+   * `lib/errors.js` turns into kafkajs errors.
+   */
+  errors: Array<string>
+}
+
+export interface RepairJs {
+  topic: string
+  partition: number
+  /** The offsets given up by cutting the partition at its first damage. */
+  firstOffset: number
+  lastOffset: number
+}
+
 /** The core's log lines since the last call. */
 export declare function takeLogs(): Array<LogLine>
 
 export interface TopicPartitionJs {
   topic: string
   partition: number
+}
+
+/**
+ * Checks a data directory that no process has open (it is locked for the duration);
+ * with `repair`, cuts each damaged partition at its first damage.
+ */
+export declare function verifyDataDir(dir: string, repair: boolean): Promise<VerifyReport>
+
+export interface VerifyReport {
+  partitions: number
+  segments: number
+  batches: number
+  bytes: number
+  damage: Array<DamageJs>
+  indexProblems: Array<string>
+  tornTails: Array<string>
+  repaired: Array<RepairJs>
 }

@@ -839,3 +839,4 @@ module.exports.NativeBroker = nativeBinding.NativeBroker
 module.exports.NativeMember = nativeBinding.NativeMember
 module.exports.openBroker = nativeBinding.openBroker
 module.exports.takeLogs = nativeBinding.takeLogs
+module.exports.verifyDataDir = nativeBinding.verifyDataDir

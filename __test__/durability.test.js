@@ -55,7 +55,7 @@ describe('durability and lifecycle', () => {
     await producer.connect()
     const [r] = await producer.send({ topic: 'torn', messages: [{ value: 'next' }] })
     expect(r.baseOffset).toBe('1')
-    const warning = entries.find((e) => e.level === logLevel.WARN && /truncating an incomplete write/.test(e.message))
+    const warning = entries.find((e) => e.level === logLevel.WARN && /cutting off bytes after the last valid batch/.test(e.message))
     expect(warning).toBeDefined()
     expect(warning.fields).toContain('00000000000000000000.log')
     await kafka.close()

@@ -192,25 +192,42 @@ describe('producer', () => {
     await producer.disconnect()
   })
 
-  test('retriable errors are retried with backoff, then KafkaJSNumberOfRetriesExceeded', async () => {
-    const { kafka } = setup()
-    const producer = kafka.producer({ retry: { retries: 2, initialRetryTime: 5 } })
+  test('a send that fails on some partitions resends only those, and stored partitions are never resent', async () => {
+    const { dataDir, kafka } = setup()
+    const admin = kafka.admin()
+    await admin.createTopics({ topics: [{ topic: 'split', numPartitions: 3 }] })
+    const producer = kafka.producer({ retry: { retries: 3, initialRetryTime: 5 } })
     await producer.connect()
-    const transient = Object.assign(new KafkaJSError('EIO while appending'), { retriable: true })
-    let calls = 0
-    // Recovers on the third attempt.
-    expect(await producer.withRetries(async () => (++calls < 3 ? Promise.reject(transient) : 'ok'))).toBe('ok')
-    expect(calls).toBe(3)
-    calls = 0
-    const err = await producer.withRetries(async () => { calls++; throw transient }).catch((e) => e)
+    const native = require('../lib/broker').find(dataDir).native
+    // Partition 1 fails twice with a transient disk error, then recovers.
+    native.injectAppendFailures('split', 1, 2)
+    const messages = [0, 1, 2].flatMap((p) => [{ partition: p, value: `a${p}` }, { partition: p, value: `b${p}` }])
+    const result = await producer.send({ topic: 'split', messages })
+    expect(result.map((r) => [r.partition, r.baseOffset]).sort()).toEqual([[0, '0'], [1, '0'], [2, '0']])
+    for (const p of [0, 1, 2]) {
+      expect(readPartition(dataDir, 'split', p).map((r) => r.value.toString())).toEqual([`a${p}`, `b${p}`])
+    }
+    // When retries run out: KafkaJSNumberOfRetriesExceeded naming the failed partition, and
+    // the partitions that were stored hold their messages once.
+    native.injectAppendFailures('split', 2, 10)
+    const err = await producer.send({ topic: 'split', messages: [{ partition: 0, value: 'c0' }, { partition: 2, value: 'c2' }] }).catch((e) => e)
     expect(err.name).toBe('KafkaJSNumberOfRetriesExceeded')
-    expect(err.retryCount).toBe(2)
-    expect(calls).toBe(3)
-    // Non-retriable errors fail at once.
-    calls = 0
-    const fatal = new KafkaJSNotImplemented('no')
-    await expect(producer.withRetries(async () => { calls++; throw fatal })).rejects.toBe(fatal)
-    expect(calls).toBe(1)
+    expect(err.retryCount).toBe(3)
+    expect(err.cause.type).toBe('KAFKA_STORAGE_ERROR')
+    expect(err.cause.message).toMatch(/split-2/)
+    expect(readPartition(dataDir, 'split', 0).map((r) => r.value.toString())).toEqual(['a0', 'b0', 'c0'])
+    expect(readPartition(dataDir, 'split', 2).map((r) => r.value.toString())).toEqual(['a2', 'b2'])
+    await producer.disconnect()
+    await admin.disconnect()
+  })
+
+  test('bad input is not retried and writes nothing', async () => {
+    const { dataDir, kafka } = setup()
+    const producer = kafka.producer({ retry: { retries: 3, initialRetryTime: 5 } })
+    await producer.connect()
+    const err = await producer.send({ topic: 'big', messages: [{ value: 'ok' }, { value: Buffer.alloc(2 << 20) }] }).catch((e) => e)
+    expect(err).toMatchObject({ type: 'MESSAGE_TOO_LARGE', retriable: false })
+    expect(readPartition(dataDir, 'big', 0)).toHaveLength(0)
     await producer.disconnect()
   })
 

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use samsa::log::{batch, Compression, LogConfig, PartitionLog, Record};
+use samsa::log::{batch, Compression, LogConfig, OpenOptions, PartitionLog, Record};
 
 const RECORDS: usize = 1_000_000;
 const PER_APPEND: usize = 250;
@@ -28,7 +28,7 @@ fn main() {
     let mut chunks = Vec::new();
     for (n, chunk) in records.chunks(PER_APPEND).enumerate() {
         let start = encoded.len();
-        batch::encode_batch(&mut encoded, (n * PER_APPEND) as i64, chunk, Compression::None).expect("encode");
+        batch::encode_batch(&mut encoded, (n * PER_APPEND) as i64, chunk, Compression::None, None).expect("encode");
         chunks.push(start..encoded.len());
     }
     let mut f = std::fs::File::create(dir.path().join("floor.log")).expect("create");
@@ -43,11 +43,11 @@ fn main() {
     let mut scratch = Vec::new();
     for (n, chunk) in records.chunks(PER_APPEND).enumerate() {
         scratch.clear();
-        batch::encode_batch(&mut scratch, (n * PER_APPEND) as i64, chunk, Compression::None).expect("encode");
+        batch::encode_batch(&mut scratch, (n * PER_APPEND) as i64, chunk, Compression::None, None).expect("encode");
     }
     report("encode only", RECORDS, t.elapsed());
 
-    let mut log = PartitionLog::open(&dir.path().join("p"), LogConfig::default(), true).expect("open");
+    let mut log = PartitionLog::open(&dir.path().join("p"), LogConfig::default(), OpenOptions::standalone(true)).expect("open");
     let t = Instant::now();
     for chunk in records.chunks(PER_APPEND) {
         log.append(chunk, Compression::None, 0).expect("append");

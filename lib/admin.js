@@ -291,7 +291,7 @@ class Admin {
     const errors = []
     for (const groupId of groupIds) {
       try {
-        b.call(() => b.native.deleteGroup(groupId))
+        await b.callAsync(() => b.native.deleteGroup(groupId))
         results.push({ groupId, errorCode: 0 })
       } catch (error) {
         errors.push({ groupId, errorCode: error.code, error })

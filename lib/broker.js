@@ -13,6 +13,9 @@ const { fromNative } = require('./errors')
 const { SendQueue } = require('./send-queue')
 
 const open = new Map() // real path -> SharedBroker
+// real path -> promise of a close in progress: a connect made meanwhile waits for it, so
+// it never finds the directory still locked by this very process.
+const closing = new Map()
 
 class SharedBroker {
   constructor(key, options, logger) {
@@ -115,13 +118,25 @@ class SharedBroker {
     await this.close()
   }
 
-  async close() {
-    if (this.closed) return
+  close() {
+    if (this.closed) return this.closedPromise
     this.closed = true
     if (open.get(this.key) === this) open.delete(this.key)
-    if (this.sendQueue) await this.sendQueue.drain()
-    if (this.native) await this.callAsync(() => this.native.close())
-    drainNativeLogs(this.logger)
+    const done = (async () => {
+      try {
+        if (this.sendQueue) await this.sendQueue.drain()
+        if (this.native) await this.callAsync(() => this.native.close())
+      } finally {
+        drainNativeLogs(this.logger)
+      }
+    })()
+    this.closedPromise = done
+    closing.set(this.key, done)
+    done.then(
+      () => closing.get(this.key) === done && closing.delete(this.key),
+      () => closing.get(this.key) === done && closing.delete(this.key)
+    )
+    return done
   }
 }
 
@@ -152,6 +167,10 @@ function realDataDir(dataDir) {
 async function acquire(dataDir, options, logger) {
   const key = realDataDir(dataDir)
   let shared = open.get(key)
+  while (!shared && closing.has(key)) {
+    await closing.get(key).catch(() => {})
+    shared = open.get(key)
+  }
   if (!shared) {
     shared = new SharedBroker(key, options, logger)
     open.set(key, shared)

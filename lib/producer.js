@@ -5,6 +5,7 @@ const {
   KafkaJSNonRetriableError,
   KafkaJSNotImplemented,
   KafkaJSNumberOfRetriesExceeded,
+  KafkaJSProtocolError,
   protocolError,
 } = require('./errors')
 const { retryDefaults, retryDelay } = require('./retry')
@@ -38,6 +39,8 @@ class Producer {
     this.partitioner = createPartitioner()
     this.allowAutoTopicCreation = allowAutoTopicCreation
     this.idempotent = idempotent
+    // Kafka's idempotent producer: { producerId, epoch, sequences } once connected.
+    this.idempotence = null
     this.retry = { ...retryDefaults, ...(kafka.retry || {}), ...(retry || {}) }
     this.status = STATUS.DISCONNECTED
     this.shared = null
@@ -52,7 +55,13 @@ class Producer {
     this.status = STATUS.CONNECTING
     try {
       this.shared = await this.kafka._acquire(this)
+      if (this.idempotent) {
+        const [producerId, epoch] = this.shared.call(() => this.shared.native.initProducerId())
+        this.idempotence = { producerId, epoch, sequences: new Map() }
+      }
     } catch (e) {
+      if (this.shared) await this.kafka._release(this, this.shared).catch(() => {})
+      this.shared = null
       this.status = STATUS.DISCONNECTED
       throw e
     }
@@ -65,6 +74,7 @@ class Producer {
     this.status = STATUS.DISCONNECTING
     const shared = this.shared
     this.shared = null
+    this.idempotence = null
     try {
       if (shared) await this.kafka._release(this, shared)
     } finally {
@@ -133,25 +143,46 @@ class Producer {
     }
     if (entries.length === 0) return []
     if (shared.closed) throw new KafkaJSError('The producer is disconnected')
-    const results = await this.withRetries(() => shared.sendQueue.enqueue(entries, codec, this.partitioner))
+    const results = await this.sendWithRetries(shared, entries, codec)
     // As kafkajs: with acks 0 no response is expected, so there is no metadata to return.
     return acks === 0 ? [] : results
   }
 
-  /** kafkajs's retry: retriable errors (a transient disk error, say; not a full disk or
-   * bad input) are tried again with backoff, then KafkaJSNumberOfRetriesExceeded. */
-  async withRetries(attempt) {
+  /**
+   * kafkajs's retry, per partition as Kafka's produce results are: the partitions that
+   * were stored are never sent again; those that failed with a retriable error (a
+   * transient disk error, say; not a full disk or bad input) are resent to the same
+   * partitions with backoff, then the send rejects with KafkaJSNumberOfRetriesExceeded
+   * whose cause names the partitions that failed.
+   */
+  async sendWithRetries(shared, entries, codec) {
+    const results = []
+    let pending = entries
     for (let retryCount = 0; ; retryCount++) {
+      let outcome
       try {
-        return await attempt()
+        outcome = await shared.sendQueue.enqueue(pending, codec, this.partitioner, this.idempotence)
       } catch (e) {
+        // The whole attempt failed before anything was written.
         if (!e || e.retriable !== true || this.status !== STATUS.CONNECTED) throw e
-        const retryTime = retryDelay(this.retry, retryCount + 1)
-        if (retryCount >= this.retry.retries) throw new KafkaJSNumberOfRetriesExceeded(e, { retryCount, retryTime })
-        this.log.warn('Retrying a failed send', { error: e.message, retryCount, retryTime })
-        await new Promise((r) => setTimeout(r, retryTime))
+        await this.backoff(e, retryCount)
+        continue
       }
+      results.push(...outcome.results)
+      const { failures } = outcome
+      if (failures.length === 0) return results
+      const cause = failedPartitionsError(failures)
+      if (failures.some((f) => f.error.retriable !== true) || this.status !== STATUS.CONNECTED) throw cause
+      await this.backoff(cause, retryCount)
+      pending = resendEntries(failures)
     }
+  }
+
+  async backoff(error, retryCount) {
+    const retryTime = retryDelay(this.retry, retryCount + 1)
+    if (retryCount >= this.retry.retries) throw new KafkaJSNumberOfRetriesExceeded(error, { retryCount, retryTime })
+    this.log.warn('Retrying a failed send', { error: error.message, retryCount, retryTime })
+    await new Promise((r) => setTimeout(r, retryTime))
   }
 
   /** The topic's partition count, creating the topic first if that is allowed. */
@@ -188,6 +219,34 @@ class Producer {
     await creating
     return shared.partitionCount(topic)
   }
+}
+
+/** The error of partitions that failed: the first failure's class and code, with a
+ * message naming every failed partition (and `partitions` listing them). */
+function failedPartitionsError(failures) {
+  const first = failures[0].error
+  if (failures.length === 1 && first.partitions) return first
+  const names = failures.map((f) => `${f.topic}-${f.partition}`).join(', ')
+  const message = `${first.message} [failed partitions: ${names}]`
+  const error = first instanceof KafkaJSProtocolError
+    ? new KafkaJSProtocolError({ type: first.type, code: first.code, retriable: first.retriable, message })
+    : new KafkaJSError(message, { retriable: first.retriable })
+  error.partitions = failures.map(({ topic, partition, error: e }) => ({ topic, partition, error: e }))
+  return error
+}
+
+/** Entries that resend each failed partition's messages to that same partition. */
+function resendEntries(failures) {
+  const byTopic = new Map()
+  for (const { topic, partition, numPartitions, messages } of failures) {
+    let e = byTopic.get(topic)
+    if (!e) byTopic.set(topic, (e = { topic, numPartitions, messages: [], partitions: [] }))
+    for (const m of messages) {
+      e.messages.push(m)
+      e.partitions.push(partition)
+    }
+  }
+  return [...byTopic.values()].map((e) => ({ ...e, partitions: Int32Array.from(e.partitions) }))
 }
 
 module.exports = { Producer, CompressionTypes }

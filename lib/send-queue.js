@@ -3,7 +3,11 @@
 // Packs sends into one Buffer plus an Int32Array of lengths and crosses into the native
 // side once per flush. Every send made in the same turn of the event loop (say, one per
 // HTTP request that arrived together) joins the same flush: one native append for all of
-// them, and with `fsync: true` one group-committed fsync.
+// them, and with `fsync: true` one group-committed fsync. An idempotent producer's sends
+// get a flush of their own, stamped with its producer id and per-partition sequences.
+//
+// Results are per partition, as Kafka's produce response is: a send resolves to
+// { results, failures }, and the producer retries only the partitions that failed.
 //
 // The layout is decoded by src/binding/produce.rs.
 
@@ -20,8 +24,10 @@ const NOTHING_WRITTEN = new Set([
 ])
 
 class Builder {
-  constructor(codec) {
+  constructor(codec, idempotence) {
     this.codec = codec
+    // The idempotent producer's { producerId, epoch, sequences: Map }, or null.
+    this.idempotence = idempotence
     this.data = Buffer.allocUnsafe(1 << 20)
     this.meta = new Int32Array(1 << 16)
     this.timestamps = new Float64Array(1 << 14)
@@ -133,11 +139,13 @@ class Builder {
     return job
   }
 
-  addTopic(job, { topic, messages, numPartitions }, now, partitioner) {
+  addTopic(job, { topic, messages, numPartitions, partitions: forced }, now, partitioner) {
     const idx = this.topicSlot(topic, numPartitions)
     const counts = this.groupCounts[idx]
     const first = new Int32Array(numPartitions).fill(-1)
-    job.topics.push({ topic, idx, first })
+    // Each message's partition, to resend only those of partitions that failed.
+    const partitionOf = new Int32Array(messages.length)
+    job.topics.push({ topic, idx, first, messages, partitionOf, numPartitions })
     const partitionMetadata = partitionMetadataOf(numPartitions)
     const byKeyBytes = partitioner.samsaKeyBytes
     const n = messages.length
@@ -158,7 +166,8 @@ class Builder {
 
       let p = m.partition
       if (p !== undefined && p !== null && !Number.isInteger(p)) throw messageErrors.partitionType(topic, i, p)
-      if (byKeyBytes === undefined) p = partitioner({ topic, partitionMetadata, message: m })
+      if (forced !== undefined) p = forced[i]
+      else if (byKeyBytes === undefined) p = partitioner({ topic, partitionMetadata, message: m })
       else if (p === undefined || p === null) p = byKeyBytes(topic, partitionMetadata, this.data, keyStart, keyLen)
       if (!(p >= 0 && p < numPartitions && Number.isInteger(p))) throw messageErrors.partition(topic, i, p, numPartitions)
 
@@ -176,6 +185,7 @@ class Builder {
         if (!Number.isSafeInteger(t) || t < -1) throw messageErrors.timestamp(topic, i, ts)
       }
       this.timestamps[this.count++] = t
+      partitionOf[i] = p
       if (first[p] < 0) first[p] = counts[p]
       counts[p]++
     }
@@ -234,21 +244,24 @@ function partitionMetadataOf(n) {
 class SendQueue {
   constructor(shared) {
     this.shared = shared
-    this.builders = new Map() // codec -> Builder
+    this.builders = new Map() // codec (and idempotent producer) -> Builder
     this.scheduled = null
     this.inflight = new Set()
   }
 
   /**
-   * Validates and queues a send (`entries`: { topic, messages, numPartitions } per
-   * topic). Throws at once for bad input; otherwise returns a promise of kafkajs's
-   * RecordMetadata array.
+   * Validates and queues a send (`entries`: { topic, messages, numPartitions, partitions? }
+   * per topic, `partitions` fixing each message's partition on a resend). Throws at once
+   * for bad input; otherwise returns a promise of { results, failures }: kafkajs's
+   * RecordMetadata for the partitions stored, and { topic, partition, error, messages }
+   * for those that failed.
    */
-  enqueue(entries, codec, partitioner) {
-    let b = this.builders.get(codec)
+  enqueue(entries, codec, partitioner, idempotence = null) {
+    const slot = idempotence === null ? codec : `${codec}:${idempotence.producerId}`
+    let b = this.builders.get(slot)
     if (!b) {
-      b = new Builder(codec)
-      this.builders.set(codec, b)
+      b = new Builder(codec, idempotence)
+      this.builders.set(slot, b)
     }
     const job = b.add(entries, Date.now(), partitioner)
     const promise = new Promise((resolve, reject) => {
@@ -266,33 +279,55 @@ class SendQueue {
     }
   }
 
+  /** One native append for everything in `b`: [topic index, partition, base sequence]
+   * per partition for an idempotent producer. */
+  sequencesOf(b) {
+    const idem = b.idempotence
+    if (idem === null) return NO_SEQUENCES
+    const out = []
+    b.groupCounts.forEach((counts, idx) => {
+      for (let p = 0; p < counts.length; p++) {
+        if (counts[p] > 0) out.push(idx, p, idem.sequences.get(`${b.topics[idx]}\u0000${p}`) || 0)
+      }
+    })
+    return Int32Array.from(out)
+  }
+
+  produce(b, dataStart, dataEnd, metaStart, metaEnd, countStart, countEnd) {
+    const idem = b.idempotence
+    return this.shared.native.produce(
+      b.topics,
+      b.data.subarray(dataStart, dataEnd),
+      b.meta.subarray(metaStart, metaEnd),
+      b.timestamps.subarray(countStart, countEnd),
+      b.codec,
+      idem === null ? -1 : idem.producerId,
+      idem === null ? -1 : idem.epoch,
+      this.sequencesOf(b)
+    )
+  }
+
   flush(b) {
-    const { jobs, topics } = b
-    const n = this.shared.native
+    const { jobs } = b
     let out = null
     let error = null
     try {
-      out = n.produce(topics, b.data.subarray(0, b.dataPos), b.meta.subarray(0, b.metaPos), b.timestamps.subarray(0, b.count), b.codec)
+      out = this.produce(b, 0, b.dataPos, 0, b.metaPos, 0, b.count)
     } catch (e) {
       error = fromNative(e)
     }
-    if (!error || jobs.length > 1) this.shared.wakeReaders(topics)
+    if (!error || jobs.length > 1) this.shared.wakeReaders(b.topics)
     let settled
     if (!error) {
       const rows = rowsOf(out)
-      settled = jobs.map((job) => ({ job, value: resultsFor(job, out, rows) }))
-    } else if (jobs.length > 1 && NOTHING_WRITTEN.has(error.type)) {
+      advanceSequences(b, out, rows)
+      settled = jobs.map((job) => ({ job, value: outcomeOf(job, out, rows) }))
+    } else if (jobs.length > 1 && NOTHING_WRITTEN.has(error.type) && b.idempotence === null) {
       // Nothing was written: give each send its own attempt and its own outcome.
       settled = jobs.map((job) => {
         try {
-          const own = n.produce(
-            topics,
-            b.data.subarray(job.dataStart, job.dataEnd),
-            b.meta.subarray(job.metaStart, job.metaEnd),
-            b.timestamps.subarray(job.countStart, job.countEnd),
-            b.codec
-          )
-          return { job, value: resultsFor(job, own, rowsOf(own), true) }
+          const own = this.produce(b, job.dataStart, job.dataEnd, job.metaStart, job.metaEnd, job.countStart, job.countEnd)
+          return { job, value: outcomeOf(job, own, rowsOf(own), true) }
         } catch (e) {
           return { job, error: fromNative(e) }
         }
@@ -305,7 +340,7 @@ class SendQueue {
       for (const s of settled) settle(s)
       return
     }
-    const synced = this.shared.callAsync(() => n.sync()).then(
+    const synced = this.shared.callAsync(() => this.shared.native.sync()).then(
       () => settled.forEach(settle),
       (e) => settled.forEach((s) => settle(s.error ? s : { job: s.job, error: e }))
     )
@@ -323,6 +358,10 @@ class SendQueue {
   }
 }
 
+const NO_SEQUENCES = new Int32Array(0)
+const RESULT_FIELDS = 5
+const SEQUENCE_SPACE = 2 ** 31
+
 function settle({ job, value, error }) {
   if (error) job.reject(error)
   else job.resolve(value)
@@ -331,32 +370,56 @@ function settle({ job, value, error }) {
 /** Index of a flush result: topic index * 65536 + partition -> row start. */
 function rowsOf(out) {
   const rows = new Map()
-  for (let i = 0; i < out.length; i += 4) rows.set(out[i] * 65536 + out[i + 1], i)
+  const r = out.rows
+  for (let i = 0; i < r.length; i += RESULT_FIELDS) rows.set(r[i] * 65536 + r[i + 1], i)
   return rows
 }
 
+/** An idempotent producer's next sequence per partition moves past what was stored. */
+function advanceSequences(b, out, rows) {
+  const idem = b.idempotence
+  if (idem === null) return
+  b.groupCounts.forEach((counts, idx) => {
+    for (let p = 0; p < counts.length; p++) {
+      if (counts[p] === 0) continue
+      const at = rows.get(idx * 65536 + p)
+      if (out.rows[at + 4] >= 0) continue
+      const k = `${b.topics[idx]}\u0000${p}`
+      idem.sequences.set(k, ((idem.sequences.get(k) || 0) + counts[p]) % SEQUENCE_SPACE)
+    }
+  })
+}
+
 /**
- * The flush result lists, per topic-partition, [topic index, partition, base offset, log
- * start offset]; a job's own base offset in a partition is that base plus the number of
- * messages of earlier jobs in it. `alone`: the result is of this job by itself.
+ * A flush result lists, per topic-partition, [topic index, partition, base offset, log
+ * start offset, error index]; a job's own base offset in a partition is that base plus
+ * the number of messages of earlier jobs in it. `alone`: the result is of this job by
+ * itself. Returns { results, failures }.
  */
-function resultsFor(job, out, rows, alone = false) {
+function outcomeOf(job, out, rows, alone = false) {
   const results = []
-  for (const { topic, idx, first } of job.topics) {
+  const failures = []
+  const r = out.rows
+  for (const { topic, idx, first, messages, partitionOf, numPartitions } of job.topics) {
     for (let p = 0; p < first.length; p++) {
       if (first[p] < 0) continue
       const at = rows.get(idx * 65536 + p)
+      if (r[at + 4] >= 0) {
+        const own = messages.filter((_, i) => partitionOf[i] === p)
+        failures.push({ topic, partition: p, numPartitions, error: fromNative(new Error(out.errors[r[at + 4]])), messages: own })
+        continue
+      }
       results.push({
         topicName: topic,
         partition: p,
         errorCode: 0,
-        baseOffset: String(out[at + 2] + (alone ? 0 : first[p])),
+        baseOffset: String(r[at + 2] + (alone ? 0 : first[p])),
         logAppendTime: '-1',
-        logStartOffset: String(out[at + 3]),
+        logStartOffset: String(r[at + 3]),
       })
     }
   }
-  return results
+  return { results, failures }
 }
 
 module.exports = { SendQueue, partitionMetadataOf }

@@ -11,7 +11,18 @@ pub enum Error {
     /// A disk operation failed; the log is left as it was before the operation.
     Io { context: String, source: io::Error },
     /// Bytes on disk fail their length or CRC check where a torn write cannot explain it.
-    Corrupt { path: PathBuf, position: u64, detail: String },
+    /// `offset` is the first offset the damage makes unreadable, when it is known, and
+    /// `partition` the topic-partition it belongs to (filled in by the broker).
+    Corrupt { path: PathBuf, position: u64, offset: Option<i64>, partition: Option<(String, i32)>, detail: String },
+    /// A client sent a record batch that fails its CRC or length check.
+    CorruptRequest(String),
+    /// An fsync failed earlier: what it covered may not be on disk, so the broker refuses
+    /// every write until it is reopened (and recovers), rather than pretend.
+    Poisoned(String),
+    /// An idempotent producer's batch is not the next in its sequence for the partition.
+    OutOfOrderSequence(String),
+    /// An idempotent producer's epoch is older than the partition has seen (it was fenced).
+    InvalidProducerEpoch(String),
     InvalidTopic(String),
     UnknownTopicOrPartition { topic: String, partition: Option<i32> },
     TopicAlreadyExists(String),
@@ -47,11 +58,19 @@ impl Error {
         Error::io(format!("{action} {}", path.display()), source)
     }
 
+    /// Damage in a file that is not a partition's log (metadata, committed offsets).
+    pub fn corrupt_file(path: &Path, position: u64, detail: impl Into<String>) -> Self {
+        Error::Corrupt { path: path.to_path_buf(), position, offset: None, partition: None, detail: detail.into() }
+    }
+
     /// Kafka's numeric error code (-1 for samsa's own, non-protocol errors).
     pub fn code(&self) -> i16 {
         match self {
             Error::Io { .. } => 56,
-            Error::Corrupt { .. } => 2,
+            Error::Corrupt { .. } | Error::CorruptRequest(_) => 2,
+            Error::Poisoned(_) => 56,
+            Error::OutOfOrderSequence(_) => 45,
+            Error::InvalidProducerEpoch(_) => 47,
             Error::InvalidTopic(_) => 17,
             Error::UnknownTopicOrPartition { .. } => 3,
             Error::TopicAlreadyExists(_) => 36,
@@ -76,7 +95,10 @@ impl Error {
         match self {
             Error::Io { source, .. } if is_disk_full(source) => "KAFKA_STORAGE_ERROR",
             Error::Io { .. } => "KAFKA_STORAGE_ERROR",
-            Error::Corrupt { .. } => "CORRUPT_MESSAGE",
+            Error::Corrupt { .. } | Error::CorruptRequest(_) => "CORRUPT_MESSAGE",
+            Error::Poisoned(_) => "KAFKA_STORAGE_ERROR",
+            Error::OutOfOrderSequence(_) => "OUT_OF_ORDER_SEQUENCE_NUMBER",
+            Error::InvalidProducerEpoch(_) => "INVALID_PRODUCER_EPOCH",
             Error::InvalidTopic(_) => "INVALID_TOPIC_EXCEPTION",
             Error::UnknownTopicOrPartition { .. } => "UNKNOWN_TOPIC_OR_PARTITION",
             Error::TopicAlreadyExists(_) => "TOPIC_ALREADY_EXISTS",
@@ -101,6 +123,9 @@ impl Error {
     pub fn retriable(&self) -> bool {
         match self {
             Error::Io { source, .. } => !is_disk_full(source),
+            // A client's batch damaged on the way may arrive whole when sent again; damage
+            // on disk does not mend by reading it again.
+            Error::CorruptRequest(_) => true,
             Error::UnknownTopicOrPartition { .. } => true,
             Error::UnknownMemberId { .. } | Error::IllegalGeneration(_) => true,
             _ => false,
@@ -119,11 +144,30 @@ impl std::fmt::Display for Error {
                 write!(f, "disk full: {context}: {source}; nothing was written")
             }
             Error::Io { context, source } => write!(f, "{context}: {source}"),
-            Error::Corrupt { path, position, detail } => write!(
+            Error::Corrupt { path, position, offset, partition, detail } => {
+                write!(f, "corrupt data in {} at byte {position}", path.display())?;
+                if let Some((t, p)) = partition {
+                    write!(f, " (topic \"{t}\" partition {p}")?;
+                    match offset {
+                        Some(o) => write!(f, ", offset {o})")?,
+                        None => write!(f, ")")?,
+                    }
+                } else if let Some(o) = offset {
+                    write!(f, " (offset {o})")?;
+                }
+                write!(f, ": {detail}")?;
+                if offset.is_some() {
+                    write!(f, "; the partition stops here: seek past the damage to go on, or run `npx samsa verify --repair`")?;
+                }
+                Ok(())
+            }
+            Error::CorruptRequest(msg) => write!(f, "{msg}"),
+            Error::Poisoned(why) => write!(
                 f,
-                "corrupt log {} at byte {position}: {detail}; refusing to open so no acknowledged data is lost silently",
-                path.display()
+                "the broker refuses writes since an fsync failed ({why}): what it covered may not be on disk; close and reopen the broker to recover"
             ),
+            Error::OutOfOrderSequence(msg) => write!(f, "{msg}"),
+            Error::InvalidProducerEpoch(msg) => write!(f, "{msg}"),
             Error::InvalidTopic(msg) => write!(f, "{msg}"),
             Error::UnknownTopicOrPartition { topic, partition: Some(p) } => {
                 write!(f, "This server does not host this topic-partition: topic \"{topic}\" has no partition {p}")

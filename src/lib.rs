@@ -4,7 +4,10 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod broker;
+pub mod clock;
+pub mod durability;
 pub mod error;
+pub mod fsutil;
 pub mod group;
 pub mod log;
 

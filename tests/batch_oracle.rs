@@ -36,7 +36,7 @@ fn samsa_batches_decode_in_kafka_protocol() {
         .collect();
     for (compression, expected) in [(Compression::None, KCompression::None), (Compression::Gzip, KCompression::Gzip)] {
         let mut out = Vec::new();
-        batch::encode_batch(&mut out, 1000, &records, compression).unwrap();
+        batch::encode_batch(&mut out, 1000, &records, compression, None).unwrap();
         let set = RecordBatchDecoder::decode(&mut Bytes::from(out)).unwrap();
         assert_eq!(set.version, 2);
         assert_eq!(set.compression, expected);

@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use samsa::log::PartitionLog;
 
 #[test]
 fn reopen_keeps_every_record_and_offsets_continue() {
@@ -12,17 +11,17 @@ fn reopen_keeps_every_record_and_offsets_continue() {
         let dir = tempfile::tempdir().unwrap();
         let part = dir.path().join("p");
         {
-            let mut log = PartitionLog::open(&part, small_segments(), true).unwrap();
+            let mut log = open_log(&part, small_segments(), true).unwrap();
             append_n(&mut log, 0, 500, 30, 9);
             if clean {
-                log.close().unwrap();
+                log.close(0).unwrap();
             }
         }
-        let mut log = PartitionLog::open(&part, small_segments(), clean).unwrap();
+        let mut log = open_log(&part, small_segments(), clean).unwrap();
         assert_eq!(log.next_offset(), 500);
         assert!(log.segment_count() > 1, "small segments should have rolled");
         append_n(&mut log, 500, 10, 30, 10);
-        let all = read_all(&log);
+        let all = read_all(&mut log);
         assert_eq!(all.len(), 510);
         assert!(all.iter().enumerate().all(|(i, (o, v))| *o == i as i64 && *v == value(i, 30)));
         // Reads from the middle of a batch start at the asked offset's batch.
@@ -34,7 +33,7 @@ fn reopen_keeps_every_record_and_offsets_continue() {
 #[test]
 fn timestamps_find_the_first_offset_at_or_after() {
     let dir = tempfile::tempdir().unwrap();
-    let mut log = PartitionLog::open(&dir.path().join("p"), small_segments(), true).unwrap();
+    let mut log = open_log(&dir.path().join("p"), small_segments(), true).unwrap();
     append_n(&mut log, 0, 300, 30, 3); // record i has timestamp 1000 + i
     assert_eq!(log.offset_for_timestamp(0).unwrap(), Some(0));
     assert_eq!(log.offset_for_timestamp(1000).unwrap(), Some(0));

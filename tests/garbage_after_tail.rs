@@ -6,7 +6,6 @@ mod common;
 use std::io::Write;
 
 use common::*;
-use samsa::log::PartitionLog;
 
 fn garbage(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -25,18 +24,18 @@ fn check(ext: &str, clean: bool) {
         let dir = tempfile::tempdir().unwrap();
         let part = dir.path().join("p");
         {
-            let mut log = PartitionLog::open(&part, small_segments(), true).unwrap();
+            let mut log = open_log(&part, small_segments(), true).unwrap();
             append_n(&mut log, 0, 300, 50, 7);
             if clean {
-                log.close().unwrap();
+                log.close(0).unwrap();
             }
         }
         let target = files_with_ext(&part, ext).pop().unwrap();
         std::fs::OpenOptions::new().append(true).open(&target).unwrap().write_all(&garbage(len, len as u64)).unwrap();
 
-        let mut log = PartitionLog::open(&part, small_segments(), clean).unwrap();
+        let mut log = open_log(&part, small_segments(), clean).unwrap();
         assert_eq!(log.next_offset(), 300, "{ext} +{len} bytes");
-        let all = read_all(&log);
+        let all = read_all(&mut log);
         assert_eq!(all.len(), 300);
         for (i, (offset, v)) in all.iter().enumerate() {
             assert_eq!(*offset, i as i64);
@@ -44,10 +43,10 @@ fn check(ext: &str, clean: bool) {
         }
         // New appends land after the intact records and read back.
         append_n(&mut log, 300, 20, 50, 5);
-        log.close().unwrap();
+        log.close(0).unwrap();
         drop(log);
-        let log = PartitionLog::open(&part, small_segments(), true).unwrap();
-        let all = read_all(&log);
+        let mut log = open_log(&part, small_segments(), true).unwrap();
+        let all = read_all(&mut log);
         assert_eq!(all.len(), 320, "{ext} +{len} bytes after more appends");
         assert_eq!(all[319].1, value(319, 50));
     }

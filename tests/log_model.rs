@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::open_log;
+
 use proptest::prelude::*;
 use samsa::log::{Compression, Header, LogConfig, PartitionLog, Record};
 
@@ -37,7 +39,7 @@ fn config() -> LogConfig {
 }
 
 /// Every record of the log from `from`, as (offset, timestamp, key, value, header count).
-fn records_from(log: &PartitionLog, from: i64) -> Vec<(i64, i64, Vec<u8>, Vec<u8>, usize)> {
+fn records_from(log: &mut PartitionLog, from: i64) -> Vec<(i64, i64, Vec<u8>, Vec<u8>, usize)> {
     let mut out = Vec::new();
     let mut next = from;
     let mut scratch = Vec::new();
@@ -66,7 +68,7 @@ proptest! {
     fn log_matches_a_vec(ops in prop::collection::vec(op(), 1..40)) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p");
-        let mut log = PartitionLog::open(&path, config(), true).unwrap();
+        let mut log = open_log(&path, config(), true).unwrap();
         // The model: every record ever appended, and the log start.
         let mut model: Vec<(i64, Vec<u8>, Vec<u8>, usize)> = Vec::new();
         let mut start = 0usize;
@@ -100,7 +102,7 @@ proptest! {
                 }
                 Op::Read(i) => {
                     let at = start + i % (model.len() - start + 1);
-                    let got = records_from(&log, at as i64);
+                    let got = records_from(&mut log, at as i64);
                     prop_assert_eq!(got.len(), model.len() - at);
                     for (g, (o, m)) in got.iter().zip(model.iter().enumerate().skip(at)) {
                         prop_assert_eq!(g.0, o as i64);
@@ -110,24 +112,24 @@ proptest! {
                         prop_assert_eq!(g.4, m.3);
                     }
                 }
-                Op::Roll => log.roll().unwrap(),
+                Op::Roll => log.roll(0).unwrap(),
                 Op::Reopen { clean } => {
                     if clean {
-                        log.close().unwrap();
+                        log.close(0).unwrap();
                     }
                     drop(log);
-                    log = PartitionLog::open(&path, config(), clean).unwrap();
+                    log = open_log(&path, config(), clean).unwrap();
                 }
                 Op::DeleteBefore(i) => {
                     let at = start + i % (model.len() - start + 1);
-                    prop_assert_eq!(log.delete_records_before(at as i64).unwrap(), at as i64);
+                    prop_assert_eq!(log.delete_records_before(at as i64, 0).unwrap(), at as i64);
                     start = at;
                 }
             }
             prop_assert_eq!(log.next_offset(), model.len() as i64);
             prop_assert_eq!(log.log_start_offset(), start as i64);
         }
-        let all = records_from(&log, start as i64);
+        let all = records_from(&mut log, start as i64);
         prop_assert_eq!(all.len(), model.len() - start);
     }
 }

@@ -149,9 +149,11 @@ impl NativeBroker {
         }
     }
 
+    /// Deletes a group's offsets (a durable write: off the JS thread).
     #[napi]
-    pub fn delete_group(&self, group_id: String) -> napi::Result<()> {
-        self.inner.groups.delete(&group_id).js()
+    pub async fn delete_group(&self, group_id: String) -> napi::Result<()> {
+        let b = Arc::clone(&self.inner);
+        napi::bindgen_prelude::spawn_blocking(move || b.groups.delete(&group_id)).await.map_err(invalid_arg)?.js()
     }
 }
 

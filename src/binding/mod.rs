@@ -28,6 +28,7 @@ pub struct BrokerOptions {
     pub retention_bytes: Option<f64>,
     pub max_message_bytes: Option<f64>,
     pub retention_check_interval_ms: Option<f64>,
+    pub max_open_files: Option<u32>,
 }
 
 impl BrokerOptions {
@@ -59,6 +60,9 @@ impl BrokerOptions {
         }
         if let Some(v) = self.retention_check_interval_ms {
             c.retention_check_interval_ms = v as u64;
+        }
+        if let Some(v) = self.max_open_files {
+            c.max_open_files = Some(v as usize);
         }
         c
     }
@@ -179,9 +183,10 @@ impl NativeBroker {
         blocking(&self.inner, move |b| b.create_partitions(&name, count, validate_only)).await
     }
 
-    /// Appends a whole send in one call; see `produce.rs` for the layout. Returns, per
-    /// topic-partition touched: topic index, partition, base offset, log start offset.
+    /// Appends a whole send in one call; see `produce.rs` for the layout and the result.
+    /// `producer_id` is -1 for a producer that is not idempotent.
     #[napi]
+    #[allow(clippy::too_many_arguments)]
     pub fn produce(
         &self,
         topics: Vec<String>,
@@ -189,8 +194,26 @@ impl NativeBroker {
         meta: &[i32],
         timestamps: &[f64],
         compression: i32,
-    ) -> napi::Result<Vec<f64>> {
-        produce::produce(&self.inner, &topics, data, meta, timestamps, compression)
+        producer_id: f64,
+        producer_epoch: i32,
+        sequences: &[i32],
+    ) -> napi::Result<produce::ProduceResult> {
+        let producer = (producer_id >= 0.0).then_some((producer_id as i64, producer_epoch as i16));
+        produce::produce(&self.inner, &topics, data, meta, timestamps, compression, producer, sequences)
+    }
+
+    /// A new idempotent producer id and its epoch (Kafka's InitProducerId).
+    #[napi]
+    pub fn init_producer_id(&self) -> napi::Result<Vec<f64>> {
+        let (id, epoch) = self.inner.init_producer_id().js()?;
+        Ok(vec![id as f64, epoch as f64])
+    }
+
+    /// Checks every partition's files whole (see `verifyDataDir` for a closed directory).
+    #[napi]
+    pub async fn verify(&self) -> napi::Result<VerifyReport> {
+        let reports = blocking(&self.inner, |b| b.verify()).await?;
+        Ok(verify_report(reports, Vec::new()))
     }
 
     /// Resolves when everything appended so far is fsynced (group commit).
@@ -198,8 +221,7 @@ impl NativeBroker {
     pub async fn sync(&self) -> napi::Result<()> {
         let rx = self.inner.sync();
         match rx.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(msg)) => Err(error::to_js(crate::Error::io(msg, std::io::Error::other("fsync")))),
+            Ok(r) => r.js(),
             Err(_) => Err(error::to_js(crate::Error::Closed)),
         }
     }
@@ -256,20 +278,11 @@ impl NativeBroker {
     #[napi]
     pub fn fetch(&self, topic: String, partition: i32, offset: f64, max_bytes: u32) -> napi::Result<Option<FetchResult>> {
         let offset = offset as i64;
-        let part = self.inner.partition(&topic, partition).js()?;
-        let (bytes, high, low) = {
-            let log = part.log();
-            let bytes = log.read(offset, max_bytes as usize).map_err(|e| match e {
-                crate::Error::OffsetOutOfRange { offset, .. } => {
-                    crate::Error::OffsetOutOfRange { topic: topic.clone(), partition, offset }
-                }
-                other => other,
-            });
-            (bytes.js()?, log.next_offset(), log.log_start_offset())
-        };
-        if bytes.is_empty() {
+        let read = self.inner.read(&topic, partition, offset, max_bytes as usize).js()?;
+        if read.bytes.is_empty() {
             return Ok(None);
         }
+        let bytes = read.bytes;
         // Keys and values of uncompressed batches are sliced out of the bytes read from the
         // log where they lie (no second copy); decompressed ones are appended after them.
         let base = bytes.as_ptr() as usize;
@@ -278,8 +291,7 @@ impl NativeBroker {
         let mut headers = Vec::new();
         let mut scratch = Vec::new();
         let mut pos = 0;
-        while pos < bytes.len() {
-            let h = batch::verify(&bytes[pos..]).map_err(|e| invalid_arg(format!("stored batch failed verification: {e:?}")))?;
+        while let Some(h) = batch::BatchHeader::parse(&bytes[pos..]) {
             let end = pos + h.total_size();
             batch::for_each_record(&bytes[pos..end], &mut scratch, |r| {
                 if r.offset < offset {
@@ -311,6 +323,9 @@ impl NativeBroker {
             })
             .js()?;
             pos = end;
+            if pos >= bytes.len() {
+                break;
+            }
         }
         let mut data = bytes;
         data.extend_from_slice(&extra);
@@ -318,9 +333,21 @@ impl NativeBroker {
             data: data.into(),
             records: Float64Array::new(records),
             headers: Float64Array::new(headers),
-            high_watermark: high as f64,
-            log_start_offset: low as f64,
+            high_watermark: read.high_watermark as f64,
+            log_start_offset: read.log_start_offset as f64,
         }))
+    }
+
+    /// Test hook: the next `n` appends to a partition fail with EIO.
+    #[napi]
+    pub fn inject_append_failures(&self, topic: String, partition: i32, n: u32) {
+        self.inner.inject_append_failures(&topic, partition, n);
+    }
+
+    /// Test hook: the next `n` fsyncs fail with EIO.
+    #[napi]
+    pub fn inject_fsync_failures(&self, n: u32) {
+        self.inner.inject_fsync_failures(n);
     }
 
     /// One retention pass now (it also runs by itself every `retentionCheckIntervalMs`).
@@ -341,4 +368,89 @@ impl NativeBroker {
     pub fn close_sync(&self) -> napi::Result<()> {
         self.inner.close().js()
     }
+}
+
+#[napi(object)]
+pub struct DamageJs {
+    pub topic: String,
+    pub partition: i32,
+    pub file: String,
+    pub position: f64,
+    pub first_offset: f64,
+    /// Below `firstOffset` when the damage hides no record.
+    pub last_offset: f64,
+    pub detail: String,
+}
+
+#[napi(object)]
+pub struct RepairJs {
+    pub topic: String,
+    pub partition: i32,
+    /// The offsets given up by cutting the partition at its first damage.
+    pub first_offset: f64,
+    pub last_offset: f64,
+}
+
+#[napi(object)]
+pub struct VerifyReport {
+    pub partitions: u32,
+    pub segments: u32,
+    pub batches: f64,
+    pub bytes: f64,
+    pub damage: Vec<DamageJs>,
+    pub index_problems: Vec<String>,
+    pub torn_tails: Vec<String>,
+    pub repaired: Vec<RepairJs>,
+}
+
+fn verify_report(reports: Vec<crate::log::verify::PartitionReport>, repaired: Vec<(String, i32, i64, i64)>) -> VerifyReport {
+    let mut out = VerifyReport {
+        partitions: reports.len() as u32,
+        segments: 0,
+        batches: 0.0,
+        bytes: 0.0,
+        damage: Vec::new(),
+        index_problems: Vec::new(),
+        torn_tails: Vec::new(),
+        repaired: repaired
+            .into_iter()
+            .map(|(topic, partition, first, last)| RepairJs { topic, partition, first_offset: first as f64, last_offset: last as f64 })
+            .collect(),
+    };
+    for r in &reports {
+        for s in &r.segments {
+            out.segments += 1;
+            out.batches += s.batches as f64;
+            out.bytes += s.bytes as f64;
+            for d in &s.damage {
+                out.damage.push(DamageJs {
+                    topic: r.topic.clone(),
+                    partition: r.partition,
+                    file: s.path.display().to_string(),
+                    position: d.position as f64,
+                    first_offset: d.first_offset as f64,
+                    last_offset: d.last_offset as f64,
+                    detail: d.detail.clone(),
+                });
+            }
+            for p in &s.index_problems {
+                out.index_problems.push(format!("{}: {p}", s.path.display()));
+            }
+            if let Some((at, why)) = &s.torn_tail {
+                out.torn_tails.push(format!("{} at byte {at}: {why}", s.path.display()));
+            }
+        }
+    }
+    out
+}
+
+/// Checks a data directory that no process has open (it is locked for the duration);
+/// with `repair`, cuts each damaged partition at its first damage.
+#[napi]
+pub async fn verify_data_dir(dir: String, repair: bool) -> napi::Result<VerifyReport> {
+    let r = napi::bindgen_prelude::spawn_blocking(move || crate::broker::verify_data_dir(std::path::Path::new(&dir), repair))
+        .await
+        .map_err(invalid_arg)?
+        .js()?;
+    Ok(verify_report(r.partitions, r.repaired))
 }

@@ -1,15 +1,32 @@
-//! Decodes one send, packed by `lib/producer.js` into one Buffer and one Int32Array so it
-//! crosses the boundary in a single call.
+//! Decodes one send, packed by `lib/send-queue.js` into one Buffer and one Int32Array so
+//! it crosses the boundary in a single call.
 //!
 //! `meta`, per message: topic index, partition, key length, value length, header count,
 //! then per header: key length, value length. A length of -1 is null. `data` holds, per
 //! message in order: key, value, then each header's key and value. `timestamps` has one
 //! entry per message, or none (then every message gets the time of the call).
+//!
+//! An idempotent producer passes its id and epoch, and `sequences`: triples of topic
+//! index, partition, base sequence for every partition of the send.
+//!
+//! The result has one row of `RESULT_FIELDS` numbers per topic-partition: topic index,
+//! partition, base offset, log start offset, and the index of its error in `errors`
+//! (-1 when it was stored).
+
+use napi_derive::napi;
 
 use crate::broker::{now_ms, Broker, PartitionAppend};
-use crate::log::{Compression, Header, Record};
+use crate::log::{Compression, Header, ProducerStamp, Record};
 
-use super::error::{invalid_arg, IntoJs};
+use super::error::{invalid_arg, to_js, IntoJs};
+
+#[napi(object)]
+pub struct ProduceResult {
+    pub rows: Vec<f64>,
+    /// Errors of the partitions that failed, as the one-line prefixed messages that
+    /// `lib/errors.js` turns into kafkajs errors.
+    pub errors: Vec<String>,
+}
 
 struct Cursor<'a> {
     data: &'a [u8],
@@ -28,6 +45,7 @@ impl<'a> Cursor<'a> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn produce(
     broker: &Broker,
     topics: &[String],
@@ -35,7 +53,9 @@ pub fn produce(
     meta: &[i32],
     timestamps: &[f64],
     compression: i32,
-) -> napi::Result<Vec<f64>> {
+    producer: Option<(i64, i16)>,
+    sequences: &[i32],
+) -> napi::Result<ProduceResult> {
     let compression = Compression::from_id(compression).js()?;
     let field = |i: usize| meta.get(i).copied().ok_or_else(|| invalid_arg("message metadata is truncated"));
 
@@ -83,7 +103,18 @@ pub fn produce(
         let slot = match groups.iter().position(|(t, g)| *t == topic && g.partition == partition) {
             Some(slot) => slot,
             None => {
-                let g = PartitionAppend { topic: topics[topic].as_str(), partition, records: Vec::new() };
+                let stamp = match producer {
+                    None => None,
+                    Some((producer_id, epoch)) => {
+                        let seq = sequences
+                            .chunks_exact(3)
+                            .find(|t| t[0] as usize == topic && t[1] == partition)
+                            .map(|t| t[2])
+                            .ok_or_else(|| invalid_arg("an idempotent send needs a sequence for every partition"))?;
+                        Some(ProducerStamp { producer_id, epoch, base_sequence: seq })
+                    }
+                };
+                let g = PartitionAppend { topic: topics[topic].as_str(), partition, records: Vec::new(), producer: stamp };
                 groups.push((topic, g));
                 groups.len() - 1
             }
@@ -96,9 +127,17 @@ pub fn produce(
     let (indexes, groups): (Vec<usize>, Vec<PartitionAppend<'_>>) = groups.into_iter().unzip();
 
     let results = broker.append_all(&groups, compression).js()?;
-    let mut out = Vec::with_capacity(results.len() * 4);
+    let mut rows = Vec::with_capacity(results.len() * 5);
+    let mut errors = Vec::new();
     for ((g, r), topic_index) in groups.iter().zip(results).zip(indexes) {
-        out.extend_from_slice(&[topic_index as f64, g.partition as f64, r.base_offset as f64, r.log_start_offset as f64]);
+        let (base, low, error) = match r {
+            Ok(r) => (r.base_offset as f64, r.log_start_offset as f64, -1.0),
+            Err(e) => {
+                errors.push(to_js(e).reason);
+                (-1.0, -1.0, (errors.len() - 1) as f64)
+            }
+        };
+        rows.extend_from_slice(&[topic_index as f64, g.partition as f64, base, low, error]);
     }
-    Ok(out)
+    Ok(ProduceResult { rows, errors })
 }

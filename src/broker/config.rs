@@ -18,6 +18,9 @@ pub struct BrokerConfig {
     pub log: LogConfig,
     /// How often retention runs (Kafka's `log.retention.check.interval.ms`).
     pub retention_check_interval_ms: u64,
+    /// The most segment files kept open at once (None: half the process's descriptor
+    /// limit, see [`crate::log::FileCache::default_budget`]).
+    pub max_open_files: Option<usize>,
 }
 
 impl Default for BrokerConfig {
@@ -28,6 +31,7 @@ impl Default for BrokerConfig {
             default_num_partitions: 1,
             log: LogConfig::default(),
             retention_check_interval_ms: 5 * 60 * 1000,
+            max_open_files: None,
         }
     }
 }

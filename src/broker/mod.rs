@@ -3,7 +3,7 @@
 //! group-committed by [`sync::Syncer`] on its own thread.
 
 pub mod config;
-pub mod fsutil;
+mod producer_ids;
 mod sync;
 
 use std::collections::BTreeMap;
@@ -13,24 +13,27 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::clock::now_ms;
+use crate::clock::SystemClock;
+use crate::durability::Durability;
 pub use config::{BrokerConfig, ConfigEntry};
 use crate::error::{Error, Result};
-use crate::group::{GroupCoordinator, SystemClock, TopicCounts};
-use crate::log::{AppendResult, Compression, LogConfig, PartitionLog, Record};
+use crate::fsutil;
+use crate::group::{GroupCoordinator, TopicCounts};
+use crate::log::verify::{self, PartitionReport};
+use crate::log::{self as plog, AppendResult, Compression, EncodedBatches, FileCache, LogConfig, PartitionLog, ProducerStamp, Record};
 
 const LOCK_FILE: &str = ".lock";
 const CLEAN_MARKER: &str = ".clean-shutdown";
 const TOPICS_DIR: &str = "topics";
 const TOPIC_META: &str = "topic.json";
 const DELETING_SUFFIX: &str = ".deleting";
-
-pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
+/// The most partitions a topic may have.
+pub const MAX_PARTITIONS: i32 = 10_000;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding a lock cannot leave a log half-updated (appends undo
@@ -60,7 +63,7 @@ impl Partition {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct TopicMeta {
     partitions: i32,
     #[serde(default)]
@@ -89,20 +92,25 @@ impl Topic {
     pub fn partitions(&self) -> Vec<Arc<Partition>> {
         read(&self.partitions).clone()
     }
-
-    fn save_meta(&self) -> Result<()> {
-        let meta = TopicMeta { partitions: self.partition_count(), configs: read(&self.overrides).clone() };
-        let json = serde_json::to_vec_pretty(&meta)
-            .map_err(|e| Error::io("encoding topic metadata", std::io::Error::other(e)))?;
-        fsutil::write_atomic(&self.dir.join(TOPIC_META), &json)
-    }
 }
 
-/// Records bound for one partition.
+/// Records bound for one partition, from one producer.
 pub struct PartitionAppend<'a> {
     pub topic: &'a str,
     pub partition: i32,
     pub records: Vec<Record<'a>>,
+    /// An idempotent producer's stamp for the first record (None: not idempotent).
+    pub producer: Option<ProducerStamp>,
+}
+
+/// A topic to create (Kafka's CreateTopics entry).
+pub struct NewTopic {
+    pub name: String,
+    /// -1: the broker's default.
+    pub partitions: i32,
+    /// -1 or 1: there is one broker.
+    pub replication_factor: i32,
+    pub configs: Vec<(String, String)>,
 }
 
 /// The low and high watermarks of a partition.
@@ -111,6 +119,14 @@ pub struct PartitionOffsets {
     pub partition: i32,
     pub low: i64,
     pub high: i64,
+}
+
+/// Bytes read from a partition, with its watermarks at the time of the read.
+pub struct ReadResult {
+    /// Whole, verified batches, as stored.
+    pub bytes: Vec<u8>,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
 }
 
 /// The maintenance thread and the flag that stops it.
@@ -123,6 +139,8 @@ pub struct Broker {
     config: BrokerConfig,
     lock_file: Mutex<Option<File>>,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    files: Arc<FileCache>,
+    durability: Arc<Durability>,
     syncer: sync::Syncer,
     maintenance: Mutex<Option<Maintenance>>,
     closed: AtomicBool,
@@ -131,6 +149,12 @@ pub struct Broker {
     pub groups: GroupCoordinator,
     /// Bumped whenever topics are created, deleted or grow (RegExp subscriptions watch it).
     topics_version: AtomicU64,
+    producer_ids: producer_ids::ProducerIds,
+    /// Encoding buffers reused across appends (a send encodes one per partition).
+    scratch: Mutex<Vec<EncodedBatches>>,
+    /// Test hook: appends to these partitions fail with EIO this many more times.
+    append_faults: Mutex<BTreeMap<(String, i32), u32>>,
+    any_append_faults: AtomicBool,
 }
 
 impl Broker {
@@ -149,19 +173,29 @@ impl Broker {
             std::fs::remove_file(&marker).map_err(|e| Error::io_at("removing", &marker, e))?;
             fsutil::sync_dir(&dir)?;
         }
-        let topics = load_topics(&dir.join(TOPICS_DIR), &config.log, clean)?;
-        let groups = GroupCoordinator::open(&dir.join("groups"), config.fsync, Arc::new(SystemClock))?;
+        let files = FileCache::new(config.max_open_files.unwrap_or_else(FileCache::default_budget));
+        let durability = Arc::new(Durability::default());
+        let options = plog::OpenOptions { clean, track_unsynced: config.fsync, files: Arc::clone(&files) };
+        let topics = load_topics(&dir.join(TOPICS_DIR), &config.log, &options)?;
+        let groups = GroupCoordinator::open(&dir.join("groups"), config.fsync, Arc::clone(&durability), Arc::new(SystemClock))?;
+        let producer_ids = producer_ids::ProducerIds::open(&dir)?;
         let broker = Arc::new(Broker {
             groups,
             topics_version: AtomicU64::new(0),
-            syncer: sync::Syncer::start()?,
+            syncer: sync::Syncer::start(Arc::clone(&durability))?,
             dir,
             config,
             lock_file: Mutex::new(Some(lock_file)),
             topics: RwLock::new(topics),
+            files,
+            durability,
             maintenance: Mutex::new(None),
             closed: AtomicBool::new(false),
             opened_clean: clean,
+            producer_ids,
+            scratch: Mutex::new(Vec::new()),
+            append_faults: Mutex::new(BTreeMap::new()),
+            any_append_faults: AtomicBool::new(false),
         });
         broker.start_maintenance()?;
         Ok(broker)
@@ -179,12 +213,23 @@ impl Broker {
         self.opened_clean
     }
 
+    /// Segment files open now (at most the file budget).
+    pub fn open_files(&self) -> usize {
+        self.files.open_count()
+    }
+
     fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             Err(Error::Closed)
         } else {
             Ok(())
         }
+    }
+
+    /// Refuses writes once the broker is closed or an fsync has failed.
+    fn check_writable(&self) -> Result<()> {
+        self.check_open()?;
+        self.durability.check()
     }
 
     pub fn topic(&self, name: &str) -> Result<Arc<Topic>> {
@@ -222,8 +267,30 @@ impl Broker {
         config::resolve(&self.config.log, overrides)
     }
 
-    /// Creates a topic (Kafka's CreateTopics for one topic). `num_partitions` -1 means the
-    /// broker default; `replication_factor` -1 or 1 (one broker).
+    fn log_options(&self, clean: bool) -> plog::OpenOptions {
+        plog::OpenOptions { clean, track_unsynced: self.config.fsync, files: Arc::clone(&self.files) }
+    }
+
+    /// Writes a topic's metadata: atomically, and durably when the broker fsyncs.
+    fn save_meta(&self, dir: &Path, meta: &TopicMeta) -> Result<()> {
+        let json = serde_json::to_vec_pretty(meta).map_err(|e| Error::io("encoding topic metadata", std::io::Error::other(e)))?;
+        let path = dir.join(TOPIC_META);
+        if self.config.fsync {
+            self.durability.run(|| fsutil::write_atomic(&path, &json))
+        } else {
+            fsutil::replace(&path, &json, false)
+        }
+    }
+
+    fn sync_topics_dir(&self) -> Result<()> {
+        if self.config.fsync {
+            let dir = self.dir.join(TOPICS_DIR);
+            self.durability.run(|| fsutil::sync_dir(&dir))?;
+        }
+        Ok(())
+    }
+
+    /// Creates a topic (Kafka's CreateTopics for one topic).
     pub fn create_topic(
         &self,
         name: &str,
@@ -232,21 +299,51 @@ impl Broker {
         configs: &[(String, String)],
         validate_only: bool,
     ) -> Result<()> {
-        self.check_open()?;
+        let spec = NewTopic { name: name.to_string(), partitions: num_partitions, replication_factor, configs: configs.to_vec() };
+        self.create_topics(std::slice::from_ref(&spec), validate_only).pop().unwrap_or(Ok(()))
+    }
+
+    /// Creates several topics at once (Kafka's CreateTopics): one result per topic, in
+    /// order. Each topic is created whole or not at all.
+    pub fn create_topics(&self, specs: &[NewTopic], validate_only: bool) -> Vec<Result<()>> {
+        if let Err(e) = self.check_writable() {
+            return specs.iter().map(|_| Err(clone_error(&e))).collect();
+        }
+        let mut results = Vec::with_capacity(specs.len());
+        let mut created = false;
+        for spec in specs {
+            let r = self.create_one(spec, validate_only);
+            created |= r.is_ok() && !validate_only;
+            results.push(r);
+        }
+        if created {
+            if let Err(e) = self.sync_topics_dir() {
+                return specs.iter().map(|_| Err(clone_error(&e))).collect();
+            }
+            self.topics_changed();
+        }
+        results
+    }
+
+    fn create_one(&self, spec: &NewTopic, validate_only: bool) -> Result<()> {
+        let name = spec.name.as_str();
         config::validate_topic_name(name)?;
-        let partitions = if num_partitions == -1 { self.config.default_num_partitions } else { num_partitions };
+        let partitions = if spec.partitions == -1 { self.config.default_num_partitions } else { spec.partitions };
         if partitions < 1 {
-            return Err(Error::InvalidPartitions(format!("Number of partitions must be at least 1, got {num_partitions}")));
+            return Err(Error::InvalidPartitions(format!("Number of partitions must be at least 1, got {}", spec.partitions)));
         }
-        if partitions > 10_000 {
-            return Err(Error::InvalidPartitions(format!("Number of partitions {partitions} is more than samsa allows (10000)")));
-        }
-        if replication_factor != -1 && replication_factor != 1 {
-            return Err(Error::InvalidReplicationFactor(format!(
-                "Replication factor: {replication_factor} larger than available brokers: 1 (samsa is a single, embedded broker)"
+        if partitions > MAX_PARTITIONS {
+            return Err(Error::InvalidPartitions(format!(
+                "Number of partitions {partitions} is more than samsa allows ({MAX_PARTITIONS})"
             )));
         }
-        let overrides: BTreeMap<String, String> = configs.iter().cloned().collect();
+        if spec.replication_factor != -1 && spec.replication_factor != 1 {
+            return Err(Error::InvalidReplicationFactor(format!(
+                "Replication factor: {} larger than available brokers: 1 (samsa is a single, embedded broker)",
+                spec.replication_factor
+            )));
+        }
+        let overrides: BTreeMap<String, String> = spec.configs.iter().cloned().collect();
         let log_config = self.log_config(&overrides)?;
         let mut topics = write(&self.topics);
         if topics.contains_key(name) {
@@ -256,42 +353,37 @@ impl Broker {
             return Ok(());
         }
         let dir = self.dir.join(TOPICS_DIR).join(name);
-        let topic = Topic {
-            name: name.to_string(),
-            dir: dir.clone(),
-            overrides: RwLock::new(overrides),
-            partitions: RwLock::new(Vec::new()),
-        };
         let created = (|| {
             std::fs::create_dir_all(&dir).map_err(|e| Error::io_at("creating", &dir, e))?;
             let mut parts = Vec::with_capacity(partitions as usize);
             for id in 0..partitions {
-                parts.push(open_partition(&dir, id, log_config, true)?);
+                parts.push(open_partition(&dir, id, log_config, &self.log_options(true))?);
             }
-            *write(&topic.partitions) = parts;
-            topic.save_meta()?;
-            fsutil::sync_dir(&self.dir.join(TOPICS_DIR))
+            self.save_meta(&dir, &TopicMeta { partitions, configs: overrides.clone() })?;
+            Ok(parts)
         })();
-        if let Err(e) = created {
-            // Leave no half-created topic behind (a full disk, say).
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(e);
-        }
+        let parts = match created {
+            Ok(parts) => parts,
+            Err(e) => {
+                // Leave no half-created topic behind (a full disk, too many open files).
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        let topic = Topic { name: name.to_string(), dir, overrides: RwLock::new(overrides), partitions: RwLock::new(parts) };
         topics.insert(name.to_string(), Arc::new(topic));
-        drop(topics);
         tracing::debug!(topic = name, partitions, "created topic");
-        self.topics_changed();
         Ok(())
     }
 
     pub fn delete_topic(&self, name: &str) -> Result<()> {
-        self.check_open()?;
+        self.check_writable()?;
         let topic = write(&self.topics)
             .remove(name)
             .ok_or_else(|| Error::UnknownTopicOrPartition { topic: name.to_string(), partition: None })?;
         let doomed = topic.dir.with_file_name(format!("{name}.{}{DELETING_SUFFIX}", now_ms()));
         std::fs::rename(&topic.dir, &doomed).map_err(|e| Error::io_at("deleting topic", &topic.dir, e))?;
-        fsutil::sync_dir(&self.dir.join(TOPICS_DIR))?;
+        self.sync_topics_dir()?;
         write(&topic.partitions).clear();
         std::fs::remove_dir_all(&doomed).map_err(|e| Error::io_at("deleting topic", &doomed, e))?;
         tracing::debug!(topic = name, "deleted topic");
@@ -300,8 +392,10 @@ impl Broker {
         Ok(())
     }
 
-    /// Grows a topic to `count` partitions (Kafka's CreatePartitions).
+    /// Grows a topic to `count` partitions (Kafka's CreatePartitions). The new partitions
+    /// and the metadata that names them appear together or not at all.
     pub fn create_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<()> {
+        self.check_writable()?;
         let topic = self.topic(name)?;
         let mut parts = write(&topic.partitions);
         let current = parts.len() as i32;
@@ -310,56 +404,123 @@ impl Broker {
                 "Topic \"{name}\" already has {current} partitions; the new count must be larger, got {count}"
             )));
         }
-        if count > 10_000 {
-            return Err(Error::InvalidPartitions(format!("Number of partitions {count} is more than samsa allows (10000)")));
+        if count > MAX_PARTITIONS {
+            return Err(Error::InvalidPartitions(format!("Number of partitions {count} is more than samsa allows ({MAX_PARTITIONS})")));
         }
         if validate_only {
             return Ok(());
         }
-        let log_config = self.log_config(&read(&topic.overrides))?;
-        for id in current..count {
-            parts.push(open_partition(&topic.dir, id, log_config, true)?);
+        let overrides = read(&topic.overrides).clone();
+        let log_config = self.log_config(&overrides)?;
+        let added = (|| {
+            let mut added = Vec::with_capacity((count - current) as usize);
+            for id in current..count {
+                added.push(open_partition(&topic.dir, id, log_config, &self.log_options(true))?);
+            }
+            self.save_meta(&topic.dir, &TopicMeta { partitions: count, configs: overrides })?;
+            Ok(added)
+        })();
+        match added {
+            Ok(added) => parts.extend(added),
+            Err(e) => {
+                for id in current..count {
+                    let _ = std::fs::remove_dir_all(topic.dir.join(id.to_string()));
+                }
+                return Err(e);
+            }
         }
         drop(parts);
-        topic.save_meta()?;
         self.topics_changed();
         Ok(())
     }
 
-    /// Appends to several partitions at once (one producer send). Every partition and
-    /// every record size is checked before anything is written, so bad input writes
-    /// nothing; a disk error part-way leaves the earlier partitions appended, as Kafka's
-    /// per-partition produce results do.
-    pub fn append_all(&self, appends: &[PartitionAppend<'_>], compression: Compression) -> Result<Vec<AppendResult>> {
-        let parts = appends
-            .iter()
-            .map(|a| {
-                let p = self.partition(a.topic, a.partition)?;
-                p.log().check_sizes(&a.records)?;
-                Ok(p)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let now = now_ms();
-        let mut results = Vec::with_capacity(appends.len());
-        for (a, p) in appends.iter().zip(&parts) {
-            results.push(p.log().append(&a.records, compression, now)?);
-            if self.config.fsync {
-                self.syncer.mark_dirty(p);
+    fn take_scratch(&self) -> EncodedBatches {
+        lock(&self.scratch).pop().unwrap_or_default()
+    }
+
+    fn return_scratch(&self, mut enc: EncodedBatches) {
+        // Keep buffers for later appends, but not huge ones from rare big sends.
+        if enc.bytes.capacity() <= 4 << 20 {
+            enc.clear();
+            let mut pool = lock(&self.scratch);
+            if pool.len() < 64 {
+                pool.push(enc);
             }
+        }
+    }
+
+    /// Appends one producer send to several partitions. Bad input (an unknown partition, a
+    /// record too large) fails the whole send before anything is written. After that,
+    /// each partition succeeds or fails on its own, as Kafka's per-partition produce
+    /// results do; encoding and compression run before any partition is locked.
+    pub fn append_all(&self, appends: &[PartitionAppend<'_>], compression: Compression) -> Result<Vec<Result<AppendResult>>> {
+        self.check_writable()?;
+        let mut encoded = Vec::with_capacity(appends.len());
+        let prepared = (|| {
+            for a in appends {
+                let p = self.partition(a.topic, a.partition)?;
+                let max = p.log().config().max_message_bytes;
+                let mut enc = self.take_scratch();
+                let r = enc.encode(&a.records, compression, max, a.producer);
+                encoded.push((p, enc));
+                r?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = prepared {
+            for (_, enc) in encoded {
+                self.return_scratch(enc);
+            }
+            return Err(e);
+        }
+        let now = now_ms();
+        let mut results = Vec::with_capacity(encoded.len());
+        for ((p, mut enc), a) in encoded.into_iter().zip(appends) {
+            let r = match self.injected_append_fault(a.topic, a.partition) {
+                Some(e) => Err(e),
+                None => self.append_to(&p, &mut enc, now),
+            };
+            results.push(r.map_err(|e| with_partition(e, a.topic, a.partition)));
+            self.return_scratch(enc);
         }
         Ok(results)
     }
 
+    /// Appends batches a client sent as they are (the wire's Produce).
+    pub fn append_batches(&self, topic: &str, partition: i32, batches: &mut EncodedBatches) -> Result<AppendResult> {
+        self.check_writable()?;
+        let p = self.partition(topic, partition)?;
+        self.append_to(&p, batches, now_ms()).map_err(|e| with_partition(e, topic, partition))
+    }
+
+    fn append_to(&self, p: &Arc<Partition>, enc: &mut EncodedBatches, now: i64) -> Result<AppendResult> {
+        self.durability.check()?;
+        let r = p.log().append_encoded(enc, now)?;
+        if self.config.fsync && !r.duplicate {
+            self.syncer.mark_dirty(p);
+        }
+        Ok(r)
+    }
+
     /// Waits (asynchronously) until everything appended before this call is fsynced.
     /// Concurrent callers share one fsync per partition (group commit).
-    pub fn sync(&self) -> tokio::sync::oneshot::Receiver<Result<(), String>> {
+    pub fn sync(&self) -> tokio::sync::oneshot::Receiver<Result<()>> {
         self.syncer.request()
     }
 
-    pub fn read(&self, topic: &str, partition: i32, offset: i64, max_bytes: usize) -> Result<Vec<u8>> {
+    /// A new idempotent producer id (Kafka's InitProducerId without a transactional id):
+    /// every producer gets its own id, at epoch 0.
+    pub fn init_producer_id(&self) -> Result<(i64, i16)> {
+        self.check_writable()?;
+        Ok((self.producer_ids.next()?, 0))
+    }
+
+    /// Whole, verified batches from the one holding `offset`, up to about `max_bytes`.
+    pub fn read(&self, topic: &str, partition: i32, offset: i64, max_bytes: usize) -> Result<ReadResult> {
         let part = self.partition(topic, partition)?;
-        let bytes = part.log().read(offset, max_bytes);
-        bytes.map_err(|e| with_partition(e, topic, partition))
+        let mut log = part.log();
+        let bytes = log.read(offset, max_bytes).map_err(|e| with_partition(e, topic, partition))?;
+        Ok(ReadResult { bytes, high_watermark: log.next_offset(), log_start_offset: log.log_start_offset() })
     }
 
     pub fn offsets(&self, topic: &str) -> Result<Vec<PartitionOffsets>> {
@@ -375,13 +536,15 @@ impl Broker {
     }
 
     pub fn offset_for_timestamp(&self, topic: &str, partition: i32, timestamp: i64) -> Result<Option<i64>> {
-        self.partition(topic, partition)?.log().offset_for_timestamp(timestamp)
+        let found = self.partition(topic, partition)?.log().offset_for_timestamp(timestamp);
+        found.map_err(|e| with_partition(e, topic, partition))
     }
 
     /// Kafka's DeleteRecords: moves the partition's log start to `offset`.
     pub fn delete_records(&self, topic: &str, partition: i32, offset: i64) -> Result<i64> {
+        self.check_writable()?;
         let part = self.partition(topic, partition)?;
-        let low = part.log().delete_records_before(offset);
+        let low = part.log().delete_records_before(offset, now_ms());
         low.map_err(|e| with_partition(e, topic, partition))
     }
 
@@ -392,15 +555,19 @@ impl Broker {
     }
 
     /// Kafka's (non-incremental) AlterConfigs: the given entries replace every override.
+    /// The new configs are written before they take effect, so memory and disk agree.
     pub fn alter_configs(&self, topic: &str, entries: &[(String, String)], validate_only: bool) -> Result<()> {
+        self.check_writable()?;
         let topic = self.topic(topic)?;
         let overrides: BTreeMap<String, String> = entries.iter().cloned().collect();
         let log_config = self.log_config(&overrides)?;
         if validate_only {
             return Ok(());
         }
-        *write(&topic.overrides) = overrides;
-        topic.save_meta()?;
+        let mut current = write(&topic.overrides);
+        self.save_meta(&topic.dir, &TopicMeta { partitions: topic.partition_count(), configs: overrides.clone() })?;
+        *current = overrides;
+        drop(current);
         for p in topic.partitions() {
             p.log().set_config(log_config);
         }
@@ -414,10 +581,49 @@ impl Broker {
         let mut deleted = 0;
         for topic in topics {
             for p in topic.partitions() {
-                deleted += p.log().apply_retention(now_ms)?;
+                deleted += p.log().apply_retention(now_ms).map_err(|e| with_partition(e, &topic.name, p.id))?;
             }
         }
         Ok(deleted)
+    }
+
+    /// Checks every partition's files whole (every batch's CRC, offsets, indexes), one
+    /// partition at a time, each while its appends wait.
+    pub fn verify(&self) -> Result<Vec<PartitionReport>> {
+        self.check_open()?;
+        let topics: Vec<Arc<Topic>> = read(&self.topics).values().cloned().collect();
+        let mut reports = Vec::new();
+        for topic in topics {
+            for p in topic.partitions() {
+                let log = p.log();
+                reports.push(verify::verify_partition(log.dir(), &topic.name, p.id)?);
+            }
+        }
+        Ok(reports)
+    }
+
+    /// Makes the next `n` appends to a partition fail with EIO, writing nothing (fault
+    /// injection for tests of per-partition results and retries).
+    #[doc(hidden)]
+    pub fn inject_append_failures(&self, topic: &str, partition: i32, n: u32) {
+        lock(&self.append_faults).insert((topic.to_string(), partition), n);
+        self.any_append_faults.store(true, Ordering::Release);
+    }
+
+    fn injected_append_fault(&self, topic: &str, partition: i32) -> Option<Error> {
+        if !self.any_append_faults.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut faults = lock(&self.append_faults);
+        let left = faults.get_mut(&(topic.to_string(), partition)).filter(|n| **n > 0)?;
+        *left -= 1;
+        Some(Error::io(format!("appending to {topic}-{partition}"), std::io::Error::from_raw_os_error(libc::EIO)))
+    }
+
+    /// Makes the next `n` fsyncs fail with EIO (fault injection for tests).
+    #[doc(hidden)]
+    pub fn inject_fsync_failures(&self, n: u32) {
+        self.durability.inject_failures(n);
     }
 
     /// Starts the background thread: consumer-group timeouts every second (members that
@@ -455,8 +661,10 @@ impl Broker {
         Ok(())
     }
 
-    /// Flushes every partition, writes the clean-shutdown marker and releases the lock.
-    /// Later calls do nothing; every other method then fails with [`Error::Closed`].
+    /// Flushes everything with one filesystem sync, writes the clean-shutdown marker and
+    /// releases the lock. After a failed fsync no marker is written (the next open
+    /// recovers) and the poisoning error is returned. Later calls do nothing; every other
+    /// method then fails with [`Error::Closed`].
     pub fn close(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
@@ -468,23 +676,26 @@ impl Broker {
         }
         self.syncer.stop();
         let topics = std::mem::take(&mut *write(&self.topics));
+        let now = now_ms();
         let mut result = Ok(());
         for topic in topics.values() {
             for p in topic.partitions() {
-                if let Err(e) = p.log().close() {
+                if let Err(e) = p.log().close(now) {
                     result = Err(e);
                 }
             }
         }
-        if let Err(e) = self.groups.flush() {
-            result = Err(e);
+        drop(topics);
+        if result.is_ok() {
+            result = self.durability.check();
         }
         if result.is_ok() {
-            let marker = self.dir.join(CLEAN_MARKER);
-            result = File::create(&marker)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| Error::io_at("writing", &marker, e))
-                .and_then(|()| fsutil::sync_dir(&self.dir));
+            let (dir, marker) = (&self.dir, self.dir.join(CLEAN_MARKER));
+            result = self.durability.run(|| {
+                fsutil::sync_filesystem(dir)?;
+                File::create(&marker).and_then(|f| f.sync_all()).map_err(|e| Error::io_at("writing", &marker, e))?;
+                fsutil::sync_dir(dir)
+            });
         }
         // Dropping the file releases the OS lock.
         lock(&self.lock_file).take();
@@ -502,20 +713,29 @@ impl Drop for Broker {
     }
 }
 
+/// The same error again, for each of several results (io errors are not Clone).
+fn clone_error(e: &Error) -> Error {
+    match e {
+        Error::Poisoned(w) => Error::Poisoned(w.clone()),
+        Error::Closed => Error::Closed,
+        other => Error::io(other.to_string(), std::io::Error::other("failed")),
+    }
+}
+
+/// Adds the topic-partition to errors that name one.
 fn with_partition(e: Error, topic: &str, partition: i32) -> Error {
     match e {
         Error::OffsetOutOfRange { offset, .. } => Error::OffsetOutOfRange { topic: topic.to_string(), partition, offset },
+        Error::Corrupt { path, position, offset, detail, .. } => {
+            Error::Corrupt { path, position, offset, detail, partition: Some((topic.to_string(), partition)) }
+        }
         other => other,
     }
 }
 
-fn open_partition(topic_dir: &Path, id: i32, config: LogConfig, clean: bool) -> Result<Arc<Partition>> {
-    let log = PartitionLog::open(&topic_dir.join(id.to_string()), config, clean)?;
-    Ok(Arc::new(Partition {
-        id,
-        log: Mutex::new(log),
-        queued_for_sync: AtomicBool::new(false),
-    }))
+fn open_partition(topic_dir: &Path, id: i32, config: LogConfig, options: &plog::OpenOptions) -> Result<Arc<Partition>> {
+    let log = PartitionLog::open(&topic_dir.join(id.to_string()), config, options.clone())?;
+    Ok(Arc::new(Partition { id, log: Mutex::new(log), queued_for_sync: AtomicBool::new(false) }))
 }
 
 fn acquire_lock(dir: &Path) -> Result<File> {
@@ -533,10 +753,7 @@ fn acquire_lock(dir: &Path) -> Result<File> {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
             let holder = holder.trim();
-            return Err(Error::Locked {
-                path: dir.to_path_buf(),
-                holder: (!holder.is_empty()).then(|| holder.to_string()),
-            });
+            return Err(Error::Locked { path: dir.to_path_buf(), holder: (!holder.is_empty()).then(|| holder.to_string()) });
         }
         Err(TryLockError::Error(e)) => return Err(Error::io_at("locking", &path, e)),
     }
@@ -548,7 +765,13 @@ fn acquire_lock(dir: &Path) -> Result<File> {
     Ok(file)
 }
 
-fn load_topics(topics_dir: &Path, defaults: &LogConfig, clean: bool) -> Result<BTreeMap<String, Arc<Topic>>> {
+/// Takes the data directory's lock without opening a broker (offline tools); the lock is
+/// held while the returned file lives.
+pub fn lock_data_dir(dir: &Path) -> Result<File> {
+    acquire_lock(dir)
+}
+
+fn load_topics(topics_dir: &Path, defaults: &LogConfig, options: &plog::OpenOptions) -> Result<BTreeMap<String, Arc<Topic>>> {
     let mut topics = BTreeMap::new();
     for entry in std::fs::read_dir(topics_dir).map_err(|e| Error::io_at("listing", topics_dir, e))? {
         let entry = entry.map_err(|e| Error::io_at("listing", topics_dir, e))?;
@@ -559,24 +782,23 @@ fn load_topics(topics_dir: &Path, defaults: &LogConfig, clean: bool) -> Result<B
             std::fs::remove_dir_all(&dir).map_err(|e| Error::io_at("deleting", &dir, e))?;
             continue;
         }
-        let meta_path = dir.join(TOPIC_META);
-        let meta: TopicMeta = match std::fs::read(&meta_path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-                path: meta_path.clone(),
-                position: 0,
-                detail: format!("topic metadata is not valid: {e}"),
-            })?,
+        let Some(meta) = read_topic_meta(&dir)? else {
             // A creation that a crash interrupted before its metadata was written.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::remove_dir_all(&dir).map_err(|e| Error::io_at("deleting", &dir, e))?;
-                continue;
-            }
-            Err(e) => return Err(Error::io_at("reading", &meta_path, e)),
+            std::fs::remove_dir_all(&dir).map_err(|e| Error::io_at("deleting", &dir, e))?;
+            continue;
         };
         let log_config = config::resolve(defaults, &meta.configs)?;
         let mut partitions = Vec::with_capacity(meta.partitions.max(0) as usize);
         for id in 0..meta.partitions {
-            partitions.push(open_partition(&dir, id, log_config, clean)?);
+            partitions.push(open_partition(&dir, id, log_config, options)?);
+        }
+        // Partitions a crash left behind while growing the topic are not in its metadata.
+        for extra in meta.partitions.. {
+            let p = dir.join(extra.to_string());
+            if !p.exists() {
+                break;
+            }
+            std::fs::remove_dir_all(&p).map_err(|e| Error::io_at("deleting", &p, e))?;
         }
         topics.insert(
             name.clone(),
@@ -584,4 +806,69 @@ fn load_topics(topics_dir: &Path, defaults: &LogConfig, clean: bool) -> Result<B
         );
     }
     Ok(topics)
+}
+
+fn read_topic_meta(dir: &Path) -> Result<Option<TopicMeta>> {
+    let path = dir.join(TOPIC_META);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::corrupt_file(&path, 0, format!("topic metadata is not valid: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io_at("reading", &path, e)),
+    }
+}
+
+/// The topics of a data directory and their partition directories, read from disk (for
+/// offline tools: no broker is opened).
+pub fn list_partitions(data_dir: &Path) -> Result<Vec<(String, i32, PathBuf)>> {
+    let topics_dir = data_dir.join(TOPICS_DIR);
+    let mut out = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(&topics_dir)
+        .map_err(|e| Error::io_at("listing", &topics_dir, e))?
+        .flatten()
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(DELETING_SUFFIX) {
+            continue;
+        }
+        if let Some(meta) = read_topic_meta(&entry.path())? {
+            for p in 0..meta.partitions {
+                out.push((name.clone(), p, entry.path().join(p.to_string())));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What an offline check of a data directory found, and what a repair gave up.
+pub struct DataDirReport {
+    pub partitions: Vec<PartitionReport>,
+    /// Per repaired partition: topic, partition, first and last offset given up.
+    pub repaired: Vec<(String, i32, i64, i64)>,
+}
+
+/// Checks every partition of a data directory no process has open (it takes the lock for
+/// the duration), and with `repair` cuts each damaged partition at its first damage.
+pub fn verify_data_dir(dir: &Path, repair: bool) -> Result<DataDirReport> {
+    if !dir.join(TOPICS_DIR).is_dir() {
+        return Err(Error::io_at("verifying", dir, std::io::Error::other("not a samsa data directory (no topics/ in it)")));
+    }
+    let _lock = acquire_lock(dir)?;
+    let mut report = DataDirReport { partitions: Vec::new(), repaired: Vec::new() };
+    for (topic, partition, pdir) in list_partitions(dir)? {
+        if !pdir.exists() {
+            continue;
+        }
+        let r = verify::verify_partition(&pdir, &topic, partition)?;
+        if repair {
+            if let Some((first, last)) = verify::repair_partition(&r)? {
+                report.repaired.push((topic.clone(), partition, first, last));
+            }
+        }
+        report.partitions.push(r);
+    }
+    Ok(report)
 }

@@ -1,6 +1,7 @@
 //! Group commit: appends mark their partition dirty; one thread fsyncs every dirty
 //! partition and answers all waiters whose appends that fsync covered. Concurrent sends
-//! therefore share one fsync per partition instead of paying one each.
+//! therefore share one fsync per partition instead of paying one each. A failed fsync
+//! poisons the broker (see [`Durability`]): its waiters, and every later one, get the error.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
@@ -9,9 +10,10 @@ use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
 use super::{lock, Partition};
+use crate::durability::Durability;
 use crate::error::{Error, Result};
 
-type Waiter = (u64, oneshot::Sender<Result<(), String>>);
+type Waiter = (u64, oneshot::Sender<Result<()>>);
 
 #[derive(Default)]
 struct State {
@@ -32,18 +34,20 @@ struct Shared {
 
 pub struct Syncer {
     shared: Arc<Shared>,
+    durability: Arc<Durability>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Syncer {
-    pub fn start() -> Result<Self> {
+    pub fn start(durability: Arc<Durability>) -> Result<Self> {
         let shared = Arc::new(Shared::default());
         let worker = Arc::clone(&shared);
+        let gate = Arc::clone(&durability);
         let thread = std::thread::Builder::new()
             .name("samsa-fsync".into())
-            .spawn(move || run(&worker))
+            .spawn(move || run(&worker, &gate))
             .map_err(|e| Error::io("starting the fsync thread", e))?;
-        Ok(Syncer { shared, thread: Mutex::new(Some(thread)) })
+        Ok(Syncer { shared, durability, thread: Mutex::new(Some(thread)) })
     }
 
     /// Called after an append was written: the partition needs an fsync.
@@ -56,13 +60,15 @@ impl Syncer {
     }
 
     /// Resolves once every append marked before this call is fsynced.
-    pub fn request(&self) -> oneshot::Receiver<Result<(), String>> {
+    pub fn request(&self) -> oneshot::Receiver<Result<()>> {
         let (tx, rx) = oneshot::channel();
         let mut s = lock(&self.shared.state);
-        if s.synced >= s.marked {
+        if let Err(e) = self.durability.check() {
+            let _ = tx.send(Err(e));
+        } else if s.synced >= s.marked {
             let _ = tx.send(Ok(()));
         } else if s.stop {
-            let _ = tx.send(Err("the broker is closed".into()));
+            let _ = tx.send(Err(Error::Closed));
         } else {
             let target = s.marked;
             s.waiters.push((target, tx));
@@ -81,7 +87,16 @@ impl Syncer {
     }
 }
 
-fn run(shared: &Shared) {
+fn sync_partition(part: &Partition, durability: &Durability) -> Result<()> {
+    part.queued_for_sync.store(false, Ordering::Release);
+    let files = part.log().take_unsynced()?;
+    for (file, path) in files {
+        durability.sync_data(&file, &path)?;
+    }
+    Ok(())
+}
+
+fn run(shared: &Shared, durability: &Durability) {
     loop {
         let (dirty, target) = {
             let mut s = lock(&shared.state);
@@ -93,14 +108,12 @@ fn run(shared: &Shared) {
             }
             (std::mem::take(&mut s.dirty), s.marked)
         };
-        let mut result = Ok(());
+        let mut result = durability.check();
         for part in dirty {
-            part.queued_for_sync.store(false, Ordering::Release);
-            let files = part.log().take_unsynced();
-            for f in files {
-                if let Err(e) = f.sync_data() {
-                    result = Err(format!("fsync failed: {e}"));
-                }
+            if result.is_ok() {
+                result = sync_partition(&part, durability);
+            } else {
+                part.queued_for_sync.store(false, Ordering::Release);
             }
         }
         let mut s = lock(&shared.state);
@@ -109,11 +122,19 @@ fn run(shared: &Shared) {
         }
         let waiters = std::mem::take(&mut s.waiters);
         for (seq, tx) in waiters {
-            if seq <= target {
-                let _ = tx.send(result.clone());
+            if seq <= target || result.is_err() {
+                let _ = tx.send(result.as_ref().map(|_| ()).map_err(clone_error));
             } else {
                 s.waiters.push((seq, tx));
             }
         }
+    }
+}
+
+/// The syncer's error, once per waiter (the core's error is not Clone: io errors aren't).
+fn clone_error(e: &Error) -> Error {
+    match e {
+        Error::Poisoned(why) => Error::Poisoned(why.clone()),
+        other => Error::Poisoned(other.to_string()),
     }
 }

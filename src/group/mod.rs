@@ -16,44 +16,14 @@ pub mod offsets;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use assignor::{Strategy, TopicPartition};
 pub use offsets::Committed;
+pub use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::error::{Error, Result};
 use offsets::OffsetStore;
-
-pub trait Clock: Send + Sync {
-    fn now_ms(&self) -> i64;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        crate::broker::now_ms()
-    }
-}
-
-/// A clock tests move by hand.
-#[derive(Default)]
-pub struct ManualClock(AtomicI64);
-
-impl ManualClock {
-    pub fn new(start: i64) -> Self {
-        ManualClock(AtomicI64::new(start))
-    }
-    pub fn advance(&self, ms: i64) {
-        self.0.fetch_add(ms, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ms(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
 
 /// What a member asks for when it joins.
 #[derive(Clone, Debug)]
@@ -143,11 +113,11 @@ pub fn validate_group_id(group_id: &str) -> Result<()> {
 }
 
 impl GroupCoordinator {
-    pub fn open(dir: &Path, fsync: bool, clock: Arc<dyn Clock>) -> Result<Self> {
+    pub fn open(dir: &Path, fsync: bool, durability: Arc<crate::durability::Durability>, clock: Arc<dyn Clock>) -> Result<Self> {
         Ok(GroupCoordinator {
             groups: Mutex::new(HashMap::new()),
             version: AtomicU64::new(0),
-            offsets: Mutex::new(OffsetStore::open(dir, fsync)?),
+            offsets: Mutex::new(OffsetStore::open(dir, fsync, durability)?),
             clock,
             next_member: AtomicU64::new(1),
         })
@@ -473,7 +443,7 @@ mod tests {
 
     fn coordinator(clock: Arc<ManualClock>) -> (tempfile::TempDir, GroupCoordinator) {
         let dir = tempfile::tempdir().unwrap();
-        let c = GroupCoordinator::open(dir.path(), false, clock).unwrap();
+        let c = GroupCoordinator::open(dir.path(), false, Arc::default(), clock).unwrap();
         (dir, c)
     }
 

@@ -10,8 +10,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::broker::fsutil;
+use std::sync::Arc;
+
+use crate::durability::Durability;
 use crate::error::{Error, Result};
+use crate::fsutil;
 
 const FILE: &str = "offsets.log";
 
@@ -44,11 +47,12 @@ pub struct OffsetStore {
     file: File,
     lines: usize,
     fsync: bool,
+    durability: Arc<Durability>,
     groups: HashMap<String, GroupOffsets>,
 }
 
 impl OffsetStore {
-    pub fn open(dir: &Path, fsync: bool) -> Result<Self> {
+    pub fn open(dir: &Path, fsync: bool, durability: Arc<Durability>) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io_at("creating", dir, e))?;
         let path = dir.join(FILE);
         let mut groups: HashMap<String, GroupOffsets> = HashMap::new();
@@ -76,11 +80,7 @@ impl OffsetStore {
                         break;
                     }
                     _ => {
-                        return Err(Error::Corrupt {
-                            path: path.clone(),
-                            position: valid_len,
-                            detail: "a committed-offset line is not valid".into(),
-                        })
+                        return Err(Error::corrupt_file(&path, valid_len, "a committed-offset line is not valid"))
                     }
                 }
             }
@@ -91,7 +91,7 @@ impl OffsetStore {
             .open(&path)
             .map_err(|e| Error::io_at("opening", &path, e))?;
         file.set_len(valid_len).map_err(|e| Error::io_at("truncating", &path, e))?;
-        Ok(OffsetStore { path, file, lines, fsync, groups })
+        Ok(OffsetStore { path, file, lines, fsync, durability, groups })
     }
 
     pub fn group(&self, group: &str) -> Option<&GroupOffsets> {
@@ -149,6 +149,7 @@ impl OffsetStore {
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.durability.check()?;
         let before = self.file.metadata().map(|m| m.len()).ok();
         if let Err(e) = self.file.write_all(bytes) {
             // Leave no partial line behind for the next write to run into.
@@ -158,7 +159,7 @@ impl OffsetStore {
             return Err(Error::io_at("writing", &self.path, e));
         }
         if self.fsync {
-            self.file.sync_data().map_err(|e| Error::io_at("fsync", &self.path, e))?;
+            self.durability.sync_data(&self.file, &self.path)?;
         }
         Ok(())
     }
@@ -186,7 +187,8 @@ impl OffsetStore {
                 out.push(b'\n');
             }
         }
-        fsutil::replace(&self.path, &out, self.fsync)?;
+        let (path, fsync) = (&self.path, self.fsync);
+        self.durability.run(|| fsutil::replace(path, &out, fsync))?;
         self.file = OpenOptions::new().append(true).open(&self.path).map_err(|e| Error::io_at("opening", &self.path, e))?;
         self.lines = self.live();
         Ok(())
@@ -197,7 +199,7 @@ impl OffsetStore {
     }
 
     pub fn flush(&self) -> Result<()> {
-        self.file.sync_data().map_err(|e| Error::io_at("fsync", &self.path, e))
+        self.durability.sync_data(&self.file, &self.path)
     }
 }
 
@@ -221,13 +223,13 @@ mod tests {
     fn commits_survive_reopen_and_a_torn_last_line() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let mut s = OffsetStore::open(dir.path(), false).unwrap();
+            let mut s = OffsetStore::open(dir.path(), false, Arc::default()).unwrap();
             s.commit("g", &[("t".into(), 0, c(5)), ("t".into(), 1, c(7))]).unwrap();
             s.commit("g", &[("t".into(), 0, c(9))]).unwrap();
         }
         let mut f = OpenOptions::new().append(true).open(dir.path().join(FILE)).unwrap();
         f.write_all(b"{\"g\":\"g\",\"t\":\"t\",\"p\":0,\"o\":12").unwrap();
-        let s = OffsetStore::open(dir.path(), false).unwrap();
+        let s = OffsetStore::open(dir.path(), false, Arc::default()).unwrap();
         assert_eq!(s.committed("g", "t", 0), Some(&c(9)));
         assert_eq!(s.committed("g", "t", 1), Some(&c(7)));
     }
@@ -236,30 +238,30 @@ mod tests {
     fn a_bad_line_in_the_middle_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(FILE), b"garbage\n{\"g\":\"g\",\"t\":\"t\",\"p\":0,\"o\":1}\n").unwrap();
-        assert_eq!(OffsetStore::open(dir.path(), false).err().unwrap().code(), 2);
+        assert_eq!(OffsetStore::open(dir.path(), false, Arc::default()).err().unwrap().code(), 2);
     }
 
     #[test]
     fn compaction_keeps_the_file_small() {
         let dir = tempfile::tempdir().unwrap();
-        let mut s = OffsetStore::open(dir.path(), false).unwrap();
+        let mut s = OffsetStore::open(dir.path(), false, Arc::default()).unwrap();
         for i in 0..25_000 {
             s.commit("g", &[("t".into(), 0, c(i))]).unwrap();
         }
         assert!(s.file_lines() < 10_002, "{}", s.file_lines());
         drop(s);
-        let s = OffsetStore::open(dir.path(), false).unwrap();
+        let s = OffsetStore::open(dir.path(), false, Arc::default()).unwrap();
         assert_eq!(s.committed("g", "t", 0), Some(&c(24_999)));
     }
 
     #[test]
     fn deleting_a_group_forgets_it() {
         let dir = tempfile::tempdir().unwrap();
-        let mut s = OffsetStore::open(dir.path(), false).unwrap();
+        let mut s = OffsetStore::open(dir.path(), false, Arc::default()).unwrap();
         s.commit("g", &[("t".into(), 0, c(1))]).unwrap();
         assert!(s.delete_group("g").unwrap());
         drop(s);
-        let s = OffsetStore::open(dir.path(), false).unwrap();
+        let s = OffsetStore::open(dir.path(), false, Arc::default()).unwrap();
         assert!(s.group("g").is_none());
     }
 }

@@ -68,6 +68,27 @@ pub struct RecordView<'a> {
     pub headers: HeaderIter<'a>,
 }
 
+/// The idempotent producer's fields of a batch: who wrote it and its place in that
+/// producer's sequence for the partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProducerStamp {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub base_sequence: i32,
+}
+
+impl ProducerStamp {
+    /// The sequence `n` records after `seq`: sequences wrap from i32::MAX to 0, as Kafka's do.
+    pub fn add(seq: i32, n: i64) -> i32 {
+        ((seq as i64 + n) % (i32::MAX as i64 + 1)) as i32
+    }
+
+    /// The stamp of the batch that starts `n` records later in the same run.
+    pub fn advanced(self, n: i64) -> Self {
+        ProducerStamp { base_sequence: Self::add(self.base_sequence, n), ..self }
+    }
+}
+
 /// The fixed-size header of a batch, as read from disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchHeader {
@@ -80,6 +101,9 @@ pub struct BatchHeader {
     pub last_offset_delta: i32,
     pub base_timestamp: i64,
     pub max_timestamp: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
     pub record_count: i32,
 }
 
@@ -97,6 +121,9 @@ impl BatchHeader {
             last_offset_delta: be_i32(b, 23),
             base_timestamp: be_i64(b, 27),
             max_timestamp: be_i64(b, 35),
+            producer_id: be_i64(b, 43),
+            producer_epoch: i16::from_be_bytes([b[51], b[52]]),
+            base_sequence: be_i32(b, 53),
             record_count: be_i32(b, 57),
         })
     }
@@ -113,6 +140,21 @@ impl BatchHeader {
     pub fn compression(&self) -> i16 {
         self.attributes & COMPRESSION_MASK
     }
+
+    /// The producer fields, for a batch an idempotent producer wrote (producer id >= 0).
+    pub fn producer(&self) -> Option<ProducerStamp> {
+        (self.producer_id >= 0).then_some(ProducerStamp {
+            producer_id: self.producer_id,
+            epoch: self.producer_epoch,
+            base_sequence: self.base_sequence,
+        })
+    }
+
+    /// Transactional and control batches (attributes bits 4 and 5), which samsa does not
+    /// accept: it has no transactions.
+    pub fn is_transactional_or_control(&self) -> bool {
+        self.attributes & 0x30 != 0
+    }
 }
 
 /// What the log needs to know about a batch it has just written or scanned.
@@ -122,6 +164,7 @@ pub struct BatchInfo {
     pub last_offset: i64,
     pub max_timestamp: i64,
     pub size: usize,
+    pub producer: Option<ProducerStamp>,
 }
 
 impl From<&BatchHeader> for BatchInfo {
@@ -131,6 +174,7 @@ impl From<&BatchHeader> for BatchInfo {
             last_offset: h.last_offset(),
             max_timestamp: h.max_timestamp,
             size: h.total_size(),
+            producer: h.producer(),
         }
     }
 }
@@ -267,6 +311,7 @@ pub fn encode_batch(
     base_offset: i64,
     records: &[Record<'_>],
     compression: Compression,
+    producer: Option<ProducerStamp>,
 ) -> Result<BatchInfo> {
     let first = records
         .first()
@@ -299,9 +344,10 @@ pub fn encode_batch(
     h[23..27].copy_from_slice(&((records.len() - 1) as i32).to_be_bytes());
     h[27..35].copy_from_slice(&base_timestamp.to_be_bytes());
     h[35..43].copy_from_slice(&max_timestamp.to_be_bytes());
-    h[43..51].copy_from_slice(&(-1i64).to_be_bytes()); // producerId: not idempotent
-    h[51..53].copy_from_slice(&(-1i16).to_be_bytes());
-    h[53..57].copy_from_slice(&(-1i32).to_be_bytes());
+    let p = producer.unwrap_or(ProducerStamp { producer_id: -1, epoch: -1, base_sequence: -1 });
+    h[43..51].copy_from_slice(&p.producer_id.to_be_bytes());
+    h[51..53].copy_from_slice(&p.epoch.to_be_bytes());
+    h[53..57].copy_from_slice(&p.base_sequence.to_be_bytes());
     h[57..61].copy_from_slice(&(records.len() as i32).to_be_bytes());
     let crc = crc32c::crc32c(&out[start + ATTRIBUTES_OFFSET..]);
     out[start + CRC_OFFSET..start + CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
@@ -310,7 +356,150 @@ pub fn encode_batch(
         last_offset: base_offset + records.len() as i64 - 1,
         max_timestamp,
         size: total,
+        producer,
     })
+}
+
+/// Records encoded as batches, ready to append. Offsets are relative to the first record
+/// until the log stamps the real ones ([`EncodedBatches::rebase`]) as it writes them, so
+/// encoding (and compressing) happens before the partition is locked.
+#[derive(Default)]
+pub struct EncodedBatches {
+    pub bytes: Vec<u8>,
+    pub infos: Vec<BatchInfo>,
+}
+
+impl EncodedBatches {
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.infos.clear();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.infos.is_empty()
+    }
+
+    /// Records in all the batches (offsets they take).
+    pub fn record_count(&self) -> i64 {
+        match (self.infos.first(), self.infos.last()) {
+            (Some(first), Some(last)) => last.last_offset - first.base_offset + 1,
+            _ => 0,
+        }
+    }
+
+    /// The producer of the run (every batch of one run has the same producer).
+    pub fn producer(&self) -> Option<ProducerStamp> {
+        self.infos.first().and_then(|i| i.producer)
+    }
+
+    pub fn max_timestamp(&self) -> i64 {
+        self.infos.iter().map(|i| i.max_timestamp).max().unwrap_or(i64::MIN)
+    }
+
+    /// Gives the batches consecutive offsets from `base`. The CRC does not cover them.
+    pub fn rebase(&mut self, base: i64) {
+        let mut pos = 0;
+        let mut next = base;
+        for info in &mut self.infos {
+            let count = info.last_offset - info.base_offset;
+            set_base_offset(&mut self.bytes[pos..pos + info.size], next);
+            info.base_offset = next;
+            info.last_offset = next + count;
+            next = info.last_offset + 1;
+            pos += info.size;
+        }
+    }
+
+    /// Encodes `records` (at least one) as batches of at most `max_bytes` each, so a send
+    /// of many small messages always fits; a record too large for a batch of its own fails
+    /// the whole run before anything is encoded. With a producer, each batch carries its
+    /// place in that producer's sequence.
+    pub fn encode(
+        &mut self,
+        records: &[Record<'_>],
+        compression: Compression,
+        max_bytes: usize,
+        producer: Option<ProducerStamp>,
+    ) -> Result<()> {
+        self.clear();
+        if records.is_empty() {
+            return Err(Error::InvalidRecord("an append needs at least one record".into()));
+        }
+        for r in records {
+            // The exact size is only worked out for records the cheap bound cannot clear.
+            if HEADER_LEN + record_size_bound(r) > max_bytes {
+                let size = single_record_batch_size(r);
+                if size > max_bytes {
+                    return Err(Error::MessageTooLarge { size, max: max_bytes });
+                }
+            }
+        }
+        let mut start = 0;
+        while start < records.len() {
+            // Take records while the batch stays under the limit (always at least one).
+            let mut size = HEADER_LEN;
+            let mut end = start;
+            while end < records.len() {
+                let add = record_size_bound(&records[end]);
+                if end > start && size + add > max_bytes {
+                    break;
+                }
+                size += add;
+                end += 1;
+            }
+            let stamp = producer.map(|p| p.advanced(start as i64));
+            let info = encode_batch(&mut self.bytes, start as i64, &records[start..end], compression, stamp)?;
+            self.infos.push(info);
+            start = end;
+        }
+        Ok(())
+    }
+
+    /// Takes batches as a client sent them (Kafka's produce request): each must be a whole,
+    /// valid RecordBatch v2 whose CRC matches, none transactional, all of one producer with
+    /// consecutive sequences. They are stored byte for byte, compressed or not; only their
+    /// base offsets change when they are written.
+    pub fn from_client(bytes: Vec<u8>, max_bytes: usize) -> Result<Self> {
+        let mut infos = Vec::new();
+        let mut pos = 0;
+        let mut relative = 0i64;
+        while pos < bytes.len() {
+            let h = verify(&bytes[pos..]).map_err(|e| match e {
+                Invalid::Truncated => Error::CorruptRequest("a record batch in the request is incomplete".into()),
+                Invalid::Bad(why) => Error::CorruptRequest(format!("a record batch in the request is invalid: {why}")),
+            })?;
+            if h.total_size() > max_bytes {
+                return Err(Error::MessageTooLarge { size: h.total_size(), max: max_bytes });
+            }
+            if h.is_transactional_or_control() {
+                return Err(Error::InvalidRecord("transactional and control batches are not supported: samsa has no transactions".into()));
+            }
+            if h.record_count != h.last_offset_delta + 1 {
+                return Err(Error::InvalidRecord(format!(
+                    "a record batch claims {} records but its offset delta is {}",
+                    h.record_count, h.last_offset_delta
+                )));
+            }
+            let mut info = BatchInfo::from(&h);
+            if let Some(first) = infos.first().and_then(|i: &BatchInfo| i.producer) {
+                let expected = first.advanced(relative);
+                if info.producer != Some(expected) {
+                    return Err(Error::InvalidRecord("the batches of one partition must come from one producer in sequence".into()));
+                }
+            } else if !infos.is_empty() && info.producer.is_some() {
+                return Err(Error::InvalidRecord("the batches of one partition must come from one producer in sequence".into()));
+            }
+            info.last_offset = relative + (info.last_offset - info.base_offset);
+            info.base_offset = relative;
+            relative = info.last_offset + 1;
+            pos += info.size;
+            infos.push(info);
+        }
+        if infos.is_empty() {
+            return Err(Error::InvalidRecord("a produce request for a partition carried no record batch".into()));
+        }
+        Ok(EncodedBatches { bytes, infos })
+    }
 }
 
 /// Rewrites the base offset of an encoded batch. The CRC does not cover it.
@@ -474,7 +663,7 @@ mod tests {
         let records = sample(&headers);
         for compression in [Compression::None, Compression::Gzip] {
             let mut out = Vec::new();
-            let info = encode_batch(&mut out, 42, &records, compression).unwrap();
+            let info = encode_batch(&mut out, 42, &records, compression, None).unwrap();
             assert_eq!(info.base_offset, 42);
             assert_eq!(info.last_offset, 44);
             assert_eq!(info.max_timestamp, 1_700_000_000_500);
@@ -507,7 +696,7 @@ mod tests {
         let headers = [Header { key: b"k", value: Some(b"v") }];
         let records = sample(&headers);
         let mut out = Vec::new();
-        encode_batch(&mut out, 0, &records, Compression::None).unwrap();
+        encode_batch(&mut out, 0, &records, Compression::None, None).unwrap();
         let base = records[0].timestamp;
         let expected: usize = HEADER_LEN
             + records
@@ -517,7 +706,7 @@ mod tests {
                 .sum::<usize>();
         assert_eq!(out.len(), expected);
         let mut one = Vec::new();
-        encode_batch(&mut one, 0, &records[..1], Compression::None).unwrap();
+        encode_batch(&mut one, 0, &records[..1], Compression::None, None).unwrap();
         assert_eq!(one.len(), single_record_batch_size(&records[0]));
         for (i, r) in records.iter().enumerate() {
             assert!(record_size_bound(r) >= record_size_in_batch(r, i as i64, r.timestamp - base));
@@ -528,7 +717,7 @@ mod tests {
     fn any_flipped_bit_fails_the_crc() {
         let records = sample(&[]);
         let mut out = Vec::new();
-        encode_batch(&mut out, 0, &records, Compression::None).unwrap();
+        encode_batch(&mut out, 0, &records, Compression::None, None).unwrap();
         for i in ATTRIBUTES_OFFSET..out.len() {
             let mut damaged = out.clone();
             damaged[i] ^= 0x10;
@@ -541,7 +730,7 @@ mod tests {
     #[test]
     fn rebasing_keeps_the_crc_valid() {
         let mut out = Vec::new();
-        encode_batch(&mut out, 0, &sample(&[]), Compression::None).unwrap();
+        encode_batch(&mut out, 0, &sample(&[]), Compression::None, None).unwrap();
         set_base_offset(&mut out, 1000);
         assert_eq!(verify(&out).unwrap().base_offset, 1000);
     }

@@ -9,7 +9,8 @@
 //! Both are big-endian as in Kafka. An index is only a hint: the log is the truth, and on
 //! open an index keeps only the prefix of entries that is plausible (strictly increasing
 //! and inside the log); the segment then checks the last entry against the log itself.
-//! Closed segments' indexes are trimmed to their entries; the active one's grows.
+//! Files grow in whole pages ahead of their entries; the zeros past the last entry end
+//! the plausible prefix, so nothing needs trimming.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -18,13 +19,14 @@ use memmap2::MmapMut;
 
 use crate::error::{Error, Result};
 
-/// A file of fixed-size entries, mapped into memory. The file grows in chunks that are
-/// allocated with `posix_fallocate` before they are mapped, so a full disk is an error
-/// from the append, never a SIGBUS from writing to a page the filesystem cannot back.
-/// A closed segment's index is trimmed to its entries.
+/// A file of fixed-size entries, mapped into memory. It holds no file descriptor: the
+/// file is opened to map it (and to grow it) and closed again at once, so only the
+/// segment's log counts against the process's descriptor limit. The file grows in chunks
+/// whose blocks are allocated before they are mapped, so a full disk is an error from the
+/// append, never a SIGBUS from writing to a page the filesystem cannot back. A file that
+/// does not exist yet is created by the first entry.
 struct IndexFile {
     path: PathBuf,
-    file: File,
     map: Option<MmapMut>,
     entry_size: usize,
     entries: usize,
@@ -38,29 +40,21 @@ struct IndexFile {
 const MIN_GROWTH_BYTES: usize = 4096;
 
 impl IndexFile {
-    /// Opens (or creates) the file and maps what is on disk. Returns the number of whole
-    /// entries on disk, for the caller to validate.
+    /// Maps what is on disk (nothing if the file does not exist). Returns the number of
+    /// whole entries on disk, for the caller to validate.
     fn open(path: &Path, entry_size: usize, max_capacity: usize) -> Result<(Self, usize)> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| Error::io_at("opening index", path, e))?;
-        let on_disk = file
-            .metadata()
-            .map_err(|e| Error::io_at("reading index metadata", path, e))?
-            .len() as usize
-            / entry_size;
         let mut index = IndexFile {
             path: path.to_path_buf(),
-            file,
             map: None,
             entry_size,
             entries: 0,
             capacity: 0,
             max_capacity: max_capacity.max(1),
+        };
+        let on_disk = match std::fs::metadata(path) {
+            Ok(m) => m.len() as usize / entry_size,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((index, 0)),
+            Err(e) => return Err(Error::io_at("reading index metadata", path, e)),
         };
         index.remap(on_disk)?;
         Ok((index, on_disk))
@@ -69,27 +63,29 @@ impl IndexFile {
     /// Sets the file to `capacity` entries (allocating any new blocks) and maps it.
     fn remap(&mut self, capacity: usize) -> Result<()> {
         self.map = None;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&self.path)
+            .map_err(|e| Error::io_at("opening index", &self.path, e))?;
         let len = (capacity * self.entry_size) as u64;
-        let current = self
-            .file
+        let current = file
             .metadata()
             .map_err(|e| Error::io_at("reading index metadata", &self.path, e))?
             .len();
         if len > current {
-            allocate(&self.file, current, len - current)
-                .map_err(|e| Error::io_at("growing index", &self.path, e))?;
+            allocate(&file, current, len - current).map_err(|e| Error::io_at("growing index", &self.path, e))?;
         } else if len < current {
-            self.file
-                .set_len(len)
-                .map_err(|e| Error::io_at("trimming index", &self.path, e))?;
+            file.set_len(len).map_err(|e| Error::io_at("trimming index", &self.path, e))?;
         }
         self.capacity = capacity;
         if capacity > 0 {
             // SAFETY: the file is private to this segment and this process holds the data
             // directory lock, so nothing else truncates it while it is mapped; its blocks
             // were allocated above, so writes to the map cannot fault on a full disk.
-            let map = unsafe { MmapMut::map_mut(&self.file) }
-                .map_err(|e| Error::io_at("mapping index", &self.path, e))?;
+            let map = unsafe { MmapMut::map_mut(&file) }.map_err(|e| Error::io_at("mapping index", &self.path, e))?;
             self.map = Some(map);
         }
         Ok(())
@@ -125,21 +121,6 @@ impl IndexFile {
         }
     }
 
-    /// Shrinks the file to its entries; the segment is no longer appended to.
-    fn trim(&mut self) -> Result<()> {
-        if self.capacity != self.entries {
-            self.remap(self.entries)?;
-        }
-        Ok(())
-    }
-
-    fn flush(&self) -> Result<()> {
-        if let Some(m) = &self.map {
-            m.flush().map_err(|e| Error::io_at("flushing index", &self.path, e))?;
-        }
-        Ok(())
-    }
-
     /// The last entry `i` for which `le(entry i)` holds, given that `le` is true on a
     /// prefix of the entries (binary search).
     fn last_where(&self, le: impl Fn(&[u8]) -> bool) -> Option<usize> {
@@ -156,22 +137,36 @@ impl IndexFile {
     }
 
     fn delete(self) -> Result<()> {
-        let IndexFile { path, map, file, .. } = self;
-        drop(map);
-        drop(file);
-        std::fs::remove_file(&path).map_err(|e| Error::io_at("deleting index", &path, e))
+        drop(self.map);
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io_at("deleting index", &self.path, e)),
+        }
     }
 }
 
 /// Reserves the blocks of `[offset, offset + len)` so later writes through the map cannot
-/// fail; ENOSPC comes back here as an error instead.
+/// fail; ENOSPC comes back here as an error instead. Where the filesystem cannot
+/// preallocate, the range is written with zeros, which allocates it just as surely
+/// (a sparse `set_len` would leave pages a full disk cannot back).
 fn allocate(file: &File, offset: u64, len: u64) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
-    // SAFETY: plain syscall on a file descriptor this struct owns.
+    use std::os::unix::fs::FileExt;
+    // SAFETY: plain syscall on a file descriptor this function borrows.
     let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), offset as libc::off_t, len as libc::off_t) };
     match rc {
         0 => Ok(()),
-        libc::EOPNOTSUPP | libc::EINVAL => file.set_len(offset + len),
+        libc::EOPNOTSUPP | libc::EINVAL => {
+            let zeros = vec![0u8; len.min(1 << 20) as usize];
+            let mut at = offset;
+            while at < offset + len {
+                let n = (offset + len - at).min(zeros.len() as u64) as usize;
+                file.write_all_at(&zeros[..n], at)?;
+                at += n as u64;
+            }
+            Ok(())
+        }
         err => Err(std::io::Error::from_raw_os_error(err)),
     }
 }
@@ -255,14 +250,6 @@ impl OffsetIndex {
         self.inner.entries = keep.min(self.inner.entries);
     }
 
-    pub fn trim(&mut self) -> Result<()> {
-        self.inner.trim()
-    }
-
-    pub fn flush(&self) -> Result<()> {
-        self.inner.flush()
-    }
-
     pub fn delete(self) -> Result<()> {
         self.inner.delete()
     }
@@ -338,14 +325,6 @@ impl TimeIndex {
         self.inner.entries = keep.min(self.inner.entries);
     }
 
-    pub fn trim(&mut self) -> Result<()> {
-        self.inner.trim()
-    }
-
-    pub fn flush(&self) -> Result<()> {
-        self.inner.flush()
-    }
-
     pub fn delete(self) -> Result<()> {
         self.inner.delete()
     }
@@ -372,7 +351,7 @@ mod tests {
     }
 
     #[test]
-    fn reopen_keeps_entries_and_trims() {
+    fn reopen_keeps_the_entries_before_the_preallocated_zeros() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("0.index");
         {
@@ -380,9 +359,8 @@ mod tests {
             for i in 1..=3u32 {
                 idx.append(i, i * 100).unwrap();
             }
-            idx.trim().unwrap();
         }
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), 24);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 4096);
         let idx = OffsetIndex::open(&path, 1000, 1 << 20).unwrap();
         assert_eq!(idx.len(), 3);
         assert_eq!(idx.last(), Some((3, 300)));

@@ -1,10 +1,14 @@
 //! The log: partitions made of segments of Kafka RecordBatch v2 batches.
 
 pub mod batch;
+pub mod files;
 pub mod index;
 pub mod partition;
+pub mod producers;
 pub mod segment;
+pub mod verify;
 
-pub use batch::{Compression, Header, Record, RecordView};
-pub use partition::{AppendResult, LogConfig, PartitionLog};
-pub use segment::SegmentConfig;
+pub use batch::{Compression, EncodedBatches, Header, ProducerStamp, Record, RecordView};
+pub use files::FileCache;
+pub use partition::{AppendResult, LogConfig, OpenOptions, PartitionLog};
+pub use segment::{Damage, SegmentConfig};

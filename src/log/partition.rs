@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::log::batch::{self, BatchInfo, Compression, Record, HEADER_LEN};
-use crate::log::segment::{Recovery, Segment, SegmentConfig};
+use crate::log::batch::{Compression, EncodedBatches, Record};
+use crate::log::files::FileCache;
+use crate::log::producers::{ProducerStates, SequenceCheck};
+use crate::log::segment::{Damage, Recovery, Segment, SegmentConfig};
 
 /// A partition's limits, Kafka's topic configs by another name.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -43,6 +45,26 @@ pub struct AppendResult {
     pub base_offset: i64,
     pub last_offset: i64,
     pub log_start_offset: i64,
+    /// An idempotent producer sent this run before: nothing was written, and the offsets
+    /// are those of the first time.
+    pub duplicate: bool,
+}
+
+/// How a partition is opened.
+#[derive(Clone)]
+pub struct OpenOptions {
+    /// The last stop was clean: only the active segment's tail is checked.
+    pub clean: bool,
+    /// Files written since the last fsync are tracked for the broker's syncer.
+    pub track_unsynced: bool,
+    pub files: Arc<FileCache>,
+}
+
+impl OpenOptions {
+    /// Options for a partition used on its own (tests, tools): a private file cache.
+    pub fn standalone(clean: bool) -> Self {
+        OpenOptions { clean, track_unsynced: true, files: FileCache::new(64) }
+    }
 }
 
 const LOG_START_FILE: &str = "log-start-offset";
@@ -50,21 +72,27 @@ const LOG_START_FILE: &str = "log-start-offset";
 pub struct PartitionLog {
     dir: PathBuf,
     config: LogConfig,
-    /// Sorted by base offset; the last one is the active segment. Never empty.
+    /// Sorted by base offset; the last one is the active segment. Empty until the first
+    /// append: a partition nobody writes to holds no segment files.
     segments: Vec<Segment>,
     log_start_offset: i64,
-    /// Reused encoding buffer, so an append allocates nothing in the steady state.
-    scratch: Vec<u8>,
-    infos: Vec<BatchInfo>,
-    /// Files written since the last fsync (segments rolled, and the active one).
-    unsynced: Vec<Arc<File>>,
+    files: Arc<FileCache>,
+    /// The idempotent producers' state, rebuilt when an idempotent producer first writes.
+    producers: Option<ProducerStates>,
+    /// Segments written since the last fsync, by base offset (when the broker fsyncs).
+    unsynced: Vec<i64>,
     active_dirty: bool,
+    track_unsynced: bool,
+    /// Reused encoding buffers, so an append allocates nothing in the steady state.
+    scratch: EncodedBatches,
 }
 
 impl PartitionLog {
-    /// Opens the partition in `dir` (creating it if needed). `clean` says whether the last
-    /// stop was clean: if not, the active segment is verified whole and its indexes rebuilt.
-    pub fn open(dir: &Path, config: LogConfig, clean: bool) -> Result<Self> {
+    /// Opens the partition in `dir` (creating it if needed). After an unclean stop the
+    /// active segment is verified whole and the sealed ones at their tails; after a clean
+    /// one, only the active segment's tail is checked and sealed segments are not read
+    /// until used. Damage found is recorded, not fatal: reads that reach it fail.
+    pub fn open(dir: &Path, config: LogConfig, options: OpenOptions) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io_at("creating", dir, e))?;
         let mut bases = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(|e| Error::io_at("listing", dir, e))? {
@@ -81,45 +109,43 @@ impl PartitionLog {
         }
         bases.sort_unstable();
         let mut log_start_offset = read_log_start(dir)?;
-        let mut segments = Vec::with_capacity(bases.len().max(1));
+        let mut segments: Vec<Segment> = Vec::with_capacity(bases.len());
+        let files = &options.files;
         for (i, &base) in bases.iter().enumerate() {
-            let active = i + 1 == bases.len();
-            let recovery = if active && !clean { Recovery::Full } else { Recovery::Tail };
-            let mut seg = Segment::open(dir, base, config.segment, recovery, active)?;
-            if !active {
-                seg.seal()?;
-            }
-            if let Some(prev) = segments.last() {
-                let prev: &Segment = prev;
-                if prev.next_offset() != base {
-                    return Err(Error::Corrupt {
-                        path: seg.path().to_path_buf(),
-                        position: 0,
-                        detail: format!(
-                            "offsets {} to {} are missing between segments",
-                            prev.next_offset(),
-                            base - 1
-                        ),
-                    });
+            let next_base = bases.get(i + 1).copied();
+            let seg = match next_base {
+                None => {
+                    let recovery = if options.clean { Recovery::Tail } else { Recovery::Full };
+                    Segment::open(dir, base, config.segment, recovery, options.clean, true, files)?
                 }
-            }
+                Some(next) if options.clean => Segment::open_sealed(dir, base, next, config.segment, files)?,
+                Some(next) => {
+                    let mut seg = Segment::open(dir, base, config.segment, Recovery::Tail, false, false, files)?;
+                    seg.expect_end(next);
+                    seg
+                }
+            };
             segments.push(seg);
         }
-        if segments.is_empty() {
-            segments.push(Segment::create(dir, log_start_offset.max(0), config.segment)?);
+        if let Some(first) = segments.first() {
+            log_start_offset = log_start_offset.max(first.base_offset());
         }
-        let first_base = segments[0].base_offset();
-        log_start_offset = log_start_offset.max(first_base);
         Ok(PartitionLog {
             dir: dir.to_path_buf(),
             config,
             segments,
             log_start_offset,
-            scratch: Vec::new(),
-            infos: Vec::new(),
+            files: Arc::clone(files),
+            producers: None,
             unsynced: Vec::new(),
             active_dirty: false,
+            track_unsynced: options.track_unsynced,
+            scratch: EncodedBatches::default(),
         })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn config(&self) -> &LogConfig {
@@ -133,7 +159,7 @@ impl PartitionLog {
 
     /// The high watermark: the offset the next record gets.
     pub fn next_offset(&self) -> i64 {
-        self.active().next_offset()
+        self.segments.last().map_or(self.log_start_offset, Segment::next_offset)
     }
 
     pub fn log_start_offset(&self) -> i64 {
@@ -152,8 +178,104 @@ impl PartitionLog {
         self.segments.iter().map(Segment::base_offset).collect()
     }
 
-    fn active(&self) -> &Segment {
-        &self.segments[self.segments.len() - 1]
+    /// Every piece of damage found so far, with the file it is in.
+    pub fn damage(&self) -> Vec<(PathBuf, Damage)> {
+        self.segments
+            .iter()
+            .flat_map(|s| s.damage().iter().map(|d| (s.path().to_path_buf(), d.clone())))
+            .collect()
+    }
+
+    /// Encodes and appends `records` (one send to this partition), split into batches
+    /// under `max.message.bytes`. `now_ms` drives `segment.ms`.
+    pub fn append(&mut self, records: &[Record<'_>], compression: Compression, now_ms: i64) -> Result<AppendResult> {
+        let mut enc = std::mem::take(&mut self.scratch);
+        let result = enc
+            .encode(records, compression, self.config.max_message_bytes, None)
+            .and_then(|()| self.append_encoded(&mut enc, now_ms));
+        // Keep the buffer for the next append, but not a huge one from a rare big append.
+        if enc.bytes.capacity() <= 4 << 20 {
+            self.scratch = enc;
+        }
+        result
+    }
+
+    /// Appends batches encoded beforehand (outside this partition's lock) in one write,
+    /// stamping their offsets. An idempotent producer's run is checked against its
+    /// sequence first: a duplicate is acknowledged with its first offsets and not written.
+    pub fn append_encoded(&mut self, enc: &mut EncodedBatches, now_ms: i64) -> Result<AppendResult> {
+        if enc.is_empty() {
+            return Err(Error::InvalidRecord("an append needs at least one record".into()));
+        }
+        if let Some(stamp) = enc.producer() {
+            if let SequenceCheck::Duplicate { base_offset, last_offset } = self.producers()?.check(stamp, enc.record_count())? {
+                return Ok(AppendResult { base_offset, last_offset, log_start_offset: self.log_start_offset, duplicate: true });
+            }
+        }
+        if self.should_roll(enc.bytes.len(), enc.max_timestamp())? {
+            self.roll(now_ms)?;
+        }
+        if self.segments.is_empty() {
+            let seg = Segment::create(&self.dir, self.log_start_offset, self.config.segment, &self.files)?;
+            self.segments.push(seg);
+        }
+        let base_offset = self.next_offset();
+        enc.rebase(base_offset);
+        self.active_mut().append(&enc.bytes, &enc.infos)?;
+        self.active_dirty = true;
+        if let Some(producers) = &mut self.producers {
+            for info in &enc.infos {
+                producers.record(info, now_ms);
+            }
+        }
+        let last_offset = self.next_offset() - 1;
+        Ok(AppendResult { base_offset, last_offset, log_start_offset: self.log_start_offset, duplicate: false })
+    }
+
+    /// The producers' state, rebuilt on first use from the newest snapshot and the
+    /// batches after it.
+    fn producers(&mut self) -> Result<&mut ProducerStates> {
+        let state = match self.producers.take() {
+            Some(state) => state,
+            None => self.rebuild_producers()?,
+        };
+        Ok(self.producers.insert(state))
+    }
+
+    fn rebuild_producers(&mut self) -> Result<ProducerStates> {
+        {
+            let (mut state, from) = ProducerStates::load(&self.dir, self.next_offset());
+            let now = crate::clock::now_ms();
+            let mut offset = from.max(self.log_start_offset);
+            while offset < self.next_offset() {
+                let bytes = match self.read(offset, 1 << 20) {
+                    Ok(b) => b,
+                    Err(Error::Corrupt { offset: Some(at), .. }) => {
+                        // What damage hides cannot be replayed; go on after it.
+                        offset = self.damaged_range_end(at).unwrap_or(at) + 1;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                if bytes.is_empty() {
+                    break;
+                }
+                let mut pos = 0;
+                while let Some(h) = crate::log::batch::BatchHeader::parse(&bytes[pos..]) {
+                    state.record(&crate::log::batch::BatchInfo::from(&h), now);
+                    offset = h.last_offset() + 1;
+                    pos += h.total_size();
+                    if pos >= bytes.len() {
+                        break;
+                    }
+                }
+            }
+            Ok(state)
+        }
+    }
+
+    fn damaged_range_end(&self, offset: i64) -> Option<i64> {
+        self.segments.iter().flat_map(Segment::damage).find(|d| d.hides(offset)).map(|d| d.last_offset)
     }
 
     fn active_mut(&mut self) -> &mut Segment {
@@ -161,119 +283,54 @@ impl PartitionLog {
         &mut self.segments[last]
     }
 
-    /// Checks an append against `max.message.bytes` before anything is written: a record
-    /// that cannot fit in a batch on its own is refused, and the whole append with it.
-    pub fn check_sizes(&self, records: &[Record<'_>]) -> Result<()> {
-        if records.is_empty() {
-            return Err(Error::InvalidRecord("an append needs at least one record".into()));
-        }
-        let max = self.config.max_message_bytes;
-        for r in records {
-            // The exact size is only worked out for records the cheap bound cannot clear.
-            if HEADER_LEN + batch::record_size_bound(r) > max {
-                let size = batch::single_record_batch_size(r);
-                if size > max {
-                    return Err(Error::MessageTooLarge { size, max });
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Appends `records` as one or more batches (split so each stays under
-    /// `max.message.bytes`) in one write. `now_ms` drives `segment.ms`.
-    pub fn append(&mut self, records: &[Record<'_>], compression: Compression, now_ms: i64) -> Result<AppendResult> {
-        self.check_sizes(records)?;
-        let mut buf = std::mem::take(&mut self.scratch);
-        let mut infos = std::mem::take(&mut self.infos);
-        buf.clear();
-        infos.clear();
-        let result = self.encode_and_write(records, compression, now_ms, &mut buf, &mut infos);
-        // Keep the buffers for the next append, but not a huge one from a rare big append.
-        if buf.capacity() <= 4 << 20 {
-            self.scratch = buf;
-        }
-        self.infos = infos;
-        result
-    }
-
-    fn encode_and_write(
-        &mut self,
-        records: &[Record<'_>],
-        compression: Compression,
-        now_ms: i64,
-        buf: &mut Vec<u8>,
-        infos: &mut Vec<BatchInfo>,
-    ) -> Result<AppendResult> {
-        let max = self.config.max_message_bytes;
-        let base_offset = self.next_offset();
-        let mut next = base_offset;
-        let mut start = 0;
-        while start < records.len() {
-            // Take records while the batch stays under the limit (always at least one:
-            // check_sizes made sure each fits alone).
-            let mut size = HEADER_LEN;
-            let mut end = start;
-            while end < records.len() {
-                let add = batch::record_size_bound(&records[end]);
-                if end > start && size + add > max {
-                    break;
-                }
-                size += add;
-                end += 1;
-            }
-            let info = batch::encode_batch(buf, next, &records[start..end], compression)?;
-            next = info.last_offset + 1;
-            infos.push(info);
-            start = end;
-        }
-        if self.should_roll(buf.len(), now_ms) {
-            self.roll()?;
-        }
-        self.active_mut().append(buf, infos)?;
-        self.active_dirty = true;
-        Ok(AppendResult { base_offset, last_offset: next - 1, log_start_offset: self.log_start_offset })
-    }
-
-    fn should_roll(&self, bytes: usize, now_ms: i64) -> bool {
-        let active = self.active();
+    /// Whether to roll before appending `bytes` whose newest timestamp is `timestamp`: the
+    /// active segment is full, or (as Kafka's `segment.ms` is measured) the new records are
+    /// that much newer than its first.
+    fn should_roll(&mut self, bytes: usize, timestamp: i64) -> Result<bool> {
+        let segment_ms = self.config.segment_ms;
+        let segment_bytes = self.config.segment_bytes;
+        let Some(active) = self.segments.last() else { return Ok(false) };
         if active.is_empty() {
-            return false;
+            return Ok(false);
         }
-        let aged = active
-            .first_timestamp()
-            .is_some_and(|first| now_ms.saturating_sub(first) >= self.config.segment_ms);
-        aged || active.would_overflow(bytes, self.config.segment_bytes)
+        let aged = active.first_timestamp().is_some_and(|first| first >= 0 && timestamp.saturating_sub(first) >= segment_ms);
+        Ok(aged || active.would_overflow(bytes, segment_bytes))
     }
 
-    /// Closes the active segment and starts a new one at the next offset. An empty
-    /// active segment already starts there, so rolling it does nothing.
-    pub fn roll(&mut self) -> Result<()> {
-        if self.active().is_empty() {
+    /// Seals the active segment and starts a new one at the next offset. An empty active
+    /// segment already starts there, so rolling it does nothing.
+    pub fn roll(&mut self, now_ms: i64) -> Result<()> {
+        let Some(active) = self.segments.last() else { return Ok(()) };
+        if active.is_empty() {
             return Ok(());
         }
         let next = self.next_offset();
-        let seg = Segment::create(&self.dir, next, self.config.segment)?;
+        let seg = Segment::create(&self.dir, next, self.config.segment, &self.files)?;
         let active = self.active_mut();
         active.seal()?;
-        let file = active.file();
-        if self.active_dirty {
-            self.unsynced.push(file);
+        let base = active.base_offset();
+        if self.active_dirty && self.track_unsynced {
+            self.unsynced.push(base);
         }
         self.active_dirty = false;
         self.segments.push(seg);
+        if let Some(p) = &mut self.producers {
+            // Later rebuilds start here instead of at the log start.
+            p.save(&self.dir, next, now_ms, false)?;
+        }
         Ok(())
     }
 
-    /// Whole batches starting at the one that holds `offset`, up to about `max_bytes`.
-    /// Empty at the end of the log. The bytes are copied out: callers own them.
-    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<Vec<u8>> {
+    /// Whole batches starting at the one that holds `offset`, up to about `max_bytes`,
+    /// each verified. Empty at the end of the log; a `Corrupt` error where damage hides
+    /// `offset`. The bytes are copied out: callers own them.
+    pub fn read(&mut self, offset: i64, max_bytes: usize) -> Result<Vec<u8>> {
         let next = self.next_offset();
         if offset < self.log_start_offset || offset > next {
             return Err(Error::OffsetOutOfRange { topic: String::new(), partition: -1, offset });
         }
         let first = self.segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1);
-        for seg in &self.segments[first..] {
+        for seg in &mut self.segments[first..] {
             if seg.next_offset() <= offset {
                 continue;
             }
@@ -287,13 +344,14 @@ impl PartitionLog {
 
     /// The first offset whose timestamp is >= `timestamp` (Kafka's ListOffsets by time),
     /// or None if every record is older.
-    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<i64>> {
-        for seg in &self.segments {
-            if seg.next_offset() <= self.log_start_offset {
+    pub fn offset_for_timestamp(&mut self, timestamp: i64) -> Result<Option<i64>> {
+        let start = self.log_start_offset;
+        for seg in &mut self.segments {
+            if seg.next_offset() <= start {
                 continue;
             }
             if let Some(offset) = seg.offset_for_timestamp(timestamp)? {
-                return Ok(Some(offset.max(self.log_start_offset)));
+                return Ok(Some(offset.max(start)));
             }
         }
         Ok(None)
@@ -301,7 +359,7 @@ impl PartitionLog {
 
     /// Moves the log start to `offset` (Kafka's DeleteRecords; -1 means the high
     /// watermark) and deletes segments wholly before it. Returns the new log start.
-    pub fn delete_records_before(&mut self, offset: i64) -> Result<i64> {
+    pub fn delete_records_before(&mut self, offset: i64, now_ms: i64) -> Result<i64> {
         let next = self.next_offset();
         let offset = if offset == -1 { next } else { offset };
         if offset < 0 || offset > next {
@@ -311,23 +369,20 @@ impl PartitionLog {
             // Delete first: it frees space on a full disk, and if the checkpoint write
             // then fails, reopening still starts at the first remaining segment.
             self.log_start_offset = offset;
-            self.delete_segments_below_start()?;
+            self.delete_segments_below_start(now_ms)?;
             write_log_start(&self.dir, offset)?;
         }
         Ok(self.log_start_offset)
     }
 
-    fn delete_segments_below_start(&mut self) -> Result<()> {
+    fn delete_segments_below_start(&mut self, now_ms: i64) -> Result<()> {
         while self.segments.len() > 1 && self.segments[1].base_offset() <= self.log_start_offset {
-            let seg = self.segments.remove(0);
-            seg.delete()?;
+            self.delete_oldest()?;
         }
-        if self.segments.len() == 1 && self.active().next_offset() <= self.log_start_offset && !self.active().is_empty() {
+        if self.segments.len() == 1 && self.next_offset() <= self.log_start_offset && !self.segments[0].is_empty() {
             // Everything is deleted: start an empty segment at the log start.
-            self.roll()?;
-            let seg = self.segments.remove(0);
-            self.unsynced.clear();
-            seg.delete()?;
+            self.roll(now_ms)?;
+            self.delete_oldest()?;
         }
         Ok(())
     }
@@ -336,13 +391,22 @@ impl PartitionLog {
     /// is rolled first if all of it has expired by time. Returns how many were deleted.
     pub fn apply_retention(&mut self, now_ms: i64) -> Result<usize> {
         let mut deleted = 0;
+        if self.segments.is_empty() {
+            return Ok(0);
+        }
         if self.config.retention_ms >= 0 {
             let cutoff = now_ms.saturating_sub(self.config.retention_ms);
-            let active = self.active();
-            if !active.is_empty() && active.max_timestamp() < cutoff && self.segments.iter().all(|s| s.is_empty() || s.max_timestamp() < cutoff) {
-                self.roll()?;
+            let mut all_expired = true;
+            for s in &mut self.segments {
+                if !s.is_empty() && s.max_timestamp()? >= cutoff {
+                    all_expired = false;
+                    break;
+                }
             }
-            while self.segments.len() > 1 && self.segments[0].max_timestamp() < cutoff {
+            if all_expired && self.segments.last().is_some_and(|s| !s.is_empty()) {
+                self.roll(now_ms)?;
+            }
+            while self.segments.len() > 1 && self.segments[0].max_timestamp()? < cutoff {
                 self.delete_oldest()?;
                 deleted += 1;
             }
@@ -362,45 +426,62 @@ impl PartitionLog {
         let seg = self.segments.remove(0);
         self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset());
         let path = seg.path().to_path_buf();
-        self.unsynced.retain(|f| !Arc::ptr_eq(f, &seg.file()));
+        let base = seg.base_offset();
+        self.unsynced.retain(|b| *b != base);
         seg.delete()?;
         tracing::debug!(segment = %path.display(), "retention deleted a segment");
         Ok(())
     }
 
     /// Files that need an fsync for everything appended so far to be durable. The caller
-    /// syncs them without holding this partition's lock.
-    pub fn take_unsynced(&mut self) -> Vec<Arc<File>> {
-        let mut files = std::mem::take(&mut self.unsynced);
-        if self.active_dirty {
-            files.push(self.active().file());
-            self.active_dirty = false;
+    /// syncs them without holding this partition's lock. On error the files stay listed.
+    pub fn take_unsynced(&mut self) -> Result<Vec<(Arc<File>, PathBuf)>> {
+        let mut files = Vec::with_capacity(self.unsynced.len() + 1);
+        for base in &self.unsynced {
+            if let Some(seg) = self.segments.iter().find(|s| s.base_offset() == *base) {
+                files.push((seg.file()?, seg.path().to_path_buf()));
+            }
         }
-        files
+        if self.active_dirty {
+            if let Some(active) = self.segments.last() {
+                files.push((active.file()?, active.path().to_path_buf()));
+            }
+        }
+        self.unsynced.clear();
+        self.active_dirty = false;
+        Ok(files)
     }
 
-    /// Flushes everything and trims the active segment's indexes (a clean close).
-    pub fn close(&mut self) -> Result<()> {
-        for f in self.take_unsynced() {
-            f.sync_data().map_err(|e| Error::io_at("fsync", &self.dir, e))?;
+    /// Writes what a clean stop needs besides the data (the producers' state). The
+    /// broker then flushes the whole filesystem once rather than each file.
+    pub fn close(&mut self, now_ms: i64) -> Result<()> {
+        let next = self.next_offset();
+        if let Some(p) = &mut self.producers {
+            p.save(&self.dir, next, now_ms, false)?;
         }
-        self.active_mut().seal()
+        self.unsynced.clear();
+        self.active_dirty = false;
+        Ok(())
+    }
+
+    /// Fsyncs every file of the partition (a standalone log's clean close).
+    pub fn sync_all(&mut self) -> Result<()> {
+        for seg in &self.segments {
+            seg.file()?.sync_data().map_err(|e| Error::io_at("fsync", seg.path(), e))?;
+        }
+        Ok(())
     }
 }
 
 fn read_log_start(dir: &Path) -> Result<i64> {
     let path = dir.join(LOG_START_FILE);
     match std::fs::read_to_string(&path) {
-        Ok(s) => s.trim().parse::<i64>().map_err(|_| Error::Corrupt {
-            path,
-            position: 0,
-            detail: "log start offset is not a number".into(),
-        }),
+        Ok(s) => s.trim().parse::<i64>().map_err(|_| Error::corrupt_file(&path, 0, "log start offset is not a number")),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
         Err(e) => Err(Error::io_at("reading", &path, e)),
     }
 }
 
 fn write_log_start(dir: &Path, offset: i64) -> Result<()> {
-    crate::broker::fsutil::write_atomic(&dir.join(LOG_START_FILE), offset.to_string().as_bytes())
+    crate::fsutil::write_atomic(&dir.join(LOG_START_FILE), offset.to_string().as_bytes())
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use samsa::log::batch::{self, Record};
-use samsa::log::{Compression, LogConfig, PartitionLog};
+use samsa::log::{Compression, LogConfig, OpenOptions, PartitionLog};
 
 /// A record of the form the tests write: key `k<i>`, value `value-<i>` padded to `len`.
 pub fn value(i: usize, len: usize) -> Vec<u8> {
@@ -26,7 +26,7 @@ pub fn append_n(log: &mut PartitionLog, from: usize, n: usize, value_len: usize,
 }
 
 /// Every (offset, value) in the log from its start, read through the public read path.
-pub fn read_all(log: &PartitionLog) -> Vec<(i64, Vec<u8>)> {
+pub fn read_all(log: &mut PartitionLog) -> Vec<(i64, Vec<u8>)> {
     let mut out = Vec::new();
     let mut next = log.log_start_offset();
     let mut scratch = Vec::new();
@@ -64,4 +64,10 @@ pub fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
+}
+
+/// Opens a partition on its own (its own file cache), as the broker would after a clean
+/// or an unclean stop.
+pub fn open_log(path: &Path, config: LogConfig, clean: bool) -> samsa::Result<PartitionLog> {
+    PartitionLog::open(path, config, OpenOptions::standalone(clean))
 }

@@ -1,4 +1,4 @@
-//! Small durable file operations shared by the broker and the log.
+//! Small durable file operations shared by the broker, the log and the groups.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -38,4 +38,17 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io_at("fsync directory", dir, e))
+}
+
+/// Flushes every dirty page of the filesystem holding `dir` in one call (Linux's
+/// `syncfs`): one system call where an fsync per file would cost one each, which is what
+/// a clean close of thousands of partitions needs.
+pub fn sync_filesystem(dir: &Path) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let d = File::open(dir).map_err(|e| Error::io_at("opening", dir, e))?;
+    // SAFETY: plain syscall on a descriptor owned by `d` for the duration of the call.
+    if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
+        return Err(Error::io_at("syncfs", dir, std::io::Error::last_os_error()));
+    }
+    Ok(())
 }
