@@ -36,8 +36,11 @@ export declare class NativeBroker {
    * `producer_id` is -1 for a producer that is not idempotent.
    */
   produce(topics: Array<string>, data: Uint8Array, meta: Int32Array, timestamps: Float64Array, compression: number, producerId: number, producerEpoch: number, sequences: Int32Array): ProduceResult
-  /** A new idempotent producer id and its epoch (Kafka's InitProducerId). */
-  initProducerId(): Array<number>
+  /**
+   * A new idempotent producer id and its epoch (Kafka's InitProducerId). Ids come
+   * from durably recorded blocks, so this may write: off the JS thread.
+   */
+  initProducerId(): Promise<Array<number>>
   /** Checks every partition's files whole (see `verifyDataDir` for a closed directory). */
   verify(): Promise<VerifyReport>
   /** Resolves when everything appended so far is fsynced (group commit). */
@@ -72,8 +75,10 @@ export declare class NativeBroker {
 /** One consumer's membership in a group. */
 export declare class NativeMember {
   get memberId(): string
-  /** Changes whenever the group state may have changed; poll again when it does. */
+  /** Changes whenever this group's state may have changed; poll again when it does. */
   stateVersion(): number
+  /** Whether this member still owns the partition (eachBatch's `isStale`). */
+  owns(topic: string, partition: number): boolean
   /**
    * Liveness signal and current assignment. `busy_since`: when the handler now running
    * started (ms since the epoch), or null when idle.
@@ -159,6 +164,8 @@ export interface LogLine {
 export interface MemberJs {
   memberId: string
   clientId: string
+  clientHost: string
+  topics: Array<string>
   assigned: Array<TopicPartitionJs>
 }
 

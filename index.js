@@ -6,6 +6,7 @@ const { Kafka } = require('./lib/kafka')
 const { Partitioners } = require('./lib/partitioners')
 const { CompressionTypes } = require('./lib/producer')
 const { PartitionAssigners } = require('./lib/consumer')
+const { AssignerProtocol } = require('./lib/assigner-protocol')
 const { ConfigResourceTypes, ConfigSource } = require('./lib/admin')
 const { logLevel } = require('./lib/logger')
 const errors = require('./lib/errors')
@@ -29,6 +30,7 @@ module.exports = {
   Kafka,
   Partitioners,
   PartitionAssigners,
+  AssignerProtocol,
   CompressionTypes,
   CompressionCodecs,
   AclResourceTypes,

@@ -1,5 +1,7 @@
 'use strict'
 
+const fs = require('node:fs')
+const path = require('node:path')
 const { Kafka, ConfigResourceTypes, logLevel, KafkaJSProtocolError, KafkaJSNonRetriableError, KafkaJSDeleteTopicRecordsError } = require('..')
 const { tempDir, waitFor } = require('./helpers')
 
@@ -58,6 +60,31 @@ describe('admin', () => {
     const [r] = await producer.send({ topic: 'grow', messages: [{ value: 'x', partition: 4 }] })
     expect(r.partition).toBe(4)
     await producer.disconnect()
+    await admin.disconnect()
+  })
+
+  test('createPartitions that fails part-way leaves memory and disk as they were', async () => {
+    const { dataDir, kafka } = setup()
+    const admin = kafka.admin()
+    await admin.createTopics({ topics: [{ topic: 'grow', numPartitions: 2 }] })
+    // Partition 3 cannot be created (a file is in its way); partition 2 could.
+    const blocker = path.join(dataDir, 'topics', 'grow', '3')
+    fs.writeFileSync(blocker, 'in the way')
+    await expect(admin.createPartitions({ topicPartitions: [{ topic: 'grow', count: 5 }] })).rejects.toMatchObject({ type: 'KAFKA_STORAGE_ERROR' })
+    const partitions = async () => (await admin.fetchTopicMetadata({ topics: ['grow'] })).topics[0].partitions.length
+    expect(await partitions()).toBe(2)
+    expect(JSON.parse(fs.readFileSync(path.join(dataDir, 'topics', 'grow', 'topic.json'))).partitions).toBe(2)
+    expect(fs.existsSync(path.join(dataDir, 'topics', 'grow', '2'))).toBe(false)
+    const producer = kafka.producer()
+    await producer.connect()
+    await expect(producer.send({ topic: 'grow', messages: [{ partition: 2, value: 'x' }] })).rejects.toMatchObject({ type: 'UNKNOWN_TOPIC_OR_PARTITION' })
+    await producer.disconnect()
+    await admin.disconnect()
+    // Reopened, the topic still has 2 partitions; once the way is clear it grows.
+    expect(await partitions()).toBe(2)
+    fs.rmSync(blocker)
+    await admin.createPartitions({ topicPartitions: [{ topic: 'grow', count: 5 }] })
+    expect(await partitions()).toBe(5)
     await admin.disconnect()
   })
 

@@ -133,6 +133,33 @@ describe('consumer groups', () => {
     expect(partitions[0].offset).toBe('2')
   })
 
+  test("a fenced eachBatch member sees isStale() turn true once its partition has moved", async () => {
+    const { kafka } = setup()
+    await kafka.admin().createTopics({ topics: [{ topic: 'stale', numPartitions: 1 }] })
+    await produce(kafka, 'stale', [{ value: 'only' }])
+    const staleness = []
+    const a = await startConsumer(kafka, {
+      groupId: 'g',
+      topics: ['stale'],
+      options: { rebalanceTimeout: 300 },
+      run: {
+        eachMessage: undefined,
+        eachBatch: async ({ isStale }) => {
+          staleness.push(isStale())
+          // A long batch that checks, as kafkajs's docs advise, whether to go on.
+          await waitFor(() => isStale(), { timeoutMs: 10000, what: 'the batch to go stale' })
+          staleness.push(isStale())
+        },
+      },
+    })
+    await waitFor(() => staleness.length === 1, { what: 'the batch to start' })
+    const b = await startConsumer(kafka, { groupId: 'g', topics: ['stale'], options: { rebalanceTimeout: 300 } })
+    await waitFor(() => values(b.got).join() === 'only', { timeoutMs: 10000, what: 'b to take over' })
+    await waitFor(() => staleness.length === 2, { what: 'a to see it' })
+    expect(staleness).toEqual([false, true])
+    await a.consumer.disconnect()
+  })
+
   test('8. a RegExp subscription receives messages from a topic created after run', async () => {
     const { kafka } = setup()
     await kafka.admin().createTopics({ topics: [{ topic: 'rider-north' }] })

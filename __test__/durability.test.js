@@ -61,6 +61,24 @@ describe('durability and lifecycle', () => {
     await kafka.close()
   })
 
+  test("a connect made while the last client's disconnect is still running works", async () => {
+    const dataDir = tempDir()
+    const a = new Kafka({ dataDir, logLevel: logLevel.NOTHING })
+    const b = new Kafka({ dataDir, logLevel: logLevel.NOTHING })
+    for (let i = 0; i < 10; i++) {
+      const first = a.producer()
+      await first.connect()
+      const second = b.producer()
+      // The disconnect closes the broker (last client) while the connect opens it again.
+      await Promise.all([first.disconnect(), second.connect()])
+      const [r] = await second.send({ topic: 'overlap', messages: [{ value: `m${i}` }] })
+      expect(r.baseOffset).toBe(String(i))
+      const admin = b.admin()
+      await Promise.all([second.disconnect(), admin.connect()])
+      await admin.disconnect()
+    }
+  })
+
   test('several Kafka objects on the same directory share one broker', async () => {
     const dataDir = tempDir()
     const a = new Kafka({ dataDir, logLevel: logLevel.NOTHING })

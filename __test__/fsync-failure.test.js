@@ -8,40 +8,17 @@
 
 const fs = require('node:fs')
 const path = require('node:path')
-const { execFileSync } = require('node:child_process')
 const { Kafka, logLevel } = require('..')
 const { tempDir, readPartition, runNode } = require('./helpers')
+const { gcc, buildShim, shimCalls } = require('./sync-shim')
 
 const fixture = (name) => path.join(__dirname, 'fixtures', name)
 
-// Whether this machine can build and preload the shim. Without gcc the test fails on CI
-// and is skipped, loudly, elsewhere. (Meant to give way to a shared requirements helper.)
-function shimBuildable() {
-  let missing = null
-  if (process.platform !== 'linux') missing = 'Linux (LD_PRELOAD of a glibc shim)'
-  else {
-    try {
-      execFileSync('gcc', ['--version'], { stdio: 'pipe' })
-    } catch {
-      missing = 'gcc (to build the LD_PRELOAD shim)'
-    }
-  }
-  if (!missing) return true
-  const message = `fsync-failure.test.js needs ${missing}`
-  if (process.env.CI) throw new Error(`${message}, and CI must run it`)
-  console.warn(`SKIPPED: ${message}; install it to run these tests`)
-  return false
-}
-
-const describeIfShim = shimBuildable() ? describe : describe.skip
-
-describeIfShim('a failed fsync (EIO through an LD_PRELOAD shim)', () => {
+gcc.describe('a failed fsync (EIO through an LD_PRELOAD shim)', () => {
   let shim
 
   beforeAll(() => {
-    const dir = tempDir('samsa-eio-shim-')
-    shim = path.join(dir, 'shim.so')
-    execFileSync('gcc', ['-shared', '-fPIC', '-O2', '-o', shim, fixture('eio-shim.c'), '-ldl'], { stdio: 'pipe', timeout: 60000 })
+    shim = buildShim()
   })
 
   /** Runs fixtures/fsync-child.js under the shim; returns its steps by name and the shim's log. */
@@ -64,7 +41,7 @@ describeIfShim('a failed fsync (EIO through an LD_PRELOAD shim)', () => {
     expect(steps.done).toBeDefined()
     expect(fs.existsSync(trigger)).toBe(false)
     // One line per intercepted call: "<function> <thread> ok|EIO|err".
-    const calls = fs.existsSync(shimLog) ? fs.readFileSync(shimLog, 'utf8').trim().split('\n').filter(Boolean) : []
+    const calls = shimCalls(shimLog)
     return { dataDir, steps, calls }
   }
 

@@ -11,7 +11,7 @@ const {
 } = require('./errors')
 const { createEvents } = require('./instrumentation')
 const { checkTopicName, describe } = require('./validate')
-const { describeGroupShape } = require('./consumer')
+const { describeGroupShape } = require('./group-description')
 const { partitionMetadataOf } = require('./send-queue')
 
 const ConfigResourceTypes = { UNKNOWN: 0, TOPIC: 2, BROKER: 4, BROKER_LOGGER: 8 }
@@ -54,6 +54,10 @@ class Admin {
     this.events = events
     this.on = on
     this.emit = emit
+    // kafkajs's admin is an object of closures: its methods work destructured.
+    for (const name of Object.getOwnPropertyNames(Admin.prototype)) {
+      if (name !== 'constructor') this[name] = this[name].bind(this)
+    }
   }
 
   logger() {

@@ -32,10 +32,10 @@ class SharedBroker {
     this.topicCache = new Map()
     // Topic name -> promise of its auto-creation in progress.
     this.creatingTopics = new Map()
-    // Consumers waiting for work: { topics: Set | null, wake }. Every append and every
-    // group change comes through this object's callers, so they are woken here, in JS,
-    // without a round trip through a native thread.
-    this.waiters = new Set()
+    // Running consumers of this process. Every append and every group change comes
+    // through this object's callers, so consumers learn of them here, in JS, without a
+    // round trip through a native thread.
+    this.consumers = new Set()
     this.opening = native.openBroker(key, options).then(
       (n) => {
         this.native = n
@@ -66,33 +66,32 @@ class SharedBroker {
     this.wakeAll()
   }
 
-  /** Resolves when `wakeAll`, an append to one of `topics`, or `cancel()` happens, or
-   * after `ms`. Returns { promise, cancel }. */
-  waitForWork(topics, ms) {
-    let entry
-    const promise = new Promise((resolve) => {
-      const timer = setTimeout(() => done(), ms)
-      const done = () => {
-        clearTimeout(timer)
-        this.waiters.delete(entry)
-        resolve()
+  /** A flush appended to these partitions: `topics[i]` got records in partition p where
+   * `counts[i][p] > 0`. The consumers reading them learn which partitions have data. */
+  appended(topics, counts) {
+    if (this.consumers.size === 0) return
+    for (const c of this.consumers) {
+      for (let i = 0; i < topics.length; i++) {
+        if (!c.subscribedTo(topics[i])) continue
+        const n = counts[i]
+        for (let p = 0; p < n.length; p++) if (n[p] > 0) c.dataArrived(topics[i], p)
       }
-      entry = { topics, wake: done }
-      this.waiters.add(entry)
-    })
-    return { promise, cancel: entry.wake }
-  }
-
-  /** Appends landed on `topics`: wake the consumers waiting on them. */
-  wakeReaders(topics) {
-    for (const w of this.waiters) {
-      if (w.topics === null || topics.some((t) => w.topics.has(t))) w.wake()
     }
   }
 
-  /** The groups changed (a join, leave, hand-over or topic change): wake everyone. */
+  /** A group changed (a join, leave or hand-over): wake its members. */
+  wakeGroup(groupId) {
+    for (const c of this.consumers) if (c.groupId === groupId) c.wake()
+  }
+
+  /** Topics changed: every consumer looks again. */
   wakeAll() {
-    for (const w of this.waiters) w.wake()
+    for (const c of this.consumers) c.wake()
+  }
+
+  /** A native error as the kafkajs error it stands for. */
+  error(e) {
+    return fromNative(e)
   }
 
   /** Runs a synchronous native call, turning its errors into kafkajs errors. */

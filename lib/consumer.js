@@ -8,6 +8,12 @@
 // partition leaving this member is revoked (its handler finishes, its resolved offsets are
 // committed, then it is released), so a clean rebalance delivers no duplicates and the
 // partitions that stay keep flowing. Liveness is a timer, not the handler's heartbeat().
+//
+// The loop is a good guest on the application's event loop: it yields to it at least
+// every few milliseconds however fast the handler is (so timers, I/O and the release of
+// fetched buffers keep up during a catch-up), and only fetches partitions that an append
+// (or an assignment, seek or resume) made readable, so thousands of idle partitions cost
+// nothing per message.
 
 const {
   KafkaJSError,
@@ -18,6 +24,9 @@ const {
 const { createEvents } = require('./instrumentation')
 const { checkTopicName, describe } = require('./validate')
 const { retryDelay, retryDefaults } = require('./retry')
+const { describeGroupShape, groupByTopic } = require('./group-description')
+const { Batch } = require('./batch')
+const { SubscriptionState } = require('./subscription-state')
 
 const PartitionAssigners = {
   roundRobin: Object.assign(() => ({ name: 'RoundRobinAssigner' }), { samsaName: 'RoundRobinAssigner' }),
@@ -51,11 +60,24 @@ const EVENT_NAMES = {
   RECEIVED_UNSUBSCRIBED_TOPICS: 'consumer.received_unsubscribed_topics',
 }
 
+// The methods kafkajs's consumer offers as closures: bound here, so destructuring them
+// (`const { connect, run } = kafka.consumer(...)`) works as it does with kafkajs.
+const PUBLIC_METHODS = [
+  'connect', 'disconnect', 'subscribe', 'stop', 'run', 'commitOffsets', 'seek', 'describeGroup',
+  'pause', 'paused', 'resume', 'on', 'logger',
+]
+
 const key = (topic, partition) => `${topic}\u0000${partition}`
 
 // Bytes asked of one partition per fetch (at most maxBytesPerPartition): smaller batches
 // die young in V8's heap instead of being promoted, which measured faster than 1 MiB.
 const FETCH_CHUNK_BYTES = 256 * 1024
+// The longest the loop runs before it lets the event loop turn.
+const YIELD_AFTER_MS = 8
+// Messages between two looks at the clock inside a batch.
+const CLOCK_EVERY = 64
+
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve))
 
 /** Where a consumer stands on one partition it owns. */
 class PartitionState {
@@ -69,7 +91,11 @@ class PartitionState {
     this.busy = false
     this.retries = 0
     this.retryAt = 0
+    // A seek happened while a batch of this partition was being handled: the rest of
+    // that batch is not delivered.
     this.seeked = false
+    // The error of damaged data at `position`: nothing is fetched until a seek.
+    this.damaged = null
   }
 }
 
@@ -103,6 +129,7 @@ class Consumer {
         'Custom partition assigners are not supported by samsa yet: use PartitionAssigners.roundRobin or PartitionAssigners.range'
       )
     }
+    if (retry !== undefined && retry !== null && typeof retry !== 'object') throw new TypeError(`retry must be an object, got ${describe(retry)}`)
     this.kafka = kafka
     this.groupId = groupId
     this.log = kafka.logger().namespace('Consumer')
@@ -120,20 +147,27 @@ class Consumer {
     this.running = false
     this.member = null
     this.partitions = new Map() // key -> PartitionState (owned by this member)
-    this.pausedTopics = new Map() // topic -> Set of partitions | 'all'
+    // Owned partitions that may have data to fetch.
+    this.readable = new Set()
+    this.subscription = null // pause/resume state, from run() on
     this.fenced = false
     this.generation = -1
     this.topicsVersion = -1
     this.subscribedTopics = []
+    this.subscribedSet = new Set()
     this.lastCommit = Date.now()
     this.resolvedSinceCommit = 0
     this.loopDone = null
     this.handling = 0 // handlers running now (stop/disconnect from inside one is deferred)
+    this.pendingSeeks = new Map() // seeks of partitions not (yet) assigned to this member
+    this.wakeup = null
+    this.lastYield = 0
 
     const { events, on, emit, listening } = createEvents('consumer', EVENTS, this.log)
     for (const [k, v] of Object.entries(EVENT_NAMES)) events[k] = v
     this.events = events
     this.emitter = { on, emit, listening }
+    for (const name of PUBLIC_METHODS) this[name] = this[name].bind(this)
   }
 
   on(eventName, listener) {
@@ -159,9 +193,9 @@ class Consumer {
   }
 
   async disconnect() {
-    if (this.handling > 0) {
+    if (this.handling > 0 && calledFromHandler()) {
       // Called from inside a handler, which the loop is waiting for: disconnect once the
-      // handler has returned and the loop has ended.
+      // handler has returned and the loop has ended (kafkajs would deadlock here).
       this.running = false
       if (!this.deferredDisconnect) this.deferredDisconnect = this.loopDone.then(() => this.disconnect())
       return
@@ -174,7 +208,9 @@ class Consumer {
     this.emit(this.events.DISCONNECT)
   }
 
-  async subscribe({ topic, topics, fromBeginning = false } = {}) {
+  async subscribe(options) {
+    if (options === null || typeof options !== 'object') throw new TypeError(`subscribe takes { topic | topics, fromBeginning }, got ${describe(options)}`)
+    const { topic, topics, fromBeginning = false } = options
     if (this.running) {
       throw new KafkaJSNonRetriableError('Cannot subscribe to topic while consumer is running')
     }
@@ -229,15 +265,17 @@ class Consumer {
     return result
   }
 
-  async run({
-    eachMessage,
-    eachBatch,
-    eachBatchAutoResolve = true,
-    autoCommit = true,
-    autoCommitInterval = null,
-    autoCommitThreshold = null,
-    partitionsConsumedConcurrently = 1,
-  } = {}) {
+  async run(options = {}) {
+    if (options === null || typeof options !== 'object') throw new TypeError(`run takes { eachMessage | eachBatch, ... }, got ${describe(options)}`)
+    const {
+      eachMessage,
+      eachBatch,
+      eachBatchAutoResolve = true,
+      autoCommit = true,
+      autoCommitInterval = null,
+      autoCommitThreshold = null,
+      partitionsConsumedConcurrently = 1,
+    } = options
     if (this.running) {
       this.log.warn('consumer#run was called, but the consumer is already running', { groupId: this.groupId })
       return
@@ -248,17 +286,30 @@ class Consumer {
     if (!Number.isInteger(partitionsConsumedConcurrently) || partitionsConsumedConcurrently < 1) {
       throw new TypeError(`partitionsConsumedConcurrently must be a positive integer, got ${describe(partitionsConsumedConcurrently)}`)
     }
+    for (const [name, v] of Object.entries({ autoCommitInterval, autoCommitThreshold })) {
+      if (v !== null && v !== undefined && (!Number.isFinite(v) || v < 0)) throw new TypeError(`${name} must be a non-negative number or null, got ${describe(v)}`)
+    }
     const shared = this.requireConnected()
     if (this.subscriptions.length === 0) {
       throw new KafkaJSNonRetriableError('The consumer has no subscriptions: call subscribe() before run()')
     }
     this.handlers = { eachMessage, eachBatch, eachBatchAutoResolve }
-    this.autoCommit = autoCommit
-    this.autoCommitInterval = autoCommitInterval
-    this.autoCommitThreshold = autoCommitThreshold
+    this.autoCommit = autoCommit !== false
+    this.autoCommitInterval = autoCommitInterval ?? null
+    this.autoCommitThreshold = autoCommitThreshold ?? null
     this.concurrency = partitionsConsumedConcurrently
+    this.subscription = this.subscription || new SubscriptionState()
     this.running = true
     this.join(shared)
+    shared.consumers.add(this)
+    // The first assignment and starting positions are fixed before run() resolves (so a
+    // send made after it is news to a group that starts at the latest offset), and the
+    // first fetch waits for the next turn of the event loop (so a seek made right after
+    // run() resolves applies before anything is delivered, as with kafkajs).
+    const version = this.member.stateVersion()
+    const first = shared.call(() => this.member.poll(null))
+    this.seenVersion = version
+    await this.applyAssignment(shared, first)
     this.heartbeatTimer = setInterval(() => this.heartbeat(), Math.max(10, Math.min(this.heartbeatInterval, this.sessionTimeout / 3)))
     this.heartbeatTimer.unref()
     this.loopDone = this.loop().catch((e) => this.log.error(`Consumer loop failed: ${e.message}`, { stack: e.stack }))
@@ -267,22 +318,38 @@ class Consumer {
   join(shared) {
     const start = Date.now()
     this.subscribedTopics = this.matchedTopics()
+    this.subscribedSet = new Set(this.subscribedTopics)
     this.topicsVersion = shared.native.topicsVersion()
     this.member = shared.call(() =>
       shared.native.joinGroup(this.groupId, this.kafka.clientId, this.subscribedTopics, this.sessionTimeout, this.rebalanceTimeout, this.strategy)
     )
     this.memberId = this.member.memberId
-    shared.wakeAll()
+    shared.wakeGroup(this.groupId)
     this.joinStarted = start
     this.partitions.clear()
+    this.readable.clear()
     this.generation = -1
     this.fenced = false
     this.seenVersion = -1
   }
 
-  /** Ends the loop's wait at once (stop, resume, seek, a change seen by the timer). */
+  /** Whether appends to `topic` concern this consumer (the broker's notification). */
+  subscribedTo(topic) {
+    return this.subscribedSet.has(topic)
+  }
+
+  /** An append landed on a partition: fetch it if it is ours. */
+  dataArrived(topic, partition) {
+    const k = key(topic, partition)
+    if (this.partitions.has(k)) {
+      this.readable.add(k)
+      this.wake()
+    }
+  }
+
+  /** Ends the loop's wait at once (stop, resume, seek, new data, a group change). */
   wake() {
-    if (this.cancelWait) this.cancelWait()
+    if (this.wakeup) this.wakeup()
   }
 
   /** The liveness timer: tells the coordinator this member is alive (and whether a
@@ -307,8 +374,18 @@ class Consumer {
     return since
   }
 
+  /** Lets the event loop turn if the loop has held it for a while. */
+  async maybeYield() {
+    const now = performance.now()
+    if (now - this.lastYield < YIELD_AFTER_MS) return
+    await nextTurn()
+    this.lastYield = performance.now()
+  }
+
   async loop() {
     const shared = this.shared
+    await nextTurn()
+    this.lastYield = performance.now()
     while (this.running) {
       let a = null
       try {
@@ -333,39 +410,57 @@ class Consumer {
         // Nothing here may end the loop: a topic deleted under the consumer, say, only
         // drops its partitions (the coordinator revokes them too).
         this.log.error(`Consumer loop error: ${e.message}`, { groupId: this.groupId, stack: e.stack })
-        for (const [k, p] of this.partitions) if (shared.partitionCount(p.topic) === null) this.partitions.delete(k)
+        for (const [k, p] of this.partitions) if (shared.partitionCount(p.topic) === null) this.forget(k)
         await new Promise((r) => setTimeout(r, retryDelay(this.retry, 1)))
       }
+      await this.maybeYield()
     }
+  }
+
+  forget(k) {
+    this.partitions.delete(k)
+    this.readable.delete(k)
   }
 
   async iterate(shared, a) {
     if (a) await this.applyAssignment(shared, a)
     if (!this.running) return
     const ready = this.readyPartitions()
-    if (ready.length > 0) this.emit(this.events.FETCH_START, {})
-    const batches = []
-    for (const p of ready) {
-      const batch = this.fetchBatch(shared, p)
-      if (batch) batches.push(batch)
+    if (ready.length > 0 && this.listening(this.events.FETCH_START)) this.emit(this.events.FETCH_START, { nodeId: 0 })
+    // Fetch and handle in rounds of as many partitions as may be handled at once, so a
+    // consumer of thousands of partitions yields between rounds.
+    let delivered = 0
+    const round = Math.max(this.concurrency, 1)
+    for (let i = 0; i < ready.length && this.running; i += round) {
+      const batches = []
+      const started = Date.now()
+      for (const p of ready.slice(i, i + round)) {
+        const batch = this.fetchBatch(shared, p)
+        if (batch) batches.push(batch)
+      }
+      if (batches.length === 0) continue
+      delivered += batches.length
+      this.emit(this.events.FETCH, { numberOfBatches: batches.length, duration: Date.now() - started, nodeId: 0 })
+      await this.processAll(batches)
+      await this.maybeYield()
     }
-    if (batches.length === 0) {
-      // Caught up: wait for an append to a topic of ours, a change in the group, a wake-up
-      // (stop, resume, seek) or the next retry, bounded by maxWaitTimeInMs.
-      let wait = this.maxWaitTimeInMs
-      const nextRetry = this.nextRetryAt()
-      if (nextRetry !== null) wait = Math.max(0, Math.min(wait, nextRetry - Date.now()))
-      const topics = new Set(ready.map((p) => p.topic))
-      // Appends happen in this thread's send queue, so none can land between the fetch
-      // above and this registration.
-      const { promise, cancel } = shared.waitForWork(topics, Math.ceil(wait))
-      this.cancelWait = cancel
-      await promise
-      this.cancelWait = null
-      return
-    }
-    this.emit(this.events.FETCH, { numberOfBatches: batches.length, duration: 0 })
-    await this.processAll(batches)
+    if (delivered > 0 || !this.running) return
+    // Nothing to do: wait for an append to one of our partitions, a change in the group, a
+    // wake-up (stop, resume, seek) or the next retry, bounded by maxWaitTimeInMs.
+    let wait = this.maxWaitTimeInMs
+    const nextRetry = this.nextRetryAt()
+    if (nextRetry !== null) wait = Math.max(0, Math.min(wait, nextRetry - Date.now()))
+    const woken = await new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), Math.ceil(wait))
+      this.wakeup = () => {
+        clearTimeout(timer)
+        resolve(true)
+      }
+    })
+    this.wakeup = null
+    // A quiet wait ends with every partition looked at again (a safety net: every
+    // append made in this process is announced).
+    if (!woken) for (const k of this.partitions.keys()) this.readable.add(k)
   }
 
   /** Takes new partitions, gives up revoked ones, follows topics matched by RegExps. */
@@ -375,8 +470,9 @@ class Consumer {
       const topics = this.matchedTopics()
       if (topics.join('\u0000') !== this.subscribedTopics.join('\u0000')) {
         this.subscribedTopics = topics
+        this.subscribedSet = new Set(topics)
         this.member.subscribe(topics)
-        shared.wakeAll()
+        shared.wakeGroup(this.groupId)
       }
     }
     // Revoked partitions: commit what was resolved, then hand them over.
@@ -391,14 +487,14 @@ class Consumer {
             this.mustPoll = true
             continue
           }
-          this.partitions.delete(key(topic, partition))
+          this.forget(key(topic, partition))
           if (this.autoCommit) await this.commitPartitions([p]).catch((e) => this.log.warn('Commit before hand-over failed', { error: e.message }))
         }
         release.push({ topic, partition })
       }
       if (release.length > 0) {
         shared.call(() => this.member.release(release))
-        shared.wakeAll()
+        shared.wakeGroup(this.groupId)
       }
     }
     let changed = a.generation !== this.generation
@@ -408,63 +504,87 @@ class Consumer {
       const keep = new Set([...a.assigned, ...a.revoking].map(({ topic, partition }) => key(topic, partition)))
       for (const [k, p] of this.partitions) {
         if (!keep.has(k) && !p.busy) {
-          this.partitions.delete(k)
+          this.forget(k)
           changed = true
         }
       }
     }
-    for (const { topic, partition } of a.assigned) {
-      if (!this.partitions.has(key(topic, partition))) {
-        this.partitions.set(key(topic, partition), this.startingState(shared, topic, partition))
-        changed = true
-      }
+    const added = a.assigned.filter(({ topic, partition }) => !this.partitions.has(key(topic, partition)))
+    if (added.length > 0) {
+      this.startPartitions(shared, added)
+      changed = true
     }
     if (changed) {
       if (this.generation !== -1) this.emit(this.events.REBALANCING, { groupId: this.groupId, memberId: this.memberId })
       this.generation = a.generation
-      const memberAssignment = {}
-      for (const p of this.partitions.values()) (memberAssignment[p.topic] = memberAssignment[p.topic] || []).push(p.partition)
-      for (const t of Object.keys(memberAssignment)) memberAssignment[t].sort((x, y) => x - y)
-      // No member computes assignments here (the coordinator does); the longest-standing
-      // member is reported as the leader, the one Kafka would most likely have chosen.
-      const leaderId = this.listening(this.events.GROUP_JOIN) ? this.shared.call(() => this.shared.native.describeGroup(this.groupId)).members[0]?.memberId ?? null : null
-      this.emit(this.events.GROUP_JOIN, {
-        duration: Date.now() - this.joinStarted,
-        groupId: this.groupId,
-        isLeader: leaderId === this.memberId,
-        leaderId,
-        groupProtocol: this.strategy,
-        memberId: this.memberId,
-        memberAssignment,
-      })
+      this.subscription.assign(this.assignedByTopic())
+      if (this.listening(this.events.GROUP_JOIN)) {
+        // No member computes assignments here (the coordinator does); the
+        // longest-standing member is reported as the leader, the one Kafka would most
+        // likely have chosen.
+        const leaderId = this.shared.call(() => this.shared.native.describeGroup(this.groupId)).members[0]?.memberId ?? null
+        this.emit(this.events.GROUP_JOIN, {
+          duration: Date.now() - this.joinStarted,
+          groupId: this.groupId,
+          isLeader: leaderId === this.memberId,
+          leaderId,
+          groupProtocol: this.strategy,
+          memberId: this.memberId,
+          memberAssignment: groupByTopic([...this.partitions.values()]),
+        })
+      }
     }
   }
 
-  /** Where to start: the committed offset, else earliest or latest by `fromBeginning`
-   * (also when the committed offset is no longer in the log). */
-  startingState(shared, topic, partition) {
-    const p = new PartitionState(topic, partition)
-    const committed = shared.call(() => shared.native.committedOffsets(this.groupId, topic)).find((o) => o.partition === partition)
-    const { low, high } = shared.call(() => shared.native.offsets(topic))[partition]
-    const seekTo = this.pendingSeeks && this.pendingSeeks.get(key(topic, partition))
-    if (seekTo !== undefined) {
-      this.pendingSeeks.delete(key(topic, partition))
-      p.position = seekTo === -2 ? low : seekTo === -1 ? high : seekTo
-      p.resolved = p.position
-    } else if (committed && committed.offset >= low && committed.offset <= high) {
-      p.position = committed.offset
-      p.committed = committed.offset
-    } else {
-      p.position = this.fromBeginning(topic) ? low : high
+  assignedByTopic() {
+    return Object.entries(groupByTopic([...this.partitions.values()])).map(([topic, partitions]) => ({ topic, partitions }))
+  }
+
+  /** Where to start each new partition: a pending seek, else the committed offset, else
+   * earliest or latest by `fromBeginning` (also when the committed offset is no longer in
+   * the log). One native call per topic, however many partitions arrive. */
+  startPartitions(shared, added) {
+    const byTopic = new Map()
+    for (const tp of added) {
+      if (!byTopic.has(tp.topic)) byTopic.set(tp.topic, [])
+      byTopic.get(tp.topic).push(tp.partition)
     }
-    return p
+    for (const [topic, partitions] of byTopic) {
+      const committed = new Map(shared.call(() => shared.native.committedOffsets(this.groupId, topic)).map((o) => [o.partition, o.offset]))
+      const marks = shared.call(() => shared.native.offsets(topic))
+      for (const partition of partitions) {
+        const k = key(topic, partition)
+        const p = new PartitionState(topic, partition)
+        const { low, high } = marks[partition] || { low: 0, high: 0 }
+        const c = committed.get(partition)
+        const seekTo = this.pendingSeeks.get(k)
+        if (seekTo !== undefined) {
+          this.pendingSeeks.delete(k)
+          p.position = seekTo === -2 ? low : seekTo === -1 ? high : seekTo
+          p.resolved = p.position
+          if (c !== undefined) p.committed = c
+        } else if (c !== undefined && c >= low && c <= high) {
+          p.position = c
+          p.committed = c
+        } else {
+          p.position = this.fromBeginning(topic) ? low : high
+        }
+        this.partitions.set(k, p)
+        this.readable.add(k)
+      }
+    }
   }
 
   readyPartitions() {
     const now = Date.now()
     const out = []
-    for (const p of this.partitions.values()) {
-      if (p.revoked || p.busy || this.isPaused(p.topic, p.partition) || p.retryAt > now) continue
+    for (const k of this.readable) {
+      const p = this.partitions.get(k)
+      if (!p) {
+        this.readable.delete(k)
+        continue
+      }
+      if (p.revoked || p.busy || p.damaged || p.retryAt > now || this.subscription.isPaused(p.topic, p.partition)) continue
       out.push(p)
     }
     return out
@@ -479,20 +599,43 @@ class Consumer {
   fetchBatch(shared, p) {
     let r
     try {
-      r = shared.call(() => shared.native.fetch(p.topic, p.partition, p.position, Math.min(this.maxBytesPerPartition, FETCH_CHUNK_BYTES)))
-    } catch (e) {
-      if (e.type !== 'OFFSET_OUT_OF_RANGE') throw e
-      // Retention moved the log start past the position, or a seek went past the end:
-      // reset by the same rule as a group without committed offsets.
-      const { low, high } = shared.call(() => shared.native.offsets(p.topic))[p.partition]
-      p.position = p.position < low && this.fromBeginning(p.topic) ? low : p.position < low ? low : high
-      this.log.warn('Offset out of range, resetting', { topic: p.topic, partition: p.partition, offset: p.position })
+      r = shared.native.fetch(p.topic, p.partition, p.position, Math.min(this.maxBytesPerPartition, FETCH_CHUNK_BYTES))
+    } catch (raw) {
+      const e = shared.error(raw)
+      if (e.type === 'OFFSET_OUT_OF_RANGE') {
+        // Retention moved the log start past the position, or a seek went past the end:
+        // reset as kafkajs does, to the earliest offset with fromBeginning and to the
+        // latest without.
+        const { low, high } = shared.call(() => shared.native.offsets(p.topic))[p.partition]
+        p.position = this.fromBeginning(p.topic) ? low : high
+        this.log.warn('Offset out of range, resetting', { topic: p.topic, partition: p.partition, offset: p.position })
+        return null
+      }
+      if (e.type === 'CORRUPT_MESSAGE') {
+        this.partitionDamaged(p, e)
+        return null
+      }
+      throw e
+    }
+    if (r === null) {
+      this.readable.delete(key(p.topic, p.partition))
       return null
     }
-    if (r === null) return null
     const count = r.records.length / 8
-    if (count === 0) return null
+    if (count === 0) {
+      this.readable.delete(key(p.topic, p.partition))
+      return null
+    }
     return new Batch(p, r, count)
+  }
+
+  /** Stored data of a partition is damaged at its position: retrying a disk read cannot
+   * help, so the partition stops there (the others keep flowing) and the application
+   * hears of it through CRASH; a seek past the damage starts it again. */
+  partitionDamaged(p, error) {
+    p.damaged = error
+    this.log.error(`Stopped ${p.topic}-${p.partition} at damaged data: ${error.message}`, { topic: p.topic, partition: p.partition, offset: String(p.position) })
+    this.emit(this.events.CRASH, { error, groupId: this.groupId, restart: false })
   }
 
   async processAll(batches) {
@@ -512,7 +655,7 @@ class Consumer {
 
   async process(batch) {
     const p = batch.state
-    if (p.revoked || !this.partitions.has(key(p.topic, p.partition))) return
+    if (p.revoked || this.partitions.get(key(p.topic, p.partition)) !== p) return
     const started = Date.now()
     const reporting = this.listening(this.events.START_BATCH_PROCESS) || this.listening(this.events.END_BATCH_PROCESS)
     const info = reporting
@@ -539,6 +682,7 @@ class Consumer {
     }
     p.retries = 0
     p.retryAt = 0
+    // After a seek the position is where the seek put it; otherwise past this batch.
     if (!p.seeked && !p.revoked) p.position = Math.max(p.position, batch.nextOffset)
     if (reporting) this.emit(this.events.END_BATCH_PROCESS, { ...info, duration: Date.now() - started })
     if (this.autoCommit) await this.commitPartitions([p]).catch((e) => this.commitFailed(e))
@@ -559,11 +703,14 @@ class Consumer {
       const started = (p.busy = Date.now())
       this.handling++
       try {
-        await this.handlers.eachMessage({ topic, partition, message, heartbeat, pause })
+        await this.samsaRunsHandler(this.handlers.eachMessage, { topic, partition, message, heartbeat, pause })
       } finally {
         this.handling--
       }
       p.busy = false
+      // A seek from inside the handler: the rest of this batch is skipped and reading
+      // resumes where the seek points (as kafkajs does).
+      if (p.seeked) break
       // After a long handler, make sure this member was not removed meanwhile (the
       // liveness timer may not have run yet) before delivering anything more.
       if (Date.now() - started >= this.heartbeatInterval) this.heartbeat()
@@ -574,9 +721,10 @@ class Consumer {
       if (this.autoCommit && (this.autoCommitInterval !== null || this.autoCommitThreshold !== null)) {
         await this.commitIfNecessary()
       }
-      if (this.isPaused(topic, partition)) break
+      if (this.subscription.isPaused(topic, partition)) break
+      if ((i & (CLOCK_EVERY - 1)) === CLOCK_EVERY - 1) await this.maybeYield()
     }
-    batch.nextOffset = p.position
+    if (!p.seeked) batch.nextOffset = p.position
   }
 
   async processEachBatch(batch) {
@@ -584,7 +732,7 @@ class Consumer {
     const { topic, partition } = batch
     p.busy = Date.now()
     this.handling++
-    await this.handlers.eachBatch({
+    await this.samsaRunsHandler(this.handlers.eachBatch, {
       batch,
       resolveOffset: (offset) => {
         p.resolved = Number(offset) + 1
@@ -593,14 +741,24 @@ class Consumer {
       commitOffsetsIfNecessary: async (offsets) => (offsets ? this.commitOffsets(offsets) : this.commitIfNecessary()),
       uncommittedOffsets: () => this.uncommittedOffsets(),
       isRunning: () => this.running,
-      isStale: () => p.seeked || p.revoked,
+      // Stale once the batch's partition was sought, revoked, or taken away from this
+      // member (it was removed for a long handler): what it handles now may be handled
+      // by the new owner too.
+      isStale: () => p.seeked || p.revoked || this.fenced || !this.member || !this.member.owns(topic, partition),
       pause: () => {
         this.pause([{ topic, partitions: [partition] }])
         return () => this.resume([{ topic, partitions: [partition] }])
       },
     }).finally(() => this.handling--)
     p.busy = false
-    if (this.handlers.eachBatchAutoResolve && batch.messages.length > 0) p.resolved = Number(batch.lastOffset()) + 1
+    if (this.handlers.eachBatchAutoResolve && batch.messages.length > 0 && !p.seeked) p.resolved = Number(batch.lastOffset()) + 1
+  }
+
+  /** Calls the user's handler. Its name marks the handler's async stack, so stop() and
+   * disconnect() can tell a call from inside a handler (which must not wait for the
+   * handler to return) from one made elsewhere while a handler runs (which must). */
+  async samsaRunsHandler(handler, payload) {
+    return await handler(payload)
   }
 
   /** A handler threw: the failed message waits on its partition (nothing after it is
@@ -609,7 +767,7 @@ class Consumer {
   async handlerFailed(p, e) {
     this.log.error(`Error when processing ${p.topic}-${p.partition}: ${e.message}`, { topic: p.topic, partition: p.partition, stack: e.stack })
     if (this.autoCommit) await this.commitPartitions([p]).catch(() => {})
-    p.position = p.resolved !== null ? p.resolved : p.position
+    if (!p.seeked) p.position = p.resolved !== null ? p.resolved : p.position
     p.retries += 1
     if (p.retries <= this.retry.retries) {
       p.retryAt = Date.now() + retryDelay(this.retry, p.retries)
@@ -688,15 +846,24 @@ class Consumer {
     })
   }
 
-  /** Commits explicit offsets ([{ topic, partition, offset }], offset = next to read). */
+  /** Commits explicit offsets ([{ topic, partition, offset, metadata }], offset = next
+   * to read), with kafkajs's checks. */
   async commitOffsets(offsets = []) {
     if (!Array.isArray(offsets)) throw new TypeError(`offsets must be an array, got ${describe(offsets)}`)
-    if (!this.member) throw new KafkaJSError('The consumer is not running: there is no group membership to commit with')
-    const list = offsets.map(({ topic, partition, offset, metadata }) => {
-      const o = Number(offset)
-      if (!Number.isSafeInteger(o) || o < 0) throw new TypeError(`Invalid offset ${describe(offset)} for ${topic}-${partition}`)
-      return { topic, partition, offset: o, metadata: metadata ?? undefined }
+    const list = offsets.map((o) => {
+      if (o === null || typeof o !== 'object') throw new TypeError(`offsets[] must be objects like { topic, partition, offset }, got ${describe(o)}`)
+      const { topic, partition, offset, metadata = null } = o
+      if (!topic || typeof topic !== 'string') throw new KafkaJSNonRetriableError(`Invalid topic ${topic}`)
+      if (!Number.isInteger(partition)) throw new KafkaJSNonRetriableError(`Invalid partition, expected a number received ${partition}`)
+      const n = toOffset(offset)
+      if (n === null) throw new KafkaJSNonRetriableError(`Invalid offset, expected a long received ${offset}`)
+      if (n < 0) throw new KafkaJSNonRetriableError('Offset must not be a negative number')
+      if (metadata !== null && typeof metadata !== 'string') {
+        throw new KafkaJSNonRetriableError(`Invalid offset metadata, expected string or null, received ${metadata}`)
+      }
+      return { topic, partition, offset: n, metadata: metadata ?? undefined }
     })
+    if (!this.member) throw new KafkaJSNonRetriableError('Consumer group was not initialized, consumer#run must be called first')
     await this.commitToCoordinator(list)
     for (const { topic, partition, offset } of list) {
       const p = this.partitions.get(key(topic, partition))
@@ -707,83 +874,64 @@ class Consumer {
     }
   }
 
-  seek({ topic, partition, offset } = {}) {
-    if (typeof topic !== 'string') throw new KafkaJSNonRetriableError(`Invalid topic ${topic}`)
-    if (!this.running) throw new KafkaJSNonRetriableError('Consumer group was not initialized, consumer#run must be called first')
+  /** Moves a partition's position (kafkajs's seek): from inside a handler, the rest of
+   * the batch is skipped; for a partition not assigned yet, it applies when it is. With
+   * autoCommit the new position is what the group commits next. */
+  seek(options) {
+    if (options === null || typeof options !== 'object') throw new KafkaJSNonRetriableError(`Invalid topic ${options}`)
+    const { topic, partition, offset } = options
+    if (!topic || typeof topic !== 'string') throw new KafkaJSNonRetriableError(`Invalid topic ${topic}`)
+    if (!Number.isInteger(partition)) throw new KafkaJSNonRetriableError(`Invalid partition, expected a number received ${partition}`)
+    const o = toOffset(offset)
+    if (o === null) throw new KafkaJSNonRetriableError(`Invalid offset, expected a long received ${offset}`)
+    if (o < 0 && o !== -1 && o !== -2) throw new KafkaJSNonRetriableError('Offset must not be a negative number')
+    if (!this.running || !this.subscription) throw new KafkaJSNonRetriableError('Consumer group was not initialized, consumer#run must be called first')
     const shared = this.requireConnected()
     const count = shared.partitionCount(topic)
     if (count === null) throw protocolError('UNKNOWN_TOPIC_OR_PARTITION', `This server does not host this topic-partition: unknown topic "${topic}"`)
-    if (!Number.isInteger(partition) || partition < 0 || partition >= count) {
+    if (partition < 0 || partition >= count) {
       throw protocolError(
         'UNKNOWN_TOPIC_OR_PARTITION',
         `This server does not host this topic-partition: topic "${topic}" has partitions 0 to ${count - 1}, not ${describe(partition)}`,
         { retriable: false }
       )
     }
-    const o = Number(offset)
-    if (offset === undefined || offset === null || !Number.isSafeInteger(o) || o < -2) {
-      throw new KafkaJSNonRetriableError(`Offset must not be a negative number, got ${describe(offset)}`)
-    }
-    const p = this.partitions.get(key(topic, partition))
+    const k = key(topic, partition)
+    const p = this.partitions.get(k)
     if (!p) {
       // Not assigned to this member (yet): applied if and when it is.
-      this.pendingSeeks = this.pendingSeeks || new Map()
-      this.pendingSeeks.set(key(topic, partition), o)
+      this.pendingSeeks.set(k, o)
       return
     }
     const { low, high } = shared.call(() => shared.native.offsets(topic))[partition]
     p.position = o === -2 ? low : o === -1 ? high : o
     p.resolved = p.position
     p.seeked = true
+    p.damaged = null
     p.retries = 0
     p.retryAt = 0
+    this.readable.add(k)
     this.wake()
   }
 
   pause(topicPartitions = []) {
-    if (!Array.isArray(topicPartitions)) throw new TypeError('pause takes an array of { topic, partitions }')
-    for (const { topic, partitions } of topicPartitions) {
-      if (typeof topic !== 'string') throw new KafkaJSNonRetriableError(`Invalid topic ${topic}`)
-      if (!partitions) this.pausedTopics.set(topic, 'all')
-      else {
-        const cur = this.pausedTopics.get(topic)
-        if (cur === 'all') continue
-        const set = cur || new Set()
-        for (const p of partitions) set.add(p)
-        this.pausedTopics.set(topic, set)
-      }
-    }
+    checkTopicPartitions(topicPartitions, 'pause')
+    if (!this.subscription) throw new KafkaJSNonRetriableError('Consumer group was not initialized, consumer#run must be called first')
+    this.subscription.pause(topicPartitions)
   }
 
   resume(topicPartitions = []) {
-    if (!Array.isArray(topicPartitions)) throw new TypeError('resume takes an array of { topic, partitions }')
-    for (const { topic, partitions } of topicPartitions) {
-      const cur = this.pausedTopics.get(topic)
-      if (!cur) continue
-      if (!partitions || cur === 'all') this.pausedTopics.delete(topic)
-      else {
-        for (const p of partitions) cur.delete(p)
-        if (cur.size === 0) this.pausedTopics.delete(topic)
-      }
+    checkTopicPartitions(topicPartitions, 'resume')
+    if (!this.subscription) throw new KafkaJSNonRetriableError('Consumer group was not initialized, consumer#run must be called first')
+    this.subscription.resume(topicPartitions)
+    for (const { topic } of topicPartitions) {
+      for (const [k, p] of this.partitions) if (p.topic === topic) this.readable.add(k)
     }
     this.wake()
   }
 
-  isPaused(topic, partition) {
-    const cur = this.pausedTopics.get(topic)
-    return cur === 'all' || (cur !== undefined && cur.has(partition))
-  }
-
   paused() {
-    const out = []
-    for (const [topic, cur] of this.pausedTopics) {
-      const partitions =
-        cur === 'all'
-          ? [...this.partitions.values()].filter((p) => p.topic === topic).map((p) => p.partition)
-          : [...cur]
-      out.push({ topic, partitions: partitions.sort((a, b) => a - b) })
-    }
-    return out
+    return this.subscription ? this.subscription.paused() : []
   }
 
   async describeGroup() {
@@ -794,7 +942,7 @@ class Consumer {
   /** Stops the run loop: in-flight handlers finish, resolved offsets are committed, and
    * the member leaves the group at once so the others take over. */
   stop() {
-    if (this.handling > 0) {
+    if (this.handling > 0 && calledFromHandler()) {
       // From inside a handler: stop once it has returned (waiting here would deadlock).
       this.running = false
       if (!this.deferredStop) this.deferredStop = this.loopDone.then(() => this.stop())
@@ -816,108 +964,45 @@ class Consumer {
     } catch {
       // Already removed.
     }
-    this.shared.wakeAll()
+    this.shared.consumers.delete(this)
+    this.shared.wakeGroup(this.groupId)
     this.member = null
     this.partitions.clear()
+    this.readable.clear()
+    this.subscription = null
     this.emit(this.events.STOP)
   }
 }
 
-function describeGroupShape(g) {
-  return {
-    errorCode: 0,
-    groupId: g.groupId,
-    state: g.state,
-    protocolType: 'consumer',
-    protocol: g.protocol,
-    members: g.members.map((m) => ({
-      memberId: m.memberId,
-      clientId: m.clientId,
-      clientHost: '/127.0.0.1',
-      memberMetadata: Buffer.alloc(0),
-      memberAssignment: Buffer.alloc(0),
-      assignment: groupByTopic(m.assigned),
-    })),
+/** Whether the caller runs inside a handler this module called: V8's async stack traces
+ * follow `await` chains back to `samsaRunsHandler`. Only looked at while a handler runs. */
+function calledFromHandler() {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 1000
+  const stack = new Error().stack
+  Error.stackTraceLimit = limit
+  return stack.includes('samsaRunsHandler')
+}
+
+/** An offset as kafkajs takes it (a string, number or bigint), or null if it is not one. */
+function toOffset(v) {
+  if (typeof v === 'bigint') return Number(v)
+  if (typeof v === 'number') return Number.isSafeInteger(v) ? v : null
+  if (typeof v === 'string' && /^-?\d+$/.test(v.trim())) {
+    const n = Number(v)
+    return Number.isSafeInteger(n) ? n : null
   }
+  return null
 }
 
-function groupByTopic(tps) {
-  const out = {}
-  for (const { topic, partition } of tps) (out[topic] = out[topic] || []).push(partition)
-  for (const t of Object.keys(out)) out[t].sort((a, b) => a - b)
-  return out
-}
-
-/** kafkajs's batch: the messages of one partition fetch, with its helper methods. */
-class Batch {
-  constructor(state, r, count) {
-    this.state = state
-    this.topic = state.topic
-    this.partition = state.partition
-    this.highWatermark = String(r.highWatermark)
-    const data = r.data
-    const rec = r.records
-    const hdr = r.headers
-    const messages = new Array(count)
-    // Records of one producer send share a timestamp: convert it once.
-    let lastTs = NaN
-    let lastTsText = ''
-    for (let i = 0; i < count; i++) {
-      const f = i * 8
-      if (rec[f + 1] !== lastTs) {
-        lastTs = rec[f + 1]
-        lastTsText = String(lastTs)
-      }
-      const kl = rec[f + 3]
-      const vl = rec[f + 5]
-      const hc = rec[f + 7]
-      let headers = {}
-      if (hc > 0) {
-        headers = {}
-        for (let h = rec[f + 6], end = h + hc; h < end; h++) {
-          const hf = h * 4
-          const name = data.toString('utf8', hdr[hf], hdr[hf] + hdr[hf + 1])
-          const value = hdr[hf + 3] < 0 ? null : data.subarray(hdr[hf + 2], hdr[hf + 2] + hdr[hf + 3])
-          const prev = headers[name]
-          headers[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
-        }
-      }
-      messages[i] = {
-        magicByte: 2,
-        attributes: 0,
-        timestamp: lastTsText,
-        offset: String(rec[f]),
-        key: kl < 0 ? null : data.subarray(rec[f + 2], rec[f + 2] + kl),
-        value: vl < 0 ? null : data.subarray(rec[f + 4], rec[f + 4] + vl),
-        headers,
-        isControlRecord: false,
-        batchContext: null,
-      }
+function checkTopicPartitions(topicPartitions, what) {
+  if (!Array.isArray(topicPartitions)) throw new TypeError(`${what} takes an array of { topic, partitions }, got ${describe(topicPartitions)}`)
+  for (const tp of topicPartitions) {
+    if (!tp || !tp.topic || typeof tp.topic !== 'string') throw new KafkaJSNonRetriableError(`Invalid topic ${(tp && tp.topic) || tp}`)
+    if (tp.partitions !== undefined && (!Array.isArray(tp.partitions) || tp.partitions.some((p) => !Number.isInteger(p)))) {
+      throw new KafkaJSNonRetriableError(`Array of valid partitions required to ${what} specific partitions instead of ${tp.partitions}`)
     }
-    this.messages = messages
-    this.nextOffset = rec[(count - 1) * 8] + 1
-  }
-
-  isEmpty() {
-    return this.messages.length === 0
-  }
-
-  firstOffset() {
-    return this.isEmpty() ? null : this.messages[0].offset
-  }
-
-  lastOffset() {
-    return this.isEmpty() ? String(Number(this.highWatermark) - 1) : this.messages[this.messages.length - 1].offset
-  }
-
-  offsetLag() {
-    return String(Math.max(0, Number(this.highWatermark) - 1 - Number(this.lastOffset())))
-  }
-
-  offsetLagLow() {
-    if (this.isEmpty()) return '0'
-    return String(Math.max(0, Number(this.highWatermark) - 1 - Number(this.firstOffset())))
   }
 }
 
-module.exports = { Consumer, PartitionAssigners, describeGroupShape }
+module.exports = { Consumer, PartitionAssigners }

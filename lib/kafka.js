@@ -7,6 +7,8 @@ const { Producer } = require('./producer')
 const { Admin } = require('./admin')
 const { Consumer } = require('./consumer')
 const { describe } = require('./validate')
+const { KafkaJSNonRetriableError, fromNative } = require('./errors')
+const native = require('../binding.js')
 
 // samsa's own broker settings: name -> [type, native option name].
 const BROKER_OPTIONS = {
@@ -85,6 +87,33 @@ class Kafka {
   async _release(client, shared) {
     this.clients.delete(client)
     await shared.release()
+  }
+
+  /**
+   * Checks the data directory's logs whole: every batch's CRC and offsets, and every
+   * index entry against its log (samsa's own). Works on a directory this process has
+   * open (one partition at a time, each while its appends wait) or on a closed one.
+   * `repair: true` (closed directories only) cuts each damaged partition at its first
+   * damage and reports the offsets given up.
+   */
+  async verify({ repair = false } = {}) {
+    if (typeof repair !== 'boolean') throw new TypeError(`repair must be a boolean, got ${describe(repair)}`)
+    const open = brokers.find(this.dataDir)
+    let report
+    try {
+      if (open && !open.closed) {
+        if (repair) {
+          throw new KafkaJSNonRetriableError('verify({ repair: true }) needs the data directory closed: disconnect its clients (or kafka.close()) first')
+        }
+        await open.opening
+        report = await open.native.verify()
+      } else {
+        report = await native.verifyDataDir(this.dataDir, repair)
+      }
+    } catch (e) {
+      throw fromNative(e)
+    }
+    return { ok: report.damage.length === 0, ...report }
   }
 
   /**

@@ -18,6 +18,9 @@ const CODEC_NAMES = { 2: 'Snappy', 3: 'LZ4', 4: 'ZSTD' }
 
 const STATUS = { DISCONNECTED: 'disconnected', CONNECTING: 'connecting', CONNECTED: 'connected', DISCONNECTING: 'disconnecting' }
 
+// kafkajs's producer is an object of closures: its methods work destructured.
+const PUBLIC_METHODS = ['connect', 'disconnect', 'isIdempotent', 'on', 'send', 'sendBatch', 'transaction', 'logger']
+
 class Producer {
   constructor(kafka, {
     createPartitioner = DefaultPartitioner,
@@ -48,6 +51,7 @@ class Producer {
     this.events = events
     this.on = on
     this.emit = emit
+    for (const name of PUBLIC_METHODS) this[name] = this[name].bind(this)
   }
 
   async connect() {
@@ -56,7 +60,7 @@ class Producer {
     try {
       this.shared = await this.kafka._acquire(this)
       if (this.idempotent) {
-        const [producerId, epoch] = this.shared.call(() => this.shared.native.initProducerId())
+        const [producerId, epoch] = await this.shared.callAsync(() => this.shared.native.initProducerId())
         this.idempotence = { producerId, epoch, sequences: new Map() }
       }
     } catch (e) {

@@ -316,7 +316,7 @@ class SendQueue {
     } catch (e) {
       error = fromNative(e)
     }
-    if (!error || jobs.length > 1) this.shared.wakeReaders(b.topics)
+    if (!error || jobs.length > 1) this.shared.appended(b.topics, b.groupCounts)
     let settled
     if (!error) {
       const rows = rowsOf(out)

@@ -1,6 +1,7 @@
 //! Consumer-group classes: a `NativeMember` per consumer in a group, and the broker's
 //! group queries for Admin.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use napi_derive::napi;
@@ -37,6 +38,8 @@ pub struct PollResult {
 pub struct MemberJs {
     pub member_id: String,
     pub client_id: String,
+    pub client_host: String,
+    pub topics: Vec<String>,
     pub assigned: Vec<TopicPartitionJs>,
 }
 
@@ -63,6 +66,8 @@ pub struct NativeMember {
     broker: Arc<Broker>,
     group_id: String,
     member_id: String,
+    /// The group's change counter.
+    version: Arc<AtomicU64>,
 }
 
 #[napi]
@@ -82,14 +87,15 @@ impl NativeBroker {
         let req = JoinRequest {
             group_id: group_id.clone(),
             client_id,
+            client_host: "/127.0.0.1".into(),
             topics,
             session_timeout_ms: session_timeout_ms as i64,
             rebalance_timeout_ms: rebalance_timeout_ms as i64,
             strategy,
         };
         let counts = self.inner.topic_counts();
-        let (member_id, _) = self.inner.groups.join(req, &counts).js()?;
-        Ok(NativeMember { broker: Arc::clone(&self.inner), group_id, member_id })
+        let joined = self.inner.groups.join(req, &counts).js()?;
+        Ok(NativeMember { broker: Arc::clone(&self.inner), group_id, member_id: joined.member_id, version: joined.version })
     }
 
     #[napi]
@@ -144,7 +150,13 @@ impl NativeBroker {
             members: d
                 .members
                 .into_iter()
-                .map(|m| MemberJs { member_id: m.member_id, client_id: m.client_id, assigned: tps(m.assigned) })
+                .map(|m| MemberJs {
+                    member_id: m.member_id,
+                    client_id: m.client_id,
+                    client_host: m.client_host,
+                    topics: m.topics,
+                    assigned: tps(m.assigned),
+                })
                 .collect(),
         }
     }
@@ -164,10 +176,16 @@ impl NativeMember {
         self.member_id.clone()
     }
 
-    /// Changes whenever the group state may have changed; poll again when it does.
+    /// Changes whenever this group's state may have changed; poll again when it does.
     #[napi]
     pub fn state_version(&self) -> f64 {
-        self.broker.groups.version() as f64
+        self.version.load(Ordering::Acquire) as f64
+    }
+
+    /// Whether this member still owns the partition (eachBatch's `isStale`).
+    #[napi]
+    pub fn owns(&self, topic: String, partition: i32) -> bool {
+        self.broker.groups.owns(&self.group_id, &self.member_id, &(topic, partition))
     }
 
     /// Liveness signal and current assignment. `busy_since`: when the handler now running

@@ -202,10 +202,11 @@ impl NativeBroker {
         produce::produce(&self.inner, &topics, data, meta, timestamps, compression, producer, sequences)
     }
 
-    /// A new idempotent producer id and its epoch (Kafka's InitProducerId).
+    /// A new idempotent producer id and its epoch (Kafka's InitProducerId). Ids come
+    /// from durably recorded blocks, so this may write: off the JS thread.
     #[napi]
-    pub fn init_producer_id(&self) -> napi::Result<Vec<f64>> {
-        let (id, epoch) = self.inner.init_producer_id().js()?;
+    pub async fn init_producer_id(&self) -> napi::Result<Vec<f64>> {
+        let (id, epoch) = blocking(&self.inner, |b| b.init_producer_id()).await?;
         Ok(vec![id as f64, epoch as f64])
     }
 

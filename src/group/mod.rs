@@ -30,6 +30,8 @@ use offsets::OffsetStore;
 pub struct JoinRequest {
     pub group_id: String,
     pub client_id: String,
+    /// Where the member runs, as Kafka reports it (`/127.0.0.1` for this process).
+    pub client_host: String,
     pub topics: Vec<String>,
     pub session_timeout_ms: i64,
     pub rebalance_timeout_ms: i64,
@@ -38,6 +40,7 @@ pub struct JoinRequest {
 
 struct Member {
     client_id: String,
+    client_host: String,
     topics: BTreeSet<String>,
     session_timeout_ms: i64,
     rebalance_timeout_ms: i64,
@@ -58,6 +61,16 @@ struct Group {
     /// Partition counts of the topics as of the last rebalance, for rebalances that
     /// timeouts start (they do not change topics).
     counts: TopicCounts,
+    /// Bumped on every change of this group's membership, targets or ownership, so its
+    /// members can skip polling while nothing changed (and other groups' changes cost
+    /// them nothing).
+    version: Arc<AtomicU64>,
+}
+
+impl Group {
+    fn changed(&self) {
+        self.version.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 /// A member's view after a poll.
@@ -76,7 +89,17 @@ pub struct Assignment {
 pub struct MemberDescription {
     pub member_id: String,
     pub client_id: String,
+    pub client_host: String,
+    /// The topics it subscribes to.
+    pub topics: Vec<String>,
     pub assigned: Vec<TopicPartition>,
+}
+
+/// A new member: its id, the group's generation, and the group's change counter.
+pub struct Joined {
+    pub member_id: String,
+    pub generation: i32,
+    pub version: Arc<AtomicU64>,
 }
 
 #[derive(Clone, Debug)]
@@ -88,11 +111,11 @@ pub struct GroupDescription {
     pub members: Vec<MemberDescription>,
 }
 
+/// Lock order: `groups`, then `offsets`, so a check on a group and the write it guards
+/// (a commit by a member that must still own its partitions, a deletion of a group that
+/// must be empty) happen under one lock.
 pub struct GroupCoordinator {
     groups: Mutex<HashMap<String, Group>>,
-    /// Bumped on every change of membership, targets or ownership, so members can skip
-    /// polling while nothing changed.
-    version: AtomicU64,
     offsets: Mutex<OffsetStore>,
     clock: Arc<dyn Clock>,
     next_member: AtomicU64,
@@ -116,7 +139,6 @@ impl GroupCoordinator {
     pub fn open(dir: &Path, fsync: bool, durability: Arc<crate::durability::Durability>, clock: Arc<dyn Clock>) -> Result<Self> {
         Ok(GroupCoordinator {
             groups: Mutex::new(HashMap::new()),
-            version: AtomicU64::new(0),
             offsets: Mutex::new(OffsetStore::open(dir, fsync, durability)?),
             clock,
             next_member: AtomicU64::new(1),
@@ -127,17 +149,8 @@ impl GroupCoordinator {
         self.clock.now_ms()
     }
 
-    /// Changes whenever any group's membership, targets or ownership may have changed.
-    pub fn version(&self) -> u64 {
-        self.version.load(Ordering::Acquire)
-    }
-
-    fn changed(&self) {
-        self.version.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// Adds a member and rebalances. Returns its member id and the new generation.
-    pub fn join(&self, req: JoinRequest, counts: &TopicCounts) -> Result<(String, i32)> {
+    /// Adds a member and rebalances.
+    pub fn join(&self, req: JoinRequest, counts: &TopicCounts) -> Result<Joined> {
         validate_group_id(&req.group_id)?;
         let n = self.next_member.fetch_add(1, Ordering::Relaxed);
         // Ids sort in join order, which the assignors use to break ties.
@@ -151,6 +164,7 @@ impl GroupCoordinator {
             member_id.clone(),
             Member {
                 client_id: req.client_id,
+                client_host: req.client_host,
                 topics: req.topics.into_iter().collect(),
                 session_timeout_ms: req.session_timeout_ms,
                 rebalance_timeout_ms: req.rebalance_timeout_ms,
@@ -159,8 +173,8 @@ impl GroupCoordinator {
             },
         );
         rebalance(group, counts);
-        self.changed();
-        Ok((member_id, group.generation))
+        group.changed();
+        Ok(Joined { member_id, generation: group.generation, version: Arc::clone(&group.version) })
     }
 
     /// Changes a member's subscription (a RegExp that matched a new topic, say).
@@ -172,7 +186,7 @@ impl GroupCoordinator {
             if m.topics != topics {
                 m.topics = topics;
                 rebalance(group, counts);
-                self.changed();
+                group.changed();
             }
         }
         Ok(())
@@ -184,8 +198,8 @@ impl GroupCoordinator {
         for group in groups.values_mut() {
             group.owner.retain(|tp, _| counts.get(&tp.0).is_some_and(|n| tp.1 < *n));
             rebalance(group, counts);
+            group.changed();
         }
-        self.changed();
     }
 
     /// A member's liveness signal and its current state. `busy_since` is when the handler
@@ -234,7 +248,7 @@ impl GroupCoordinator {
             let is_target = group.target.get(member_id).is_some_and(|t| t.contains(tp));
             if group.owner.get(tp).is_some_and(|o| o == member_id) && !is_target {
                 group.owner.remove(tp);
-                self.changed();
+                group.changed();
             }
         }
         Ok(())
@@ -246,7 +260,7 @@ impl GroupCoordinator {
         if let Some(group) = groups.get_mut(group_id) {
             if remove_member(group, member_id) {
                 rebalance(group, counts);
-                self.changed();
+                group.changed();
             }
         }
         Ok(())
@@ -271,7 +285,7 @@ impl GroupCoordinator {
             tracing::warn!(member = %id, "removing a consumer group member that timed out");
             remove_member(group, id);
         }
-        self.changed();
+        group.changed();
         let counts = group.counts.clone();
         rebalance(group, &counts);
     }
@@ -286,38 +300,48 @@ impl GroupCoordinator {
     }
 
     /// Commits offsets. With a member id, the member must own (or be revoking) every
-    /// partition; without one (admin), the group must have no members.
+    /// partition; without one (admin), the group must have no members. The check and the
+    /// write happen under the groups lock, so a member removed in between cannot
+    /// overwrite its successor's commit.
     pub fn commit(&self, group_id: &str, member_id: Option<&str>, offsets: &[(String, i32, Committed)]) -> Result<()> {
         validate_group_id(group_id)?;
-        {
-            let mut groups = lock(&self.groups);
-            let now = self.now();
-            match member_id {
-                Some(member) => {
-                    let group = groups
-                        .get_mut(group_id)
-                        .ok_or_else(|| Error::UnknownMemberId { group: group_id.into(), member: member.into() })?;
-                    self.expire(group, now);
-                    if !group.members.contains_key(member) {
-                        return Err(Error::UnknownMemberId { group: group_id.into(), member: member.into() });
-                    }
-                    for (t, p, _) in offsets {
-                        if group.owner.get(&(t.clone(), *p)).is_none_or(|o| o != member) {
-                            return Err(Error::IllegalGeneration(format!(
-                                "The member \"{member}\" no longer owns {t}-{p} (generation {}): the commit is refused",
-                                group.generation
-                            )));
-                        }
+        let mut groups = lock(&self.groups);
+        let now = self.now();
+        match member_id {
+            Some(member) => {
+                let group = groups
+                    .get_mut(group_id)
+                    .ok_or_else(|| Error::UnknownMemberId { group: group_id.into(), member: member.into() })?;
+                self.expire(group, now);
+                if !group.members.contains_key(member) {
+                    return Err(Error::UnknownMemberId { group: group_id.into(), member: member.into() });
+                }
+                for (t, p, _) in offsets {
+                    if group.owner.get(&(t.clone(), *p)).is_none_or(|o| o != member) {
+                        return Err(Error::IllegalGeneration(format!(
+                            "The member \"{member}\" no longer owns {t}-{p} (generation {}): the commit is refused",
+                            group.generation
+                        )));
                     }
                 }
-                None => {
-                    if groups.get(group_id).is_some_and(|g| !g.members.is_empty()) {
-                        return Err(Error::NonEmptyGroup(group_id.into()));
-                    }
+            }
+            None => {
+                if groups.get(group_id).is_some_and(|g| !g.members.is_empty()) {
+                    return Err(Error::NonEmptyGroup(group_id.into()));
                 }
             }
         }
         lock(&self.offsets).commit(group_id, offsets)
+    }
+
+    /// Whether the member still owns the partition (it was not removed, and the
+    /// partition did not move away from it).
+    pub fn owns(&self, group_id: &str, member_id: &str, tp: &TopicPartition) -> bool {
+        let mut groups = lock(&self.groups);
+        let now = self.now();
+        let Some(group) = groups.get_mut(group_id) else { return false };
+        self.expire(group, now);
+        group.members.contains_key(member_id) && group.owner.get(tp).is_some_and(|o| o == member_id)
     }
 
     pub fn committed(&self, group_id: &str, topic: &str, partition: i32) -> Option<Committed> {
@@ -361,6 +385,8 @@ impl GroupCoordinator {
                         .map(|(id, m)| MemberDescription {
                             member_id: id.clone(),
                             client_id: m.client_id.clone(),
+                            client_host: m.client_host.clone(),
+                            topics: m.topics.iter().cloned().collect(),
                             assigned: g.owner.iter().filter(|(_, o)| *o == id).map(|(tp, _)| tp.clone()).collect(),
                         })
                         .collect(),
@@ -376,15 +402,18 @@ impl GroupCoordinator {
         }
     }
 
-    /// Deletes a group's committed offsets; refused while it has members.
+    /// Deletes a group's committed offsets; refused while it has members. The emptiness
+    /// check and the deletion happen under the groups lock, so a member joining meanwhile
+    /// either comes first (and the deletion is refused) or after.
     pub fn delete(&self, group_id: &str) -> Result<()> {
-        if self.has_members(group_id) {
+        let mut groups = lock(&self.groups);
+        if groups.get(group_id).is_some_and(|g| !g.members.is_empty()) {
             return Err(Error::NonEmptyGroup(group_id.into()));
         }
         if !lock(&self.offsets).delete_group(group_id)? {
             return Err(Error::GroupIdNotFound(group_id.into()));
         }
-        lock(&self.groups).remove(group_id);
+        groups.remove(group_id);
         Ok(())
     }
 
@@ -451,6 +480,7 @@ mod tests {
         JoinRequest {
             group_id: group.into(),
             client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
             topics: vec!["t".into()],
             session_timeout_ms: 30_000,
             rebalance_timeout_ms: 60_000,
@@ -466,7 +496,7 @@ mod tests {
     fn one_member_gets_every_partition() {
         let clock = Arc::new(ManualClock::new(0));
         let (_d, c) = coordinator(clock);
-        let (m, _) = c.join(req("g"), &counts(4)).unwrap();
+        let m = c.join(req("g"), &counts(4)).unwrap().member_id;
         let a = c.poll("g", &m, None).unwrap();
         assert_eq!(a.assigned.len(), 4);
         assert!(a.revoking.is_empty());
@@ -476,9 +506,9 @@ mod tests {
     fn partitions_move_only_after_release() {
         let clock = Arc::new(ManualClock::new(0));
         let (_d, c) = coordinator(clock);
-        let (a, _) = c.join(req("g"), &counts(4)).unwrap();
+        let a = c.join(req("g"), &counts(4)).unwrap().member_id;
         assert_eq!(c.poll("g", &a, None).unwrap().assigned.len(), 4);
-        let (b, _) = c.join(req("g"), &counts(4)).unwrap();
+        let b = c.join(req("g"), &counts(4)).unwrap().member_id;
         let pb = c.poll("g", &b, None).unwrap();
         assert!(pb.assigned.is_empty(), "b must wait for a to release");
         assert_eq!(pb.pending.len(), 2);
@@ -500,8 +530,8 @@ mod tests {
     fn a_member_not_seen_for_its_session_timeout_is_removed() {
         let clock = Arc::new(ManualClock::new(0));
         let (_d, c) = coordinator(Arc::clone(&clock));
-        let (a, _) = c.join(req("g"), &counts(2)).unwrap();
-        let (b, _) = c.join(req("g"), &counts(2)).unwrap();
+        let a = c.join(req("g"), &counts(2)).unwrap().member_id;
+        let b = c.join(req("g"), &counts(2)).unwrap().member_id;
         c.poll("g", &a, None).unwrap();
         c.release("g", &a, &c.poll("g", &a, None).unwrap().revoking).unwrap();
         assert_eq!(c.poll("g", &b, None).unwrap().assigned.len(), 1);
@@ -521,9 +551,9 @@ mod tests {
         let (_d, c) = coordinator(Arc::clone(&clock));
         let mut r = req("g");
         r.rebalance_timeout_ms = 1000;
-        let (a, _) = c.join(r.clone(), &counts(2)).unwrap();
+        let a = c.join(r.clone(), &counts(2)).unwrap().member_id;
         c.poll("g", &a, Some(0)).unwrap(); // a's handler starts at t=0 and never returns
-        let (b, _) = c.join(r, &counts(2)).unwrap();
+        let b = c.join(r, &counts(2)).unwrap().member_id;
         clock.advance(500);
         c.poll("g", &a, Some(0)).unwrap(); // still heartbeating (liveness), but busy
         assert_eq!(c.poll("g", &b, None).unwrap().assigned.len(), 0);
@@ -539,9 +569,9 @@ mod tests {
         let (_d, c) = coordinator(Arc::clone(&clock));
         let mut r = req("g");
         r.rebalance_timeout_ms = 1000;
-        let (a, _) = c.join(r.clone(), &counts(1)).unwrap();
+        let a = c.join(r.clone(), &counts(1)).unwrap().member_id;
         c.poll("g", &a, Some(0)).unwrap();
-        let (b, _) = c.join(r, &counts(1)).unwrap();
+        let b = c.join(r, &counts(1)).unwrap().member_id;
         assert!(c.poll("g", &b, None).unwrap().assigned.is_empty(), "one partition: b is idle");
         clock.advance(1001);
         assert_eq!(c.poll("g", &b, None).unwrap().assigned, vec![("t".to_string(), 0)]);
@@ -551,8 +581,8 @@ mod tests {
     fn leaving_frees_partitions_at_once_and_admin_commits_need_an_empty_group() {
         let clock = Arc::new(ManualClock::new(0));
         let (_d, c) = coordinator(clock);
-        let (a, _) = c.join(req("g"), &counts(2)).unwrap();
-        let (b, _) = c.join(req("g"), &counts(2)).unwrap();
+        let a = c.join(req("g"), &counts(2)).unwrap().member_id;
+        let b = c.join(req("g"), &counts(2)).unwrap().member_id;
         c.poll("g", &a, None).unwrap();
         c.leave("g", &a, &counts(2)).unwrap();
         assert_eq!(c.poll("g", &b, None).unwrap().assigned.len(), 2);
