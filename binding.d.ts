@@ -26,6 +26,11 @@ export declare class NativeBroker {
   get dir(): string
   get openedClean(): boolean
   createTopic(name: string, numPartitions: number, replicationFactor: number, configNames: Array<string>, configValues: Array<string>, validateOnly: boolean): Promise<void>
+  /**
+   * Creates several topics in one call (Kafka's CreateTopics): one entry per topic, in
+   * order, null where it was created and the error's prefixed message where it was not.
+   */
+  createTopics(topics: Array<NewTopicJs>, validateOnly: boolean): Promise<Array<string | undefined | null>>
   deleteTopic(name: string): Promise<void>
   topics(): Array<string>
   /** The partition count of `name`, or null when there is no such topic. */
@@ -167,6 +172,15 @@ export interface MemberJs {
   clientHost: string
   topics: Array<string>
   assigned: Array<TopicPartitionJs>
+}
+
+/** A topic to create: -1 partitions or replication factor for the broker's default. */
+export interface NewTopicJs {
+  name: string
+  numPartitions: number
+  replicationFactor: number
+  configNames: Array<string>
+  configValues: Array<string>
 }
 
 export interface OffsetJs {

@@ -68,6 +68,16 @@ impl BrokerOptions {
     }
 }
 
+/// A topic to create: -1 partitions or replication factor for the broker's default.
+#[napi(object)]
+pub struct NewTopicJs {
+    pub name: String,
+    pub num_partitions: i32,
+    pub replication_factor: i32,
+    pub config_names: Vec<String>,
+    pub config_values: Vec<String>,
+}
+
 #[napi(object)]
 pub struct PartitionOffsets {
     pub partition: i32,
@@ -156,6 +166,28 @@ impl NativeBroker {
             b.create_topic(&name, num_partitions, replication_factor, &configs, validate_only)
         })
         .await
+    }
+
+    /// Creates several topics in one call (Kafka's CreateTopics): one entry per topic, in
+    /// order, null where it was created and the error's prefixed message where it was not.
+    #[napi]
+    pub async fn create_topics(&self, topics: Vec<NewTopicJs>, validate_only: bool) -> napi::Result<Vec<Option<String>>> {
+        let specs = topics
+            .into_iter()
+            .map(|t| {
+                Ok(crate::broker::NewTopic {
+                    name: t.name,
+                    partitions: t.num_partitions,
+                    replication_factor: t.replication_factor,
+                    configs: pairs(t.config_names, t.config_values)?,
+                })
+            })
+            .collect::<napi::Result<Vec<_>>>()?;
+        let b = Arc::clone(&self.inner);
+        let results = napi::bindgen_prelude::spawn_blocking(move || b.create_topics(&specs, validate_only))
+            .await
+            .map_err(invalid_arg)?;
+        Ok(results.into_iter().map(|r| r.err().map(|e| error::to_js(e).reason)).collect())
     }
 
     #[napi]
