@@ -34,7 +34,13 @@ fn samsa_batches_decode_in_kafka_protocol() {
         .zip(&headers)
         .map(|((ts, k, v, _), h)| Record { timestamp: *ts, key: k.as_deref(), value: v.as_deref(), headers: h })
         .collect();
-    for (compression, expected) in [(Compression::None, KCompression::None), (Compression::Gzip, KCompression::Gzip)] {
+    for (compression, expected) in [
+        (Compression::None, KCompression::None),
+        (Compression::Gzip, KCompression::Gzip),
+        (Compression::Snappy, KCompression::Snappy),
+        (Compression::Lz4, KCompression::Lz4),
+        (Compression::Zstd, KCompression::Zstd),
+    ] {
         let mut out = Vec::new();
         batch::encode_batch(&mut out, 1000, &records, compression, None).unwrap();
         let set = RecordBatchDecoder::decode(&mut Bytes::from(out)).unwrap();
@@ -82,7 +88,7 @@ fn kafka_protocol_batches_verify_and_decode_in_samsa() {
             }
         })
         .collect();
-    for compression in [KCompression::None, KCompression::Gzip] {
+    for compression in [KCompression::None, KCompression::Gzip, KCompression::Snappy, KCompression::Lz4, KCompression::Zstd] {
         let mut buf = Vec::new();
         RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression }).unwrap();
         // A client's batch is stored as is, with only its base offset stamped.
