@@ -66,13 +66,12 @@ describe('bad input gets a clear error and leaves the broker working', () => {
     expect([a.key.toString(), a.value.toString(), b.value.toString()]).toEqual(['7', '42', 'true'])
   })
 
-  test('an unknown topic with auto-creation off is UNKNOWN_TOPIC_OR_PARTITION', async () => {
-    const strict = kafka.producer({ allowAutoTopicCreation: false })
+  test('an unknown topic with auto-creation off is UNKNOWN_TOPIC_OR_PARTITION, retried as kafkajs retries it', async () => {
+    const strict = kafka.producer({ allowAutoTopicCreation: false, retry: { retries: 2, initialRetryTime: 5 } })
     await strict.connect()
-    await expect(strict.send({ topic: 'never-created', messages: [{ value: 'x' }] })).rejects.toMatchObject({
-      type: 'UNKNOWN_TOPIC_OR_PARTITION',
-      message: expect.stringContaining('never-created'),
-    })
+    const err = await strict.send({ topic: 'never-created', messages: [{ value: 'x' }] }).catch((e) => e)
+    expect(err).toMatchObject({ name: 'KafkaJSNumberOfRetriesExceeded', retryCount: 2 })
+    expect(err.cause).toMatchObject({ type: 'UNKNOWN_TOPIC_OR_PARTITION', retriable: true, message: expect.stringContaining('never-created') })
     await strict.disconnect()
   })
 
@@ -83,10 +82,12 @@ describe('bad input gets a clear error and leaves the broker working', () => {
   })
 
   test('a broker with auto-creation off refuses unknown topics for every producer', async () => {
-    const strict = new Kafka({ dataDir: tempDir(), autoCreateTopics: false, logLevel: logLevel.NOTHING })
+    const strict = new Kafka({ dataDir: tempDir(), autoCreateTopics: false, logLevel: logLevel.NOTHING, retry: { retries: 0 } })
     const p = strict.producer()
     await p.connect()
-    await expect(p.send({ topic: 'nope', messages: [{ value: 'x' }] })).rejects.toMatchObject({ type: 'UNKNOWN_TOPIC_OR_PARTITION' })
+    // retries: 0 still ends in KafkaJSNumberOfRetriesExceeded, as with kafkajs.
+    const err = await p.send({ topic: 'nope', messages: [{ value: 'x' }] }).catch((e) => e)
+    expect(err).toMatchObject({ name: 'KafkaJSNumberOfRetriesExceeded', retryCount: 0, cause: expect.objectContaining({ type: 'UNKNOWN_TOPIC_OR_PARTITION' }) })
     await p.disconnect()
   })
 })

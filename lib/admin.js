@@ -7,10 +7,24 @@ const {
   KafkaJSDeleteTopicRecordsError,
   KafkaJSDeleteGroupsError,
   KafkaJSNotImplemented,
+  fromNative,
   protocolError,
 } = require('./errors')
 const { createEvents } = require('./instrumentation')
-const { checkTopicName, describe } = require('./validate')
+const {
+  checkTopicName,
+  checkGroupId,
+  checkInt32,
+  checkListener,
+  checkMillis,
+  describe,
+  isPartition,
+  options: optionsOf,
+  safeJson,
+  show,
+  toOffset,
+} = require('./validate')
+const { retryConfig, createRetry } = require('./retry')
 const { describeGroupShape } = require('./group-description')
 const { partitionMetadataOf } = require('./send-queue')
 
@@ -44,20 +58,49 @@ function checkConfigEntries(topic, configEntries) {
   })
 }
 
+/** A topic argument as kafkajs checks it (`Invalid topic ...` for a missing one), then
+ * Kafka's name rule (INVALID_TOPIC_EXCEPTION, not retried). */
+function checkTopic(topic, quoted = false) {
+  if (!topic || typeof topic !== 'string') {
+    throw new KafkaJSNonRetriableError(quoted ? `Invalid topic "${show(topic)}"` : `Invalid topic ${show(topic)}`)
+  }
+  checkTopicName(topic)
+}
+
+const unknownTopic = (topic) =>
+  protocolError('UNKNOWN_TOPIC_OR_PARTITION', `This server does not host this topic-partition: unknown topic "${topic}"`)
+
+const noSuchPartition = (topic, partition, count) =>
+  protocolError(
+    'UNKNOWN_TOPIC_OR_PARTITION',
+    `This server does not host this topic-partition: topic "${topic}" has ${count === 1 ? 'partition 0' : `partitions 0 to ${count - 1}`}, not ${describe(partition)}`,
+    { retriable: false }
+  )
+
 class Admin {
-  constructor(kafka) {
+  constructor(kafka, options) {
+    const { retry } = optionsOf(options, 'kafka.admin()')
     this.kafka = kafka
     this.log = kafka.logger().namespace('Admin')
+    this.retry = retryConfig(kafka.retry, retry)
+    this.retrier = createRetry(this.retry, {
+      onRetry: (error, retryCount, retryTime) => this.log.warn(`Retrying: ${error.message}`, { retryCount, retryTime }),
+    })
     this.shared = null
     this.connecting = null
     const { events, on, emit } = createEvents('admin', ['CONNECT', 'DISCONNECT', 'REQUEST', 'REQUEST_TIMEOUT', 'REQUEST_QUEUE_SIZE'], this.log)
     this.events = events
-    this.on = on
+    this.onEvent = on
     this.emit = emit
     // kafkajs's admin is an object of closures: its methods work destructured.
     for (const name of Object.getOwnPropertyNames(Admin.prototype)) {
       if (name !== 'constructor') this[name] = this[name].bind(this)
     }
+  }
+
+  on(eventName, listener) {
+    checkListener(listener)
+    return this.onEvent(eventName, listener)
   }
 
   logger() {
@@ -102,169 +145,217 @@ class Admin {
     return this.shared
   }
 
+  /**
+   * Runs `fn(broker, bail)` under the admin's retry policy, as kafkajs's admin does:
+   * a retriable error (UNKNOWN_TOPIC_OR_PARTITION for a topic that may yet be created,
+   * a transient disk error) is retried with backoff and ends, when retries run out, in
+   * KafkaJSNumberOfRetriesExceeded whose cause is that error; others are thrown as they are.
+   */
+  withRetries(fn) {
+    return this.retrier(async (bail) => fn(await this.broker(), bail))
+  }
+
   async listTopics() {
-    const b = await this.broker()
-    return b.call(() => b.native.topics())
+    return this.withRetries((b) => b.call(() => b.native.topics()))
   }
 
   // kafkajs's `timeout` and `waitForLeaders` are accepted: creation here is complete, with
   // its one leader, when the call returns.
-  async createTopics({ topics, validateOnly = false } = {}) {
-    if (!topics || !Array.isArray(topics)) throw new KafkaJSNonRetriableError(`Invalid topics array ${topics}`)
-    if (topics.some((t) => !t || typeof t.topic !== 'string')) {
+  async createTopics(options) {
+    const { topics, validateOnly = false, timeout } = optionsOf(options, 'createTopics')
+    if (!topics || !Array.isArray(topics)) throw new KafkaJSNonRetriableError(`Invalid topics array ${show(topics)}`)
+    if (topics.some((t) => !t || typeof t !== 'object' || typeof t.topic !== 'string')) {
       throw new KafkaJSNonRetriableError('Invalid topics array, the topic names have to be a valid string')
     }
     if (new Set(topics.map((t) => t.topic)).size < topics.length) {
       throw new KafkaJSNonRetriableError('Invalid topics array, it cannot have multiple entries for the same topic')
     }
-    for (const { topic, configEntries, numPartitions, replicationFactor } of topics) {
+    if (timeout !== undefined && timeout !== null) checkMillis(timeout, 'timeout')
+    const specs = topics.map(({ topic, configEntries, numPartitions, replicationFactor }, i) => {
       checkConfigEntries(topic, configEntries)
       for (const [field, v] of [['numPartitions', numPartitions], ['replicationFactor', replicationFactor]]) {
-        if (v !== undefined && v !== null && !Number.isInteger(v)) {
-          throw new TypeError(`topics[].${field} of "${topic}" must be an integer, got ${describe(v)}`)
+        if (v !== undefined && v !== null) checkInt32(v, `topics[${i}].${field} of "${topic}"`)
+      }
+      return {
+        name: topic,
+        numPartitions: numPartitions ?? -1,
+        replicationFactor: replicationFactor ?? -1,
+        configNames: (configEntries || []).map((e) => e.name),
+        configValues: (configEntries || []).map((e) => e.value),
+      }
+    })
+    return this.withRetries(async (b) => {
+      // Kafka's CreateTopics: each topic succeeds or fails on its own, in one call.
+      const errors = new Array(topics.length).fill(null)
+      const valid = []
+      specs.forEach((spec, i) => {
+        try {
+          checkTopicName(spec.name)
+          valid.push(i)
+        } catch (e) {
+          errors[i] = e
         }
-      }
-    }
-    const b = await this.broker()
-    const errors = []
-    let existed = false
-    for (const { topic, numPartitions, replicationFactor, configEntries = [] } of topics) {
+      })
       try {
-        checkTopicName(topic)
-        await b.callAsync(() =>
-          b.native.createTopic(
-            topic,
-            numPartitions ?? -1,
-            replicationFactor ?? -1,
-            configEntries.map((e) => e.name),
-            configEntries.map((e) => e.value),
-            !!validateOnly
-          )
-        )
-      } catch (e) {
-        if (e.type === 'TOPIC_ALREADY_EXISTS') existed = true
-        else if (e.type) errors.push(new KafkaJSCreateTopicError(e, topic))
-        else throw e
+        if (valid.length > 0) {
+          const results = await b.callAsync(() => b.native.createTopics(valid.map((i) => specs[i]), !!validateOnly))
+          results.forEach((message, k) => {
+            if (message !== null && message !== undefined) errors[valid[k]] = fromNative(new Error(message))
+          })
+        }
+      } finally {
+        if (!validateOnly) b.topicsChanged()
       }
-    }
-    b.topicsChanged()
-    if (errors.length === 1) throw errors[0]
-    if (errors.length > 1) throw new KafkaJSAggregateError('Topic creation errors', errors)
-    return !existed
+      // An error that is not about one topic (the broker closed, say) is the call's.
+      const general = errors.find((e) => e && !e.type)
+      if (general) throw general
+      const failed = errors.flatMap((e, i) => (e ? [new KafkaJSCreateTopicError(e, specs[i].name)] : []))
+      if (failed.length === 0) return true
+      // As kafkajs: false when the only trouble is topics that already exist.
+      if (failed.every((e) => e.type === 'TOPIC_ALREADY_EXISTS')) return false
+      throw new KafkaJSAggregateError('Topic creation errors', failed)
+    })
   }
 
-  async deleteTopics({ topics } = {}) {
-    if (!topics || !Array.isArray(topics)) throw new KafkaJSNonRetriableError(`Invalid topics array ${topics}`)
+  async deleteTopics(options) {
+    const { topics, timeout } = optionsOf(options, 'deleteTopics')
+    if (!topics || !Array.isArray(topics)) throw new KafkaJSNonRetriableError(`Invalid topics array ${show(topics)}`)
     if (topics.some((t) => typeof t !== 'string')) {
       throw new KafkaJSNonRetriableError('Invalid topics array, the names must be a valid string')
     }
-    const b = await this.broker()
-    try {
-      for (const topic of topics) await b.callAsync(() => b.native.deleteTopic(topic))
-    } finally {
-      b.topicsChanged()
-    }
+    if (timeout !== undefined && timeout !== null) checkMillis(timeout, 'timeout')
+    for (const topic of topics) checkTopicName(topic)
+    // A retry deletes only the topics not deleted yet.
+    const pending = [...new Set(topics)]
+    return this.withRetries(async (b) => {
+      try {
+        while (pending.length > 0) {
+          await b.callAsync(() => b.native.deleteTopic(pending[0]))
+          pending.shift()
+        }
+      } finally {
+        b.topicsChanged()
+      }
+    })
   }
 
-  async createPartitions({ topicPartitions, validateOnly = false } = {}) {
+  async createPartitions(options) {
+    const { topicPartitions, validateOnly = false, timeout } = optionsOf(options, 'createPartitions')
     if (!topicPartitions || !Array.isArray(topicPartitions)) {
-      throw new KafkaJSNonRetriableError(`Invalid topic partitions array ${topicPartitions}`)
+      throw new KafkaJSNonRetriableError(`Invalid topic partitions array ${show(topicPartitions)}`)
     }
     if (topicPartitions.length === 0) throw new KafkaJSNonRetriableError('Empty topic partitions array')
-    if (topicPartitions.some((t) => !t || typeof t.topic !== 'string')) {
+    if (topicPartitions.some((t) => !t || typeof t !== 'object' || typeof t.topic !== 'string')) {
       throw new KafkaJSNonRetriableError('Invalid topic partitions array, the topic names have to be a valid string')
     }
     if (new Set(topicPartitions.map((t) => t.topic)).size < topicPartitions.length) {
       throw new KafkaJSNonRetriableError('Invalid topic partitions array, it cannot have multiple entries for the same topic')
     }
-    for (const { topic, count } of topicPartitions) {
-      if (!Number.isInteger(count)) throw new TypeError(`topicPartitions[].count of "${topic}" must be an integer, got ${describe(count)}`)
-    }
-    const b = await this.broker()
-    try {
-      for (const { topic, count } of topicPartitions) {
-        await b.callAsync(() => b.native.createPartitions(topic, count, !!validateOnly))
+    if (timeout !== undefined && timeout !== null) checkMillis(timeout, 'timeout')
+    topicPartitions.forEach(({ topic, count }, i) => {
+      checkTopicName(topic)
+      checkInt32(count, `topicPartitions[${i}].count of "${topic}"`)
+    })
+    // A retry grows only the topics not grown yet.
+    const pending = topicPartitions.map(({ topic, count }) => ({ topic, count }))
+    return this.withRetries(async (b) => {
+      try {
+        while (pending.length > 0) {
+          const { topic, count } = pending[0]
+          await b.callAsync(() => b.native.createPartitions(topic, count, !!validateOnly))
+          pending.shift()
+        }
+      } finally {
+        b.topicsChanged()
       }
-    } finally {
-      b.topicsChanged()
-    }
-  }
-
-  async fetchTopicMetadata({ topics = [] } = {}) {
-    if (!Array.isArray(topics)) throw new KafkaJSNonRetriableError(`Invalid topics array ${topics}`)
-    for (const topic of topics) {
-      if (!topic || typeof topic !== 'string') throw new KafkaJSNonRetriableError(`Invalid topic ${topic}`)
-    }
-    const b = await this.broker()
-    const names = topics.length > 0 ? topics : b.call(() => b.native.topics())
-    return {
-      topics: names.map((name) => {
-        const n = b.partitionCount(name)
-        if (n === null) throw protocolError('UNKNOWN_TOPIC_OR_PARTITION', `This server does not host this topic-partition: unknown topic "${name}"`)
-        // A copy: the cached metadata is what partitioners see.
-        return { name, partitions: structuredClone(partitionMetadataOf(n)) }
-      }),
-    }
-  }
-
-  async fetchTopicOffsets(topic) {
-    if (!topic || typeof topic !== 'string') throw new KafkaJSNonRetriableError(`Invalid topic ${topic}`)
-    const b = await this.broker()
-    return b.call(() => b.native.offsets(topic)).map(({ partition, low, high }) => ({
-      partition,
-      offset: String(high),
-      high: String(high),
-      low: String(low),
-    }))
-  }
-
-  async fetchTopicOffsetsByTimestamp(topic, timestamp) {
-    if (!topic || typeof topic !== 'string') throw new KafkaJSNonRetriableError(`Invalid topic ${topic}`)
-    const b = await this.broker()
-    const offsets = b.call(() => b.native.offsets(topic))
-    const ts = timestamp === undefined || timestamp === null ? null : Number(timestamp)
-    if (ts !== null && !Number.isFinite(ts)) throw new TypeError(`timestamp must be milliseconds since the epoch, got ${describe(timestamp)}`)
-    return offsets.map(({ partition, high }) => {
-      // As Kafka's ListOffsets: the earliest offset whose timestamp is >= ts; when every
-      // record is older, kafkajs answers with the high watermark.
-      const found = ts === null ? null : b.call(() => b.native.offsetForTimestamp(topic, partition, ts))
-      return { partition, offset: String(found === null ? high : found) }
     })
   }
 
-  async deleteTopicRecords({ topic, partitions } = {}) {
-    if (!topic || typeof topic !== 'string') throw new KafkaJSNonRetriableError(`Invalid topic "${topic}"`)
-    if (!partitions || !Array.isArray(partitions) || partitions.length === 0) throw new KafkaJSNonRetriableError('Invalid partitions')
-    const b = await this.broker()
-    const count = b.partitionCount(topic)
-    if (count === null) throw protocolError('UNKNOWN_TOPIC_OR_PARTITION', `This server does not host this topic-partition: unknown topic "${topic}"`)
-    const offsets = b.call(() => b.native.offsets(topic))
-    const failed = []
-    for (const { partition, offset } of partitions) {
-      if (!Number.isInteger(partition) || partition < 0 || partition >= count) {
-        failed.push({
-          partition,
-          offset,
-          error: protocolError('UNKNOWN_TOPIC_OR_PARTITION', `This server does not host this topic-partition: topic "${topic}" has no partition ${partition}`, { retriable: false }),
-        })
-        continue
+  async fetchTopicMetadata(options) {
+    let { topics = [] } = optionsOf(options, 'fetchTopicMetadata')
+    if (topics === null) topics = []
+    if (!Array.isArray(topics)) throw new KafkaJSNonRetriableError(`Invalid topics array ${show(topics)}`)
+    for (const topic of topics) checkTopic(topic)
+    return this.withRetries((b) => {
+      const names = topics.length > 0 ? topics : b.call(() => b.native.topics())
+      return {
+        topics: names.map((name) => {
+          const n = b.partitionCount(name)
+          if (n === null) throw unknownTopic(name)
+          // A copy: the cached metadata is what partitioners see.
+          return { name, partitions: structuredClone(partitionMetadataOf(n)) }
+        }),
       }
-      const target = Number(offset)
-      if (!Number.isSafeInteger(target) || target < -1) {
-        failed.push({ partition, offset, error: protocolError('OFFSET_OUT_OF_RANGE', `offset ${offset} is not a valid offset`) })
-        continue
-      }
-      if (target !== -1 && target < offsets[partition].low) {
-        this.log.warn('The requested offset is before the earliest offset maintained on the partition - no records will be deleted from this partition', { topic, partition, offset })
-        continue
-      }
-      try {
-        await b.callAsync(() => b.native.deleteRecords(topic, partition, target))
-      } catch (error) {
-        failed.push({ partition, offset, error })
-      }
+    })
+  }
+
+  async fetchTopicOffsets(topic) {
+    checkTopic(topic)
+    return this.withRetries((b) =>
+      b.call(() => b.native.offsets(topic)).map(({ partition, low, high }) => ({
+        partition,
+        offset: String(high),
+        high: String(high),
+        low: String(low),
+      }))
+    )
+  }
+
+  async fetchTopicOffsetsByTimestamp(topic, timestamp) {
+    checkTopic(topic)
+    let ts = null
+    if (timestamp !== undefined && timestamp !== null) {
+      ts = typeof timestamp === 'number' ? timestamp : typeof timestamp === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(timestamp) ? Number(timestamp) : NaN
+      if (!Number.isFinite(ts)) throw new TypeError(`timestamp must be milliseconds since the epoch, got ${describe(timestamp)}`)
     }
-    if (failed.length > 0) throw new KafkaJSDeleteTopicRecordsError({ topic, partitions: failed })
+    return this.withRetries((b) => {
+      const offsets = b.call(() => b.native.offsets(topic))
+      return offsets.map(({ partition, high }) => {
+        // As Kafka's ListOffsets: the earliest offset whose timestamp is >= ts; when every
+        // record is older, kafkajs answers with the high watermark.
+        const found = ts === null ? null : b.call(() => b.native.offsetForTimestamp(topic, partition, ts))
+        return { partition, offset: String(found === null ? high : found) }
+      })
+    })
+  }
+
+  async deleteTopicRecords(options) {
+    const { topic, partitions } = optionsOf(options, 'deleteTopicRecords')
+    checkTopic(topic, true)
+    if (!partitions || !Array.isArray(partitions) || partitions.length === 0) throw new KafkaJSNonRetriableError('Invalid partitions')
+    partitions.forEach((p, i) => {
+      if (p === null || typeof p !== 'object') throw new TypeError(`partitions[${i}] must be an object like { partition, offset }, got ${describe(p)}`)
+    })
+    // A retry deletes only from the partitions that failed with a retriable error.
+    let pending = partitions.map(({ partition, offset }) => ({ partition, offset }))
+    return this.withRetries(async (b) => {
+      const count = b.partitionCount(topic)
+      if (count === null) throw unknownTopic(topic)
+      const offsets = b.call(() => b.native.offsets(topic))
+      const failed = []
+      for (const { partition, offset } of pending) {
+        if (!isPartition(partition) || partition >= count) {
+          failed.push({ partition, offset, error: noSuchPartition(topic, partition, count) })
+          continue
+        }
+        const target = toOffset(offset)
+        if (target === null || target < -1) {
+          failed.push({ partition, offset, error: protocolError('OFFSET_OUT_OF_RANGE', `offset ${show(offset)} is not a valid offset`) })
+          continue
+        }
+        if (target !== -1 && target < offsets[partition].low) {
+          this.log.warn('The requested offset is before the earliest offset maintained on the partition - no records will be deleted from this partition', { topic, partition, offset: String(target) })
+          continue
+        }
+        try {
+          await b.callAsync(() => b.native.deleteRecords(topic, partition, target))
+        } catch (error) {
+          failed.push({ partition, offset, error })
+        }
+      }
+      pending = failed.map(({ partition, offset }) => ({ partition, offset }))
+      if (failed.length > 0) throw new KafkaJSDeleteTopicRecordsError({ topic, partitions: failed })
+    })
   }
 
   async describeCluster() {
@@ -277,95 +368,114 @@ class Admin {
   }
 
   async listGroups() {
-    const b = await this.broker()
-    return { groups: b.call(() => b.native.listGroups()).map((groupId) => ({ groupId, protocolType: 'consumer' })) }
+    return this.withRetries((b) => ({
+      groups: b.call(() => b.native.listGroups()).map((groupId) => ({ groupId, protocolType: 'consumer' })),
+    }))
   }
 
   async describeGroups(groupIds) {
-    if (!Array.isArray(groupIds)) throw new KafkaJSNonRetriableError(`Invalid groupIds array ${groupIds}`)
-    const b = await this.broker()
-    return { groups: groupIds.map((g) => describeGroupShape(b.call(() => b.native.describeGroup(g)))) }
+    if (!Array.isArray(groupIds)) throw new KafkaJSNonRetriableError(`Invalid groupIds array ${show(groupIds)}`)
+    groupIds.forEach((g, i) => checkGroupId(g, `groupIds[${i}]`))
+    return this.withRetries((b) => ({ groups: groupIds.map((g) => describeGroupShape(b.call(() => b.native.describeGroup(g)))) }))
   }
 
   async deleteGroups(groupIds) {
-    if (!groupIds || !Array.isArray(groupIds)) throw new KafkaJSNonRetriableError(`Invalid groupIds array ${groupIds}`)
-    if (groupIds.some((g) => typeof g !== 'string')) throw new KafkaJSNonRetriableError(`Invalid groupId name: ${JSON.stringify(groupIds)}`)
-    const b = await this.broker()
+    if (!groupIds || !Array.isArray(groupIds)) throw new KafkaJSNonRetriableError(`Invalid groupIds array ${show(groupIds)}`)
+    const invalid = groupIds.find((g) => typeof g !== 'string' || g.length === 0)
+    if (invalid !== undefined) throw new KafkaJSNonRetriableError(`Invalid groupId name: ${describe(invalid)}`)
     const results = []
-    const errors = []
-    for (const groupId of groupIds) {
-      try {
-        await b.callAsync(() => b.native.deleteGroup(groupId))
-        results.push({ groupId, errorCode: 0 })
-      } catch (error) {
-        errors.push({ groupId, errorCode: error.code, error })
+    // A retry deletes only the groups that failed with a retriable error.
+    let pending = [...new Set(groupIds)]
+    return this.withRetries(async (b) => {
+      const errors = []
+      for (const groupId of pending) {
+        try {
+          await b.callAsync(() => b.native.deleteGroup(groupId))
+          results.push({ groupId, errorCode: 0 })
+        } catch (error) {
+          errors.push({ groupId, errorCode: error.code, error })
+        }
       }
-    }
-    if (errors.length > 0) throw new KafkaJSDeleteGroupsError('Error in DeleteGroups', errors)
-    return results
+      pending = errors.map((e) => e.groupId)
+      if (errors.length > 0) {
+        const e = new KafkaJSDeleteGroupsError('Error in DeleteGroups', errors)
+        e.retriable = errors.every(({ error }) => error && error.retriable === true)
+        throw e
+      }
+      return results
+    })
   }
 
-  async fetchOffsets({ groupId, topics, resolveOffsets = false } = {}) {
-    if (!groupId) throw new KafkaJSNonRetriableError(`Invalid groupId ${groupId}`)
+  async fetchOffsets(options) {
+    const { groupId, topics, resolveOffsets = false } = optionsOf(options, 'fetchOffsets')
+    checkGroupId(groupId)
     if (topics != null && !Array.isArray(topics)) throw new KafkaJSNonRetriableError('Expected topics array to be set')
-    const b = await this.broker()
-    const names = topics && topics.length > 0 ? topics : b.call(() => b.native.committedTopics(groupId))
-    const out = []
-    for (const topic of names) {
-      const count = b.partitionCount(topic)
-      if (count === null) throw protocolError('UNKNOWN_TOPIC_OR_PARTITION', `This server does not host this topic-partition: unknown topic "${topic}"`)
-      const committed = new Map(b.call(() => b.native.committedOffsets(groupId, topic)).map((o) => [o.partition, o]))
-      const marks = resolveOffsets ? b.call(() => b.native.offsets(topic)) : null
-      out.push({
-        topic,
-        partitions: Array.from({ length: count }, (_, partition) => {
-          const c = committed.get(partition)
-          const offset = c ? String(c.offset) : resolveOffsets ? String(marks[partition].high) : '-1'
-          return { partition, offset, metadata: (c && c.metadata) || null }
-        }),
-      })
-    }
-    return out
+    for (const topic of topics || []) checkTopic(topic)
+    return this.withRetries((b) => {
+      const names = topics && topics.length > 0 ? topics : b.call(() => b.native.committedTopics(groupId))
+      const out = []
+      for (const topic of names) {
+        const count = b.partitionCount(topic)
+        if (count === null) throw unknownTopic(topic)
+        const committed = new Map(b.call(() => b.native.committedOffsets(groupId, topic)).map((o) => [o.partition, o]))
+        const marks = resolveOffsets ? b.call(() => b.native.offsets(topic)) : null
+        out.push({
+          topic,
+          partitions: Array.from({ length: count }, (_, partition) => {
+            const c = committed.get(partition)
+            const offset = c ? String(c.offset) : resolveOffsets ? String(marks[partition].high) : '-1'
+            return { partition, offset, metadata: (c && c.metadata) || null }
+          }),
+        })
+      }
+      return out
+    })
   }
 
   /** Commits offsets for a group with no running members (as Kafka requires). */
-  async setOffsets({ groupId, topic, partitions } = {}) {
-    if (!groupId) throw new KafkaJSNonRetriableError(`Invalid groupId ${groupId}`)
-    if (!topic) throw new KafkaJSNonRetriableError(`Invalid topic ${topic}`)
+  async setOffsets(options) {
+    const { groupId, topic, partitions } = optionsOf(options, 'setOffsets')
+    checkGroupId(groupId)
+    checkTopic(topic)
     if (!Array.isArray(partitions) || partitions.length === 0) throw new KafkaJSNonRetriableError('Invalid partitions')
-    const b = await this.broker()
+    const seeks = partitions.map((p, i) => {
+      if (p === null || typeof p !== 'object') throw new TypeError(`partitions[${i}] must be an object like { partition, offset }, got ${describe(p)}`)
+      const { partition, offset } = p
+      if (!Number.isInteger(partition)) throw new TypeError(`partitions[${i}].partition must be an integer, got ${describe(partition)}`)
+      const o = toOffset(offset)
+      if (o === null || o < -2) throw new TypeError(`Invalid offset ${describe(offset)} for partition ${partition}: an offset, -1 (latest) or -2 (earliest)`)
+      return { partition, offset: o }
+    })
+    return this.withRetries((b) => this.commitGroupOffsets(b, groupId, topic, seeks))
+  }
+
+  async resetOffsets(options) {
+    const { groupId, topic, earliest = false } = optionsOf(options, 'resetOffsets')
+    checkGroupId(groupId)
+    checkTopic(topic)
+    return this.withRetries((b) => {
+      const count = b.partitionCount(topic)
+      if (count === null) throw unknownTopic(topic)
+      const seeks = Array.from({ length: count }, (_, partition) => ({ partition, offset: earliest ? -2 : -1 }))
+      return this.commitGroupOffsets(b, groupId, topic, seeks)
+    })
+  }
+
+  /** `seeks`: [{ partition, offset }] with -1 for latest and -2 for earliest. */
+  async commitGroupOffsets(b, groupId, topic, seeks) {
     const count = b.partitionCount(topic)
-    if (count === null) throw protocolError('UNKNOWN_TOPIC_OR_PARTITION', `This server does not host this topic-partition: unknown topic "${topic}"`)
+    if (count === null) throw unknownTopic(topic)
     const marks = b.call(() => b.native.offsets(topic))
-    const offsets = partitions.map(({ partition, offset }) => {
-      if (!Number.isInteger(partition) || partition < 0 || partition >= count) {
-        throw protocolError('UNKNOWN_TOPIC_OR_PARTITION', `This server does not host this topic-partition: topic "${topic}" has no partition ${partition}`, { retriable: false })
-      }
-      let o = Number(offset)
-      if (!Number.isSafeInteger(o) || o < -2) throw new TypeError(`Invalid offset ${describe(offset)} for partition ${partition}`)
-      if (o === -2) o = marks[partition].low
-      if (o === -1) o = marks[partition].high
+    const offsets = seeks.map(({ partition, offset }) => {
+      if (!isPartition(partition) || partition >= count) throw noSuchPartition(topic, partition, count)
+      const o = offset === -2 ? marks[partition].low : offset === -1 ? marks[partition].high : offset
       return { topic, partition, offset: o }
     })
-    await this.assertNoRunningMembers(b, groupId)
-    await b.callAsync(() => b.native.setGroupOffsets(groupId, offsets))
-  }
-
-  async resetOffsets({ groupId, topic, earliest = false } = {}) {
-    if (!groupId) throw new KafkaJSNonRetriableError(`Invalid groupId ${groupId}`)
-    if (!topic) throw new KafkaJSNonRetriableError(`Invalid topic ${topic}`)
-    const b = await this.broker()
-    const count = b.partitionCount(topic)
-    if (count === null) throw protocolError('UNKNOWN_TOPIC_OR_PARTITION', `This server does not host this topic-partition: unknown topic "${topic}"`)
-    const partitions = Array.from({ length: count }, (_, partition) => ({ partition, offset: earliest ? '-2' : '-1' }))
-    await this.setOffsets({ groupId, topic, partitions })
-  }
-
-  async assertNoRunningMembers(b, groupId) {
     const { state } = b.call(() => b.native.describeGroup(groupId))
     if (state !== 'Empty' && state !== 'Dead') {
       throw new KafkaJSNonRetriableError(`The consumer group must have no running instances, current state: ${state}`)
     }
+    await b.callAsync(() => b.native.setGroupOffsets(groupId, offsets))
   }
 
   async createAcls() {
@@ -384,40 +494,51 @@ class Admin {
     throw new KafkaJSNotImplemented('Partition reassignment does not apply to samsa: there is one broker, which leads every partition')
   }
 
-  async listPartitionReassignments() {
+  async listPartitionReassignments(options) {
+    const { topics, timeout } = optionsOf(options, 'listPartitionReassignments')
+    if (topics !== undefined && topics !== null && !Array.isArray(topics)) throw new KafkaJSNonRetriableError(`Invalid topics array ${show(topics)}`)
+    if (timeout !== undefined && timeout !== null) checkMillis(timeout, 'timeout')
     return { topics: [] }
   }
 
   checkResources(resources, { entries }) {
-    if (!resources || !Array.isArray(resources)) throw new KafkaJSNonRetriableError(`Invalid resources array ${resources}`)
+    if (!resources || !Array.isArray(resources)) throw new KafkaJSNonRetriableError(`Invalid resources array ${show(resources)}`)
     if (resources.length === 0) throw new KafkaJSNonRetriableError('Resources array cannot be empty')
     const types = Object.values(ConfigResourceTypes)
-    const invalidType = resources.find((r) => !r || !types.includes(r.type))
-    if (invalidType) throw new KafkaJSNonRetriableError(`Invalid resource type ${invalidType && invalidType.type}: ${JSON.stringify(invalidType)}`)
+    const invalidType = resources.find((r) => !r || typeof r !== 'object' || !types.includes(r.type))
+    if (invalidType !== undefined) {
+      throw new KafkaJSNonRetriableError(`Invalid resource type ${show(invalidType && invalidType.type)}: ${safeJson(invalidType)}`)
+    }
     const invalidName = resources.find((r) => !r.name || typeof r.name !== 'string')
-    if (invalidName) throw new KafkaJSNonRetriableError(`Invalid resource name ${invalidName.name}: ${JSON.stringify(invalidName)}`)
+    if (invalidName) throw new KafkaJSNonRetriableError(`Invalid resource name ${show(invalidName.name)}: ${safeJson(invalidName)}`)
     if (entries) {
       const bad = resources.find((r) => !Array.isArray(r.configEntries))
-      if (bad) throw new KafkaJSNonRetriableError(`Invalid resource configEntries ${bad.configEntries}: ${JSON.stringify(bad)}`)
+      if (bad) throw new KafkaJSNonRetriableError(`Invalid resource configEntries ${show(bad.configEntries)}: ${safeJson(bad)}`)
       const badValue = resources.find((r) => r.configEntries.some((e) => !e || typeof e.name !== 'string' || typeof e.value !== 'string'))
-      if (badValue) throw new KafkaJSNonRetriableError(`Invalid resource config value: ${JSON.stringify(badValue)}`)
+      if (badValue) throw new KafkaJSNonRetriableError(`Invalid resource config value: ${safeJson(badValue)}`)
     } else {
       const bad = resources.find((r) => r.configNames != null && !Array.isArray(r.configNames))
-      if (bad) throw new KafkaJSNonRetriableError(`Invalid resource configNames ${bad.configNames}: ${JSON.stringify(bad)}`)
+      if (bad) throw new KafkaJSNonRetriableError(`Invalid resource configNames ${show(bad.configNames)}: ${safeJson(bad)}`)
+      resources.forEach((r, i) =>
+        (r.configNames || []).forEach((n, k) => {
+          if (typeof n !== 'string') throw new TypeError(`resources[${i}].configNames[${k}] must be a string, got ${describe(n)}`)
+        })
+      )
     }
     const notTopic = resources.find((r) => r.type !== ConfigResourceTypes.TOPIC)
     if (notTopic) {
       throw new KafkaJSNonRetriableError(
-        `samsa configures topics only (ConfigResourceTypes.TOPIC); broker settings are options of new Kafka({...}): ${JSON.stringify(notTopic)}`
+        `samsa configures topics only (ConfigResourceTypes.TOPIC); broker settings are options of new Kafka({...}): ${safeJson(notTopic)}`
       )
     }
+    for (const r of resources) checkTopicName(r.name, 'resource name')
   }
 
   // `includeSynonyms` is accepted; topic configs here have no broker-level synonyms.
-  async describeConfigs({ resources } = {}) {
+  async describeConfigs(options) {
+    const { resources } = optionsOf(options, 'describeConfigs')
     this.checkResources(resources, { entries: false })
-    const b = await this.broker()
-    return {
+    return this.withRetries((b) => ({
       throttleTime: 0,
       resources: resources.map(({ type, name, configNames }) => {
         const all = b.call(() => b.native.describeConfigs(name))
@@ -438,21 +559,23 @@ class Admin {
           })),
         }
       }),
-    }
+    }))
   }
 
-  async alterConfigs({ resources, validateOnly = false } = {}) {
+  async alterConfigs(options) {
+    const { resources, validateOnly = false } = optionsOf(options, 'alterConfigs')
     this.checkResources(resources, { entries: true })
-    const b = await this.broker()
-    for (const { name, configEntries } of resources) {
-      await b.callAsync(() =>
-        b.native.alterConfigs(name, configEntries.map((e) => e.name), configEntries.map((e) => e.value), !!validateOnly)
-      )
-    }
-    return {
-      throttleTime: 0,
-      resources: resources.map(({ type, name }) => ({ errorCode: 0, errorMessage: null, resourceType: type, resourceName: name })),
-    }
+    return this.withRetries(async (b) => {
+      for (const { name, configEntries } of resources) {
+        await b.callAsync(() =>
+          b.native.alterConfigs(name, configEntries.map((e) => e.name), configEntries.map((e) => e.value), !!validateOnly)
+        )
+      }
+      return {
+        throttleTime: 0,
+        resources: resources.map(({ type, name }) => ({ errorCode: 0, errorMessage: null, resourceType: type, resourceName: name })),
+      }
+    })
   }
 }
 

@@ -22,8 +22,8 @@ const {
   protocolError,
 } = require('./errors')
 const { createEvents } = require('./instrumentation')
-const { checkTopicName, describe } = require('./validate')
-const { retryDelay, retryDefaults } = require('./retry')
+const { checkTopicName, describe, show, isPartition, toOffset, checkMillis, checkListener } = require('./validate')
+const { retryDelay, retryConfig } = require('./retry')
 const { describeGroupShape, groupByTopic } = require('./group-description')
 const { Batch } = require('./batch')
 const { SubscriptionState } = require('./subscription-state')
@@ -113,23 +113,28 @@ class Consumer {
       allowAutoTopicCreation = true,
       // minBytes, maxBytes and readUncommitted are accepted: fetches answer as soon as
       // data is there, and there are no transactions to hide.
-    } = options || {}
+    } = options === null || typeof options !== 'object' ? {} : options
     if (typeof groupId !== 'string' || groupId.length === 0) {
-      throw new KafkaJSNonRetriableError('Consumer groupId must be a non-empty string.')
+      throw new KafkaJSNonRetriableError(`Consumer groupId must be a non-empty string, got ${describe(groupId)}.`)
     }
-    for (const [name, v] of Object.entries({ sessionTimeout, rebalanceTimeout, heartbeatInterval, maxBytesPerPartition, maxWaitTimeInMs })) {
-      if (!Number.isFinite(v) || v <= 0) throw new TypeError(`${name} must be a positive number, got ${describe(v)}`)
+    // Timer durations: a Node timer waits at most 2^31 - 1 ms.
+    for (const [name, v] of Object.entries({ sessionTimeout, rebalanceTimeout, heartbeatInterval, maxWaitTimeInMs })) {
+      checkMillis(v, name, { positive: true })
     }
+    if (typeof maxBytesPerPartition !== 'number' || !Number.isFinite(maxBytesPerPartition) || maxBytesPerPartition <= 0) {
+      throw new TypeError(`maxBytesPerPartition must be a positive number, got ${describe(maxBytesPerPartition)}`)
+    }
+    if (typeof allowAutoTopicCreation !== 'boolean') throw new TypeError(`allowAutoTopicCreation must be a boolean, got ${describe(allowAutoTopicCreation)}`)
     if (!Array.isArray(partitionAssigners) || partitionAssigners.length === 0) {
       throw new KafkaJSNonRetriableError('partitionAssigners must be a non-empty array')
     }
     const assigner = partitionAssigners[0]
-    if (!assigner || !assigner.samsaName) {
+    if (!assigner || typeof assigner.samsaName !== 'string') {
       throw new KafkaJSNonRetriableError(
         'Custom partition assigners are not supported by samsa yet: use PartitionAssigners.roundRobin or PartitionAssigners.range'
       )
     }
-    if (retry !== undefined && retry !== null && typeof retry !== 'object') throw new TypeError(`retry must be an object, got ${describe(retry)}`)
+    const retrySettings = retryConfig(kafka.retry, retry)
     this.kafka = kafka
     this.groupId = groupId
     this.log = kafka.logger().namespace('Consumer')
@@ -139,7 +144,7 @@ class Consumer {
     this.heartbeatInterval = heartbeatInterval
     this.maxBytesPerPartition = maxBytesPerPartition
     this.maxWaitTimeInMs = maxWaitTimeInMs
-    this.retry = { ...retryDefaults, ...(kafka.retry || {}), ...(retry || {}) }
+    this.retry = retrySettings
     this.allowAutoTopicCreation = allowAutoTopicCreation
 
     this.shared = null
@@ -171,6 +176,7 @@ class Consumer {
   }
 
   on(eventName, listener) {
+    checkListener(listener)
     return this.emitter.on(eventName, listener)
   }
 
@@ -220,7 +226,7 @@ class Consumer {
     for (const t of list) {
       if (t instanceof RegExp) continue
       if (typeof t !== 'string') {
-        throw new KafkaJSNonRetriableError(`Invalid topic ${t} (${typeof t}), the topic name has to be a String or a RegExp`)
+        throw new KafkaJSNonRetriableError(`Invalid topic ${show(t)} (${typeof t}), the topic name has to be a String or a RegExp`)
       }
       checkTopicName(t)
     }
@@ -853,13 +859,15 @@ class Consumer {
     const list = offsets.map((o) => {
       if (o === null || typeof o !== 'object') throw new TypeError(`offsets[] must be objects like { topic, partition, offset }, got ${describe(o)}`)
       const { topic, partition, offset, metadata = null } = o
-      if (!topic || typeof topic !== 'string') throw new KafkaJSNonRetriableError(`Invalid topic ${topic}`)
-      if (!Number.isInteger(partition)) throw new KafkaJSNonRetriableError(`Invalid partition, expected a number received ${partition}`)
+      if (!topic || typeof topic !== 'string') throw new KafkaJSNonRetriableError(`Invalid topic ${show(topic)}`)
+      checkTopicName(topic)
+      if (!Number.isInteger(partition)) throw new KafkaJSNonRetriableError(`Invalid partition, expected a number received ${show(partition)}`)
+      if (!isPartition(partition)) throw new TypeError(`partition must be an integer from 0 to 2147483647, got ${describe(partition)}`)
       const n = toOffset(offset)
-      if (n === null) throw new KafkaJSNonRetriableError(`Invalid offset, expected a long received ${offset}`)
+      if (n === null) throw new KafkaJSNonRetriableError(`Invalid offset, expected a long received ${show(offset)}`)
       if (n < 0) throw new KafkaJSNonRetriableError('Offset must not be a negative number')
       if (metadata !== null && typeof metadata !== 'string') {
-        throw new KafkaJSNonRetriableError(`Invalid offset metadata, expected string or null, received ${metadata}`)
+        throw new KafkaJSNonRetriableError(`Invalid offset metadata, expected string or null, received ${show(metadata)}`)
       }
       return { topic, partition, offset: n, metadata: metadata ?? undefined }
     })
@@ -878,12 +886,13 @@ class Consumer {
    * the batch is skipped; for a partition not assigned yet, it applies when it is. With
    * autoCommit the new position is what the group commits next. */
   seek(options) {
-    if (options === null || typeof options !== 'object') throw new KafkaJSNonRetriableError(`Invalid topic ${options}`)
+    if (options === null || typeof options !== 'object') throw new KafkaJSNonRetriableError(`Invalid topic ${show(options)}`)
     const { topic, partition, offset } = options
-    if (!topic || typeof topic !== 'string') throw new KafkaJSNonRetriableError(`Invalid topic ${topic}`)
-    if (!Number.isInteger(partition)) throw new KafkaJSNonRetriableError(`Invalid partition, expected a number received ${partition}`)
+    if (!topic || typeof topic !== 'string') throw new KafkaJSNonRetriableError(`Invalid topic ${show(topic)}`)
+    checkTopicName(topic)
+    if (!Number.isInteger(partition)) throw new KafkaJSNonRetriableError(`Invalid partition, expected a number received ${show(partition)}`)
     const o = toOffset(offset)
-    if (o === null) throw new KafkaJSNonRetriableError(`Invalid offset, expected a long received ${offset}`)
+    if (o === null) throw new KafkaJSNonRetriableError(`Invalid offset, expected a long received ${show(offset)}`)
     if (o < 0 && o !== -1 && o !== -2) throw new KafkaJSNonRetriableError('Offset must not be a negative number')
     if (!this.running || !this.subscription) throw new KafkaJSNonRetriableError('Consumer group was not initialized, consumer#run must be called first')
     const shared = this.requireConnected()
@@ -984,23 +993,12 @@ function calledFromHandler() {
   return stack.includes('samsaRunsHandler')
 }
 
-/** An offset as kafkajs takes it (a string, number or bigint), or null if it is not one. */
-function toOffset(v) {
-  if (typeof v === 'bigint') return Number(v)
-  if (typeof v === 'number') return Number.isSafeInteger(v) ? v : null
-  if (typeof v === 'string' && /^-?\d+$/.test(v.trim())) {
-    const n = Number(v)
-    return Number.isSafeInteger(n) ? n : null
-  }
-  return null
-}
-
 function checkTopicPartitions(topicPartitions, what) {
   if (!Array.isArray(topicPartitions)) throw new TypeError(`${what} takes an array of { topic, partitions }, got ${describe(topicPartitions)}`)
   for (const tp of topicPartitions) {
-    if (!tp || !tp.topic || typeof tp.topic !== 'string') throw new KafkaJSNonRetriableError(`Invalid topic ${(tp && tp.topic) || tp}`)
+    if (!tp || !tp.topic || typeof tp.topic !== 'string') throw new KafkaJSNonRetriableError(`Invalid topic ${show((tp && tp.topic) || tp)}`)
     if (tp.partitions !== undefined && (!Array.isArray(tp.partitions) || tp.partitions.some((p) => !Number.isInteger(p)))) {
-      throw new KafkaJSNonRetriableError(`Array of valid partitions required to ${what} specific partitions instead of ${tp.partitions}`)
+      throw new KafkaJSNonRetriableError(`Array of valid partitions required to ${what} specific partitions instead of ${show(tp.partitions)}`)
     }
   }
 }

@@ -146,25 +146,36 @@ class KafkaJSAlterPartitionReassignmentsError extends KafkaJSProtocolError {
 }
 class KafkaJSFetcherRebalanceError extends Error {}
 
-// The Kafka error codes samsa can return, as kafkajs describes them.
-const PROTOCOL_MESSAGES = {
-  OFFSET_OUT_OF_RANGE: 'The requested offset is not within the range of offsets maintained by the server',
-  CORRUPT_MESSAGE: 'This message has failed its CRC checksum, exceeds the valid size, or is otherwise corrupt',
-  UNKNOWN_TOPIC_OR_PARTITION: 'This server does not host this topic-partition',
-  MESSAGE_TOO_LARGE: 'The request included a message larger than the max message size the server will accept',
-  INVALID_TOPIC_EXCEPTION: 'The request attempted to perform an operation on an invalid topic',
-  TOPIC_ALREADY_EXISTS: 'Topic with this name already exists',
-  INVALID_PARTITIONS: 'Number of partitions is invalid',
-  INVALID_REPLICATION_FACTOR: 'Replication-factor is invalid',
-  INVALID_CONFIG: 'Configuration is invalid',
-  KAFKA_STORAGE_ERROR: 'Disk error when trying to access log file on the disk',
-  UNSUPPORTED_COMPRESSION_TYPE: 'The requesting client does not support the compression type of given partition',
-  INVALID_RECORD: 'This record has failed the validation on broker and hence be rejected',
-  ILLEGAL_GENERATION: 'Specified group generation id is not valid',
-  UNKNOWN_MEMBER_ID: 'The coordinator is not aware of this member',
-  NON_EMPTY_GROUP: 'The group is not empty',
-  GROUP_ID_NOT_FOUND: 'The group id does not exist',
+// The Kafka errors samsa can return: code, whether retrying may help (kafkajs's table in
+// its protocol/error.js) and kafkajs's description.
+const PROTOCOL_ERRORS = {
+  OFFSET_OUT_OF_RANGE: [1, false, 'The requested offset is not within the range of offsets maintained by the server'],
+  CORRUPT_MESSAGE: [2, true, 'This message has failed its CRC checksum, exceeds the valid size, or is otherwise corrupt'],
+  UNKNOWN_TOPIC_OR_PARTITION: [3, true, 'This server does not host this topic-partition'],
+  MESSAGE_TOO_LARGE: [10, false, 'The request included a message larger than the max message size the server will accept'],
+  INVALID_TOPIC_EXCEPTION: [17, false, 'The request attempted to perform an operation on an invalid topic'],
+  INVALID_REQUIRED_ACKS: [21, false, 'Produce request specified an invalid value for required acks'],
+  ILLEGAL_GENERATION: [22, false, 'Specified group generation id is not valid'],
+  INVALID_GROUP_ID: [24, false, 'The configured groupId is invalid'],
+  UNKNOWN_MEMBER_ID: [25, false, 'The coordinator is not aware of this member'],
+  TOPIC_ALREADY_EXISTS: [36, false, 'Topic with this name already exists'],
+  INVALID_PARTITIONS: [37, false, 'Number of partitions is invalid'],
+  INVALID_REPLICATION_FACTOR: [38, false, 'Replication-factor is invalid'],
+  INVALID_CONFIG: [40, false, 'Configuration is invalid'],
+  OUT_OF_ORDER_SEQUENCE_NUMBER: [45, false, 'The broker received an out of order sequence number'],
+  INVALID_PRODUCER_EPOCH: [47, false, "Producer attempted an operation with an old epoch. Either there is a newer producer with the same transactionalId, or the producer's transaction has been expired by the broker"],
+  KAFKA_STORAGE_ERROR: [56, true, 'Disk error when trying to access log file on the disk'],
+  NON_EMPTY_GROUP: [68, false, 'The group is not empty'],
+  GROUP_ID_NOT_FOUND: [69, false, 'The group id does not exist'],
+  UNSUPPORTED_COMPRESSION_TYPE: [76, false, 'The requesting client does not support the compression type of given partition'],
+  INVALID_RECORD: [87, false, 'This record has failed the validation on broker and hence be rejected'],
 }
+
+// Where samsa knows more than the error code: a full disk is a KAFKA_STORAGE_ERROR that
+// retrying does not mend (nor does a broker poisoned by a failed fsync), and a
+// CORRUPT_MESSAGE is retriable only for a batch damaged on its way in, not for damage in
+// the stored log. For these the native side's own flag stands.
+const NATIVE_DECIDES = new Set(['KAFKA_STORAGE_ERROR', 'CORRUPT_MESSAGE'])
 
 const NATIVE_PREFIX = /^\[samsa:([A-Z_]+):(-?\d+):([01])\] ([\s\S]*)$/
 
@@ -174,7 +185,8 @@ function fromNative(err, context = {}) {
   if (!m) return err
   const [, type, codeText, retriableFlag, message] = m
   const code = Number(codeText)
-  const retriable = retriableFlag === '1'
+  const known = PROTOCOL_ERRORS[type]
+  const retriable = known && !NATIVE_DECIDES.has(type) ? known[1] : retriableFlag === '1'
   let out
   if (code < 0) {
     out = retriable ? new KafkaJSError(message) : new KafkaJSNonRetriableError(message)
@@ -187,24 +199,16 @@ function fromNative(err, context = {}) {
   return out
 }
 
-/** Creates the kafkajs protocol error for a Kafka error name, with samsa's own message. */
+/** Creates the kafkajs protocol error for a Kafka error name, with samsa's own message;
+ * `retriable` overrides kafkajs's flag where samsa knows better (an explicit partition
+ * that does not exist is bad input, not stale metadata). */
 function protocolError(type, message, { retriable } = {}) {
-  const codes = {
-    OFFSET_OUT_OF_RANGE: 1,
-    UNKNOWN_TOPIC_OR_PARTITION: 3,
-    MESSAGE_TOO_LARGE: 10,
-    INVALID_TOPIC_EXCEPTION: 17,
-    TOPIC_ALREADY_EXISTS: 36,
-    INVALID_PARTITIONS: 37,
-    INVALID_CONFIG: 40,
-    UNSUPPORTED_COMPRESSION_TYPE: 76,
-    INVALID_RECORD: 87,
-  }
+  const [code, flag, description] = PROTOCOL_ERRORS[type] || [-1, false, type]
   return new KafkaJSProtocolError({
     type,
-    code: codes[type],
-    retriable: retriable === undefined ? type === 'UNKNOWN_TOPIC_OR_PARTITION' : retriable,
-    message: message || PROTOCOL_MESSAGES[type],
+    code,
+    retriable: retriable === undefined ? flag : retriable,
+    message: message || description,
   })
 }
 
@@ -242,4 +246,5 @@ module.exports = {
   KafkaJSAlterPartitionReassignmentsError,
   fromNative,
   protocolError,
+  PROTOCOL_ERRORS,
 }

@@ -6,7 +6,8 @@ const { createLogger, logLevel } = require('./logger')
 const { Producer } = require('./producer')
 const { Admin } = require('./admin')
 const { Consumer } = require('./consumer')
-const { describe } = require('./validate')
+const { describe, options: optionsOf, checkString } = require('./validate')
+const { retryConfig } = require('./retry')
 const { KafkaJSNonRetriableError, fromNative } = require('./errors')
 const native = require('../binding.js')
 
@@ -42,21 +43,35 @@ function brokerOptions(config) {
   return out
 }
 
+const LOG_LEVELS = new Set(Object.values(logLevel))
+
 class Kafka {
   constructor(config = {}) {
-    if (config === null || typeof config !== 'object') throw new TypeError(`Kafka config must be an object, got ${describe(config)}`)
-    const { clientId = 'samsa', dataDir = path.join(process.cwd(), '.samsa'), brokers: brokerList, logCreator } = config
+    if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+      throw new TypeError(`Kafka config must be an object, got ${describe(config)}`)
+    }
+    const { clientId = 'samsa', dataDir = path.join(process.cwd(), '.samsa'), brokers: brokerList, logCreator, logLevel: level = logLevel.INFO } = config
     if (typeof dataDir !== 'string' || dataDir === '') throw new TypeError(`dataDir must be a non-empty string, got ${describe(dataDir)}`)
+    if (dataDir.includes('\u0000')) throw new TypeError(`dataDir must not contain NUL characters, got ${describe(dataDir)}`)
+    checkString(clientId, 'clientId')
+    if (!LOG_LEVELS.has(level)) {
+      throw new TypeError(`logLevel must be one of logLevel.NOTHING, ERROR, WARN, INFO or DEBUG (0, 1, 2, 4, 5), got ${describe(level)}`)
+    }
+    if (logCreator !== undefined && typeof logCreator !== 'function') {
+      throw new TypeError(`logCreator must be a function, got ${describe(logCreator)}`)
+    }
     this.clientId = clientId
     this.dataDir = path.resolve(dataDir)
     this.options = brokerOptions(config)
+    // Checked here, merged with each client's own retry settings when it is created.
+    retryConfig(config.retry)
     this.retry = config.retry
-    this.rootLogger = createLogger({ level: config.logLevel ?? logLevel.INFO, logCreator })
+    this.rootLogger = createLogger({ level, logCreator: logCreator && checkedLogCreator(logCreator) })
     this.clients = new Set()
     if (brokerList !== undefined) {
       this.rootLogger.warn(
         'samsa is an embedded broker: the "brokers" option is ignored and data lives in dataDir',
-        { brokers: brokerList, dataDir: this.dataDir }
+        { brokers: Array.isArray(brokerList) && brokerList.every((b) => typeof b === 'string') ? brokerList : describe(brokerList), dataDir: this.dataDir }
       )
     }
   }
@@ -73,8 +88,8 @@ class Kafka {
     return new Consumer(this, options)
   }
 
-  admin() {
-    return new Admin(this)
+  admin(options) {
+    return new Admin(this, options)
   }
 
   /** Takes a reference on this data directory's broker for a connecting client. */
@@ -96,7 +111,8 @@ class Kafka {
    * `repair: true` (closed directories only) cuts each damaged partition at its first
    * damage and reports the offsets given up.
    */
-  async verify({ repair = false } = {}) {
+  async verify(options) {
+    const { repair = false } = optionsOf(options, 'verify')
     if (typeof repair !== 'boolean') throw new TypeError(`repair must be a boolean, got ${describe(repair)}`)
     const open = brokers.find(this.dataDir)
     let report
@@ -122,6 +138,18 @@ class Kafka {
    */
   async close() {
     await Promise.all([...this.clients].map((c) => c.disconnect()))
+  }
+}
+
+/** kafkajs's logCreator contract, checked when the logger is made: `logCreator(level)`
+ * returns the function that writes a log entry. */
+function checkedLogCreator(logCreator) {
+  return (level) => {
+    const write = logCreator(level)
+    if (typeof write !== 'function') {
+      throw new TypeError(`logCreator must return a function that takes ({ namespace, level, label, log }), got ${describe(write)}`)
+    }
+    return write
   }
 }
 

@@ -4,14 +4,13 @@ const {
   KafkaJSError,
   KafkaJSNonRetriableError,
   KafkaJSNotImplemented,
-  KafkaJSNumberOfRetriesExceeded,
   KafkaJSProtocolError,
   protocolError,
 } = require('./errors')
-const { retryDefaults, retryDelay } = require('./retry')
+const { retryConfig, createRetry } = require('./retry')
 const { DefaultPartitioner } = require('./partitioners')
 const { createEvents } = require('./instrumentation')
-const { checkTopicName, describe } = require('./validate')
+const { checkTopicName, describe, options: optionsOf, checkListener, checkMillis } = require('./validate')
 
 const CompressionTypes = { None: 0, GZIP: 1, Snappy: 2, LZ4: 3, ZSTD: 4 }
 const CODEC_NAMES = { 2: 'Snappy', 3: 'LZ4', 4: 'ZSTD' }
@@ -22,13 +21,16 @@ const STATUS = { DISCONNECTED: 'disconnected', CONNECTING: 'connecting', CONNECT
 const PUBLIC_METHODS = ['connect', 'disconnect', 'isIdempotent', 'on', 'send', 'sendBatch', 'transaction', 'logger']
 
 class Producer {
-  constructor(kafka, {
-    createPartitioner = DefaultPartitioner,
-    allowAutoTopicCreation = true,
-    idempotent = false,
-    transactionalId,
-    retry,
-  } = {}) {
+  constructor(kafka, options) {
+    const {
+      createPartitioner = DefaultPartitioner,
+      allowAutoTopicCreation = true,
+      idempotent = false,
+      transactionalId,
+      retry,
+      // kafkajs's metadataMaxAge, maxInFlightRequests and transactionTimeout are accepted:
+      // metadata here is never stale, and there is no network to keep requests in flight.
+    } = optionsOf(options, 'kafka.producer()')
     if (transactionalId !== undefined) {
       throw new KafkaJSNotImplemented(
         'Transactions are not supported by samsa yet: create the producer without transactionalId'
@@ -37,19 +39,32 @@ class Producer {
     if (typeof createPartitioner !== 'function') {
       throw new TypeError(`createPartitioner must be a function, got ${describe(createPartitioner)}`)
     }
+    for (const [name, v] of [['allowAutoTopicCreation', allowAutoTopicCreation], ['idempotent', idempotent]]) {
+      if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${describe(v)}`)
+    }
+    this.retry = retryConfig(kafka.retry, retry)
+    const partitioner = createPartitioner()
+    if (typeof partitioner !== 'function') {
+      throw new TypeError(`createPartitioner must return a partitioner function, got ${describe(partitioner)}`)
+    }
     this.kafka = kafka
     this.log = kafka.logger().namespace('Producer')
-    this.partitioner = createPartitioner()
+    this.partitioner = partitioner
     this.allowAutoTopicCreation = allowAutoTopicCreation
     this.idempotent = idempotent
     // Kafka's idempotent producer: { producerId, epoch, sequences } once connected.
     this.idempotence = null
-    this.retry = { ...retryDefaults, ...(kafka.retry || {}), ...(retry || {}) }
+    this.retrier = createRetry(this.retry, {
+      onRetry: (error, retryCount, retryTime) => this.log.warn(`Failed to send messages: ${error.message}`, { retryCount, retryTime }),
+    })
     this.status = STATUS.DISCONNECTED
     this.shared = null
     const { events, on, emit } = createEvents('producer', ['CONNECT', 'DISCONNECT', 'REQUEST', 'REQUEST_TIMEOUT', 'REQUEST_QUEUE_SIZE'], this.log)
     this.events = events
-    this.on = on
+    this.on = (eventName, listener) => {
+      checkListener(listener)
+      return on(eventName, listener)
+    }
     this.emit = emit
     for (const name of PUBLIC_METHODS) this[name] = this[name].bind(this)
   }
@@ -99,17 +114,25 @@ class Producer {
     throw new KafkaJSNotImplemented('Transactions are not supported by samsa yet')
   }
 
-  async send({ topic, messages, acks, timeout, compression } = {}) {
+  async send(record) {
+    const { topic, messages, acks, timeout, compression } = optionsOf(record, 'send')
     return this.sendBatch({ acks, timeout, compression, topicMessages: [{ topic, messages }] })
   }
 
-  async sendBatch({ topicMessages = [], acks = -1, timeout, compression } = {}) {
+  async sendBatch(batch) {
+    const { topicMessages = [], acks = -1, timeout, compression } = optionsOf(batch, 'sendBatch')
     if (!Array.isArray(topicMessages)) {
       throw new TypeError(`topicMessages must be an array, got ${describe(topicMessages)}`)
     }
     if (topicMessages.some((tm) => !tm || !tm.topic)) {
       throw new KafkaJSNonRetriableError('Invalid topic')
     }
+    if (acks !== -1 && acks !== 0 && acks !== 1) {
+      if (typeof acks !== 'number') throw new TypeError(`acks must be -1 (all), 0 or 1, got ${describe(acks)}`)
+      throw protocolError('INVALID_REQUIRED_ACKS', `Produce request specified an invalid value for required acks: ${acks} (use -1 for all, 0 or 1)`)
+    }
+    // kafkajs's timeout is accepted (a send here is complete when it resolves), and checked.
+    if (timeout !== undefined && timeout !== null) checkMillis(timeout, 'timeout')
     if (this.idempotent && acks !== -1) {
       throw new KafkaJSNonRetriableError(
         "Not requiring ack for all messages invalidates the idempotent producer's EoS guarantees"
@@ -122,10 +145,12 @@ class Producer {
     // Merge entries for the same topic, as kafkajs does. Messages are checked as they
     // are packed (one pass), and a bad one fails the whole send before anything is written.
     const merged = new Map()
-    for (const { topic, messages } of topicMessages) {
+    for (const tm of topicMessages) {
+      if (typeof tm !== 'object') throw new TypeError(`topicMessages[] must be objects like { topic, messages }, got ${describe(tm)}`)
+      const { topic, messages } = tm
       checkTopicName(topic)
       if (!Array.isArray(messages)) {
-        throw new KafkaJSNonRetriableError(`Invalid messages array [${messages}] for topic "${topic}"`)
+        throw new KafkaJSNonRetriableError(`Invalid messages array [${describe(messages)}] for topic "${topic}"`)
       }
       const prev = merged.get(topic)
       merged.set(topic, prev ? prev.concat(messages) : messages)
@@ -135,58 +160,54 @@ class Producer {
       throw new KafkaJSNonRetriableError("The producer is disconnecting; therefore, it can't safely accept messages anymore")
     }
     if (this.status !== STATUS.CONNECTED) throw new KafkaJSError('The producer is disconnected')
-    const shared = this.shared
-
-    const entries = []
-    for (const [topic, messages] of merged) {
-      if (messages.length === 0) continue
-      // The partition count is known synchronously unless the topic is new.
-      let numPartitions = shared.creatingTopics.has(topic) ? null : shared.partitionCount(topic)
-      if (numPartitions === null) numPartitions = await this.partitionsOf(shared, topic)
-      entries.push({ topic, messages, numPartitions })
-    }
-    if (entries.length === 0) return []
-    if (shared.closed) throw new KafkaJSError('The producer is disconnected')
-    const results = await this.sendWithRetries(shared, entries, codec)
+    const topics = [...merged].filter(([, messages]) => messages.length > 0)
+    if (topics.length === 0) return []
+    const results = await this.sendWithRetries(this.shared, topics, codec)
     // As kafkajs: with acks 0 no response is expected, so there is no metadata to return.
     return acks === 0 ? [] : results
   }
 
   /**
-   * kafkajs's retry, per partition as Kafka's produce results are: the partitions that
-   * were stored are never sent again; those that failed with a retriable error (a
-   * transient disk error, say; not a full disk or bad input) are resent to the same
-   * partitions with backoff, then the send rejects with KafkaJSNumberOfRetriesExceeded
-   * whose cause names the partitions that failed.
+   * kafkajs's retry (the shared retrier), per partition as Kafka's produce results are:
+   * the partitions that were stored are never sent again; those that failed with a
+   * retriable error (a transient disk error, say; not a full disk or bad input) are
+   * resent to the same partitions with backoff, and when retries run out the send
+   * rejects with KafkaJSNumberOfRetriesExceeded whose cause names the partitions that
+   * failed. A topic that does not exist while auto-creation is off is a retriable
+   * UNKNOWN_TOPIC_OR_PARTITION too: each retry looks again, so a topic created meanwhile
+   * (by an admin, say) is found.
    */
-  async sendWithRetries(shared, entries, codec) {
+  async sendWithRetries(shared, topics, codec) {
     const results = []
-    let pending = entries
-    for (let retryCount = 0; ; retryCount++) {
-      let outcome
+    let pending = null // the entries still to store, once every topic's partitions are known
+    let lastError = null
+    const disconnected = () => new KafkaJSError('The producer is disconnected', { retriable: false, cause: lastError || undefined })
+    return this.retrier(async (bail) => {
+      if (this.status !== STATUS.CONNECTED || shared.closed) return bail(disconnected())
       try {
-        outcome = await shared.sendQueue.enqueue(pending, codec, this.partitioner, this.idempotence)
+        if (pending === null) {
+          const entries = []
+          for (const [topic, messages] of topics) {
+            // The partition count is known synchronously unless the topic is new.
+            let numPartitions = shared.creatingTopics.has(topic) ? null : shared.partitionCount(topic)
+            if (numPartitions === null) numPartitions = await this.partitionsOf(shared, topic)
+            entries.push({ topic, messages, numPartitions })
+          }
+          if (shared.closed) return bail(disconnected())
+          pending = entries
+        }
+        // Bad input throws here, before anything is written (and is not retriable).
+        const outcome = await shared.sendQueue.enqueue(pending, codec, this.partitioner, this.idempotence)
+        results.push(...outcome.results)
+        const { failures } = outcome
+        if (failures.length === 0) return results
+        pending = resendEntries(failures)
+        throw failedPartitionsError(failures)
       } catch (e) {
-        // The whole attempt failed before anything was written.
-        if (!e || e.retriable !== true || this.status !== STATUS.CONNECTED) throw e
-        await this.backoff(e, retryCount)
-        continue
+        lastError = e
+        throw e
       }
-      results.push(...outcome.results)
-      const { failures } = outcome
-      if (failures.length === 0) return results
-      const cause = failedPartitionsError(failures)
-      if (failures.some((f) => f.error.retriable !== true) || this.status !== STATUS.CONNECTED) throw cause
-      await this.backoff(cause, retryCount)
-      pending = resendEntries(failures)
-    }
-  }
-
-  async backoff(error, retryCount) {
-    const retryTime = retryDelay(this.retry, retryCount + 1)
-    if (retryCount >= this.retry.retries) throw new KafkaJSNumberOfRetriesExceeded(error, { retryCount, retryTime })
-    this.log.warn('Retrying a failed send', { error: error.message, retryCount, retryTime })
-    await new Promise((r) => setTimeout(r, retryTime))
+    })
   }
 
   /** The topic's partition count, creating the topic first if that is allowed. */
@@ -198,13 +219,12 @@ class Producer {
     const n = shared.partitionCount(topic)
     if (n !== null) return n
     if (!this.allowAutoTopicCreation || !shared.autoCreateTopics) {
-      // Not retriable here: nothing else creates the topic in the meantime.
+      // Retriable, as in kafkajs: the topic may be created meanwhile.
       throw protocolError(
         'UNKNOWN_TOPIC_OR_PARTITION',
         `This server does not host this topic-partition: topic "${topic}" does not exist and auto-creation is ${
           this.allowAutoTopicCreation ? 'off on the broker (autoCreateTopics: false)' : 'off for this producer (allowAutoTopicCreation: false)'
-        }`,
-        { retriable: false }
+        }`
       )
     }
     const creating = shared
