@@ -68,7 +68,22 @@ export declare class NativeBroker {
   injectFsyncFailures(n: number): void
   /** One retention pass now (it also runs by itself every `retentionCheckIntervalMs`). */
   runMaintenance(nowMs: number): Promise<number>
-  /** Flushes, writes the clean-shutdown marker and releases the data directory. */
+  /**
+   * Serves the Kafka wire protocol from this broker (see src/wire). Binding and
+   * starting the listener's threads is quick, so it happens on the calling thread.
+   */
+  listen(options: ListenOptions): ListenAddress
+  /** Stops the listener (connections are closed); the broker stays open. */
+  stopListening(): Promise<void>
+  /**
+   * Tells JavaScript of appends that came over the wire (weakly held: it never keeps
+   * the process alive).
+   */
+  watchAppends(callback: AppendWatcher): void
+  /**
+   * Stops the listener, flushes, writes the clean-shutdown marker and releases the
+   * data directory.
+   */
   close(): Promise<void>
   /**
    * The same as `close`, on the calling thread: for `process.on('exit')`, where
@@ -157,6 +172,20 @@ export interface GroupJs {
   protocol: string
   generation: number
   members: Array<MemberJs>
+}
+
+export interface ListenAddress {
+  host: string
+  port: number
+  advertisedHost: string
+  advertisedPort: number
+}
+
+export interface ListenOptions {
+  host: string
+  port: number
+  advertisedHost?: string
+  advertisedPort?: number
 }
 
 export interface LogLine {

@@ -23,6 +23,14 @@ pub enum Error {
     OutOfOrderSequence(String),
     /// An idempotent producer's epoch is older than the partition has seen (it was fenced).
     InvalidProducerEpoch(String),
+    /// A KIP-848 member's epoch is not the coordinator's: it must rejoin.
+    FencedMemberEpoch(String),
+    /// A KIP-848 member committed with an epoch that is not its current one.
+    StaleMemberEpoch(String),
+    /// A request the broker cannot serve as asked (a transactional produce, say).
+    InvalidRequest(String),
+    /// OffsetDelete of a topic the group's members still consume.
+    GroupSubscribedToTopic(String),
     InvalidTopic(String),
     UnknownTopicOrPartition { topic: String, partition: Option<i32> },
     TopicAlreadyExists(String),
@@ -43,6 +51,21 @@ pub enum Error {
     /// The operation needs a group without members (offset resets, deletion).
     NonEmptyGroup(String),
     GroupIdNotFound(String),
+    /// A classic-protocol member joined without a member id (JoinGroup v4+): it must join
+    /// again with the id the coordinator generated for it, carried here.
+    MemberIdRequired { group: String, member_id: String },
+    /// The group is rebalancing: the member must join again.
+    RebalanceInProgress(String),
+    /// A member's protocol type or protocols do not fit the group's.
+    InconsistentGroupProtocol(String),
+    /// A session timeout outside the range the coordinator allows.
+    InvalidSessionTimeout(String),
+    /// The group has as many members as it may have.
+    GroupMaxSizeReached(String),
+    /// Another member holds this static member's group.instance.id.
+    FencedInstanceId(String),
+    /// The group coordinator cannot answer (the group went away under a waiting request).
+    CoordinatorNotAvailable(String),
     /// Another process holds the data directory.
     Locked { path: PathBuf, holder: Option<String> },
     /// The broker was closed; nothing more can be done with this handle.
@@ -71,6 +94,10 @@ impl Error {
             Error::Poisoned(_) => 56,
             Error::OutOfOrderSequence(_) => 45,
             Error::InvalidProducerEpoch(_) => 47,
+            Error::FencedMemberEpoch(_) => 110,
+            Error::StaleMemberEpoch(_) => 113,
+            Error::InvalidRequest(_) => 42,
+            Error::GroupSubscribedToTopic(_) => 86,
             Error::InvalidTopic(_) => 17,
             Error::UnknownTopicOrPartition { .. } => 3,
             Error::TopicAlreadyExists(_) => 36,
@@ -86,6 +113,13 @@ impl Error {
             Error::InvalidGroupId(_) => 24,
             Error::NonEmptyGroup(_) => 68,
             Error::GroupIdNotFound(_) => 69,
+            Error::MemberIdRequired { .. } => 79,
+            Error::RebalanceInProgress(_) => 27,
+            Error::InconsistentGroupProtocol(_) => 23,
+            Error::InvalidSessionTimeout(_) => 26,
+            Error::GroupMaxSizeReached(_) => 81,
+            Error::FencedInstanceId(_) => 82,
+            Error::CoordinatorNotAvailable(_) => 15,
             Error::Locked { .. } | Error::Closed => -1,
         }
     }
@@ -99,6 +133,10 @@ impl Error {
             Error::Poisoned(_) => "KAFKA_STORAGE_ERROR",
             Error::OutOfOrderSequence(_) => "OUT_OF_ORDER_SEQUENCE_NUMBER",
             Error::InvalidProducerEpoch(_) => "INVALID_PRODUCER_EPOCH",
+            Error::FencedMemberEpoch(_) => "FENCED_MEMBER_EPOCH",
+            Error::StaleMemberEpoch(_) => "STALE_MEMBER_EPOCH",
+            Error::InvalidRequest(_) => "INVALID_REQUEST",
+            Error::GroupSubscribedToTopic(_) => "GROUP_SUBSCRIBED_TO_TOPIC",
             Error::InvalidTopic(_) => "INVALID_TOPIC_EXCEPTION",
             Error::UnknownTopicOrPartition { .. } => "UNKNOWN_TOPIC_OR_PARTITION",
             Error::TopicAlreadyExists(_) => "TOPIC_ALREADY_EXISTS",
@@ -114,6 +152,13 @@ impl Error {
             Error::InvalidGroupId(_) => "INVALID_GROUP_ID",
             Error::NonEmptyGroup(_) => "NON_EMPTY_GROUP",
             Error::GroupIdNotFound(_) => "GROUP_ID_NOT_FOUND",
+            Error::MemberIdRequired { .. } => "MEMBER_ID_REQUIRED",
+            Error::RebalanceInProgress(_) => "REBALANCE_IN_PROGRESS",
+            Error::InconsistentGroupProtocol(_) => "INCONSISTENT_GROUP_PROTOCOL",
+            Error::InvalidSessionTimeout(_) => "INVALID_SESSION_TIMEOUT",
+            Error::GroupMaxSizeReached(_) => "GROUP_MAX_SIZE_REACHED",
+            Error::FencedInstanceId(_) => "FENCED_INSTANCE_ID",
+            Error::CoordinatorNotAvailable(_) => "COORDINATOR_NOT_AVAILABLE",
             Error::Locked { .. } => "DATA_DIR_LOCKED",
             Error::Closed => "BROKER_CLOSED",
         }
@@ -128,6 +173,7 @@ impl Error {
             Error::CorruptRequest(_) => true,
             Error::UnknownTopicOrPartition { .. } => true,
             Error::UnknownMemberId { .. } | Error::IllegalGeneration(_) => true,
+            Error::CoordinatorNotAvailable(_) => true,
             _ => false,
         }
     }
@@ -168,6 +214,9 @@ impl std::fmt::Display for Error {
             ),
             Error::OutOfOrderSequence(msg) => write!(f, "{msg}"),
             Error::InvalidProducerEpoch(msg) => write!(f, "{msg}"),
+            Error::FencedMemberEpoch(msg) | Error::StaleMemberEpoch(msg) | Error::InvalidRequest(msg) | Error::GroupSubscribedToTopic(msg) => {
+                write!(f, "{msg}")
+            }
             Error::InvalidTopic(msg) => write!(f, "{msg}"),
             Error::UnknownTopicOrPartition { topic, partition: Some(p) } => {
                 write!(f, "This server does not host this topic-partition: topic \"{topic}\" has no partition {p}")
@@ -197,6 +246,16 @@ impl std::fmt::Display for Error {
             Error::InvalidGroupId(msg) => write!(f, "{msg}"),
             Error::NonEmptyGroup(g) => write!(f, "The group \"{g}\" has running members; stop its consumers first"),
             Error::GroupIdNotFound(g) => write!(f, "The group id \"{g}\" does not exist"),
+            Error::MemberIdRequired { group, member_id } => write!(
+                f,
+                "The group member needs to have a valid member id before actually entering a consumer group: join group \"{group}\" again with member id \"{member_id}\""
+            ),
+            Error::RebalanceInProgress(msg) => write!(f, "{msg}"),
+            Error::InconsistentGroupProtocol(msg) => write!(f, "{msg}"),
+            Error::InvalidSessionTimeout(msg) => write!(f, "{msg}"),
+            Error::GroupMaxSizeReached(msg) => write!(f, "{msg}"),
+            Error::FencedInstanceId(msg) => write!(f, "{msg}"),
+            Error::CoordinatorNotAvailable(msg) => write!(f, "{msg}"),
             Error::Locked { path, holder } => match holder {
                 Some(h) => write!(f, "data directory {} is locked by another process ({h}); one process owns a data directory", path.display()),
                 None => write!(f, "data directory {} is locked by another process; one process owns a data directory", path.display()),

@@ -35,10 +35,12 @@ fn timestamps_find_the_first_offset_at_or_after() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open_log(&dir.path().join("p"), small_segments(), true).unwrap();
     append_n(&mut log, 0, 300, 30, 3); // record i has timestamp 1000 + i
-    assert_eq!(log.offset_for_timestamp(0).unwrap(), Some(0));
-    assert_eq!(log.offset_for_timestamp(1000).unwrap(), Some(0));
-    assert_eq!(log.offset_for_timestamp(1001).unwrap(), Some(1));
-    assert_eq!(log.offset_for_timestamp(1250).unwrap(), Some(250));
-    assert_eq!(log.offset_for_timestamp(1299).unwrap(), Some(299));
+    // (offset, the timestamp of its record)
+    assert_eq!(log.offset_for_timestamp(0).unwrap(), Some((0, 1000)));
+    assert_eq!(log.offset_for_timestamp(1000).unwrap(), Some((0, 1000)));
+    assert_eq!(log.offset_for_timestamp(1001).unwrap(), Some((1, 1001)));
+    assert_eq!(log.offset_for_timestamp(1250).unwrap(), Some((250, 1250)));
+    assert_eq!(log.offset_for_timestamp(1299).unwrap(), Some((299, 1299)));
     assert_eq!(log.offset_for_timestamp(1300).unwrap(), None);
+    assert_eq!(log.max_timestamp_record().unwrap(), Some((299, 1299)));
 }

@@ -136,7 +136,7 @@ impl NativeBroker {
 
     #[napi]
     pub fn list_groups(&self) -> Vec<String> {
-        self.inner.groups.list().into_iter().map(|(g, _)| g).collect()
+        self.inner.groups.list().into_iter().map(|g| g.group_id).collect()
     }
 
     #[napi]

@@ -115,13 +115,42 @@ pub async fn open_broker(dir: String, options: BrokerOptions) -> napi::Result<Na
         .await
         .map_err(invalid_arg)?
         .js()?;
-    Ok(NativeBroker { inner })
+    Ok(NativeBroker { inner, listener: std::sync::Mutex::new(None) })
 }
 
 #[napi]
 pub struct NativeBroker {
     inner: Arc<Broker>,
+    /// The Kafka-protocol listener, once `listen` was called.
+    listener: std::sync::Mutex<Option<crate::wire::Listener>>,
 }
+
+#[napi(object)]
+pub struct ListenOptions {
+    pub host: String,
+    pub port: u32,
+    pub advertised_host: Option<String>,
+    pub advertised_port: Option<u32>,
+}
+
+#[napi(object)]
+pub struct ListenAddress {
+    pub host: String,
+    pub port: u32,
+    pub advertised_host: String,
+    pub advertised_port: u32,
+}
+
+/// Called with the partitions that appends over the wire landed on (topics, partitions):
+/// in-process consumers wait in JavaScript and are woken by it.
+type AppendWatcher = napi::threadsafe_function::ThreadsafeFunction<
+    napi::bindgen_prelude::FnArgs<(Vec<String>, Vec<i32>)>,
+    (),
+    napi::bindgen_prelude::FnArgs<(Vec<String>, Vec<i32>)>,
+    napi::Status,
+    false,
+    true,
+>;
 
 /// Runs `f` on a blocking thread with the broker.
 async fn blocking<T: Send + 'static>(
@@ -389,16 +418,80 @@ impl NativeBroker {
         Ok(blocking(&self.inner, move |b| b.run_maintenance(now_ms as i64)).await? as u32)
     }
 
-    /// Flushes, writes the clean-shutdown marker and releases the data directory.
+    /// Serves the Kafka wire protocol from this broker (see src/wire). Binding and
+    /// starting the listener's threads is quick, so it happens on the calling thread.
+    #[napi]
+    pub fn listen(&self, options: ListenOptions) -> napi::Result<ListenAddress> {
+        let mut slot = self.listener.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_some() {
+            return Err(error::to_js(crate::Error::InvalidRequest("this broker is already listening".into())));
+        }
+        let config = crate::wire::ListenerConfig {
+            host: options.host,
+            port: u16::try_from(options.port).map_err(|_| invalid_arg("port must be 0 to 65535"))?,
+            advertised_host: options.advertised_host,
+            advertised_port: options.advertised_port.map(|p| u16::try_from(p).unwrap_or(0)),
+            ..crate::wire::ListenerConfig::default()
+        };
+        let listener = crate::wire::Listener::start(Arc::clone(&self.inner), config).js()?;
+        let local = listener.local_addr();
+        let (host, port) = listener.advertised();
+        let address = ListenAddress {
+            host: local.ip().to_string(),
+            port: u32::from(local.port()),
+            advertised_host: host.to_string(),
+            advertised_port: u32::from(port),
+        };
+        *slot = Some(listener);
+        Ok(address)
+    }
+
+    /// Stops the listener (connections are closed); the broker stays open.
+    #[napi]
+    pub async fn stop_listening(&self) -> napi::Result<()> {
+        let listener = self.listener.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(l) = listener {
+            napi::bindgen_prelude::spawn_blocking(move || l.stop()).await.map_err(invalid_arg)?;
+        }
+        Ok(())
+    }
+
+    /// Tells JavaScript of appends that came over the wire (weakly held: it never keeps
+    /// the process alive).
+    #[napi]
+    pub fn watch_appends(&self, callback: AppendWatcher) {
+        self.inner.set_append_listener(Some(Box::new(move |appended: &[(String, i32)]| {
+            let (topics, partitions): (Vec<String>, Vec<i32>) = appended.iter().cloned().unzip();
+            callback.call((topics, partitions).into(), napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking);
+        })));
+    }
+
+    /// Stops the listener, flushes, writes the clean-shutdown marker and releases the
+    /// data directory.
     #[napi]
     pub async fn close(&self) -> napi::Result<()> {
-        blocking(&self.inner, |b| b.close()).await
+        let listener = self.listener.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let b = Arc::clone(&self.inner);
+        napi::bindgen_prelude::spawn_blocking(move || {
+            if let Some(l) = listener {
+                l.stop();
+            }
+            b.set_append_listener(None);
+            b.close()
+        })
+        .await
+        .map_err(invalid_arg)?
+        .js()
     }
 
     /// The same as `close`, on the calling thread: for `process.on('exit')`, where
     /// nothing asynchronous runs any more.
     #[napi]
     pub fn close_sync(&self) -> napi::Result<()> {
+        if let Some(l) = self.listener.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            l.stop();
+        }
+        self.inner.set_append_listener(None);
         self.inner.close().js()
     }
 }

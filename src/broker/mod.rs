@@ -4,7 +4,17 @@
 
 pub mod config;
 mod producer_ids;
+mod requests;
 mod sync;
+
+pub use requests::{FetchPartition, FetchedPartition, ListedOffset, TopicMetadata, EARLIEST, LATEST, MAX_TIMESTAMP};
+
+/// One change of Kafka's IncrementalAlterConfigs.
+#[derive(Clone, Debug)]
+pub enum ConfigOp {
+    Set(String),
+    Delete,
+}
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions, TryLockError};
@@ -55,6 +65,9 @@ pub struct Partition {
     log: Mutex<PartitionLog>,
     /// Set when an append is waiting for the syncer to fsync this partition.
     queued_for_sync: AtomicBool,
+    /// Fired by every append, whichever door it came through: long-polling fetches wait
+    /// on it.
+    appended: tokio::sync::Notify,
 }
 
 impl Partition {
@@ -68,10 +81,49 @@ struct TopicMeta {
     partitions: i32,
     #[serde(default)]
     configs: BTreeMap<String, String>,
+    /// The topic's id (Kafka's topic UUID, as 32 hex digits): a topic deleted and created
+    /// again gets a new one. Topics from before ids get one when first opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+}
+
+/// A topic's UUID.
+pub type TopicId = [u8; 16];
+
+fn new_topic_id() -> TopicId {
+    let mut id = [0u8; 16];
+    // SAFETY: getrandom writes at most `len` bytes into the buffer it is given.
+    let n = unsafe { libc::getrandom(id.as_mut_ptr().cast(), id.len(), 0) };
+    if n != id.len() as isize {
+        // No entropy source: time and a counter still make ids unique on this machine.
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        id[..8].copy_from_slice(&(now_ms() as u64).to_be_bytes());
+        id[8..].copy_from_slice(&COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+    }
+    // A version-4 UUID, and never the all-zero "no id".
+    id[6] = (id[6] & 0x0f) | 0x40;
+    id[8] = (id[8] & 0x3f) | 0x80;
+    id
+}
+
+fn id_to_hex(id: &TopicId) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn id_from_hex(s: &str) -> Option<TopicId> {
+    let mut id = [0u8; 16];
+    if s.len() != 32 {
+        return None;
+    }
+    for (i, b) in id.iter_mut().enumerate() {
+        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(id)
 }
 
 pub struct Topic {
     pub name: String,
+    pub id: TopicId,
     dir: PathBuf,
     overrides: RwLock<BTreeMap<String, String>>,
     partitions: RwLock<Vec<Arc<Partition>>>,
@@ -91,6 +143,10 @@ impl Topic {
 
     pub fn partitions(&self) -> Vec<Arc<Partition>> {
         read(&self.partitions).clone()
+    }
+
+    fn meta(&self, partitions: i32, configs: BTreeMap<String, String>) -> TopicMeta {
+        TopicMeta { partitions, configs, id: Some(id_to_hex(&self.id)) }
     }
 }
 
@@ -152,6 +208,8 @@ pub struct Broker {
     producer_ids: producer_ids::ProducerIds,
     /// Encoding buffers reused across appends (a send encodes one per partition).
     scratch: Mutex<Vec<EncodedBatches>>,
+    /// Told of appends made through the wire (see `produce_batches`).
+    append_listener: RwLock<Option<requests::AppendListener>>,
     /// Test hook: appends to these partitions fail with EIO this many more times.
     append_faults: Mutex<BTreeMap<(String, i32), u32>>,
     any_append_faults: AtomicBool,
@@ -194,6 +252,7 @@ impl Broker {
             opened_clean: clean,
             producer_ids,
             scratch: Mutex::new(Vec::new()),
+            append_listener: RwLock::new(None),
             append_faults: Mutex::new(BTreeMap::new()),
             any_append_faults: AtomicBool::new(false),
         });
@@ -353,13 +412,14 @@ impl Broker {
             return Ok(());
         }
         let dir = self.dir.join(TOPICS_DIR).join(name);
+        let id = new_topic_id();
         let created = (|| {
             std::fs::create_dir_all(&dir).map_err(|e| Error::io_at("creating", &dir, e))?;
             let mut parts = Vec::with_capacity(partitions as usize);
-            for id in 0..partitions {
-                parts.push(open_partition(&dir, id, log_config, &self.log_options(true))?);
+            for p in 0..partitions {
+                parts.push(open_partition(&dir, p, log_config, &self.log_options(true))?);
             }
-            self.save_meta(&dir, &TopicMeta { partitions, configs: overrides.clone() })?;
+            self.save_meta(&dir, &TopicMeta { partitions, configs: overrides.clone(), id: Some(id_to_hex(&id)) })?;
             Ok(parts)
         })();
         let parts = match created {
@@ -370,7 +430,7 @@ impl Broker {
                 return Err(e);
             }
         };
-        let topic = Topic { name: name.to_string(), dir, overrides: RwLock::new(overrides), partitions: RwLock::new(parts) };
+        let topic = Topic { name: name.to_string(), id, dir, overrides: RwLock::new(overrides), partitions: RwLock::new(parts) };
         topics.insert(name.to_string(), Arc::new(topic));
         tracing::debug!(topic = name, partitions, "created topic");
         Ok(())
@@ -417,7 +477,7 @@ impl Broker {
             for id in current..count {
                 added.push(open_partition(&topic.dir, id, log_config, &self.log_options(true))?);
             }
-            self.save_meta(&topic.dir, &TopicMeta { partitions: count, configs: overrides })?;
+            self.save_meta(&topic.dir, &topic.meta(count, overrides))?;
             Ok(added)
         })();
         match added {
@@ -486,18 +546,14 @@ impl Broker {
         Ok(results)
     }
 
-    /// Appends batches a client sent as they are (the wire's Produce).
-    pub fn append_batches(&self, topic: &str, partition: i32, batches: &mut EncodedBatches) -> Result<AppendResult> {
-        self.check_writable()?;
-        let p = self.partition(topic, partition)?;
-        self.append_to(&p, batches, now_ms()).map_err(|e| with_partition(e, topic, partition))
-    }
-
     fn append_to(&self, p: &Arc<Partition>, enc: &mut EncodedBatches, now: i64) -> Result<AppendResult> {
         self.durability.check()?;
         let r = p.log().append_encoded(enc, now)?;
-        if self.config.fsync && !r.duplicate {
-            self.syncer.mark_dirty(p);
+        if !r.duplicate {
+            if self.config.fsync {
+                self.syncer.mark_dirty(p);
+            }
+            p.appended.notify_waiters();
         }
         Ok(r)
     }
@@ -537,7 +593,7 @@ impl Broker {
 
     pub fn offset_for_timestamp(&self, topic: &str, partition: i32, timestamp: i64) -> Result<Option<i64>> {
         let found = self.partition(topic, partition)?.log().offset_for_timestamp(timestamp);
-        found.map_err(|e| with_partition(e, topic, partition))
+        found.map(|f| f.map(|(offset, _)| offset)).map_err(|e| with_partition(e, topic, partition))
     }
 
     /// Kafka's DeleteRecords: moves the partition's log start to `offset`.
@@ -555,17 +611,39 @@ impl Broker {
     }
 
     /// Kafka's (non-incremental) AlterConfigs: the given entries replace every override.
-    /// The new configs are written before they take effect, so memory and disk agree.
     pub fn alter_configs(&self, topic: &str, entries: &[(String, String)], validate_only: bool) -> Result<()> {
+        self.change_configs(topic, validate_only, |overrides| *overrides = entries.iter().cloned().collect())
+    }
+
+    /// Kafka's IncrementalAlterConfigs: sets or removes single overrides, keeping the rest.
+    pub fn incremental_alter_configs(&self, topic: &str, ops: &[(String, ConfigOp)], validate_only: bool) -> Result<()> {
+        self.change_configs(topic, validate_only, |overrides| {
+            for (name, op) in ops {
+                match op {
+                    ConfigOp::Set(v) => {
+                        overrides.insert(name.clone(), v.clone());
+                    }
+                    ConfigOp::Delete => {
+                        overrides.remove(name);
+                    }
+                }
+            }
+        })
+    }
+
+    /// Changes a topic's overrides under its lock: the new configs are checked, written,
+    /// then applied, so memory and disk agree and concurrent changes do not interleave.
+    fn change_configs(&self, topic: &str, validate_only: bool, change: impl FnOnce(&mut BTreeMap<String, String>)) -> Result<()> {
         self.check_writable()?;
         let topic = self.topic(topic)?;
-        let overrides: BTreeMap<String, String> = entries.iter().cloned().collect();
+        let mut current = write(&topic.overrides);
+        let mut overrides = current.clone();
+        change(&mut overrides);
         let log_config = self.log_config(&overrides)?;
         if validate_only {
             return Ok(());
         }
-        let mut current = write(&topic.overrides);
-        self.save_meta(&topic.dir, &TopicMeta { partitions: topic.partition_count(), configs: overrides.clone() })?;
+        self.save_meta(&topic.dir, &topic.meta(topic.partition_count(), overrides.clone()))?;
         *current = overrides;
         drop(current);
         for p in topic.partitions() {
@@ -735,7 +813,12 @@ fn with_partition(e: Error, topic: &str, partition: i32) -> Error {
 
 fn open_partition(topic_dir: &Path, id: i32, config: LogConfig, options: &plog::OpenOptions) -> Result<Arc<Partition>> {
     let log = PartitionLog::open(&topic_dir.join(id.to_string()), config, options.clone())?;
-    Ok(Arc::new(Partition { id, log: Mutex::new(log), queued_for_sync: AtomicBool::new(false) }))
+    Ok(Arc::new(Partition {
+        id,
+        log: Mutex::new(log),
+        queued_for_sync: AtomicBool::new(false),
+        appended: tokio::sync::Notify::new(),
+    }))
 }
 
 fn acquire_lock(dir: &Path) -> Result<File> {
@@ -782,10 +865,21 @@ fn load_topics(topics_dir: &Path, defaults: &LogConfig, options: &plog::OpenOpti
             std::fs::remove_dir_all(&dir).map_err(|e| Error::io_at("deleting", &dir, e))?;
             continue;
         }
-        let Some(meta) = read_topic_meta(&dir)? else {
+        let Some(mut meta) = read_topic_meta(&dir)? else {
             // A creation that a crash interrupted before its metadata was written.
             std::fs::remove_dir_all(&dir).map_err(|e| Error::io_at("deleting", &dir, e))?;
             continue;
+        };
+        let id = match meta.id.as_deref().and_then(id_from_hex) {
+            Some(id) => id,
+            None => {
+                // A topic from before topic ids: it gets one now, kept from here on.
+                let id = new_topic_id();
+                meta.id = Some(id_to_hex(&id));
+                let json = serde_json::to_vec_pretty(&meta).map_err(|e| Error::io("encoding topic metadata", std::io::Error::other(e)))?;
+                fsutil::write_atomic(&dir.join(TOPIC_META), &json)?;
+                id
+            }
         };
         let log_config = config::resolve(defaults, &meta.configs)?;
         let mut partitions = Vec::with_capacity(meta.partitions.max(0) as usize);
@@ -802,7 +896,7 @@ fn load_topics(topics_dir: &Path, defaults: &LogConfig, options: &plog::OpenOpti
         }
         topics.insert(
             name.clone(),
-            Arc::new(Topic { name, dir, overrides: RwLock::new(meta.configs), partitions: RwLock::new(partitions) }),
+            Arc::new(Topic { name, id, dir, overrides: RwLock::new(meta.configs), partitions: RwLock::new(partitions) }),
         );
     }
     Ok(topics)

@@ -12,7 +12,11 @@
 //! Time comes from an injected [`Clock`], so the state machine is tested without sleeps.
 
 pub mod assignor;
+pub mod classic;
+mod heartbeat;
 pub mod offsets;
+
+pub use heartbeat::{ConsumerHeartbeat, ConsumerHeartbeatResult};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -47,6 +51,28 @@ struct Member {
     last_seen: i64,
     /// When the handler now running on this member started, if one is.
     busy_since: Option<i64>,
+    /// KIP-848 members (over the wire): the epoch of the assignment last sent, that
+    /// assignment, and since when the member has held partitions it was told to give up.
+    epoch: i32,
+    sent: Option<Vec<TopicPartition>>,
+    revoking_since: Option<i64>,
+}
+
+impl Member {
+    fn new(client_id: String, client_host: String, topics: BTreeSet<String>, session_timeout_ms: i64, rebalance_timeout_ms: i64, now: i64) -> Self {
+        Member {
+            client_id,
+            client_host,
+            topics,
+            session_timeout_ms,
+            rebalance_timeout_ms,
+            last_seen: now,
+            busy_since: None,
+            epoch: 0,
+            sent: None,
+            revoking_since: None,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -70,6 +96,16 @@ struct Group {
 impl Group {
     fn changed(&self) {
         self.version.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The state as Kafka names it: rebalancing while a partition waits for its owner.
+    fn state(&self) -> &'static str {
+        let rebalancing = self.target.iter().any(|(m, tps)| tps.iter().any(|tp| self.owner.get(tp).is_none_or(|o| o != m)));
+        if rebalancing {
+            "Reconciling"
+        } else {
+            "Stable"
+        }
     }
 }
 
@@ -102,6 +138,16 @@ pub struct Joined {
     pub version: Arc<AtomicU64>,
 }
 
+/// A group as ListGroups reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedGroup {
+    pub group_id: String,
+    pub protocol_type: String,
+    pub state: &'static str,
+    /// "consumer" (samsa's own and KIP-848) or "classic", as ListGroups v5 types them.
+    pub kind: &'static str,
+}
+
 #[derive(Clone, Debug)]
 pub struct GroupDescription {
     pub group_id: String,
@@ -111,11 +157,17 @@ pub struct GroupDescription {
     pub members: Vec<MemberDescription>,
 }
 
-/// Lock order: `groups`, then `offsets`, so a check on a group and the write it guards
-/// (a commit by a member that must still own its partitions, a deletion of a group that
-/// must be empty) happen under one lock.
+/// Lock order: `groups`, then `classic`, then `offsets`, so a check on a group and the
+/// write it guards (a commit by a member that must still own its partitions, a deletion of
+/// a group that must be empty) happen under one lock.
+///
+/// Two kinds of groups share the group id space: samsa's own (in-process consumers and
+/// KIP-848 members over the wire, assigned by the coordinator) and classic ones
+/// (JoinGroup/SyncGroup, assigned by their leader). A group id in use by one kind refuses
+/// members of the other with INCONSISTENT_GROUP_PROTOCOL.
 pub struct GroupCoordinator {
     groups: Mutex<HashMap<String, Group>>,
+    classic: Mutex<classic::ClassicGroups>,
     offsets: Mutex<OffsetStore>,
     clock: Arc<dyn Clock>,
     next_member: AtomicU64,
@@ -128,6 +180,32 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Partition count of each topic, as the broker knows them.
 pub type TopicCounts = BTreeMap<String, i32>;
 
+/// How long the first rebalance of an empty classic group waits for more members (Kafka's
+/// group.initial.rebalance.delay.ms is 3 s; a local broker's consumers start together
+/// faster than that).
+const CLASSIC_INITIAL_REBALANCE_DELAY_MS: i64 = 300;
+
+/// The kinds of consumer group members.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// samsa's own: in-process consumers and KIP-848 members.
+    Consumer,
+    /// JoinGroup/SyncGroup members.
+    Classic,
+}
+
+/// Who commits offsets, and how they are checked.
+pub enum Committer<'a> {
+    /// No member (admin tools, consumers with assign()): only for a group without members.
+    Admin,
+    /// A member of samsa's own groups: it must still own the partitions.
+    Member(&'a str),
+    /// A KIP-848 member over the wire: its epoch too.
+    MemberEpoch(&'a str, i32),
+    /// A classic member: its generation, as Kafka checks it.
+    Classic { member: &'a str, instance: Option<&'a str>, generation: i32, api_version: i16 },
+}
+
 pub fn validate_group_id(group_id: &str) -> Result<()> {
     if group_id.is_empty() {
         return Err(Error::InvalidGroupId("groupId must be a non-empty string".into()));
@@ -139,6 +217,7 @@ impl GroupCoordinator {
     pub fn open(dir: &Path, fsync: bool, durability: Arc<crate::durability::Durability>, clock: Arc<dyn Clock>) -> Result<Self> {
         Ok(GroupCoordinator {
             groups: Mutex::new(HashMap::new()),
+            classic: Mutex::new(classic::ClassicGroups::new(Arc::clone(&clock), CLASSIC_INITIAL_REBALANCE_DELAY_MS)),
             offsets: Mutex::new(OffsetStore::open(dir, fsync, durability)?),
             clock,
             next_member: AtomicU64::new(1),
@@ -150,11 +229,15 @@ impl GroupCoordinator {
     }
 
     /// Adds a member and rebalances.
+    /// A new member id. Ids sort in join order, which the assignors use to break ties.
+    fn new_member_id(&self, client_id: &str) -> String {
+        let n = self.next_member.fetch_add(1, Ordering::Relaxed);
+        format!("{n:012}-{client_id}")
+    }
+
     pub fn join(&self, req: JoinRequest, counts: &TopicCounts) -> Result<Joined> {
         validate_group_id(&req.group_id)?;
-        let n = self.next_member.fetch_add(1, Ordering::Relaxed);
-        // Ids sort in join order, which the assignors use to break ties.
-        let member_id = format!("{:012}-{}", n, req.client_id);
+        let member_id = self.new_member_id(&req.client_id);
         let now = self.now();
         let mut groups = lock(&self.groups);
         let group = groups.entry(req.group_id.clone()).or_default();
@@ -162,15 +245,14 @@ impl GroupCoordinator {
         group.strategy.get_or_insert(req.strategy);
         group.members.insert(
             member_id.clone(),
-            Member {
-                client_id: req.client_id,
-                client_host: req.client_host,
-                topics: req.topics.into_iter().collect(),
-                session_timeout_ms: req.session_timeout_ms,
-                rebalance_timeout_ms: req.rebalance_timeout_ms,
-                last_seen: now,
-                busy_since: None,
-            },
+            Member::new(
+                req.client_id,
+                req.client_host,
+                req.topics.into_iter().collect(),
+                req.session_timeout_ms,
+                req.rebalance_timeout_ms,
+                now,
+            ),
         );
         rebalance(group, counts);
         group.changed();
@@ -219,25 +301,7 @@ impl GroupCoordinator {
         if !group.members.contains_key(member_id) {
             return Err(Error::UnknownMemberId { group: group_id.into(), member: member_id.into() });
         }
-        let mut a = Assignment { generation: group.generation, ..Assignment::default() };
-        let target = group.target.get(member_id).cloned().unwrap_or_default();
-        for tp in &target {
-            match group.owner.get(tp) {
-                None => {
-                    group.owner.insert(tp.clone(), member_id.to_string());
-                    a.assigned.push(tp.clone());
-                }
-                Some(o) if o == member_id => a.assigned.push(tp.clone()),
-                Some(_) => a.pending.push(tp.clone()),
-            }
-        }
-        for (tp, o) in &group.owner {
-            if o == member_id && !target.contains(tp) {
-                a.revoking.push(tp.clone());
-            }
-        }
-        a.revoking.sort();
-        Ok(a)
+        Ok(settle(group, member_id))
     }
 
     /// A member hands back partitions it was asked to revoke (after committing).
@@ -275,6 +339,7 @@ impl GroupCoordinator {
             .filter(|(_, m)| {
                 now - m.last_seen > m.session_timeout_ms
                     || m.busy_since.is_some_and(|since| now - since > m.rebalance_timeout_ms)
+                    || m.revoking_since.is_some_and(|since| now - since > m.rebalance_timeout_ms)
             })
             .map(|(id, _)| id.clone())
             .collect();
@@ -297,6 +362,50 @@ impl GroupCoordinator {
         for group in groups.values_mut() {
             self.expire(group, now);
         }
+        drop(groups);
+        lock(&self.classic).tick();
+    }
+
+    /// Refuses a member of one kind in a group in use by the other kind.
+    pub fn check_protocol(&self, group_id: &str, protocol: Protocol) -> Result<()> {
+        let groups = lock(&self.groups);
+        let classic = lock(&self.classic);
+        let conflict = match protocol {
+            Protocol::Consumer => classic.is_active(group_id),
+            Protocol::Classic => groups.get(group_id).is_some_and(|g| !g.members.is_empty()),
+        };
+        if conflict {
+            let (this, other) = match protocol {
+                Protocol::Consumer => ("a consumer-protocol (KIP-848) or in-process", "classic (JoinGroup/SyncGroup)"),
+                Protocol::Classic => ("a classic (JoinGroup/SyncGroup)", "consumer-protocol (KIP-848) or in-process"),
+            };
+            return Err(Error::InconsistentGroupProtocol(format!(
+                "group \"{group_id}\" has {other} members: {this} member cannot join it"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The classic groups' state machine, for the wire's JoinGroup, SyncGroup, Heartbeat
+    /// and LeaveGroup. The caller must not hold it across an await.
+    pub fn classic(&self) -> MutexGuard<'_, classic::ClassicGroups> {
+        lock(&self.classic)
+    }
+
+    /// A classic JoinGroup, after the protocol check, under both locks.
+    pub fn classic_join(&self, p: classic::JoinParams) -> classic::Reply<classic::JoinResult> {
+        let groups = lock(&self.groups);
+        if groups.get(&p.group_id).is_some_and(|g| !g.members.is_empty()) {
+            return classic::Reply::Now(Err(Error::InconsistentGroupProtocol(format!(
+                "group \"{}\" has consumer-protocol (KIP-848) or in-process members: a classic (JoinGroup/SyncGroup) member cannot join it",
+                p.group_id
+            ))));
+        }
+        let mut classic = lock(&self.classic);
+        let reply = classic.join(p);
+        drop(classic);
+        drop(groups);
+        reply
     }
 
     /// Commits offsets. With a member id, the member must own (or be revoking) every
@@ -304,9 +413,56 @@ impl GroupCoordinator {
     /// write happen under the groups lock, so a member removed in between cannot
     /// overwrite its successor's commit.
     pub fn commit(&self, group_id: &str, member_id: Option<&str>, offsets: &[(String, i32, Committed)]) -> Result<()> {
+        match member_id {
+            Some(m) => self.commit_as(group_id, Committer::Member(m), offsets),
+            None => self.commit_as(group_id, Committer::Admin, offsets),
+        }
+    }
+
+    /// Commits offsets after the checks for `who` (see [`Committer`]), all under one lock.
+    pub fn commit_as(&self, group_id: &str, who: Committer<'_>, offsets: &[(String, i32, Committed)]) -> Result<()> {
         validate_group_id(group_id)?;
         let mut groups = lock(&self.groups);
         let now = self.now();
+        let mut classic = lock(&self.classic);
+        if classic.is_known(group_id) {
+            let (member, instance, generation, version) = match who {
+                Committer::Classic { member, instance, generation, api_version } => (member, instance, generation, api_version),
+                Committer::Admin => ("", None, -1, 0),
+                Committer::Member(_) | Committer::MemberEpoch(..) => {
+                    return Err(Error::InconsistentGroupProtocol(format!(
+                        "group \"{group_id}\" is a classic group (JoinGroup/SyncGroup): its offsets are committed by its own members"
+                    )))
+                }
+            };
+            classic.validate_commit(group_id, member, instance, generation, version)?;
+            return lock(&self.offsets).commit(group_id, offsets);
+        }
+        drop(classic);
+        let member_id = match who {
+            Committer::Admin => None,
+            Committer::Member(m) => Some(m),
+            Committer::MemberEpoch(m, epoch) => {
+                if let Some(g) = groups.get(group_id) {
+                    if let Some(member) = g.members.get(m) {
+                        if epoch > member.epoch || epoch + 1 < member.epoch {
+                            return Err(Error::StaleMemberEpoch(format!(
+                                "member {m} committed with epoch {epoch} but its epoch is {}",
+                                member.epoch
+                            )));
+                        }
+                    }
+                }
+                Some(m)
+            }
+            Committer::Classic { member, .. } => {
+                if member.is_empty() {
+                    None
+                } else {
+                    return Err(Error::UnknownMemberId { group: group_id.into(), member: member.into() });
+                }
+            }
+        };
         match member_id {
             Some(member) => {
                 let group = groups
@@ -353,16 +509,32 @@ impl GroupCoordinator {
     }
 
     pub fn has_members(&self, group_id: &str) -> bool {
-        lock(&self.groups).get(group_id).is_some_and(|g| !g.members.is_empty())
+        lock(&self.groups).get(group_id).is_some_and(|g| !g.members.is_empty()) || lock(&self.classic).is_active(group_id)
     }
 
-    /// Every group with members or committed offsets.
-    pub fn list(&self) -> Vec<(String, String)> {
+    /// Every group with members or committed offsets: (group id, protocol type, state,
+    /// kind: "consumer" or "classic").
+    pub fn list(&self) -> Vec<ListedGroup> {
         let groups = lock(&self.groups);
+        let mut classic = lock(&self.classic);
         let offsets = lock(&self.offsets);
-        let mut names: BTreeSet<String> = groups.iter().filter(|(_, g)| !g.members.is_empty()).map(|(n, _)| n.clone()).collect();
-        names.extend(offsets.groups().cloned());
-        names.into_iter().map(|n| (n, "consumer".to_string())).collect()
+        let mut out: BTreeMap<String, ListedGroup> = BTreeMap::new();
+        for c in classic.list() {
+            out.insert(c.group_id.clone(), ListedGroup { group_id: c.group_id, protocol_type: c.protocol_type, state: c.state, kind: "classic" });
+        }
+        for (name, g) in groups.iter().filter(|(_, g)| !g.members.is_empty()) {
+            out.insert(name.clone(), ListedGroup { group_id: name.clone(), protocol_type: "consumer".into(), state: g.state(), kind: "consumer" });
+        }
+        for name in offsets.groups() {
+            out.entry(name.clone())
+                .or_insert_with(|| ListedGroup { group_id: name.clone(), protocol_type: "consumer".into(), state: "Empty", kind: "consumer" });
+        }
+        out.into_values().collect()
+    }
+
+    /// A classic group's description, if `group_id` is one.
+    pub fn describe_classic(&self, group_id: &str) -> Option<classic::GroupDescription> {
+        lock(&self.classic).describe(group_id)
     }
 
     pub fn describe(&self, group_id: &str) -> GroupDescription {
@@ -370,13 +542,9 @@ impl GroupCoordinator {
         let has_offsets = lock(&self.offsets).group(group_id).is_some();
         match groups.get(group_id).filter(|g| !g.members.is_empty()) {
             Some(g) => {
-                let rebalancing = g
-                    .target
-                    .iter()
-                    .any(|(m, tps)| tps.iter().any(|tp| g.owner.get(tp).is_none_or(|o| o != m)));
                 GroupDescription {
                     group_id: group_id.into(),
-                    state: if rebalancing { "CompletingRebalance" } else { "Stable" },
+                    state: if g.state() == "Stable" { "Stable" } else { "CompletingRebalance" },
                     protocol: g.strategy.unwrap_or(Strategy::RoundRobin).name().into(),
                     generation: g.generation,
                     members: g
@@ -410,11 +578,40 @@ impl GroupCoordinator {
         if groups.get(group_id).is_some_and(|g| !g.members.is_empty()) {
             return Err(Error::NonEmptyGroup(group_id.into()));
         }
+        let mut classic = lock(&self.classic);
+        if classic.is_known(group_id) {
+            classic.delete(group_id)?;
+            lock(&self.offsets).delete_group(group_id)?;
+            return Ok(());
+        }
+        drop(classic);
         if !lock(&self.offsets).delete_group(group_id)? {
             return Err(Error::GroupIdNotFound(group_id.into()));
         }
         groups.remove(group_id);
         Ok(())
+    }
+
+    /// Kafka's OffsetDelete: forgets a group's offsets for some partitions, refused per
+    /// topic while the group has members subscribed to it (GROUP_SUBSCRIBED_TO_TOPIC).
+    pub fn delete_offsets(&self, group_id: &str, partitions: &[(String, i32)]) -> Result<Vec<Result<()>>> {
+        let groups = lock(&self.groups);
+        let classic = lock(&self.classic);
+        let known = groups.contains_key(group_id) || classic.is_known(group_id) || lock(&self.offsets).group(group_id).is_some();
+        if !known {
+            return Err(Error::GroupIdNotFound(group_id.into()));
+        }
+        let subscribed = |topic: &str| {
+            groups.get(group_id).is_some_and(|g| g.members.values().any(|m| m.topics.contains(topic))) || classic.is_active(group_id)
+        };
+        let results: Vec<Result<()>> = partitions
+            .iter()
+            .map(|(t, _)| if subscribed(t) { Err(Error::GroupSubscribedToTopic(format!("group \"{group_id}\" has members subscribed to \"{t}\""))) } else { Ok(()) })
+            .collect();
+        let deletable: Vec<(String, i32)> =
+            partitions.iter().zip(&results).filter(|(_, r)| r.is_ok()).map(|(tp, _)| tp.clone()).collect();
+        lock(&self.offsets).delete_offsets(group_id, &deletable)?;
+        Ok(results)
     }
 
     pub fn delete_topic(&self, topic: &str) -> Result<()> {
@@ -424,6 +621,31 @@ impl GroupCoordinator {
     pub fn flush(&self) -> Result<()> {
         lock(&self.offsets).flush()
     }
+}
+
+/// A member's assignment now: the partitions of its target nobody holds become its own;
+/// those another member still holds are pending; those it holds outside its target it
+/// must revoke.
+fn settle(group: &mut Group, member_id: &str) -> Assignment {
+    let mut a = Assignment { generation: group.generation, ..Assignment::default() };
+    let target = group.target.get(member_id).cloned().unwrap_or_default();
+    for tp in &target {
+        match group.owner.get(tp) {
+            None => {
+                group.owner.insert(tp.clone(), member_id.to_string());
+                a.assigned.push(tp.clone());
+            }
+            Some(o) if o == member_id => a.assigned.push(tp.clone()),
+            Some(_) => a.pending.push(tp.clone()),
+        }
+    }
+    for (tp, o) in &group.owner {
+        if o == member_id && !target.contains(tp) {
+            a.revoking.push(tp.clone());
+        }
+    }
+    a.revoking.sort();
+    a
 }
 
 fn member_group<'a>(groups: &'a mut HashMap<String, Group>, group_id: &str, member_id: &str) -> Result<&'a mut Group> {

@@ -136,6 +136,23 @@ impl OffsetStore {
         Ok(true)
     }
 
+    /// Forgets some of a group's offsets (Kafka's OffsetDelete). A deletion line per
+    /// offset keeps the log replayable; compaction drops them later.
+    pub fn delete_offsets(&mut self, group: &str, partitions: &[(String, i32)]) -> Result<()> {
+        let Some(g) = self.groups.get_mut(group) else { return Ok(()) };
+        let before = g.len();
+        for tp in partitions {
+            g.remove(tp);
+        }
+        if g.len() != before {
+            if g.is_empty() {
+                self.groups.remove(group);
+            }
+            self.compact()?;
+        }
+        Ok(())
+    }
+
     /// Forgets the offsets of a deleted topic in every group.
     pub fn delete_topic(&mut self, topic: &str) -> Result<()> {
         let before: usize = self.groups.values().map(BTreeMap::len).sum();

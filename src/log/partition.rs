@@ -342,19 +342,36 @@ impl PartitionLog {
         Ok(Vec::new())
     }
 
-    /// The first offset whose timestamp is >= `timestamp` (Kafka's ListOffsets by time),
-    /// or None if every record is older.
-    pub fn offset_for_timestamp(&mut self, timestamp: i64) -> Result<Option<i64>> {
+    /// The first record whose timestamp is >= `timestamp` (Kafka's ListOffsets by time),
+    /// as (offset, its timestamp), or None if every record is older.
+    pub fn offset_for_timestamp(&mut self, timestamp: i64) -> Result<Option<(i64, i64)>> {
         let start = self.log_start_offset;
         for seg in &mut self.segments {
             if seg.next_offset() <= start {
                 continue;
             }
-            if let Some(offset) = seg.offset_for_timestamp(timestamp)? {
-                return Ok(Some(offset.max(start)));
+            if let Some((offset, ts)) = seg.offset_for_timestamp(timestamp)? {
+                return Ok(Some((offset.max(start), ts)));
             }
         }
         Ok(None)
+    }
+
+    /// The record with the largest timestamp (Kafka's ListOffsets with -3), as (offset,
+    /// timestamp), or None for an empty log.
+    pub fn max_timestamp_record(&mut self) -> Result<Option<(i64, i64)>> {
+        let mut newest = i64::MIN;
+        let mut at = None;
+        for (i, seg) in self.segments.iter_mut().enumerate() {
+            let ts = seg.max_timestamp()?;
+            if !seg.is_empty() && ts > newest {
+                (newest, at) = (ts, Some(i));
+            }
+        }
+        match at {
+            Some(i) => self.segments[i].offset_for_timestamp(newest),
+            None => Ok(None),
+        }
     }
 
     /// Moves the log start to `offset` (Kafka's DeleteRecords; -1 means the high

@@ -657,8 +657,9 @@ impl Segment {
         Ok(())
     }
 
-    /// The first offset whose record timestamp is >= `timestamp`, if this segment has one.
-    pub fn offset_for_timestamp(&mut self, timestamp: i64) -> Result<Option<i64>> {
+    /// The first record whose timestamp is >= `timestamp`, as (offset, its timestamp), if
+    /// this segment has one.
+    pub fn offset_for_timestamp(&mut self, timestamp: i64) -> Result<Option<(i64, i64)>> {
         if self.max_timestamp()? < timestamp {
             return Ok(None);
         }
@@ -691,7 +692,7 @@ impl Segment {
                     let mut found = None;
                     batch::for_each_record(&bytes[pos..end], &mut scratch, |r| {
                         if found.is_none() && r.offset >= from && r.timestamp >= timestamp {
-                            found = Some(r.offset);
+                            found = Some((r.offset, r.timestamp));
                         }
                     })?;
                     if found.is_some() {

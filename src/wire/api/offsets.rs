@@ -1,0 +1,193 @@
+//! OffsetCommit, OffsetFetch and OffsetDelete. Commits are checked by who makes them: a
+//! classic member by its generation, a KIP-848 member by its epoch and by owning the
+//! partitions, and a commit with generation -1 and no member (admin tools, assign()
+//! consumers) only for a group without members. Metadata round-trips.
+
+use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
+use kafka_protocol::messages::offset_delete_response::{OffsetDeleteResponsePartition, OffsetDeleteResponseTopic};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::*;
+
+use super::{code, str_bytes, topic_name};
+use crate::error::Error;
+use crate::group::{Committed, Committer};
+use crate::wire::Ctx;
+
+pub async fn commit(ctx: &Ctx, req: OffsetCommitRequest, version: i16, _: &RequestHeader) -> Option<OffsetCommitResponse> {
+    let group = req.group_id.0.to_string();
+    let member = req.member_id.to_string();
+    let g = &ctx.broker.groups;
+    let who = if member.is_empty() && req.generation_id_or_member_epoch < 0 {
+        Committer::Admin
+    } else if g.describe_classic(&group).is_some() || version < 9 {
+        Committer::Classic {
+            member: &member,
+            instance: req.group_instance_id.as_deref(),
+            generation: req.generation_id_or_member_epoch,
+            api_version: version,
+        }
+    } else {
+        Committer::MemberEpoch(&member, req.generation_id_or_member_epoch)
+    };
+    let offsets: Vec<(String, i32, Committed)> = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(move |p| {
+                let metadata = p.committed_metadata.as_ref().map(|m| m.to_string());
+                (t.name.0.to_string(), p.partition_index, Committed { offset: p.committed_offset, metadata })
+            })
+        })
+        .collect();
+    // Unknown topics or partitions get their own error; the rest is committed together.
+    let known = |t: &str, p: i32| ctx.broker.topic(t).is_ok_and(|topic| p >= 0 && p < topic.partition_count());
+    let valid: Vec<(String, i32, Committed)> = offsets.iter().filter(|(t, p, _)| known(t, *p)).cloned().collect();
+    let result = if valid.is_empty() { Ok(()) } else { tokio::task::block_in_place(|| g.commit_as(&group, who, &valid)) };
+    let result = match result {
+        // A member that is not in the group (classic or not) is told so in the classic way.
+        Err(Error::IllegalGeneration(msg)) if version >= 9 => Err(Error::StaleMemberEpoch(msg)),
+        other => other,
+    };
+    let topics = req
+        .topics
+        .iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let r = OffsetCommitResponsePartition::default().with_partition_index(p.partition_index);
+                    if !known(&t.name.0, p.partition_index) {
+                        r.with_error_code(3)
+                    } else {
+                        match &result {
+                            Ok(()) => r,
+                            Err(e) => r.with_error_code(code(e)),
+                        }
+                    }
+                })
+                .collect();
+            OffsetCommitResponseTopic::default().with_name(t.name.clone()).with_partitions(partitions)
+        })
+        .collect();
+    Some(OffsetCommitResponse::default().with_topics(topics))
+}
+
+/// One group's committed offsets for the listed topics (None: every topic it has offsets
+/// for), as (topic, [(partition, offset, metadata)]); partitions without a commit get -1.
+type Fetched = Vec<(String, Vec<(i32, i64, Option<String>)>)>;
+
+fn fetch_group(ctx: &Ctx, group: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> Fetched {
+    let committed = ctx.broker.groups.committed_all(group);
+    let topics = topics.unwrap_or_else(|| {
+        let mut by_topic: std::collections::BTreeMap<String, Vec<i32>> = Default::default();
+        for (t, p) in committed.keys() {
+            by_topic.entry(t.clone()).or_default().push(*p);
+        }
+        by_topic.into_iter().collect()
+    });
+    topics
+        .into_iter()
+        .map(|(t, partitions)| {
+            let rows = partitions
+                .into_iter()
+                .map(|p| match committed.get(&(t.clone(), p)) {
+                    Some(c) => (p, c.offset, c.metadata.clone()),
+                    None => (p, -1, None),
+                })
+                .collect();
+            (t, rows)
+        })
+        .collect()
+}
+
+pub async fn fetch(ctx: &Ctx, req: OffsetFetchRequest, version: i16, _: &RequestHeader) -> Option<OffsetFetchResponse> {
+    let epoch = |leader: bool| if version >= 5 && leader { 0 } else { -1 };
+    if version < 8 {
+        let topics = req.topics.as_ref().map(|ts| ts.iter().map(|t| (t.name.0.to_string(), t.partition_indexes.clone())).collect());
+        let fetched = fetch_group(ctx, &req.group_id.0, topics);
+        let topics = fetched
+            .into_iter()
+            .map(|(t, rows)| {
+                OffsetFetchResponseTopic::default().with_name(topic_name(&t)).with_partitions(
+                    rows.into_iter()
+                        .map(|(p, offset, metadata)| {
+                            OffsetFetchResponsePartition::default()
+                                .with_partition_index(p)
+                                .with_committed_offset(offset)
+                                .with_committed_leader_epoch(epoch(offset >= 0))
+                                .with_metadata(Some(str_bytes(metadata.unwrap_or_default())))
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        return Some(OffsetFetchResponse::default().with_topics(topics));
+    }
+    // v8+: several groups per request; v9 members give their id and epoch.
+    let groups = req
+        .groups
+        .iter()
+        .map(|g| {
+            let group = g.group_id.0.to_string();
+            let resp = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
+            if let Some(member) = g.member_id.as_ref().filter(|m| !m.is_empty()) {
+                if let Err(e) = ctx.broker.groups.check_member_epoch(&group, member, g.member_epoch) {
+                    return resp.with_error_code(code(&e));
+                }
+            }
+            let topics = g.topics.as_ref().map(|ts| ts.iter().map(|t| (t.name.0.to_string(), t.partition_indexes.clone())).collect());
+            let fetched = fetch_group(ctx, &group, topics);
+            resp.with_topics(
+                fetched
+                    .into_iter()
+                    .map(|(t, rows)| {
+                        OffsetFetchResponseTopics::default().with_name(topic_name(&t)).with_partitions(
+                            rows.into_iter()
+                                .map(|(p, offset, metadata)| {
+                                    OffsetFetchResponsePartitions::default()
+                                        .with_partition_index(p)
+                                        .with_committed_offset(offset)
+                                        .with_committed_leader_epoch(epoch(offset >= 0))
+                                        .with_metadata(Some(str_bytes(metadata.unwrap_or_default())))
+                                })
+                                .collect(),
+                        )
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    Some(OffsetFetchResponse::default().with_groups(groups))
+}
+
+pub async fn delete(ctx: &Ctx, req: OffsetDeleteRequest, _: i16, _: &RequestHeader) -> Option<OffsetDeleteResponse> {
+    let partitions: Vec<(String, i32)> =
+        req.topics.iter().flat_map(|t| t.partitions.iter().map(move |p| (t.name.0.to_string(), p.partition_index))).collect();
+    let results = match tokio::task::block_in_place(|| ctx.broker.groups.delete_offsets(&req.group_id.0, &partitions)) {
+        Ok(r) => r,
+        Err(e) => return Some(OffsetDeleteResponse::default().with_error_code(code(&e))),
+    };
+    let mut results = results.into_iter();
+    let topics = req
+        .topics
+        .iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let r = OffsetDeleteResponsePartition::default().with_partition_index(p.partition_index);
+                    match results.next() {
+                        Some(Err(e)) => r.with_error_code(code(&e)),
+                        _ => r,
+                    }
+                })
+                .collect();
+            OffsetDeleteResponseTopic::default().with_name(t.name.clone()).with_partitions(partitions)
+        })
+        .collect();
+    Some(OffsetDeleteResponse::default().with_topics(topics))
+}

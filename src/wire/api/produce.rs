@@ -1,0 +1,120 @@
+//! Produce and InitProducerId. Batches are stored as the client sent them (compressed
+//! ones stay compressed), after their CRC, size and idempotent sequence are checked; only
+//! their base offsets change. acks=0 gets no reply at all.
+
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::*;
+
+use super::{code, str_bytes};
+use crate::error::Error;
+use crate::log::EncodedBatches;
+use crate::wire::Ctx;
+
+/// INVALID_REQUIRED_ACKS
+const INVALID_REQUIRED_ACKS: i16 = 21;
+/// INVALID_REQUEST
+const INVALID_REQUEST: i16 = 42;
+
+pub async fn handle(ctx: &Ctx, req: ProduceRequest, version: i16, _: &RequestHeader) -> Option<ProduceResponse> {
+    // Fields newer than the request's version must stay at their defaults.
+    let message = |m: String| (version >= 8).then(|| str_bytes(m));
+    let b = &ctx.broker;
+    let refuse = |why: i16, message: &str| {
+        let responses = req
+            .topic_data
+            .iter()
+            .map(|t| {
+                TopicProduceResponse::default().with_name(t.name.clone()).with_partition_responses(
+                    t.partition_data
+                        .iter()
+                        .map(|p| {
+                            PartitionProduceResponse::default()
+                                .with_index(p.index)
+                                .with_error_code(why)
+                                .with_base_offset(-1)
+                                .with_error_message((version >= 8).then(|| str_bytes(message)))
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        ProduceResponse::default().with_responses(responses)
+    };
+    if !matches!(req.acks, -1..=1) {
+        return Some(refuse(INVALID_REQUIRED_ACKS, "acks must be -1, 0 or 1"));
+    }
+    if req.transactional_id.is_some() {
+        return (req.acks != 0).then(|| refuse(INVALID_REQUEST, "samsa has no transactions: produce without a transactional id"));
+    }
+    let mut appends = Vec::new();
+    for t in &req.topic_data {
+        let topic = t.name.0.to_string();
+        for p in &t.partition_data {
+            let batches = match &p.records {
+                None => Err(Error::InvalidRecord("a produce request for a partition carried no records".into())),
+                Some(bytes) => b.max_message_bytes(&topic).and_then(|max| EncodedBatches::from_client(bytes.to_vec(), max)),
+            };
+            appends.push((topic.clone(), p.index, batches));
+        }
+    }
+    let results = b.produce_batches(appends);
+    if req.acks == 0 {
+        return None;
+    }
+    // Durable means fsynced when the broker fsyncs: answer after the group commit.
+    let mut synced = Ok(());
+    if b.config().fsync && results.iter().any(|r| r.as_ref().is_ok_and(|r| !r.duplicate)) {
+        synced = match b.sync().await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Closed),
+        };
+    }
+    let mut results = results.into_iter();
+    let responses = req
+        .topic_data
+        .iter()
+        .map(|t| {
+            let partitions = t
+                .partition_data
+                .iter()
+                .map(|p| {
+                    let resp = PartitionProduceResponse::default().with_index(p.index).with_log_append_time_ms(-1);
+                    let failed = |e: &Error| {
+                        PartitionProduceResponse::default()
+                            .with_index(p.index)
+                            .with_error_code(code(e))
+                            .with_base_offset(-1)
+                            .with_log_start_offset(-1)
+                            .with_error_message(message(e.to_string()))
+                    };
+                    match (results.next(), &synced) {
+                        (Some(Ok(r)), Ok(())) => resp
+                            .with_base_offset(r.base_offset)
+                            .with_log_start_offset(if version >= 5 { r.log_start_offset } else { -1 }),
+                        (Some(Ok(_)), Err(e)) => failed(e),
+                        (Some(Err(e)), _) => failed(&e),
+                        (None, _) => failed(&Error::Closed),
+                    }
+                })
+                .collect();
+            TopicProduceResponse::default().with_name(t.name.clone()).with_partition_responses(partitions)
+        })
+        .collect();
+    Some(ProduceResponse::default().with_responses(responses))
+}
+
+/// InitProducerId: a new producer id at epoch 0, or, for a producer that gives its id
+/// and epoch (KIP-360), the same id at the next epoch.
+pub async fn init_producer_id(ctx: &Ctx, req: InitProducerIdRequest, _: i16, _: &RequestHeader) -> Option<InitProducerIdResponse> {
+    let resp = InitProducerIdResponse::default();
+    if req.transactional_id.is_some() {
+        return Some(resp.with_error_code(INVALID_REQUEST).with_producer_id((-1).into()).with_producer_epoch(-1));
+    }
+    if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
+        return Some(resp.with_producer_id(req.producer_id).with_producer_epoch(req.producer_epoch + 1));
+    }
+    Some(match ctx.broker.init_producer_id() {
+        Ok((id, epoch)) => resp.with_producer_id(id.into()).with_producer_epoch(epoch),
+        Err(e) => resp.with_error_code(code(&e)).with_producer_id((-1).into()).with_producer_epoch(-1),
+    })
+}

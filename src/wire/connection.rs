@@ -1,0 +1,85 @@
+//! One connection: frames in, frames out, one request at a time.
+//!
+//! A frame is a big-endian i32 size and that many bytes. The api key, version and
+//! correlation id are read from the first 8 bytes here (the crate's header decoder fails
+//! on keys it does not know). A frame that is oversized, truncated or malformed closes
+//! this connection with a logged reason and changes nothing else; an unsupported
+//! ApiVersions version gets error 35 in the v0 format (KIP-511); any other unknown key or
+//! version closes the connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::{api, versions, Ctx};
+
+/// What the handler of a request decided.
+pub enum Reply {
+    /// A response frame body (header and message).
+    Frame(BytesMut),
+    /// No response (a Produce with acks=0).
+    Nothing,
+    /// Close the connection, for this reason.
+    Close(String),
+}
+
+pub async fn serve(mut stream: TcpStream, peer: SocketAddr, ctx: Arc<Ctx>, mut stopped: watch::Receiver<bool>) {
+    let _ = stream.set_nodelay(true);
+    let reason = loop {
+        let mut size = [0u8; 4];
+        let read = tokio::select! {
+            r = tokio::time::timeout(ctx.config.idle_timeout, stream.read_exact(&mut size)) => r,
+            _ = stopped.changed() => break "the listener is stopping".to_string(),
+        };
+        match read {
+            Err(_) => break format!("idle for {:?}", ctx.config.idle_timeout),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return,
+            Ok(Err(e)) => break format!("read failed: {e}"),
+            Ok(Ok(_)) => {}
+        }
+        let len = i32::from_be_bytes(size);
+        if len < 8 {
+            break format!("a frame of {len} bytes cannot hold a request header");
+        }
+        if len as usize > ctx.config.max_frame_bytes {
+            break format!("a frame of {len} bytes is over the limit of {}", ctx.config.max_frame_bytes);
+        }
+        let mut body = vec![0u8; len as usize];
+        if let Err(e) = stream.read_exact(&mut body).await {
+            break format!("the connection ended inside a frame: {e}");
+        }
+        let body = Bytes::from(body);
+        let key = i16::from_be_bytes([body[0], body[1]]);
+        let version = i16::from_be_bytes([body[2], body[3]]);
+        let correlation = i32::from_be_bytes([body[4], body[5], body[6], body[7]]);
+        let reply = if key == kafka_protocol::messages::ApiKey::ApiVersions as i16 && !versions::supports(key, version) {
+            Reply::Frame(api::unsupported_api_versions(correlation))
+        } else if !versions::supports(key, version) {
+            Reply::Close(format!("api key {key} version {version} is not supported"))
+        } else {
+            // A request runs to its end even if the listener stops meanwhile; a long
+            // fetch is cut short by the stop instead.
+            tokio::select! {
+                r = api::dispatch(&ctx, key, version, body) => r,
+                _ = stopped.changed() => Reply::Close("the listener is stopping".into()),
+            }
+        };
+        match reply {
+            Reply::Nothing => {}
+            Reply::Close(why) => break why,
+            Reply::Frame(frame) => {
+                let mut out = BytesMut::with_capacity(4 + frame.len());
+                out.put_i32(frame.len() as i32);
+                out.extend_from_slice(&frame);
+                if let Err(e) = stream.write_all(&out).await {
+                    break format!("write failed: {e}");
+                }
+            }
+        }
+    };
+    tracing::warn!(%peer, "closing a Kafka connection: {reason}");
+}
