@@ -252,4 +252,122 @@ describe('admin', () => {
     expect(await admin.listTopics()).toEqual([])
     await admin.disconnect()
   })
+
+  test('createTopics with a bad topic rejects with a KafkaJSAggregateError of KafkaJSCreateTopicErrors, and creates the others', async () => {
+    const { kafka } = setup()
+    const admin = kafka.admin()
+    await admin.createTopics({ topics: [{ topic: 'existing' }] })
+    const err = await createTopicsError(admin, {
+      topics: [
+        { topic: 'fine-1', numPartitions: 2 },
+        { topic: 'no-partitions', numPartitions: 0 },
+        { topic: 'existing' },
+        { topic: 'bad-config', configEntries: [{ name: 'no.such.config', value: '1' }] },
+        { topic: 'fine-2' },
+      ],
+    })
+    expect(err.message).toBe('Topic creation errors')
+    // As kafkajs reports them: every topic that was not created, the existing one included.
+    expect(err.errors.map((e) => [e.topic, e.type])).toEqual([
+      ['no-partitions', 'INVALID_PARTITIONS'],
+      ['existing', 'TOPIC_ALREADY_EXISTS'],
+      ['bad-config', 'INVALID_CONFIG'],
+    ])
+    expect(err.errors[0]).toBeInstanceOf(KafkaJSProtocolError)
+    expect(err.errors[0].retriable).toBe(false)
+    // Kafka's CreateTopics: the good topics of the same call are created.
+    expect((await admin.listTopics()).sort()).toEqual(['existing', 'fine-1', 'fine-2'])
+    expect((await admin.fetchTopicOffsets('fine-1')).length).toBe(2)
+    await admin.disconnect()
+  })
+
+  test('createTopics creates a thousand topics in one call', async () => {
+    const { kafka } = setup()
+    const admin = kafka.admin()
+    const topics = Array.from({ length: 1000 }, (_, i) => ({ topic: `bulk-${i}` }))
+    expect(await admin.createTopics({ topics })).toBe(true)
+    expect(await admin.listTopics()).toHaveLength(1000)
+    expect(await admin.createTopics({ topics })).toBe(false)
+    await admin.disconnect()
+  })
+
+  test("calls on a missing topic are retried per the admin's retry settings, then fail with the protocol error as cause", async () => {
+    const retries = []
+    const logCreator = () => ({ namespace, log }) => namespace.endsWith('Admin') && log.message.startsWith('Retrying') && retries.push(log.retryCount)
+    // The admin's own settings win over the Kafka object's (retries: 0 there).
+    const { kafka } = setup({ retry: { retries: 0 }, logLevel: logLevel.WARN, logCreator })
+    const admin = kafka.admin({ retry: { retries: 3, initialRetryTime: 10, maxRetryTime: 50 } })
+    const started = Date.now()
+    const err = await admin.fetchTopicOffsets('not-yet').catch((e) => e)
+    expect(err).toBeInstanceOf(KafkaJSNumberOfRetriesExceeded)
+    expect(err.retryCount).toBe(3)
+    expect(err.cause).toBeInstanceOf(KafkaJSProtocolError)
+    expect(err.cause).toMatchObject({ type: 'UNKNOWN_TOPIC_OR_PARTITION', retriable: true })
+    expect(retries).toEqual([0, 1, 2])
+    // Three waits with kafkajs's backoff: about 10 + 20 + 40 ms (each ± 20% jitter).
+    expect(Date.now() - started).toBeGreaterThanOrEqual(50)
+    for (const call of [
+      () => admin.fetchTopicMetadata({ topics: ['not-yet'] }),
+      () => admin.fetchOffsets({ groupId: 'g', topics: ['not-yet'] }),
+      () => admin.resetOffsets({ groupId: 'g', topic: 'not-yet' }),
+      () => admin.deleteTopicRecords({ topic: 'not-yet', partitions: [{ partition: 0, offset: '0' }] }),
+      () => admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: 'not-yet' }] }),
+    ]) {
+      await expect(call()).rejects.toEqual(retriesExceeded({ type: 'UNKNOWN_TOPIC_OR_PARTITION' }))
+    }
+    // Errors that retrying cannot mend are not retried, and keep their class.
+    retries.length = 0
+    await expect(admin.fetchTopicOffsets('no spaces')).rejects.toMatchObject({ name: 'KafkaJSProtocolError', type: 'INVALID_TOPIC_EXCEPTION' })
+    expect(retries).toEqual([])
+    await admin.disconnect()
+  })
+
+  test('a topic created while an admin call retries is found', async () => {
+    const { kafka } = setup()
+    const creator = kafka.admin()
+    let created = null
+    const logCreator = () => ({ log }) => {
+      if (log.message.startsWith('Retrying') && !created) created = creator.createTopics({ topics: [{ topic: 'late', numPartitions: 3 }] })
+    }
+    const watcher = new Kafka({ dataDir: kafka.dataDir, logLevel: logLevel.WARN, logCreator }).admin({ retry: { retries: 5, initialRetryTime: 20 } })
+    const offsets = await watcher.fetchTopicOffsets('late')
+    expect(await created).toBe(true)
+    expect(offsets.map((o) => o.partition)).toEqual([0, 1, 2])
+    await watcher.disconnect()
+    await creator.disconnect()
+  })
+
+  test('bad arguments are refused before they reach the broker', async () => {
+    const { kafka } = setup()
+    const admin = kafka.admin()
+    await admin.createTopics({ topics: [{ topic: 't', numPartitions: 2 }] })
+    const cases = [
+      [() => admin.fetchOffsets({ groupId: 42, topics: ['t'] }), TypeError, /groupId must be a non-empty string, got number 42/],
+      [() => admin.fetchOffsets({ groupId: 'g', topics: [7] }), KafkaJSNonRetriableError, /Invalid topic 7/],
+      [() => admin.fetchOffsets({ groupId: null }), KafkaJSNonRetriableError, /Invalid groupId null/],
+      [() => admin.setOffsets({ groupId: { id: 1 }, topic: 't', partitions: [{ partition: 0, offset: '0' }] }), TypeError, /groupId must be/],
+      [() => admin.setOffsets({ groupId: 'g', topic: 't', partitions: [{ partition: '0', offset: '0' }] }), TypeError, /partitions\[0\]\.partition must be an integer/],
+      [() => admin.setOffsets({ groupId: 'g', topic: 't', partitions: [null] }), TypeError, /partitions\[0\] must be an object/],
+      [() => admin.resetOffsets({ groupId: Symbol('g'), topic: 't' }), TypeError, /groupId must be a non-empty string, got a symbol/],
+      [() => admin.resetOffsets({ groupId: 'g', topic: 5n }), KafkaJSNonRetriableError, /Invalid topic a bigint/],
+      [() => admin.describeGroups(['g', 1]), TypeError, /groupIds\[1\] must be a non-empty string/],
+      [() => admin.deleteGroups([1n]), KafkaJSNonRetriableError, /Invalid groupId name: a bigint/],
+      [() => admin.createPartitions({ topicPartitions: [{ topic: 't', count: 2 ** 32 + 3 }] }), TypeError, /count of "t" must be an integer/],
+      [() => admin.describeConfigs({ resources: [false] }), KafkaJSNonRetriableError, /Invalid resource type/],
+      [() => admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: 't', configNames: [1] }] }), TypeError, /configNames\[0\] must be a string/],
+      [() => admin.fetchTopicOffsetsByTimestamp('t', 'yesterday'), TypeError, /timestamp must be/],
+      [() => admin.createTopics(null), TypeError, /createTopics takes an options object/],
+      [() => admin.on(admin.events.CONNECT, 'not a function'), TypeError, /listener must be a function/],
+      [() => kafka.admin({ retry: { retries: -1 } }), TypeError, /retry.retries must be a non-negative integer/],
+    ]
+    for (const [call, Class, message] of cases) {
+      const err = await Promise.resolve().then(call).then(
+        () => null,
+        (e) => e
+      )
+      expect(err).toBeInstanceOf(Class)
+      expect(err.message).toMatch(message)
+    }
+    await admin.disconnect()
+  })
 })

@@ -1,6 +1,8 @@
 'use strict'
 
-const { Kafka, CompressionTypes, KafkaJSError, KafkaJSNotImplemented, logLevel } = require('..')
+const fs = require('node:fs')
+const path = require('node:path')
+const { Kafka, CompressionTypes, KafkaJSError, KafkaJSNotImplemented, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError, logLevel } = require('..')
 const { tempDir, readPartition } = require('./helpers')
 
 function setup(options = {}) {
@@ -143,8 +145,6 @@ describe('producer', () => {
     const value = 'rider location '.repeat(200)
     await producer.send({ topic: 'gz', compression: CompressionTypes.GZIP, messages: [{ value }, { value }] })
     expect(readPartition(dataDir, 'gz', 0).map((r) => r.value.toString())).toEqual([value, value])
-    const fs = require('node:fs')
-    const path = require('node:path')
     const seg = path.join(require('../lib/broker').find(dataDir).key, 'topics', 'gz', '0', '00000000000000000000.log')
     expect(fs.statSync(seg).size).toBeLessThan(value.length)
     await expect(producer.send({ topic: 'gz', compression: CompressionTypes.Snappy, messages: [{ value }] })).rejects.toBeInstanceOf(KafkaJSNotImplemented)
@@ -234,5 +234,57 @@ describe('producer', () => {
   test('transactions are refused clearly rather than ignored', () => {
     const { kafka } = setup()
     expect(() => kafka.producer({ transactionalId: 'tx' })).toThrow(KafkaJSNotImplemented)
+  })
+
+  test('an unknown topic with auto-creation off is retried, then KafkaJSNumberOfRetriesExceeded with the protocol error as cause', async () => {
+    const warnings = []
+    const logCreator = () => ({ namespace, log }) => namespace.endsWith('Producer') && warnings.push(log)
+    const { dataDir, kafka } = setup({ logLevel: logLevel.WARN, logCreator })
+    const producer = kafka.producer({ allowAutoTopicCreation: false, retry: { retries: 3, initialRetryTime: 5, maxRetryTime: 20 } })
+    await producer.connect()
+    const err = await producer.send({ topic: 'missing', messages: [{ value: 'x' }] }).catch((e) => e)
+    expect(err).toBeInstanceOf(KafkaJSNumberOfRetriesExceeded)
+    expect(err).toMatchObject({ retryCount: 3, retriable: false })
+    expect(err.cause).toBeInstanceOf(KafkaJSProtocolError)
+    expect(err.cause).toMatchObject({ type: 'UNKNOWN_TOPIC_OR_PARTITION', code: 3, retriable: true })
+    expect(err.cause.message).toMatch(/"missing" does not exist/)
+    expect(warnings.map((w) => w.retryCount)).toEqual([0, 1, 2])
+    expect(fs.existsSync(path.join(dataDir, 'topics', 'missing'))).toBe(false)
+    await producer.disconnect()
+  })
+
+  test('a send retrying for a missing topic succeeds once the topic is created meanwhile', async () => {
+    const { dataDir, kafka } = setup({ autoCreateTopics: false })
+    const admin = kafka.admin()
+    let creating = null
+    const logCreator = () => ({ log }) => {
+      // At the first retry, another client creates the topic.
+      if (log.message.startsWith('Failed to send messages') && !creating) creating = admin.createTopics({ topics: [{ topic: 'late', numPartitions: 2 }] })
+    }
+    const sender = new Kafka({ dataDir, autoCreateTopics: false, logLevel: logLevel.WARN, logCreator }).producer({ retry: { retries: 5, initialRetryTime: 20 } })
+    await sender.connect()
+    const result = await sender.send({ topic: 'late', messages: [{ value: 'waited', partition: 1 }] })
+    expect(await creating).toBe(true)
+    expect(result).toEqual([expect.objectContaining({ topicName: 'late', partition: 1, baseOffset: '0' })])
+    expect(readPartition(dataDir, 'late', 1).map((r) => r.value.toString())).toEqual(['waited'])
+    await sender.disconnect()
+    await admin.disconnect()
+  })
+
+  test('bad producer options and send arguments are refused with named fields', async () => {
+    const { kafka } = setup()
+    expect(() => kafka.producer(null)).toThrow(/kafka.producer\(\) takes an options object, got null/)
+    expect(() => kafka.producer({ idempotent: 'yes' })).toThrow(/idempotent must be a boolean/)
+    expect(() => kafka.producer({ createPartitioner: () => 42 })).toThrow(/createPartitioner must return a partitioner function/)
+    expect(() => kafka.producer({ retry: { initialRetryTime: 'soon' } })).toThrow(/retry.initialRetryTime must be/)
+    const producer = kafka.producer()
+    await producer.connect()
+    await expect(producer.send(null)).rejects.toThrow(/send takes an options object, got null/)
+    await expect(producer.send({ topic: 't', acks: 'all', messages: [{ value: 'x' }] })).rejects.toThrow(TypeError)
+    await expect(producer.send({ topic: 't', acks: 2, messages: [{ value: 'x' }] })).rejects.toMatchObject({ type: 'INVALID_REQUIRED_ACKS', retriable: false })
+    await expect(producer.send({ topic: 't', timeout: -5, messages: [{ value: 'x' }] })).rejects.toThrow(/timeout must be/)
+    await expect(producer.sendBatch({ topicMessages: [{ topic: 't', messages: [] }, 'x'] })).rejects.toThrow(/Invalid topic/)
+    expect(() => producer.on(producer.events.CONNECT, null)).toThrow(/listener must be a function/)
+    await producer.disconnect()
   })
 })

@@ -44,7 +44,9 @@ function checkConfigEntries(topic, configEntries) {
   if (!Array.isArray(configEntries)) {
     throw new KafkaJSNonRetriableError(`Invalid configEntries for topic "${topic}", must be an array`)
   }
-  configEntries.forEach((entry, index) => {
+  // Index by index: a sparse array's holes are entries too (forEach would skip them).
+  for (let index = 0; index < configEntries.length; index++) {
+    const entry = configEntries[index]
     if (typeof entry !== 'object' || entry == null) {
       throw new KafkaJSNonRetriableError(`Invalid configEntries for topic "${topic}". Entry ${index} must be an object`)
     }
@@ -55,7 +57,7 @@ function checkConfigEntries(topic, configEntries) {
         )
       }
     }
-  })
+  }
 }
 
 /** A topic argument as kafkajs checks it (`Invalid topic ...` for a missing one), then
@@ -164,7 +166,8 @@ class Admin {
   async createTopics(options) {
     const { topics, validateOnly = false, timeout } = optionsOf(options, 'createTopics')
     if (!topics || !Array.isArray(topics)) throw new KafkaJSNonRetriableError(`Invalid topics array ${show(topics)}`)
-    if (topics.some((t) => !t || typeof t !== 'object' || typeof t.topic !== 'string')) {
+    // findIndex, unlike some, sees the holes of a sparse array.
+    if (topics.findIndex((t) => !t || typeof t !== 'object' || typeof t.topic !== 'string') >= 0) {
       throw new KafkaJSNonRetriableError('Invalid topics array, the topic names have to be a valid string')
     }
     if (new Set(topics.map((t) => t.topic)).size < topics.length) {
@@ -220,7 +223,7 @@ class Admin {
   async deleteTopics(options) {
     const { topics, timeout } = optionsOf(options, 'deleteTopics')
     if (!topics || !Array.isArray(topics)) throw new KafkaJSNonRetriableError(`Invalid topics array ${show(topics)}`)
-    if (topics.some((t) => typeof t !== 'string')) {
+    if (topics.findIndex((t) => typeof t !== 'string') >= 0) {
       throw new KafkaJSNonRetriableError('Invalid topics array, the names must be a valid string')
     }
     if (timeout !== undefined && timeout !== null) checkMillis(timeout, 'timeout')
@@ -245,7 +248,7 @@ class Admin {
       throw new KafkaJSNonRetriableError(`Invalid topic partitions array ${show(topicPartitions)}`)
     }
     if (topicPartitions.length === 0) throw new KafkaJSNonRetriableError('Empty topic partitions array')
-    if (topicPartitions.some((t) => !t || typeof t !== 'object' || typeof t.topic !== 'string')) {
+    if (topicPartitions.findIndex((t) => !t || typeof t !== 'object' || typeof t.topic !== 'string') >= 0) {
       throw new KafkaJSNonRetriableError('Invalid topic partitions array, the topic names have to be a valid string')
     }
     if (new Set(topicPartitions.map((t) => t.topic)).size < topicPartitions.length) {
@@ -323,9 +326,10 @@ class Admin {
     const { topic, partitions } = optionsOf(options, 'deleteTopicRecords')
     checkTopic(topic, true)
     if (!partitions || !Array.isArray(partitions) || partitions.length === 0) throw new KafkaJSNonRetriableError('Invalid partitions')
-    partitions.forEach((p, i) => {
+    for (let i = 0; i < partitions.length; i++) {
+      const p = partitions[i]
       if (p === null || typeof p !== 'object') throw new TypeError(`partitions[${i}] must be an object like { partition, offset }, got ${describe(p)}`)
-    })
+    }
     // A retry deletes only from the partitions that failed with a retriable error.
     let pending = partitions.map(({ partition, offset }) => ({ partition, offset }))
     return this.withRetries(async (b) => {
@@ -375,14 +379,14 @@ class Admin {
 
   async describeGroups(groupIds) {
     if (!Array.isArray(groupIds)) throw new KafkaJSNonRetriableError(`Invalid groupIds array ${show(groupIds)}`)
-    groupIds.forEach((g, i) => checkGroupId(g, `groupIds[${i}]`))
+    for (let i = 0; i < groupIds.length; i++) checkGroupId(groupIds[i], `groupIds[${i}]`)
     return this.withRetries((b) => ({ groups: groupIds.map((g) => describeGroupShape(b.call(() => b.native.describeGroup(g)))) }))
   }
 
   async deleteGroups(groupIds) {
     if (!groupIds || !Array.isArray(groupIds)) throw new KafkaJSNonRetriableError(`Invalid groupIds array ${show(groupIds)}`)
-    const invalid = groupIds.find((g) => typeof g !== 'string' || g.length === 0)
-    if (invalid !== undefined) throw new KafkaJSNonRetriableError(`Invalid groupId name: ${describe(invalid)}`)
+    const invalid = groupIds.findIndex((g) => typeof g !== 'string' || g.length === 0)
+    if (invalid >= 0) throw new KafkaJSNonRetriableError(`Invalid groupId name: ${describe(groupIds[invalid])}`)
     const results = []
     // A retry deletes only the groups that failed with a retriable error.
     let pending = [...new Set(groupIds)]
@@ -438,7 +442,8 @@ class Admin {
     checkGroupId(groupId)
     checkTopic(topic)
     if (!Array.isArray(partitions) || partitions.length === 0) throw new KafkaJSNonRetriableError('Invalid partitions')
-    const seeks = partitions.map((p, i) => {
+    const seeks = Array.from({ length: partitions.length }, (_, i) => {
+      const p = partitions[i]
       if (p === null || typeof p !== 'object') throw new TypeError(`partitions[${i}] must be an object like { partition, offset }, got ${describe(p)}`)
       const { partition, offset } = p
       if (!Number.isInteger(partition)) throw new TypeError(`partitions[${i}].partition must be an integer, got ${describe(partition)}`)
@@ -505,25 +510,26 @@ class Admin {
     if (!resources || !Array.isArray(resources)) throw new KafkaJSNonRetriableError(`Invalid resources array ${show(resources)}`)
     if (resources.length === 0) throw new KafkaJSNonRetriableError('Resources array cannot be empty')
     const types = Object.values(ConfigResourceTypes)
-    const invalidType = resources.find((r) => !r || typeof r !== 'object' || !types.includes(r.type))
-    if (invalidType !== undefined) {
-      throw new KafkaJSNonRetriableError(`Invalid resource type ${show(invalidType && invalidType.type)}: ${safeJson(invalidType)}`)
+    const invalidType = resources.findIndex((r) => !r || typeof r !== 'object' || !types.includes(r.type))
+    if (invalidType >= 0) {
+      const r = resources[invalidType]
+      throw new KafkaJSNonRetriableError(`Invalid resource type ${show(r && r.type)}: ${safeJson(r)}`)
     }
     const invalidName = resources.find((r) => !r.name || typeof r.name !== 'string')
     if (invalidName) throw new KafkaJSNonRetriableError(`Invalid resource name ${show(invalidName.name)}: ${safeJson(invalidName)}`)
     if (entries) {
       const bad = resources.find((r) => !Array.isArray(r.configEntries))
       if (bad) throw new KafkaJSNonRetriableError(`Invalid resource configEntries ${show(bad.configEntries)}: ${safeJson(bad)}`)
-      const badValue = resources.find((r) => r.configEntries.some((e) => !e || typeof e.name !== 'string' || typeof e.value !== 'string'))
+      const badValue = resources.find((r) => r.configEntries.findIndex((e) => !e || typeof e.name !== 'string' || typeof e.value !== 'string') >= 0)
       if (badValue) throw new KafkaJSNonRetriableError(`Invalid resource config value: ${safeJson(badValue)}`)
     } else {
       const bad = resources.find((r) => r.configNames != null && !Array.isArray(r.configNames))
       if (bad) throw new KafkaJSNonRetriableError(`Invalid resource configNames ${show(bad.configNames)}: ${safeJson(bad)}`)
-      resources.forEach((r, i) =>
-        (r.configNames || []).forEach((n, k) => {
-          if (typeof n !== 'string') throw new TypeError(`resources[${i}].configNames[${k}] must be a string, got ${describe(n)}`)
-        })
-      )
+      resources.forEach((r, i) => {
+        const names = r.configNames || []
+        const k = names.findIndex((n) => typeof n !== 'string')
+        if (k >= 0) throw new TypeError(`resources[${i}].configNames[${k}] must be a string, got ${describe(names[k])}`)
+      })
     }
     const notTopic = resources.find((r) => r.type !== ConfigResourceTypes.TOPIC)
     if (notTopic) {

@@ -121,15 +121,15 @@ class Consumer {
     for (const [name, v] of Object.entries({ sessionTimeout, rebalanceTimeout, heartbeatInterval, maxWaitTimeInMs })) {
       checkMillis(v, name, { positive: true })
     }
-    if (typeof maxBytesPerPartition !== 'number' || !Number.isFinite(maxBytesPerPartition) || maxBytesPerPartition <= 0) {
-      throw new TypeError(`maxBytesPerPartition must be a positive number, got ${describe(maxBytesPerPartition)}`)
+    if (!Number.isSafeInteger(maxBytesPerPartition) || maxBytesPerPartition <= 0) {
+      throw new TypeError(`maxBytesPerPartition must be a positive integer, got ${describe(maxBytesPerPartition)}`)
     }
     if (typeof allowAutoTopicCreation !== 'boolean') throw new TypeError(`allowAutoTopicCreation must be a boolean, got ${describe(allowAutoTopicCreation)}`)
     if (!Array.isArray(partitionAssigners) || partitionAssigners.length === 0) {
       throw new KafkaJSNonRetriableError('partitionAssigners must be a non-empty array')
     }
     const assigner = partitionAssigners[0]
-    if (!assigner || typeof assigner.samsaName !== 'string') {
+    if (!assigner || (assigner.samsaName !== 'RoundRobinAssigner' && assigner.samsaName !== 'RangeAssigner')) {
       throw new KafkaJSNonRetriableError(
         'Custom partition assigners are not supported by samsa yet: use PartitionAssigners.roundRobin or PartitionAssigners.range'
       )
@@ -856,7 +856,9 @@ class Consumer {
    * to read), with kafkajs's checks. */
   async commitOffsets(offsets = []) {
     if (!Array.isArray(offsets)) throw new TypeError(`offsets must be an array, got ${describe(offsets)}`)
-    const list = offsets.map((o) => {
+    // Every index, holes of a sparse array included (map would skip them).
+    const list = Array.from({ length: offsets.length }, (_, i) => {
+      const o = offsets[i]
       if (o === null || typeof o !== 'object') throw new TypeError(`offsets[] must be objects like { topic, partition, offset }, got ${describe(o)}`)
       const { topic, partition, offset, metadata = null } = o
       if (!topic || typeof topic !== 'string') throw new KafkaJSNonRetriableError(`Invalid topic ${show(topic)}`)
@@ -997,7 +999,7 @@ function checkTopicPartitions(topicPartitions, what) {
   if (!Array.isArray(topicPartitions)) throw new TypeError(`${what} takes an array of { topic, partitions }, got ${describe(topicPartitions)}`)
   for (const tp of topicPartitions) {
     if (!tp || !tp.topic || typeof tp.topic !== 'string') throw new KafkaJSNonRetriableError(`Invalid topic ${show((tp && tp.topic) || tp)}`)
-    if (tp.partitions !== undefined && (!Array.isArray(tp.partitions) || tp.partitions.some((p) => !Number.isInteger(p)))) {
+    if (tp.partitions !== undefined && (!Array.isArray(tp.partitions) || tp.partitions.findIndex((p) => !Number.isInteger(p)) >= 0)) {
       throw new KafkaJSNonRetriableError(`Array of valid partitions required to ${what} specific partitions instead of ${show(tp.partitions)}`)
     }
   }

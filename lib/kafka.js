@@ -15,7 +15,7 @@ const native = require('../binding.js')
 const BROKER_OPTIONS = {
   fsync: 'boolean',
   autoCreateTopics: 'boolean',
-  defaultNumPartitions: 'count',
+  defaultNumPartitions: 'partitions',
   segmentBytes: 'count',
   segmentMs: 'count',
   retentionMs: 'duration',
@@ -31,6 +31,9 @@ function brokerOptions(config) {
     if (v === undefined || v === null) continue
     if (kind === 'boolean') {
       if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${describe(v)}`)
+    } else if (kind === 'partitions') {
+      // Kafka's partition counts are int32s.
+      if (!Number.isInteger(v) || v < 1 || v > 2 ** 31 - 1) throw new TypeError(`${name} must be an integer from 1 to 2147483647, got ${describe(v)}`)
     } else {
       // Durations and sizes accept -1 (unlimited), as Kafka's retention settings do.
       const min = kind === 'duration' ? -1 : 1

@@ -124,7 +124,7 @@ class Producer {
     if (!Array.isArray(topicMessages)) {
       throw new TypeError(`topicMessages must be an array, got ${describe(topicMessages)}`)
     }
-    if (topicMessages.some((tm) => !tm || !tm.topic)) {
+    if (topicMessages.findIndex((tm) => !tm || !tm.topic) >= 0) {
       throw new KafkaJSNonRetriableError('Invalid topic')
     }
     if (acks !== -1 && acks !== 0 && acks !== 1) {
@@ -139,6 +139,7 @@ class Producer {
       )
     }
     const codec = compression === undefined || compression === null ? 0 : compression
+    if (typeof codec !== 'number') throw new TypeError(`compression must be one of CompressionTypes (a number), got ${describe(compression)}`)
     if (CODEC_NAMES[codec]) throw new KafkaJSNotImplemented(`${CODEC_NAMES[codec]} compression not implemented`)
     if (codec !== 0 && codec !== 1) throw new KafkaJSNonRetriableError(`Unsupported compression codec ${describe(compression)}`)
 

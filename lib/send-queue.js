@@ -169,7 +169,8 @@ class Builder {
       if (forced !== undefined) p = forced[i]
       else if (byKeyBytes === undefined) p = partitioner({ topic, partitionMetadata, message: m })
       else if (p === undefined || p === null) p = byKeyBytes(topic, partitionMetadata, this.data, keyStart, keyLen)
-      if (!(p >= 0 && p < numPartitions && Number.isInteger(p))) throw messageErrors.partition(topic, i, p, numPartitions)
+      if (!Number.isInteger(p)) throw messageErrors.partitionerResult(topic, i, p)
+      if (!(p >= 0 && p < numPartitions)) throw messageErrors.partition(topic, i, p, numPartitions)
 
       const meta = this.meta
       meta[at] = idx
@@ -181,7 +182,7 @@ class Builder {
       const ts = m.timestamp
       let t = now
       if (ts !== undefined && ts !== null && ts !== '' && ts !== 0) {
-        t = Number(ts)
+        t = typeof ts === 'number' || typeof ts === 'string' || typeof ts === 'bigint' ? Number(ts) : NaN
         if (!Number.isSafeInteger(t) || t < -1) throw messageErrors.timestamp(topic, i, ts)
       }
       this.timestamps[this.count++] = t

@@ -138,6 +138,8 @@ const messageErrors = {
   timestamp: (topic, i, t) =>
     new TypeError(`${where(topic, i)}: timestamp must be milliseconds since the epoch (a number or numeric string), got ${describe(t)}`),
   partitionType: (topic, i, p) => new TypeError(`${where(topic, i)}: partition must be an integer, got ${describe(p)}`),
+  partitionerResult: (topic, i, p) =>
+    new TypeError(`${where(topic, i)}: the partitioner must return a partition number (an integer), got ${describe(p)}`),
   partition: (topic, i, p, n) =>
     protocolError(
       'UNKNOWN_TOPIC_OR_PARTITION',
