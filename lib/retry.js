@@ -42,9 +42,9 @@ function retryConfig(...layers) {
       if (v === undefined) continue
       const ok =
         typeof v === 'number' &&
-        Number.isFinite(v) &&
+        (Number.isFinite(v) || (name === 'retries' && v === Infinity)) &&
         (name === 'retries'
-          ? Number.isInteger(v) && v >= 0
+          ? (Number.isInteger(v) || v === Infinity) && v >= 0
           : name === 'factor'
             ? v >= 0 && v <= 1
             : name === 'multiplier'
@@ -52,7 +52,7 @@ function retryConfig(...layers) {
               : v >= 0 && v <= MAX_TIMER_MS)
       if (!ok) {
         const rule = {
-          retries: 'a non-negative integer',
+          retries: 'a non-negative integer (or Infinity)',
           factor: 'a number from 0 to 1',
           multiplier: 'a number from 1 to 1000',
         }[name] || `a number of milliseconds from 0 to ${MAX_TIMER_MS}`
