@@ -40,6 +40,8 @@ class SharedBroker {
       (n) => {
         this.native = n
         this.sendQueue = new SendQueue(this)
+        // Appends that come over the Kafka wire protocol wake this process's consumers too.
+        n.watchAppends((topics, partitions) => this.remoteAppended(topics, partitions))
         drainNativeLogs(logger)
         if (!n.openedClean) logger.info('Recovered the data directory after an unclean stop', { dataDir: key })
         return this
@@ -76,6 +78,13 @@ class SharedBroker {
         const n = counts[i]
         for (let p = 0; p < n.length; p++) if (n[p] > 0) c.dataArrived(topics[i], p)
       }
+    }
+  }
+
+  /** Appends made over the wire landed on (topics[i], partitions[i]). */
+  remoteAppended(topics, partitions) {
+    for (const c of this.consumers) {
+      for (let i = 0; i < topics.length; i++) if (c.subscribedTo(topics[i])) c.dataArrived(topics[i], partitions[i])
     }
   }
 

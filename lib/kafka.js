@@ -136,6 +136,55 @@ class Kafka {
   }
 
   /**
+   * Serves the Kafka wire protocol from this data directory's broker (samsa's own), so
+   * kafkajs, librdkafka and Java clients in other processes can use it beside this
+   * process's own clients. Loopback by default; any other host must be asked for.
+   * Resolves to the address clients are told to connect to. The broker stays open while
+   * it listens; `kafka.close()` stops it.
+   */
+  async listen(options) {
+    const { port = 9092, host = '127.0.0.1', advertisedHost, advertisedPort } = optionsOf(options, 'listen')
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`port must be an integer from 0 to 65535, got ${describe(port)}`)
+    if (typeof host !== 'string' || host === '') throw new TypeError(`host must be a non-empty string, got ${describe(host)}`)
+    if (advertisedHost !== undefined && (typeof advertisedHost !== 'string' || advertisedHost === '')) {
+      throw new TypeError(`advertisedHost must be a non-empty string, got ${describe(advertisedHost)}`)
+    }
+    if (advertisedPort !== undefined && (!Number.isInteger(advertisedPort) || advertisedPort < 1 || advertisedPort > 65535)) {
+      throw new TypeError(`advertisedPort must be an integer from 1 to 65535, got ${describe(advertisedPort)}`)
+    }
+    if (this.listener) throw new KafkaJSNonRetriableError(`this Kafka object is already listening on ${this.listener.address.host}:${this.listener.address.port}`)
+    const listener = {
+      address: null,
+      shared: null,
+      // Like a listening http.Server, a listening broker keeps the process alive: its
+      // connections are served on samsa's own threads, which Node does not count.
+      keepAlive: null,
+      disconnect: async () => {
+        if (this.listener !== listener) return
+        this.listener = null
+        clearInterval(listener.keepAlive)
+        try {
+          await listener.shared.callAsync(() => listener.shared.native.stopListening())
+        } finally {
+          await this._release(listener, listener.shared)
+        }
+      },
+    }
+    listener.shared = await this._acquire(listener)
+    try {
+      const a = listener.shared.call(() => listener.shared.native.listen({ host, port, advertisedHost, advertisedPort }))
+      listener.address = { host: a.advertisedHost, port: a.advertisedPort }
+    } catch (e) {
+      await this._release(listener, listener.shared)
+      throw e
+    }
+    this.listener = listener
+    listener.keepAlive = setInterval(() => {}, 2 ** 31 - 1)
+    this.rootLogger.info('Serving the Kafka protocol', { host: listener.address.host, port: listener.address.port, dataDir: this.dataDir })
+    return { ...listener.address }
+  }
+
+  /**
    * Disconnects this object's clients; the broker flushes, writes its clean-shutdown
    * marker and releases the data directory once no client in the process uses it.
    */

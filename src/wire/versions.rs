@@ -34,6 +34,17 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
 ];
 
+/// The range ApiVersions advertises. Produce is advertised from v0 though v0-2 requests
+/// are refused: librdkafka up to 2.x enables gzip, snappy and lz4 only when the broker's
+/// Produce range reaches v0 (librdkafka#4956), and Kafka 4.0 advertises it the same way
+/// for that reason (KAFKA-18659).
+pub fn advertised(key: ApiKey, min: i16, max: i16) -> (i16, i16) {
+    match key {
+        ApiKey::Produce => (0, max),
+        _ => (min, max),
+    }
+}
+
 /// The supported range of an API, if it is served at all.
 pub fn range(key: i16) -> Option<(ApiKey, i16, i16)> {
     SUPPORTED.iter().copied().find(|(k, _, _)| *k as i16 == key)

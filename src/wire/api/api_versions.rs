@@ -8,7 +8,10 @@ use crate::wire::{versions, Ctx};
 pub fn response(error_code: i16) -> ApiVersionsResponse {
     let api_keys = versions::SUPPORTED
         .iter()
-        .map(|(key, min, max)| ApiVersion::default().with_api_key(*key as i16).with_min_version(*min).with_max_version(*max))
+        .map(|(key, min, max)| {
+            let (min, max) = versions::advertised(*key, *min, *max);
+            ApiVersion::default().with_api_key(*key as i16).with_min_version(min).with_max_version(max)
+        })
         .collect();
     ApiVersionsResponse::default().with_error_code(error_code).with_api_keys(api_keys)
 }
