@@ -97,10 +97,8 @@ describe('admin', () => {
     // Partition 3 cannot be created (a file is in its way); partition 2 could.
     const blocker = path.join(dataDir, 'topics', 'grow', '3')
     fs.writeFileSync(blocker, 'in the way')
-    // A disk error is retriable: retried, then KafkaJSNumberOfRetriesExceeded with it as the cause.
-    await expect(admin.createPartitions({ topicPartitions: [{ topic: 'grow', count: 5 }] })).rejects.toEqual(
-      retriesExceeded({ type: 'KAFKA_STORAGE_ERROR' })
-    )
+    // kafkajs's createPartitions does not retry the broker's errors: the disk error as it is.
+    await expect(admin.createPartitions({ topicPartitions: [{ topic: 'grow', count: 5 }] })).rejects.toMatchObject({ type: 'KAFKA_STORAGE_ERROR' })
     const partitions = async () => (await admin.fetchTopicMetadata({ topics: ['grow'] })).topics[0].partitions.length
     expect(await partitions()).toBe(2)
     expect(JSON.parse(fs.readFileSync(path.join(dataDir, 'topics', 'grow', 'topic.json'))).partitions).toBe(2)
@@ -159,9 +157,15 @@ describe('admin', () => {
     expect((await admin.fetchTopicOffsets('offsets'))[0]).toEqual({ partition: 0, offset: '10', high: '10', low: '7' })
     await admin.deleteTopicRecords({ topic: 'offsets', partitions: [{ partition: 0, offset: '-1' }] })
     expect((await admin.fetchTopicOffsets('offsets'))[0].low).toBe('10')
+    // As kafkajs: a deletion that fails for good ends as the cause of a KafkaJSNonRetriableError.
     const err = await admin.deleteTopicRecords({ topic: 'offsets', partitions: [{ partition: 1, offset: '99' }] }).catch((e) => e)
-    expect(err).toBeInstanceOf(KafkaJSDeleteTopicRecordsError)
-    expect(err.partitions[0].error.type).toBe('OFFSET_OUT_OF_RANGE')
+    expect(err).toBeInstanceOf(KafkaJSNonRetriableError)
+    expect(err.cause).toBeInstanceOf(KafkaJSDeleteTopicRecordsError)
+    expect(err.cause.partitions[0].error).toMatchObject({ name: 'KafkaJSProtocolError', type: 'OFFSET_OUT_OF_RANGE' })
+    // A partition the topic does not have fails at once (kafkajs: no leader for it).
+    const noLeader = await admin.deleteTopicRecords({ topic: 'offsets', partitions: [{ partition: 7, offset: '1' }] }).catch((e) => e)
+    expect(noLeader).toBeInstanceOf(KafkaJSDeleteTopicRecordsError)
+    expect(noLeader.partitions[0].error).toMatchObject({ name: 'KafkaJSBrokerNotFound', retriable: false })
     await producer.disconnect()
     await admin.disconnect()
   })
@@ -247,7 +251,7 @@ describe('admin', () => {
     const offsetsError = await admin.fetchTopicOffsets('missing').catch((e) => e)
     expect(offsetsError).toBeInstanceOf(KafkaJSNumberOfRetriesExceeded)
     expect(offsetsError.cause).toBeInstanceOf(KafkaJSProtocolError)
-    await expect(admin.fetchTopicMetadata({ topics: ['missing'] })).rejects.toEqual(retriesExceeded({ type: 'UNKNOWN_TOPIC_OR_PARTITION' }))
+    await expect(admin.fetchTopicMetadata({ topics: ['missing'] })).rejects.toMatchObject({ type: 'UNKNOWN_TOPIC_OR_PARTITION' })
     await expect(admin.describeConfigs({ resources: [] })).rejects.toThrow('cannot be empty')
     expect(await admin.listTopics()).toEqual([])
     await admin.disconnect()
@@ -267,14 +271,15 @@ describe('admin', () => {
       ],
     })
     expect(err.message).toBe('Topic creation errors')
-    // As kafkajs reports them: every topic that was not created, the existing one included.
+    // As kafkajs reports them: every topic that was not created, the existing one included,
+    // in topic name order.
     expect(err.errors.map((e) => [e.topic, e.type])).toEqual([
-      ['no-partitions', 'INVALID_PARTITIONS'],
-      ['existing', 'TOPIC_ALREADY_EXISTS'],
       ['bad-config', 'INVALID_CONFIG'],
+      ['existing', 'TOPIC_ALREADY_EXISTS'],
+      ['no-partitions', 'INVALID_PARTITIONS'],
     ])
-    expect(err.errors[0]).toBeInstanceOf(KafkaJSProtocolError)
-    expect(err.errors[0].retriable).toBe(false)
+    expect(err.errors[2]).toBeInstanceOf(KafkaJSProtocolError)
+    expect(err.errors[2].retriable).toBe(false)
     // Kafka's CreateTopics: the good topics of the same call are created.
     expect((await admin.listTopics()).sort()).toEqual(['existing', 'fine-1', 'fine-2'])
     expect((await admin.fetchTopicOffsets('fine-1')).length).toBe(2)
@@ -291,7 +296,7 @@ describe('admin', () => {
     await admin.disconnect()
   })
 
-  test("calls on a missing topic are retried per the admin's retry settings, then fail with the protocol error as cause", async () => {
+  test("calls on a missing topic that kafkajs retries are retried per the admin's retry settings, then fail with the protocol error as cause", async () => {
     const retries = []
     const logCreator = () => ({ namespace, log }) => namespace.endsWith('Admin') && log.message.startsWith('Retrying') && retries.push(log.retryCount)
     // The admin's own settings win over the Kafka object's (retries: 0 there).
@@ -307,16 +312,24 @@ describe('admin', () => {
     // Three waits with kafkajs's backoff: about 10 + 20 + 40 ms (each ± 20% jitter).
     expect(Date.now() - started).toBeGreaterThanOrEqual(50)
     for (const call of [
-      () => admin.fetchTopicMetadata({ topics: ['not-yet'] }),
-      () => admin.fetchOffsets({ groupId: 'g', topics: ['not-yet'] }),
-      () => admin.resetOffsets({ groupId: 'g', topic: 'not-yet' }),
+      () => admin.fetchTopicOffsetsByTimestamp('not-yet', 0),
+      () => admin.deleteTopics({ topics: ['not-yet'] }),
       () => admin.deleteTopicRecords({ topic: 'not-yet', partitions: [{ partition: 0, offset: '0' }] }),
-      () => admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: 'not-yet' }] }),
     ]) {
       await expect(call()).rejects.toEqual(retriesExceeded({ type: 'UNKNOWN_TOPIC_OR_PARTITION' }))
     }
-    // Errors that retrying cannot mend are not retried, and keep their class.
+    // The calls kafkajs does not retry fail at once with the broker's error, as there.
     retries.length = 0
+    for (const call of [
+      () => admin.fetchTopicMetadata({ topics: ['not-yet'] }),
+      () => admin.fetchOffsets({ groupId: 'g', topics: ['not-yet'] }),
+      () => admin.resetOffsets({ groupId: 'g', topic: 'not-yet' }),
+      () => admin.createPartitions({ topicPartitions: [{ topic: 'not-yet', count: 2 }] }),
+      () => admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: 'not-yet' }] }),
+    ]) {
+      await expect(call()).rejects.toMatchObject({ name: 'KafkaJSProtocolError', type: 'UNKNOWN_TOPIC_OR_PARTITION' })
+    }
+    // Nor is an error that retrying cannot mend.
     await expect(admin.fetchTopicOffsets('no spaces')).rejects.toMatchObject({ name: 'KafkaJSProtocolError', type: 'INVALID_TOPIC_EXCEPTION' })
     expect(retries).toEqual([])
     await admin.disconnect()
@@ -368,6 +381,26 @@ describe('admin', () => {
       expect(err).toBeInstanceOf(Class)
       expect(err.message).toMatch(message)
     }
+    await admin.disconnect()
+  })
+
+  test('resetOffsets commits the EARLIEST or LATEST sentinel, and fetchOffsets({ resolveOffsets }) resolves and commits it, as kafkajs does', async () => {
+    const { kafka } = setup()
+    const admin = kafka.admin()
+    await admin.createTopics({ topics: [{ topic: 'r', numPartitions: 2 }] })
+    const producer = kafka.producer()
+    await producer.connect()
+    await producer.send({ topic: 'r', messages: [0, 0, 0, 1].map((partition) => ({ partition, value: 'x' })) })
+    await admin.deleteTopicRecords({ topic: 'r', partitions: [{ partition: 0, offset: '1' }] })
+    const offsets = async (args = {}) => (await admin.fetchOffsets({ groupId: 'g', topics: ['r'], ...args }))[0].partitions.map((p) => p.offset)
+    await admin.resetOffsets({ groupId: 'g', topic: 'r', earliest: true })
+    expect(await offsets()).toEqual(['-2', '-2'])
+    expect(await offsets({ resolveOffsets: true })).toEqual(['1', '0'])
+    expect(await offsets()).toEqual(['1', '0'])
+    await admin.resetOffsets({ groupId: 'g', topic: 'r' })
+    expect(await offsets()).toEqual(['-1', '-1'])
+    expect(await offsets({ resolveOffsets: true })).toEqual(['3', '1'])
+    await producer.disconnect()
     await admin.disconnect()
   })
 })

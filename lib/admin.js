@@ -7,6 +7,8 @@ const {
   KafkaJSDeleteTopicRecordsError,
   KafkaJSDeleteGroupsError,
   KafkaJSNotImplemented,
+  KafkaJSBrokerNotFound,
+  KafkaJSProtocolError,
   fromNative,
   protocolError,
 } = require('./errors')
@@ -68,6 +70,8 @@ function checkTopic(topic, quoted = false) {
   }
   checkTopicName(topic)
 }
+
+const isUnknownTopic = (e) => e.type === 'UNKNOWN_TOPIC_OR_PARTITION' && e.retriable !== false
 
 const unknownTopic = (topic) =>
   protocolError('UNKNOWN_TOPIC_OR_PARTITION', `This server does not host this topic-partition: unknown topic "${topic}"`)
@@ -147,18 +151,37 @@ class Admin {
     return this.shared
   }
 
+  // Which errors each call retries is kafkajs's choice for that call: fetchTopicOffsets,
+  // fetchTopicOffsetsByTimestamp, deleteTopics and deleteTopicRecords retry a missing
+  // topic (it may be being created), describeGroups and deleteTopicRecords retry whatever
+  // is retriable, and the other calls fail at once with the broker's error, as kafkajs's
+  // do (their retriers retry only cluster errors that one embedded broker never has).
+
+  /** Runs `fn(broker)` once; its errors are the call's, as they are. */
+  async once(fn) {
+    return fn(await this.broker())
+  }
+
   /**
-   * Runs `fn(broker, bail)` under the admin's retry policy, as kafkajs's admin does:
-   * a retriable error (UNKNOWN_TOPIC_OR_PARTITION for a topic that may yet be created,
-   * a transient disk error) is retried with backoff and ends, when retries run out, in
-   * KafkaJSNumberOfRetriesExceeded whose cause is that error; others are thrown as they are.
+   * Runs `fn(broker)` under the admin's retry policy, retrying the errors `retryOn` picks
+   * with kafkajs's backoff; when retries run out the call fails with
+   * KafkaJSNumberOfRetriesExceeded whose cause is the last error. Other errors end the
+   * call as they are.
    */
-  withRetries(fn) {
-    return this.retrier(async (bail) => fn(await this.broker(), bail))
+  withRetries(fn, retryOn = isUnknownTopic) {
+    return this.retrier(async (bail) => {
+      const b = await this.broker()
+      try {
+        return await fn(b)
+      } catch (e) {
+        if (e && retryOn(e)) throw e
+        return bail(e)
+      }
+    })
   }
 
   async listTopics() {
-    return this.withRetries((b) => b.call(() => b.native.topics()))
+    return this.once((b) => b.call(() => b.native.topics()))
   }
 
   // kafkajs's `timeout` and `waitForLeaders` are accepted: creation here is complete, with
@@ -187,7 +210,7 @@ class Admin {
         configValues: (configEntries || []).map((e) => e.value),
       }
     })
-    return this.withRetries(async (b) => {
+    return this.once(async (b) => {
       // Kafka's CreateTopics: each topic succeeds or fails on its own, in one call.
       const errors = new Array(topics.length).fill(null)
       const valid = []
@@ -212,7 +235,10 @@ class Admin {
       // An error that is not about one topic (the broker closed, say) is the call's.
       const general = errors.find((e) => e && !e.type)
       if (general) throw general
-      const failed = errors.flatMap((e, i) => (e ? [new KafkaJSCreateTopicError(e, specs[i].name)] : []))
+      // In topic name order, as kafkajs reports them.
+      const failed = errors
+        .flatMap((e, i) => (e ? [new KafkaJSCreateTopicError(e, specs[i].name)] : []))
+        .sort((x, y) => x.topic.localeCompare(y.topic))
       if (failed.length === 0) return true
       // As kafkajs: false when the only trouble is topics that already exist.
       if (failed.every((e) => e.type === 'TOPIC_ALREADY_EXISTS')) return false
@@ -259,14 +285,10 @@ class Admin {
       checkTopicName(topic)
       checkInt32(count, `topicPartitions[${i}].count of "${topic}"`)
     })
-    // A retry grows only the topics not grown yet.
-    const pending = topicPartitions.map(({ topic, count }) => ({ topic, count }))
-    return this.withRetries(async (b) => {
+    return this.once(async (b) => {
       try {
-        while (pending.length > 0) {
-          const { topic, count } = pending[0]
+        for (const { topic, count } of topicPartitions) {
           await b.callAsync(() => b.native.createPartitions(topic, count, !!validateOnly))
-          pending.shift()
         }
       } finally {
         b.topicsChanged()
@@ -279,7 +301,7 @@ class Admin {
     if (topics === null) topics = []
     if (!Array.isArray(topics)) throw new KafkaJSNonRetriableError(`Invalid topics array ${show(topics)}`)
     for (const topic of topics) checkTopic(topic)
-    return this.withRetries((b) => {
+    return this.once((b) => {
       const names = topics.length > 0 ? topics : b.call(() => b.native.topics())
       return {
         topics: names.map((name) => {
@@ -330,30 +352,42 @@ class Admin {
       const p = partitions[i]
       if (p === null || typeof p !== 'object') throw new TypeError(`partitions[${i}] must be an object like { partition, offset }, got ${describe(p)}`)
     }
-    // A retry deletes only from the partitions that failed with a retriable error.
+    // As kafkajs: the topic's offsets first (a missing topic is retried there), then
+    // partitions the topic does not have fail at once, then the deletions run under the
+    // retry policy: a retry deletes only from the partitions that failed, and errors that
+    // retrying cannot mend end the call as the cause of a KafkaJSNonRetriableError.
+    const low = new Map((await this.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.low)]))
+    const missing = []
+    for (const { partition, offset } of partitions) {
+      if (!low.has(partition)) {
+        missing.push({
+          partition,
+          offset,
+          error: new KafkaJSBrokerNotFound(`Could not find the leader for the partition: topic "${topic}" has ${low.size === 1 ? 'partition 0' : `partitions 0 to ${low.size - 1}`}, not ${describe(partition)}`, { retriable: false }),
+        })
+        continue
+      }
+      const target = toOffset(offset)
+      if (target !== null && target !== -1 && target < low.get(partition)) {
+        this.log.warn('The requested offset is before the earliest offset maintained on the partition - no records will be deleted from this partition', { topic, partition, offset: String(target) })
+      }
+    }
+    if (missing.length > 0) throw new KafkaJSDeleteTopicRecordsError({ topic, partitions: missing })
     let pending = partitions.map(({ partition, offset }) => ({ partition, offset }))
-    return this.withRetries(async (b) => {
-      const count = b.partitionCount(topic)
-      if (count === null) throw unknownTopic(topic)
-      const offsets = b.call(() => b.native.offsets(topic))
+    return this.retrier(async () => {
+      const b = await this.broker()
       const failed = []
       for (const { partition, offset } of pending) {
-        if (!isPartition(partition) || partition >= count) {
-          failed.push({ partition, offset, error: noSuchPartition(topic, partition, count) })
-          continue
-        }
         const target = toOffset(offset)
         if (target === null || target < -1) {
           failed.push({ partition, offset, error: protocolError('OFFSET_OUT_OF_RANGE', `offset ${show(offset)} is not a valid offset`) })
           continue
         }
-        if (target !== -1 && target < offsets[partition].low) {
-          this.log.warn('The requested offset is before the earliest offset maintained on the partition - no records will be deleted from this partition', { topic, partition, offset: String(target) })
-          continue
-        }
         try {
           await b.callAsync(() => b.native.deleteRecords(topic, partition, target))
-        } catch (error) {
+        } catch (e) {
+          // kafkajs makes a partition's error from its code: a KafkaJSProtocolError.
+          const error = e && e.type && e.name !== 'KafkaJSProtocolError' ? new KafkaJSProtocolError(e) : e
           failed.push({ partition, offset, error })
         }
       }
@@ -372,7 +406,7 @@ class Admin {
   }
 
   async listGroups() {
-    return this.withRetries((b) => ({
+    return this.once((b) => ({
       groups: b.call(() => b.native.listGroups()).map((groupId) => ({ groupId, protocolType: 'consumer' })),
     }))
   }
@@ -380,19 +414,21 @@ class Admin {
   async describeGroups(groupIds) {
     if (!Array.isArray(groupIds)) throw new KafkaJSNonRetriableError(`Invalid groupIds array ${show(groupIds)}`)
     for (let i = 0; i < groupIds.length; i++) checkGroupId(groupIds[i], `groupIds[${i}]`)
-    return this.withRetries((b) => ({ groups: groupIds.map((g) => describeGroupShape(b.call(() => b.native.describeGroup(g)))) }))
+    // kafkajs retries whatever is retriable here.
+    return this.retrier(async () => {
+      const b = await this.broker()
+      return { groups: groupIds.map((g) => describeGroupShape(b.call(() => b.native.describeGroup(g)))) }
+    })
   }
 
   async deleteGroups(groupIds) {
     if (!groupIds || !Array.isArray(groupIds)) throw new KafkaJSNonRetriableError(`Invalid groupIds array ${show(groupIds)}`)
     const invalid = groupIds.findIndex((g) => typeof g !== 'string' || g.length === 0)
     if (invalid >= 0) throw new KafkaJSNonRetriableError(`Invalid groupId name: ${describe(groupIds[invalid])}`)
-    const results = []
-    // A retry deletes only the groups that failed with a retriable error.
-    let pending = [...new Set(groupIds)]
-    return this.withRetries(async (b) => {
+    return this.once(async (b) => {
+      const results = []
       const errors = []
-      for (const groupId of pending) {
+      for (const groupId of new Set(groupIds)) {
         try {
           await b.callAsync(() => b.native.deleteGroup(groupId))
           results.push({ groupId, errorCode: 0 })
@@ -400,12 +436,7 @@ class Admin {
           errors.push({ groupId, errorCode: error.code, error })
         }
       }
-      pending = errors.map((e) => e.groupId)
-      if (errors.length > 0) {
-        const e = new KafkaJSDeleteGroupsError('Error in DeleteGroups', errors)
-        e.retriable = errors.every(({ error }) => error && error.retriable === true)
-        throw e
-      }
+      if (errors.length > 0) throw new KafkaJSDeleteGroupsError('Error in DeleteGroups', errors)
       return results
     })
   }
@@ -415,25 +446,36 @@ class Admin {
     checkGroupId(groupId)
     if (topics != null && !Array.isArray(topics)) throw new KafkaJSNonRetriableError('Expected topics array to be set')
     for (const topic of topics || []) checkTopic(topic)
-    return this.withRetries((b) => {
+    const out = await this.once((b) => {
       const names = topics && topics.length > 0 ? topics : b.call(() => b.native.committedTopics(groupId))
-      const out = []
-      for (const topic of names) {
+      return names.map((topic) => {
         const count = b.partitionCount(topic)
         if (count === null) throw unknownTopic(topic)
         const committed = new Map(b.call(() => b.native.committedOffsets(groupId, topic)).map((o) => [o.partition, o]))
-        const marks = resolveOffsets ? b.call(() => b.native.offsets(topic)) : null
-        out.push({
+        return {
           topic,
           partitions: Array.from({ length: count }, (_, partition) => {
             const c = committed.get(partition)
-            const offset = c ? String(c.offset) : resolveOffsets ? String(marks[partition].high) : '-1'
-            return { partition, offset, metadata: (c && c.metadata) || null }
+            return { partition, offset: c ? String(c.offset) : '-1', metadata: (c && c.metadata) || null }
           }),
-        })
-      }
-      return out
+        }
+      })
     })
+    if (!resolveOffsets) return out
+    // As kafkajs: -1 (none, or latest) and -2 (earliest) are resolved to the partition's
+    // high and low watermarks, and those offsets are committed (the group must be empty).
+    const resolved = []
+    for (const { topic, partitions } of out) {
+      const marks = new Map((await this.fetchTopicOffsets(topic)).map((o) => [o.partition, o]))
+      const recalculated = partitions.map(({ partition, offset, metadata }) => ({
+        partition,
+        offset: offset === '-2' ? marks.get(partition).low : offset === '-1' ? marks.get(partition).high : offset,
+        metadata,
+      }))
+      await this.setOffsets({ groupId, topic, partitions: recalculated })
+      resolved.push({ topic, partitions: recalculated })
+    }
+    return resolved
   }
 
   /** Commits offsets for a group with no running members (as Kafka requires). */
@@ -451,14 +493,14 @@ class Admin {
       if (o === null || o < -2) throw new TypeError(`Invalid offset ${describe(offset)} for partition ${partition}: an offset, -1 (latest) or -2 (earliest)`)
       return { partition, offset: o }
     })
-    return this.withRetries((b) => this.commitGroupOffsets(b, groupId, topic, seeks))
+    return this.once((b) => this.commitGroupOffsets(b, groupId, topic, seeks))
   }
 
   async resetOffsets(options) {
     const { groupId, topic, earliest = false } = optionsOf(options, 'resetOffsets')
     checkGroupId(groupId)
     checkTopic(topic)
-    return this.withRetries((b) => {
+    return this.once((b) => {
       const count = b.partitionCount(topic)
       if (count === null) throw unknownTopic(topic)
       const seeks = Array.from({ length: count }, (_, partition) => ({ partition, offset: earliest ? -2 : -1 }))
@@ -466,15 +508,19 @@ class Admin {
     })
   }
 
-  /** `seeks`: [{ partition, offset }] with -1 for latest and -2 for earliest. */
+  /**
+   * Commits `seeks` ([{ partition, offset }]) for a group without running members. As
+   * kafkajs's setOffsets and resetOffsets commit them, -1 (latest) and -2 (earliest) are
+   * stored as they are: a consumer that finds one starts at the earliest or latest offset
+   * by its subscription's fromBeginning, and fetchOffsets({ resolveOffsets: true }) turns
+   * them into offsets.
+   */
   async commitGroupOffsets(b, groupId, topic, seeks) {
     const count = b.partitionCount(topic)
     if (count === null) throw unknownTopic(topic)
-    const marks = b.call(() => b.native.offsets(topic))
     const offsets = seeks.map(({ partition, offset }) => {
       if (!isPartition(partition) || partition >= count) throw noSuchPartition(topic, partition, count)
-      const o = offset === -2 ? marks[partition].low : offset === -1 ? marks[partition].high : offset
-      return { topic, partition, offset: o }
+      return { topic, partition, offset }
     })
     const { state } = b.call(() => b.native.describeGroup(groupId))
     if (state !== 'Empty' && state !== 'Dead') {
@@ -544,8 +590,7 @@ class Admin {
   async describeConfigs(options) {
     const { resources } = optionsOf(options, 'describeConfigs')
     this.checkResources(resources, { entries: false })
-    return this.withRetries((b) => ({
-      throttleTime: 0,
+    return this.once((b) => ({
       resources: resources.map(({ type, name, configNames }) => {
         const all = b.call(() => b.native.describeConfigs(name))
         const wanted = configNames && configNames.length > 0 ? all.filter((e) => configNames.includes(e.name)) : all
@@ -571,14 +616,13 @@ class Admin {
   async alterConfigs(options) {
     const { resources, validateOnly = false } = optionsOf(options, 'alterConfigs')
     this.checkResources(resources, { entries: true })
-    return this.withRetries(async (b) => {
+    return this.once(async (b) => {
       for (const { name, configEntries } of resources) {
         await b.callAsync(() =>
           b.native.alterConfigs(name, configEntries.map((e) => e.name), configEntries.map((e) => e.value), !!validateOnly)
         )
       }
       return {
-        throttleTime: 0,
         resources: resources.map(({ type, name }) => ({ errorCode: 0, errorMessage: null, resourceType: type, resourceName: name })),
       }
     })

@@ -206,7 +206,10 @@ class Producer {
         throw failedPartitionsError(failures)
       } catch (e) {
         lastError = e
-        throw e
+        // As kafkajs's producer: retriable errors are retried, the others end the send as
+        // they are (bad input, a full disk, a message too large).
+        if (e && e.retriable) throw e
+        return bail(e)
       }
     })
   }

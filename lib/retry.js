@@ -3,13 +3,17 @@
 // kafkajs's retry policy, in one retrier that admin and producer share.
 //
 // `createRetry(config)(fn)` calls `fn(bail, retryCount, retryTime)` until it resolves:
-// - an error whose `retriable` is true is retried after `retryTime` ms, which starts at
-//   `initialRetryTime` (± `factor` of random jitter) and is multiplied by `multiplier`
-//   (with jitter) after each retry, capped at `maxRetryTime`: kafkajs's backoff;
+// - an error thrown by `fn` that may be retried (kafkajs's rule: `retriable` is not false,
+//   and it is not a TypeError, RangeError, ReferenceError or SyntaxError) is retried after
+//   `retryTime` ms, which starts at `initialRetryTime` (± `factor` of random jitter) and
+//   is multiplied by `multiplier` (with jitter) after each retry, capped at
+//   `maxRetryTime`: kafkajs's backoff;
 // - after `retries` retries the last error ends the call as the `cause` of a
 //   KafkaJSNumberOfRetriesExceeded with `retryCount` and `retryTime` (with `retries: 0`
 //   too, as kafkajs does);
-// - any other error, or one passed to `bail(error)`, is rethrown as it is.
+// - an error passed to `bail(error)` is rethrown as it is; any other error thrown by `fn`
+//   becomes the cause of a KafkaJSNonRetriableError, as kafkajs's retrier does. Callers
+//   bail with the errors kafkajs's own callers bail with, so each call fails as in kafkajs.
 
 const { KafkaJSNumberOfRetriesExceeded, KafkaJSNonRetriableError } = require('./errors')
 const { describe } = require('./validate')
@@ -82,9 +86,11 @@ function retryDelay({ initialRetryTime, factor, multiplier, maxRetryTime }, atte
   return Math.min(maxRetryTime, Math.max(0, Math.round(base + jitter)))
 }
 
-/** Whether an error may go away if the same call is made again. */
+const UNRECOVERABLE = new Set(['RangeError', 'ReferenceError', 'SyntaxError', 'TypeError'])
+
+/** Whether an error may go away if the same call is made again (kafkajs's rule). */
 function isRetriable(e) {
-  return e != null && e.retriable === true && !(e instanceof TypeError || e instanceof RangeError)
+  return e != null && e.retriable !== false && !UNRECOVERABLE.has(e.name)
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -110,7 +116,7 @@ function createRetry(config = retryDefaults, { onRetry } = {}) {
         error = e
       }
       if (bailed) throw bailed.error
-      if (!isRetriable(error)) throw error
+      if (!isRetriable(error)) throw new KafkaJSNonRetriableError(error, { cause: (error && error.cause) || error })
       if (retryCount >= retries) throw new KafkaJSNumberOfRetriesExceeded(error, { retryCount, retryTime })
       if (onRetry) onRetry(error, retryCount, retryTime)
       await sleep(retryTime)
