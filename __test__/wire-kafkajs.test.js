@@ -68,13 +68,12 @@ async function consume(kafka, { groupId, topics, fromBeginning = true, options =
   consumer.on(consumer.events.CRASH, (e) => crashes.push(e.payload.error))
   await consumer.connect()
   await consumer.subscribe({ topics, fromBeginning })
-  await consumer.run({
-    eachMessage: async ({ topic, partition, message }) => {
-      got.push({ topic, partition, ...plain(message) })
-      if (onMessage) await onMessage({ topic, partition, message })
-    },
-    ...run,
-  })
+  const eachMessage = async ({ topic, partition, message }) => {
+    got.push({ topic, partition, ...plain(message) })
+    if (onMessage) await onMessage({ topic, partition, message })
+  }
+  // kafkajs takes eachMessage over eachBatch when given both.
+  await consumer.run(run.eachBatch ? run : { eachMessage, ...run })
   const assignment = () => (joins.length ? joins[joins.length - 1].memberAssignment : null)
   return { consumer, got, joins, crashes, assignment }
 }
@@ -285,6 +284,57 @@ describe('produce', () => {
   })
 })
 
+describe('produce edge cases', () => {
+  test('auto-created topics, acks 0 and 1, MESSAGE_TOO_LARGE, a deleted topic made again', async () => {
+    const { kafka } = await broker()
+    const admin = await connected(kafka.admin())
+    const producer = await producerOf(kafka)
+    // Metadata creates the unknown topic (kafkajs asks with allowAutoTopicCreation).
+    const [first] = await producer.send({ topic: 'made-on-send', messages: [{ value: 'a' }] })
+    expect(first).toMatchObject({ topicName: 'made-on-send', partition: 0, errorCode: 0, baseOffset: '0' })
+    // acks 0: kafkajs expects no reply at all, and gets none.
+    expect(await producer.send({ topic: 'made-on-send', acks: 0, messages: [{ value: 'b' }] })).toEqual([])
+    const [third] = await producer.send({ topic: 'made-on-send', acks: 1, messages: [{ value: 'c' }] })
+    expect(third.baseOffset).toBe('2')
+    await expect(producer.send({ topic: 'made-on-send', messages: [{ value: Buffer.alloc(2 << 20) }] })).rejects.toMatchObject({ type: 'MESSAGE_TOO_LARGE' })
+    const [fourth] = await producer.send({ topic: 'made-on-send', messages: [{ value: Buffer.alloc(900 << 10, 1) }] })
+    expect(fourth.baseOffset).toBe('3')
+    expect(await admin.fetchTopicOffsets('made-on-send')).toEqual([{ partition: 0, offset: '4', high: '4', low: '0' }])
+
+    await admin.deleteTopics({ topics: ['made-on-send'] })
+    expect(await admin.listTopics()).toEqual([])
+    expect(await admin.createTopics({ topics: [{ topic: 'made-on-send', numPartitions: 2 }] })).toBe(true)
+    expect((await admin.fetchTopicOffsets('made-on-send')).map((o) => o.high)).toEqual(['0', '0'])
+  })
+
+  test('fetch limits below one batch still return a whole batch; a RegExp subscription with eachBatch', async () => {
+    const { kafka } = await broker()
+    const admin = await connected(kafka.admin())
+    await admin.createTopics({ topics: [{ topic: 'big' }, { topic: 'rx-1' }, { topic: 'rx-2' }] })
+    const producer = await producerOf(kafka)
+    const crypto = require('node:crypto')
+    const big = Array.from({ length: 10 }, () => crypto.randomBytes(20000).toString('hex'))
+    await producer.send({ topic: 'big', compression: CompressionTypes.GZIP, messages: big.slice(0, 5).map((value) => ({ value })) })
+    await producer.send({ topic: 'big', messages: big.slice(5).map((value) => ({ value })) })
+    await producer.send({ topic: 'rx-1', messages: [{ value: 'one' }] })
+    await producer.send({ topic: 'rx-2', messages: [{ value: 'two' }] })
+
+    const small = await consume(kafka, { groupId: 'small', topics: ['big'], options: { maxBytesPerPartition: 1024, maxBytes: 1024 } })
+    await waitFor(() => small.got.length >= 10, { timeoutMs: 10000, what: `10 messages of 40 kB with 1 kB fetches (got ${small.got.length})` })
+    expect(small.got.map((g) => g.value)).toEqual(big)
+
+    const batches = []
+    const rx = await consume(kafka, {
+      groupId: 'rx',
+      topics: [/^rx-/],
+      run: { partitionsConsumedConcurrently: 2, eachBatch: async ({ batch }) => batches.push(...batch.messages.map((m) => `${batch.topic}:${m.value}`)) },
+    })
+    await waitFor(() => batches.length >= 2, { what: 'both topics of the RegExp subscription' })
+    expect(batches.sort()).toEqual(['rx-1:one', 'rx-2:two'])
+    expect(rx.assignment()).toEqual({ 'rx-1': [0], 'rx-2': [0] })
+  })
+})
+
 describe("samsa's in-process producer, kafkajs's consumer", () => {
   const refused = CODECS.filter((codec) => samsaProducerCodecs[codec] !== 'ok')
   if (refused.length > 0) {
@@ -450,7 +500,8 @@ describe('consumer groups', () => {
     const admin = await connected(kafka.admin())
     await admin.createTopics({ topics: [{ topic: 'tape', numPartitions: 1 }] })
     const producer = await producerOf(kafka)
-    await producer.send({ topic: 'tape', messages: Array.from({ length: 10 }, (_, i) => ({ value: `t${i}` })) })
+    // One compressed batch: the seek lands inside it, and kafkajs skips the records before.
+    await producer.send({ topic: 'tape', compression: CompressionTypes.GZIP, messages: Array.from({ length: 10 }, (_, i) => ({ value: `t${i}` })) })
     const c = await consume(kafka, { groupId: 'replayer', topics: ['tape'] })
     await waitFor(() => c.got.length >= 10, { what: 'the first pass' })
     c.consumer.seek({ topic: 'tape', partition: 0, offset: '3' })
