@@ -11,7 +11,8 @@ function describeGroupShape(g) {
     errorCode: 0,
     groupId: g.groupId,
     state: g.state,
-    protocolType: 'consumer',
+    // As Kafka describes a group it does not know (Dead): no protocol type.
+    protocolType: g.state === 'Dead' ? '' : 'consumer',
     protocol: g.protocol,
     members: g.members.map((m) => {
       const assignment = groupByTopic(m.assigned)
