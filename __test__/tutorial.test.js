@@ -10,8 +10,8 @@
 
 const path = require('node:path')
 const { spawnSync } = require('node:child_process')
-const { tempDir, waitFor, runNode, ROOT } = require('./helpers')
-const { kafkajs, serve, spawnNode } = require('./wire-helpers')
+const { tempDir, runNode, ROOT } = require('./helpers')
+const { kafkajs, serve, spawnNode, until } = require('./wire-helpers')
 
 const TUTORIAL = path.join(ROOT, 'examples', 'tutorial')
 const MESSAGE = /^(group-\d+): \[rider-updates\]: PART:(\d+): (.*)$/
@@ -68,33 +68,33 @@ test('two consumers in group-1 split the partitions, group-2 gets every message'
   // is a rebalance of a running group (started together, they could share the first
   // generation). kafkajs's defaults (3 s heartbeats, 5 s fetch waits) decide how soon the
   // first member notices: the rebalance takes a few seconds.
-  await waitFor(() => one.assignment()?.length === 2, { timeoutMs: 15000, intervalMs: 50, what: `the first group-1 consumer to join (${state()})` })
+  await until(() => one.assignment()?.length === 2, { timeoutMs: 15000, intervalMs: 50, what: () => `the first group-1 consumer to join (${state()})` })
   const two = consumer('group-1', env)
   consumers.splice(1, 0, two)
-  await waitFor(
+  await until(
     () => {
       const a = one.assignment()
       const b = two.assignment()
       return a && b && a.length === 1 && b.length === 1 && a[0] !== b[0] && all.assignment()?.length === 2
     },
-    { timeoutMs: 30000, intervalMs: 50, what: `group-1 to split the partitions and group-2 to join (${state()})` }
+    { timeoutMs: 30000, intervalMs: 50, what: () => `group-1 to split the partitions and group-2 to join (${state()})` }
   )
 
   const producer = spawnNode([path.join(TUTORIAL, 'producer.js')], { cwd: TUTORIAL, env, stdin: 'pipe' })
   // producer.js listens for lines only once connected: lines typed before that are lost
   // (and stdin closed before that leaves it running), so wait as a person would.
-  await waitFor(() => producer.lines.includes('Producer connected successfully'), { timeoutMs: 15000, what: 'the producer to connect' })
+  await until(() => producer.lines.includes('Producer connected successfully'), { timeoutMs: 15000, what: 'the producer to connect' })
   producer.child.stdin.write(RIDERS.map(([name, location]) => `${name} ${location}\n`).join(''))
 
   const sent = RIDERS.map(([name, location]) => JSON.stringify({ name, location }))
-  await waitFor(() => all.messages().length >= sent.length && one.messages().length + two.messages().length >= sent.length, {
+  await until(() => all.messages().length >= sent.length && one.messages().length + two.messages().length >= sent.length, {
     timeoutMs: 20000,
     intervalMs: 50,
-    what: `every message in both groups (${state()})`,
+    what: () => `every message in both groups (${state()})`,
   })
   // Closing stdin makes the producer disconnect and exit.
   producer.child.stdin.end()
-  await waitFor(() => producer.child.exitCode !== null || producer.child.signalCode !== null, { timeoutMs: 10000, what: `the producer to exit once its stdin closed\n${producer.output()}` })
+  await until(() => producer.child.exitCode !== null || producer.child.signalCode !== null, { timeoutMs: 10000, what: () => `the producer to exit once its stdin closed\n${producer.output()}` })
   const exit = await producer.exited
   expect({ ...exit, stderr: producer.stderr() }).toEqual({ code: 0, signal: null, stderr: '' })
 
@@ -108,12 +108,12 @@ test('two consumers in group-1 split the partitions, group-2 gets every message'
       [1, String(RIDERS.filter(([, l]) => l !== 'north').length)],
     ])
     for (const groupId of ['group-1', 'group-2']) {
-      await waitFor(
+      await until(
         async () => {
           const [t] = await admin2.fetchOffsets({ groupId, topics: ['rider-updates'] })
           return JSON.stringify(t.partitions.map((p) => [p.partition, p.offset]).sort()) === JSON.stringify(high)
         },
-        { timeoutMs: 15000, what: `${groupId} to commit every message` }
+        { timeoutMs: 15000, what: () => `${groupId} to commit every message` }
       )
     }
   } finally {

@@ -141,6 +141,20 @@ async function serve(dataDir, { timeoutMs = 15000, extra = [] } = {}) {
   return Object.assign(proc, { host: m[1], port: Number(m[2]), broker: `${m[1]}:${m[2]}` })
 }
 
+/**
+ * waitFor with a `what` that may be a function: called when the wait times out, so the
+ * error says how things stood then (not when the wait began).
+ */
+async function until(check, { what = 'condition', ...options } = {}) {
+  if (typeof what !== 'function') return waitFor(check, { what, ...options })
+  try {
+    return await waitFor(check, { what: '', ...options })
+  } catch (e) {
+    e.message = `${e.message}${what()}`
+    throw e
+  }
+}
+
 /** A kafkajs client whose log entries are kept (`logs`) rather than printed. */
 function kafkajsClient(brokers, options = {}) {
   const logs = []
@@ -158,4 +172,4 @@ function kafkajsClient(brokers, options = {}) {
   return { kafka, logs }
 }
 
-module.exports = { kafkajs, serve, spawnNode, kafkajsClient, ROOT }
+module.exports = { kafkajs, serve, spawnNode, kafkajsClient, until, ROOT }

@@ -10,8 +10,8 @@
 const path = require('node:path')
 const { spawnSync } = require('node:child_process')
 const samsa = require('..')
-const { tempDir, waitFor, ROOT } = require('./helpers')
-const { kafkajs, serve, kafkajsClient } = require('./wire-helpers')
+const { tempDir, ROOT } = require('./helpers')
+const { kafkajs, serve, kafkajsClient, until } = require('./wire-helpers')
 
 const { CompressionTypes, Partitioners } = kafkajs
 const CODECS = ['None', 'GZIP', 'Snappy', 'LZ4', 'ZSTD']
@@ -223,7 +223,7 @@ describe('produce', () => {
       // kafkajs over the wire.
       const remote = await consume(kafka, { groupId: `remote-${codec}`, topics: ['rides'] })
 
-      await waitFor(() => gotLocal.length >= 30 && remote.got.length >= 30, { timeoutMs: 15000, what: `30 messages in both consumers (local ${gotLocal.length}, kafkajs ${remote.got.length})` })
+      await until(() => gotLocal.length >= 30 && remote.got.length >= 30, { timeoutMs: 15000, what: () => `30 messages in both consumers (local ${gotLocal.length}, kafkajs ${remote.got.length})` })
       const strip = (g) => ({ partition: g.partition, offset: g.offset, key: g.key, value: g.value, headers: g.headers })
       const sort = (a) => a.map(strip).sort((x, y) => x.partition - y.partition || x.offset - y.offset)
       expect(sort(remote.got)).toEqual(sort(gotLocal))
@@ -279,7 +279,7 @@ describe('produce', () => {
     await local.connect()
     await local.subscribe({ topics: ['ledger'], fromBeginning: true })
     await local.run({ eachMessage: async ({ message }) => got.push(message.value.toString()) })
-    await waitFor(() => got.length >= values.length, { timeoutMs: 10000, what: 'every idempotent message' })
+    await until(() => got.length >= values.length, { timeoutMs: 10000, what: 'every idempotent message' })
     expect(got.sort()).toEqual(values.sort())
   })
 })
@@ -320,7 +320,7 @@ describe('produce edge cases', () => {
     await producer.send({ topic: 'rx-2', messages: [{ value: 'two' }] })
 
     const small = await consume(kafka, { groupId: 'small', topics: ['big'], options: { maxBytesPerPartition: 1024, maxBytes: 1024 } })
-    await waitFor(() => small.got.length >= 10, { timeoutMs: 10000, what: `10 messages of 40 kB with 1 kB fetches (got ${small.got.length})` })
+    await until(() => small.got.length >= 10, { timeoutMs: 10000, what: () => `10 messages of 40 kB with 1 kB fetches (got ${small.got.length})` })
     expect(small.got.map((g) => g.value)).toEqual(big)
 
     const batches = []
@@ -329,7 +329,7 @@ describe('produce edge cases', () => {
       topics: [/^rx-/],
       run: { partitionsConsumedConcurrently: 2, eachBatch: async ({ batch }) => batches.push(...batch.messages.map((m) => `${batch.topic}:${m.value}`)) },
     })
-    await waitFor(() => batches.length >= 2, { what: 'both topics of the RegExp subscription' })
+    await until(() => batches.length >= 2, { what: 'both topics of the RegExp subscription' })
     expect(batches.sort()).toEqual(['rx-1:one', 'rx-2:two'])
     expect(rx.assignment()).toEqual({ 'rx-1': [0], 'rx-2': [0] })
   })
@@ -365,7 +365,7 @@ describe("samsa's in-process producer, kafkajs's consumer", () => {
       await own.send({ topic: 'packed', compression: CompressionTypes[codec], messages: messages.slice(0, 25) })
       await own.send({ topic: 'packed', compression: CompressionTypes[codec], messages: messages.slice(25) })
       const remote = await consume(kafka, { groupId: 'reader', topics: ['packed'] })
-      await waitFor(() => remote.got.length >= 40, { timeoutMs: 15000, what: `40 messages (got ${remote.got.length})` })
+      await until(() => remote.got.length >= 40, { timeoutMs: 15000, what: () => `40 messages (got ${remote.got.length})` })
       expect(remote.got.map((g) => g.value).sort()).toEqual(messages.map((m) => m.value).sort())
       for (const g of remote.got) {
         const sent = messages.find((m) => m.value === g.value)
@@ -386,15 +386,15 @@ describe('consumer groups', () => {
     const sent = Array.from({ length: 60 }, (_, i) => ({ key: `o${i % 11}`, value: `order-${i}` }))
     await producer.send({ topic: 'orders', messages: sent.slice(0, 30) })
     const c = await consume(kafka, { groupId: 'billing', topics: ['orders'] })
-    await waitFor(() => c.got.length >= 30, { what: 'the first 30' })
+    await until(() => c.got.length >= 30, { what: 'the first 30' })
     await producer.send({ topic: 'orders', messages: sent.slice(30) })
-    await waitFor(() => c.got.length >= 60, { what: 'all 60' })
+    await until(() => c.got.length >= 60, { what: 'all 60' })
     expect(c.assignment()).toEqual({ orders: [0, 1, 2] })
     expect(c.got.map((g) => g.value).sort()).toEqual(sent.map((m) => m.value).sort())
     for (const offsets of Object.values(byPartition(c.got))) expect(offsets).toEqual(offsets.map((_, i) => i))
 
     const high = Object.fromEntries((await admin.fetchTopicOffsets('orders')).map((o) => [o.partition, Number(o.high)]))
-    await waitFor(async () => JSON.stringify(await committed(admin, 'billing', 'orders')) === JSON.stringify(high), { what: 'offsets committed up to the high watermarks' })
+    await until(async () => JSON.stringify(await committed(admin, 'billing', 'orders')) === JSON.stringify(high), { what: 'offsets committed up to the high watermarks' })
 
     expect((await admin.listGroups()).groups).toEqual([expect.objectContaining({ groupId: 'billing', protocolType: 'consumer' })])
     const { groups } = await admin.describeGroups(['billing'])
@@ -410,7 +410,7 @@ describe('consumer groups', () => {
     expect(Object.fromEntries(t.partitions.map((p) => [p.partition, Number(p.offset)]))).toEqual(high)
 
     await c.consumer.disconnect()
-    await waitFor(async () => (await admin.describeGroups(['billing'])).groups[0].state === 'Empty', { what: 'the group to be empty' })
+    await until(async () => (await admin.describeGroups(['billing'])).groups[0].state === 'Empty', { what: 'the group to be empty' })
     await admin.resetOffsets({ groupId: 'billing', topic: 'orders', earliest: true })
     // As against Kafka (kafkajs's own integration tests expect it): the EARLIEST sentinel
     // is what is committed. (kafkajs's setOffsets/resetOffsets each run a paused consumer
@@ -421,8 +421,8 @@ describe('consumer groups', () => {
     // A member of the group starts there: the log start for the sentinel, offset 3 on partition 1.
     const again = await consume(kafka, { groupId: 'billing', topics: ['orders'] })
     const expected = Object.fromEntries(Object.entries(high).map(([p, h]) => [p, Array.from({ length: h }, (_, i) => i).slice(p === '1' ? 3 : 0)]))
-    await waitFor(() => again.got.length >= 57, { what: 'the group to read again from the offsets set' })
-    await waitFor(async () => JSON.stringify(await committed(admin, 'billing', 'orders')) === JSON.stringify(high), { what: 'the group to commit up to the high watermarks again' })
+    await until(() => again.got.length >= 57, { what: 'the group to read again from the offsets set' })
+    await until(async () => JSON.stringify(await committed(admin, 'billing', 'orders')) === JSON.stringify(high), { what: 'the group to commit up to the high watermarks again' })
     expect(byPartition(again.got)).toEqual(expected)
     await again.consumer.disconnect()
     await admin.deleteGroups(['billing'])
@@ -440,7 +440,7 @@ describe('consumer groups', () => {
     const producer = await producerOf(kafka)
     const sent = Array.from({ length: 50 }, (_, i) => `e${i}`)
     for (let i = 0; i < 50; i += 10) await producer.send({ topic: 'events', messages: sent.slice(i, i + 10).map((value) => ({ key: value, value })) })
-    await waitFor(() => a.got.length >= 50 && b.got.length >= 50, { timeoutMs: 15000, what: `50 messages in each group (${a.got.length}, ${b.got.length})` })
+    await until(() => a.got.length >= 50 && b.got.length >= 50, { timeoutMs: 15000, what: () => `50 messages in each group (${a.got.length}, ${b.got.length})` })
     expect(a.got.map((g) => g.value).sort()).toEqual([...sent].sort())
     expect(b.got.map((g) => g.value).sort()).toEqual([...sent].sort())
     expect(a.assignment()).toEqual({ events: [0, 1] })
@@ -459,13 +459,13 @@ describe('consumer groups', () => {
       await producer.send({ topic: 'jobs', messages })
       return messages
     }
-    const settled = (n) => waitFor(async () => Object.values(await committed(admin, 'workers', 'jobs')).every((o) => o === n), { timeoutMs: 10000, what: `committed offsets at ${n}` })
+    const settled = (n) => until(async () => Object.values(await committed(admin, 'workers', 'jobs')).every((o) => o === n), { timeoutMs: 10000, what: () => `committed offsets at ${n}` })
 
     const a = await consume(kafka, { groupId: 'workers', topics: ['jobs'] })
-    await waitFor(() => a.assignment(), { what: 'the first member to join' })
+    await until(() => a.assignment(), { what: 'the first member to join' })
     expect(a.assignment()).toEqual({ jobs: [0, 1, 2, 3] })
     const r1 = await sendRound()
-    await waitFor(() => a.got.length >= 8, { what: 'round 1' })
+    await until(() => a.got.length >= 8, { what: 'round 1' })
     await settled(2)
 
     const b = await consume(kafka, { groupId: 'workers', topics: ['jobs'] })
@@ -474,9 +474,9 @@ describe('consumer groups', () => {
       const pb = b.assignment()?.jobs || []
       return pa.length === 2 && pb.length === 2 && [...pa, ...pb].sort().join() === '0,1,2,3'
     }
-    await waitFor(split, { timeoutMs: 15000, what: `the partitions split between the two members (a: ${JSON.stringify(a.joins.map((j) => j.memberAssignment))})` })
+    await until(split, { timeoutMs: 15000, what: () => `the partitions split between the two members (a: ${JSON.stringify(a.joins.map((j) => j.memberAssignment))})` })
     const r2 = await sendRound()
-    await waitFor(() => a.got.length + b.got.length >= 16, { timeoutMs: 10000, what: 'round 2' })
+    await until(() => a.got.length + b.got.length >= 16, { timeoutMs: 10000, what: 'round 2' })
     await settled(4)
     // Each round-2 message went to the member that owns its partition.
     const owner = (p) => (a.assignment().jobs.includes(p) ? a : b)
@@ -484,9 +484,9 @@ describe('consumer groups', () => {
     expect(b.got.map((g) => g.value).every((v) => v.startsWith('r2-'))).toBe(true)
 
     await b.consumer.disconnect()
-    await waitFor(() => (a.assignment()?.jobs || []).length === 4, { timeoutMs: 15000, what: 'the remaining member to get every partition back' })
+    await until(() => (a.assignment()?.jobs || []).length === 4, { timeoutMs: 15000, what: 'the remaining member to get every partition back' })
     const r3 = await sendRound()
-    await waitFor(() => a.got.filter((g) => g.value.startsWith('r3-')).length >= 8, { timeoutMs: 10000, what: 'round 3' })
+    await until(() => a.got.filter((g) => g.value.startsWith('r3-')).length >= 8, { timeoutMs: 10000, what: 'round 3' })
     await settled(6)
 
     // Every message exactly once in the group.
@@ -503,16 +503,16 @@ describe('consumer groups', () => {
     // One compressed batch: the seek lands inside it, and kafkajs skips the records before.
     await producer.send({ topic: 'tape', compression: CompressionTypes.GZIP, messages: Array.from({ length: 10 }, (_, i) => ({ value: `t${i}` })) })
     const c = await consume(kafka, { groupId: 'replayer', topics: ['tape'] })
-    await waitFor(() => c.got.length >= 10, { what: 'the first pass' })
+    await until(() => c.got.length >= 10, { what: 'the first pass' })
     c.consumer.seek({ topic: 'tape', partition: 0, offset: '3' })
-    await waitFor(() => c.got.length >= 17, { what: `the replay from offset 3 (${c.got.map((g) => g.offset)})` })
+    await until(() => c.got.length >= 17, { what: () => `the replay from offset 3 (${c.got.map((g) => g.offset)})` })
     expect(c.got.map((g) => g.offset)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 3, 4, 5, 6, 7, 8, 9])
     // Seeking past the end waits there: the next message is delivered at its own offset.
     c.consumer.seek({ topic: 'tape', partition: 0, offset: '10' })
     await producer.send({ topic: 'tape', messages: [{ value: 't10' }] })
-    await waitFor(() => c.got.length >= 18, { what: 'the message after the end' })
+    await until(() => c.got.length >= 18, { what: 'the message after the end' })
     expect(c.got[17]).toMatchObject({ offset: 10, value: 't10' })
-    await waitFor(async () => (await committed(admin, 'replayer', 'tape'))[0] === 11, { what: 'the commit after the seek' })
+    await until(async () => (await committed(admin, 'replayer', 'tape'))[0] === 11, { what: 'the commit after the seek' })
   })
 
   test('pause and resume: a paused partition gets nothing until resumed; the others keep flowing', async () => {
@@ -521,9 +521,9 @@ describe('consumer groups', () => {
     await admin.createTopics({ topics: [{ topic: 'lanes', numPartitions: 2 }] })
     const producer = await producerOf(kafka)
     const c = await consume(kafka, { groupId: 'lanes', topics: ['lanes'] })
-    await waitFor(() => c.assignment(), { what: 'the member to join' })
+    await until(() => c.assignment(), { what: 'the member to join' })
     await producer.send({ topic: 'lanes', messages: [{ partition: 0, value: 'p0-a' }, { partition: 1, value: 'p1-a' }] })
-    await waitFor(() => c.got.length >= 2, { what: 'the first two' })
+    await until(() => c.got.length >= 2, { what: 'the first two' })
 
     c.consumer.pause([{ topic: 'lanes', partitions: [0] }])
     expect(c.consumer.paused()).toEqual([{ topic: 'lanes', partitions: [0] }])
@@ -531,14 +531,14 @@ describe('consumer groups', () => {
     // the same fetch as partition 1's, or before.
     await producer.send({ topic: 'lanes', messages: [{ partition: 0, value: 'p0-b' }, { partition: 0, value: 'p0-c' }] })
     await producer.send({ topic: 'lanes', messages: [{ partition: 1, value: 'p1-b' }] })
-    await waitFor(() => c.got.some((g) => g.value === 'p1-b'), { what: 'partition 1 to keep flowing' })
+    await until(() => c.got.some((g) => g.value === 'p1-b'), { what: 'partition 1 to keep flowing' })
     await producer.send({ topic: 'lanes', messages: [{ partition: 1, value: 'p1-c' }] })
-    await waitFor(() => c.got.some((g) => g.value === 'p1-c'), { what: 'partition 1 to keep flowing' })
+    await until(() => c.got.some((g) => g.value === 'p1-c'), { what: 'partition 1 to keep flowing' })
     expect(c.got.filter((g) => g.partition === 0).map((g) => g.value)).toEqual(['p0-a'])
 
     c.consumer.resume([{ topic: 'lanes', partitions: [0] }])
     expect(c.consumer.paused()).toEqual([])
-    await waitFor(() => c.got.filter((g) => g.partition === 0).length >= 3, { what: 'partition 0 after resume' })
+    await until(() => c.got.filter((g) => g.partition === 0).length >= 3, { what: 'partition 0 after resume' })
     expect(c.got.filter((g) => g.partition === 0).map((g) => g.value)).toEqual(['p0-a', 'p0-b', 'p0-c'])
     expect(c.got.filter((g) => g.partition === 1).map((g) => g.value)).toEqual(['p1-a', 'p1-b', 'p1-c'])
   })
@@ -560,13 +560,13 @@ describe('samsa serve as a separate process', () => {
     // Group "auto" commits as it goes; group "manual" commits chosen offsets by hand.
     const auto = await consume(kafka, { groupId: 'auto', topics: ['orders'] })
     const manual = await consume(kafka, { groupId: 'manual', topics: ['orders'], run: { autoCommit: false } })
-    await waitFor(() => auto.got.length >= 30 && manual.got.length >= 30, { timeoutMs: 15000, what: 'both groups to read the first 30' })
+    await until(() => auto.got.length >= 30 && manual.got.length >= 30, { timeoutMs: 15000, what: 'both groups to read the first 30' })
     await manual.consumer.commitOffsets([
       { topic: 'orders', partition: 0, offset: '4' },
       { topic: 'orders', partition: 1, offset: '10' },
       { topic: 'orders', partition: 2, offset: '7' },
     ])
-    await waitFor(async () => JSON.stringify(await committed(admin, 'auto', 'orders')) === JSON.stringify({ 0: 10, 1: 10, 2: 10 }), { what: 'group auto to commit everything' })
+    await until(async () => JSON.stringify(await committed(admin, 'auto', 'orders')) === JSON.stringify({ 0: 10, 1: 10, 2: 10 }), { what: 'group auto to commit everything' })
     expect(await committed(admin, 'manual', 'orders')).toEqual({ 0: 4, 1: 10, 2: 7 })
     await auto.consumer.disconnect()
     await manual.consumer.disconnect()
@@ -591,10 +591,10 @@ describe('samsa serve as a separate process', () => {
     const manual2 = await consume(kafka, { groupId: 'manual', topics: ['orders'] })
     const expected = { auto: { 0: [10, 15], 1: [10, 15], 2: [10, 15] }, manual: { 0: [4, 15], 1: [10, 15], 2: [7, 15] } }
     const count = (e) => Object.values(e).reduce((n, [from, to]) => n + to - from, 0)
-    await waitFor(() => auto2.got.length >= count(expected.auto) && manual2.got.length >= count(expected.manual), { timeoutMs: 15000, what: 'both groups to continue' })
+    await until(() => auto2.got.length >= count(expected.auto) && manual2.got.length >= count(expected.manual), { timeoutMs: 15000, what: 'both groups to continue' })
     // Idle at the end: both groups have committed everything, so a replay would have shown.
     for (const g of ['auto', 'manual']) {
-      await waitFor(async () => Object.values(await committed(admin, g, 'orders')).every((o) => o === 15), { what: `group ${g} to commit up to 15` })
+      await until(async () => Object.values(await committed(admin, g, 'orders')).every((o) => o === 15), { what: () => `group ${g} to commit up to 15` })
     }
     const range = (from, to) => Array.from({ length: to - from }, (_, i) => from + i)
     for (const [c, e] of [
