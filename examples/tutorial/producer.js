@@ -3,17 +3,17 @@
 const readline = require('readline')
 const { kafka } = require('./client')
 
-const rl = readline.createInterface({
-  input: process.stdin,
-  output: process.stdout,
-})
-
 async function init() {
   const producer = kafka.producer()
 
   console.log('Connecting Producer')
   await producer.connect()
   console.log('Producer connected successfully')
+
+  const rl = readline.createInterface({
+    input: process.stdin,
+    output: process.stdout,
+  })
 
   rl.setPrompt('> ')
   rl.prompt()

@@ -81,5 +81,10 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, ctx: Arc<Ctx>, mut s
             }
         }
     };
-    tracing::warn!(%peer, "closing a Kafka connection: {reason}");
+    // A close the listener's own stop caused is no news.
+    if *stopped.borrow() {
+        tracing::debug!(%peer, "closing a Kafka connection: {reason}");
+    } else {
+        tracing::warn!(%peer, "closing a Kafka connection: {reason}");
+    }
 }
