@@ -1117,9 +1117,9 @@ test(`the listener survives random, truncated, oversized and mutated frames (see
       if (offsets !== Number(p.high)) problems.push(`live partition ${p.partition}: high watermark ${p.high}, ${offsets} distinct offsets consumed`)
     }
     if (total < live.acked.size || total > live.sent) problems.push(`live topic holds ${total} messages for ${live.acked.size} acknowledged of ${live.sent} sent`)
-    // The producer sends about 100 a second; a fifth of that while fuzzing is the floor.
-    // (Not when the broker crashed meanwhile: the crash is the problem reported.)
-    if (crashes.length === 0 && ackedDuring < Math.floor(stats.fuzzMs / 50)) {
+    // The producer sends up to 100 a second; a tenth of that while fuzzing is the floor
+    // (not when the broker crashed meanwhile: the crash is the problem reported).
+    if (crashes.length === 0 && ackedDuring < Math.floor(stats.fuzzMs / 100)) {
       problems.push(`only ${ackedDuring} live messages were acknowledged during ${stats.fuzzMs} ms of fuzzing (${live.failed.length} sends failed: ${JSON.stringify(live.failed.slice(0, 3))})`)
     }
     stats.live = { sent: live.sent, acked: live.acked.size, failed: live.failed.length, stored: total, consumed: live.consumed.size, deliveries: live.deliveries, consumerCrashes: live.crashes.length }
