@@ -11,9 +11,8 @@ const { ConfigResourceTypes, ConfigSource } = require('./lib/admin')
 const { logLevel } = require('./lib/logger')
 const errors = require('./lib/errors')
 
-// Codecs are built into the native log: GZIP is there, and registering a JS codec for
-// another type changes nothing (sends with it get KafkaJSNotImplemented). The object
-// exists so kafkajs code that registers one still runs.
+// Every codec (GZIP, Snappy, LZ4, ZSTD) is built into the native log, so registering a JS
+// codec changes nothing. The object exists so kafkajs code that registers one still runs.
 const CompressionCodecs = {}
 
 // Kafka's ACL enums, for code that references them; samsa has no ACLs (admin's ACL

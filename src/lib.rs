@@ -3,6 +3,7 @@
 //! The core (`broker`, `log`) never imports napi; `binding` is the only module that does.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod alloc;
 pub mod broker;
 pub mod clock;
 pub mod durability;
@@ -18,3 +19,7 @@ pub mod wire;
 mod binding;
 
 pub use error::{Error, Result};
+
+/// See `alloc.rs`: a request that claims billions of elements must not abort the process.
+#[global_allocator]
+static ALLOCATOR: alloc::Allocator = alloc::Allocator;

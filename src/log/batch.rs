@@ -558,6 +558,7 @@ impl EncodedBatches {
     /// base offsets change when they are written.
     pub fn from_client(bytes: Vec<u8>, max_bytes: usize) -> Result<Self> {
         let mut infos = Vec::new();
+        let mut scratch = Vec::new();
         let mut pos = 0;
         let mut relative = 0i64;
         while pos < bytes.len() {
@@ -575,6 +576,23 @@ impl EncodedBatches {
                 return Err(Error::InvalidRecord(format!(
                     "a record batch claims {} records but its offset delta is {}",
                     h.record_count, h.last_offset_delta
+                )));
+            }
+            // Every record must decode (after decompression) with its offset in sequence,
+            // as Kafka's validation requires: a batch whose CRC is right but whose records
+            // are not would be stored and then break every reader of the partition.
+            let mut expected = h.base_offset;
+            let mut decoded = 0i64;
+            for_each_record(&bytes[pos..pos + h.total_size()], &mut scratch, |r| {
+                if r.offset == expected {
+                    expected += 1;
+                }
+                decoded += 1;
+            })?;
+            if decoded != i64::from(h.record_count) || expected != h.base_offset + decoded {
+                return Err(Error::InvalidRecord(format!(
+                    "a record batch's records do not match its header ({decoded} decoded of {}, offsets not in sequence)",
+                    h.record_count
                 )));
             }
             let mut info = BatchInfo::from(&h);

@@ -41,7 +41,11 @@ pub async fn describe(ctx: &Ctx, req: DescribeConfigsRequest, version: i16, _: &
         .resources
         .iter()
         .map(|r| {
-            let result = DescribeConfigsResult::default().with_resource_type(r.resource_type).with_resource_name(r.resource_name.clone());
+            // A success carries no error message (null, as Kafka sends it).
+            let result = DescribeConfigsResult::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone())
+                .with_error_message(None);
             let wanted = |name: &str| r.configuration_keys.as_ref().is_none_or(|keys| keys.iter().any(|k| k.as_str() == name));
             match r.resource_type {
                 TOPIC => match b.describe_configs(&r.resource_name) {
@@ -99,7 +103,10 @@ pub async fn alter(ctx: &Ctx, req: AlterConfigsRequest, _: i16, _: &RequestHeade
             } else {
                 Err(not_a_topic(r.resource_type))
             };
-            let resp = AlterConfigsResourceResponse::default().with_resource_type(r.resource_type).with_resource_name(r.resource_name.clone());
+            let resp = AlterConfigsResourceResponse::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone())
+                .with_error_message(None);
             match result {
                 Ok(()) => resp,
                 Err(e) => resp.with_error_code(code(&e)).with_error_message(Some(str_bytes(e.to_string()))),
@@ -134,7 +141,10 @@ pub async fn incremental_alter(ctx: &Ctx, req: IncrementalAlterConfigsRequest, _
                 (TOPIC, Err(e)) => Err(e),
                 (other, _) => Err(not_a_topic(other)),
             };
-            let resp = AlterConfigsResourceResponse::default().with_resource_type(r.resource_type).with_resource_name(r.resource_name.clone());
+            let resp = AlterConfigsResourceResponse::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone())
+                .with_error_message(None);
             match result {
                 Ok(()) => resp,
                 Err(e) => resp.with_error_code(code(&e)).with_error_message(Some(str_bytes(e.to_string()))),
