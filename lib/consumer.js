@@ -73,7 +73,7 @@ const key = (topic, partition) => `${topic}\u0000${partition}`
 // die young in V8's heap instead of being promoted, which measured faster than 1 MiB.
 const FETCH_CHUNK_BYTES = 256 * 1024
 // The longest the loop runs before it lets the event loop turn.
-const YIELD_AFTER_MS = 8
+const YIELD_AFTER_MS = 5
 // Messages between two looks at the clock inside a batch.
 const CLOCK_EVERY = 64
 
