@@ -110,7 +110,7 @@ function build({ checkout, why }) {
   console.log(
     checkout
       ? `samsa: building the native addon from source with ${version} (checkout: release build in ${path.relative(root, targetDir) || '.'}/, incremental)`
-      : `samsa: ${why}; building it from source with ${version} (release, a few minutes the first time)`
+      : `samsa: ${why}; building it from source with ${version} (a cold release build, a minute or more)`
   )
   try {
     const args = ['build', '--release', '--lib', '--locked', '--features', 'node']
