@@ -19,6 +19,8 @@ export declare class NativeBroker {
   committedTopics(groupId: string): Array<string>
   /** Admin commit (setOffsets, resetOffsets): refused while the group has members. */
   setGroupOffsets(groupId: string, offsets: Array<OffsetJs>): Promise<void>
+  /** The longest-standing member of a group (reported as its leader), if it has any. */
+  groupLeader(groupId: string): string | null
   listGroups(): Array<string>
   describeGroup(groupId: string): GroupJs
   /** Deletes a group's offsets (a durable write: off the JS thread). */
@@ -50,6 +52,11 @@ export declare class NativeBroker {
   verify(): Promise<VerifyReport>
   /** Resolves when everything appended so far is fsynced (group commit). */
   sync(): Promise<void>
+  /**
+   * Every partition's log start and high watermark, as [low, high] pairs in partition
+   * order: thousands of partitions in one array, not thousands of objects.
+   */
+  watermarks(topic: string): Float64Array
   offsets(topic: string): Array<PartitionOffsets>
   /** The first offset with a timestamp >= `timestamp`, or null if every record is older. */
   offsetForTimestamp(topic: string, partition: number, timestamp: number): number | null
@@ -104,6 +111,11 @@ export declare class NativeMember {
    * started (ms since the epoch), or null when idle.
    */
   poll(busySince?: number | undefined | null): PollResult
+  /**
+   * The liveness signal alone (the timer's): the generation, and how many partitions
+   * this member must give up.
+   */
+  beat(busySince?: number | undefined | null): BeatResult
   subscribe(topics: Array<string>): void
   /** Hands back revoked partitions (after their offsets were committed). */
   release(partitions: Array<TopicPartitionJs>): void
@@ -116,6 +128,12 @@ export declare class NativeMember {
   commitSync(offsets: Array<OffsetJs>): void
   /** Leaves the group at once; the other members take over its partitions. */
   leave(): void
+}
+
+/** What the liveness timer needs to know. */
+export interface BeatResult {
+  generation: number
+  revoking: number
 }
 
 /** Broker settings from `new Kafka({...})`; absent fields keep Kafka's defaults. */
@@ -228,11 +246,16 @@ export interface PartitionOffsets {
   high: number
 }
 
+/**
+ * A member's state: partitions as (topic index, partition) pairs into `topics`, so a
+ * member of thousands of partitions gets a few arrays rather than thousands of objects.
+ */
 export interface PollResult {
   generation: number
-  assigned: Array<TopicPartitionJs>
-  revoking: Array<TopicPartitionJs>
-  pending: Array<TopicPartitionJs>
+  topics: Array<string>
+  assigned: Int32Array
+  revoking: Int32Array
+  pending: number
   topicsVersion: number
 }
 

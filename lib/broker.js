@@ -36,6 +36,11 @@ class SharedBroker {
     // through this object's callers, so consumers learn of them here, in JS, without a
     // round trip through a native thread.
     this.consumers = new Set()
+    this.consumersByGroup = new Map() // group id -> Set of consumers
+    // Joins wait their turn here, so a burst of consumers starting together (hundreds of
+    // groups) runs a few milliseconds of joining per turn of the event loop, not all at once.
+    this.joinQueue = Promise.resolve()
+    this.joinTurnStarted = 0
     this.opening = native.openBroker(key, options).then(
       (n) => {
         this.native = n
@@ -88,9 +93,41 @@ class SharedBroker {
     }
   }
 
+  addConsumer(c) {
+    this.consumers.add(c)
+    let set = this.consumersByGroup.get(c.groupId)
+    if (!set) this.consumersByGroup.set(c.groupId, (set = new Set()))
+    set.add(c)
+  }
+
+  removeConsumer(c) {
+    this.consumers.delete(c)
+    const set = this.consumersByGroup.get(c.groupId)
+    if (set) {
+      set.delete(c)
+      if (set.size === 0) this.consumersByGroup.delete(c.groupId)
+    }
+  }
+
   /** A group changed (a join, leave or hand-over): wake its members. */
   wakeGroup(groupId) {
-    for (const c of this.consumers) if (c.groupId === groupId) c.wake()
+    const set = this.consumersByGroup.get(groupId)
+    if (set) for (const c of set) c.wake()
+  }
+
+  /** Runs `task` (a consumer's join) after the joins queued before it, letting the
+   * event loop turn whenever the joins have held it for a few milliseconds. */
+  joining(task) {
+    const run = async () => {
+      if (performance.now() - this.joinTurnStarted > 5) {
+        await new Promise((resolve) => setImmediate(resolve))
+        this.joinTurnStarted = performance.now()
+      }
+      return task()
+    }
+    const result = this.joinQueue.then(run, run)
+    this.joinQueue = result.catch(() => {})
+    return result
   }
 
   /** Topics changed: every consumer looks again. */

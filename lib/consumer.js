@@ -76,6 +76,8 @@ const FETCH_CHUNK_BYTES = 256 * 1024
 const YIELD_AFTER_MS = 5
 // Messages between two looks at the clock inside a batch.
 const CLOCK_EVERY = 64
+// Partitions started between two looks at the clock when a large assignment arrives.
+const START_SLICE = 500
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve))
 
@@ -306,16 +308,18 @@ class Consumer {
     this.concurrency = partitionsConsumedConcurrently
     this.subscription = this.subscription || new SubscriptionState()
     this.running = true
-    this.join(shared)
-    shared.consumers.add(this)
     // The first assignment and starting positions are fixed before run() resolves (so a
     // send made after it is news to a group that starts at the latest offset), and the
     // first fetch waits for the next turn of the event loop (so a seek made right after
     // run() resolves applies before anything is delivered, as with kafkajs).
-    const version = this.member.stateVersion()
-    const first = shared.call(() => this.member.poll(null))
-    this.seenVersion = version
-    await this.applyAssignment(shared, first)
+    await shared.joining(async () => {
+      this.join(shared)
+      shared.addConsumer(this)
+      const version = this.member.stateVersion()
+      const first = shared.call(() => this.member.poll(null))
+      this.seenVersion = version
+      await this.applyAssignment(shared, first)
+    })
     this.heartbeatTimer = setInterval(() => this.heartbeat(), Math.max(10, Math.min(this.heartbeatInterval, this.sessionTimeout / 3)))
     this.heartbeatTimer.unref()
     this.loopDone = this.loop().catch((e) => this.log.error(`Consumer loop failed: ${e.message}`, { stack: e.stack }))
@@ -363,8 +367,8 @@ class Consumer {
   heartbeat() {
     if (!this.running || !this.member) return
     try {
-      const a = this.member.poll(this.busySince())
-      if (a.generation !== this.generation || a.revoking.length > 0) this.wake()
+      const a = this.member.beat(this.busySince())
+      if (a.generation !== this.generation || a.revoking > 0) this.wake()
       this.emit(this.events.HEARTBEAT, { groupId: this.groupId, memberId: this.memberId, groupGenerationId: a.generation })
     } catch {
       // Removed from the group (a stuck handler, say): deliver nothing more until the
@@ -481,10 +485,12 @@ class Consumer {
         shared.wakeGroup(this.groupId)
       }
     }
+    const assigned = a.assigned
+    const revoking = tps(a.topics, a.revoking)
     // Revoked partitions: commit what was resolved, then hand them over.
-    if (a.revoking.length > 0) {
+    if (revoking.length > 0) {
       const release = []
-      for (const { topic, partition } of a.revoking) {
+      for (const { topic, partition } of revoking) {
         const p = this.partitions.get(key(topic, partition))
         if (p) {
           p.revoked = true
@@ -506,8 +512,9 @@ class Consumer {
     let changed = a.generation !== this.generation
     // Partitions neither assigned nor being revoked are gone altogether (a deleted
     // topic, or this member was replaced): forget them.
-    if (this.partitions.size > a.assigned.length + a.revoking.length) {
-      const keep = new Set([...a.assigned, ...a.revoking].map(({ topic, partition }) => key(topic, partition)))
+    if (this.partitions.size > assigned.length / 2 + revoking.length) {
+      const keep = new Set(revoking.map(({ topic, partition }) => key(topic, partition)))
+      for (let i = 0; i < assigned.length; i += 2) keep.add(key(a.topics[assigned[i]], assigned[i + 1]))
       for (const [k, p] of this.partitions) {
         if (!keep.has(k) && !p.busy) {
           this.forget(k)
@@ -515,9 +522,18 @@ class Consumer {
         }
       }
     }
-    const added = a.assigned.filter(({ topic, partition }) => !this.partitions.has(key(topic, partition)))
+    const added = []
+    for (let i = 0; i < assigned.length; i += 2) {
+      const topic = a.topics[assigned[i]]
+      if (!this.partitions.has(key(topic, assigned[i + 1]))) added.push({ topic, partition: assigned[i + 1] })
+    }
     if (added.length > 0) {
-      this.startPartitions(shared, added)
+      // Thousands of partitions start a slice at a time, yielding in between.
+      const marks = new Map()
+      for (let i = 0; i < added.length; i += START_SLICE) {
+        this.startPartitions(shared, added.slice(i, i + START_SLICE), marks)
+        await this.maybeYield()
+      }
       changed = true
     }
     if (changed) {
@@ -528,7 +544,7 @@ class Consumer {
         // No member computes assignments here (the coordinator does); the
         // longest-standing member is reported as the leader, the one Kafka would most
         // likely have chosen.
-        const leaderId = this.shared.call(() => this.shared.native.describeGroup(this.groupId)).members[0]?.memberId ?? null
+        const leaderId = this.shared.call(() => this.shared.native.groupLeader(this.groupId)) ?? null
         this.emit(this.events.GROUP_JOIN, {
           duration: Date.now() - this.joinStarted,
           groupId: this.groupId,
@@ -549,19 +565,29 @@ class Consumer {
   /** Where to start each new partition: a pending seek, else the committed offset, else
    * earliest or latest by `fromBeginning` (also when the committed offset is no longer in
    * the log). One native call per topic, however many partitions arrive. */
-  startPartitions(shared, added) {
+  startPartitions(shared, added, cache = new Map()) {
     const byTopic = new Map()
     for (const tp of added) {
       if (!byTopic.has(tp.topic)) byTopic.set(tp.topic, [])
       byTopic.get(tp.topic).push(tp.partition)
     }
     for (const [topic, partitions] of byTopic) {
-      const committed = new Map(shared.call(() => shared.native.committedOffsets(this.groupId, topic)).map((o) => [o.partition, o.offset]))
-      const marks = shared.call(() => shared.native.offsets(topic))
+      // One native call per topic for committed offsets and one for watermarks, however
+      // many slices its partitions start in.
+      let known = cache.get(topic)
+      if (!known) {
+        known = {
+          committed: new Map(shared.call(() => shared.native.committedOffsets(this.groupId, topic)).map((o) => [o.partition, o.offset])),
+          marks: shared.call(() => shared.native.watermarks(topic)),
+        }
+        cache.set(topic, known)
+      }
+      const { committed, marks } = known
       for (const partition of partitions) {
         const k = key(topic, partition)
         const p = new PartitionState(topic, partition)
-        const { low, high } = marks[partition] || { low: 0, high: 0 }
+        const low = marks[2 * partition] || 0
+        const high = marks[2 * partition + 1] || 0
         const c = committed.get(partition)
         const seekTo = this.pendingSeeks.get(k)
         if (seekTo !== undefined) {
@@ -975,7 +1001,7 @@ class Consumer {
     } catch {
       // Already removed.
     }
-    this.shared.consumers.delete(this)
+    this.shared.removeConsumer(this)
     this.shared.wakeGroup(this.groupId)
     this.member = null
     this.partitions.clear()
@@ -993,6 +1019,13 @@ function calledFromHandler() {
   const stack = new Error().stack
   Error.stackTraceLimit = limit
   return stack.includes('samsaRunsHandler')
+}
+
+/** [{ topic, partition }] from the native (topic index, partition) pairs. */
+function tps(topics, pairs) {
+  const out = []
+  for (let i = 0; i < pairs.length; i += 2) out.push({ topic: topics[pairs[i]], partition: pairs[i + 1] })
+  return out
 }
 
 function checkTopicPartitions(topicPartitions, what) {

@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use napi::bindgen_prelude::Int32Array;
 use napi_derive::napi;
 
 use super::error::{invalid_arg, to_js, IntoJs};
@@ -25,13 +26,42 @@ pub struct OffsetJs {
     pub metadata: Option<String>,
 }
 
+/// A member's state: partitions as (topic index, partition) pairs into `topics`, so a
+/// member of thousands of partitions gets a few arrays rather than thousands of objects.
 #[napi(object)]
 pub struct PollResult {
     pub generation: i32,
-    pub assigned: Vec<TopicPartitionJs>,
-    pub revoking: Vec<TopicPartitionJs>,
-    pub pending: Vec<TopicPartitionJs>,
+    pub topics: Vec<String>,
+    pub assigned: Int32Array,
+    pub revoking: Int32Array,
+    pub pending: u32,
     pub topics_version: f64,
+}
+
+/// What the liveness timer needs to know.
+#[napi(object)]
+pub struct BeatResult {
+    pub generation: i32,
+    pub revoking: u32,
+}
+
+/// Partitions as (topic index, partition) pairs, with the topic names they index.
+fn pairs(parts: &[Vec<TopicPartition>]) -> (Vec<String>, Vec<Int32Array>) {
+    let mut topics: Vec<String> = Vec::new();
+    let mut index: std::collections::HashMap<&str, i32> = std::collections::HashMap::new();
+    let mut out = Vec::with_capacity(parts.len());
+    for list in parts {
+        let mut flat = Vec::with_capacity(list.len() * 2);
+        for (t, p) in list {
+            let i = *index.entry(t.as_str()).or_insert_with(|| {
+                topics.push(t.clone());
+                topics.len() as i32 - 1
+            });
+            flat.extend_from_slice(&[i, *p]);
+        }
+        out.push(Int32Array::new(flat));
+    }
+    (topics, out)
 }
 
 #[napi(object)]
@@ -134,6 +164,12 @@ impl NativeBroker {
             .js()
     }
 
+    /// The longest-standing member of a group (reported as its leader), if it has any.
+    #[napi]
+    pub fn group_leader(&self, group_id: String) -> Option<String> {
+        self.inner.groups.leader(&group_id)
+    }
+
     #[napi]
     pub fn list_groups(&self) -> Vec<String> {
         self.inner.groups.list().into_iter().map(|g| g.group_id).collect()
@@ -193,13 +229,25 @@ impl NativeMember {
     #[napi]
     pub fn poll(&self, busy_since: Option<f64>) -> napi::Result<PollResult> {
         let a = self.broker.groups.poll(&self.group_id, &self.member_id, busy_since.map(|t| t as i64)).js()?;
+        let (topics, mut lists) = pairs(&[a.assigned, a.revoking]);
+        let revoking = lists.pop().unwrap_or_else(|| Int32Array::new(Vec::new()));
+        let assigned = lists.pop().unwrap_or_else(|| Int32Array::new(Vec::new()));
         Ok(PollResult {
             generation: a.generation,
-            assigned: tps(a.assigned),
-            revoking: tps(a.revoking),
-            pending: tps(a.pending),
+            topics,
+            assigned,
+            revoking,
+            pending: a.pending.len() as u32,
             topics_version: self.broker.topics_version() as f64,
         })
+    }
+
+    /// The liveness signal alone (the timer's): the generation, and how many partitions
+    /// this member must give up.
+    #[napi]
+    pub fn beat(&self, busy_since: Option<f64>) -> napi::Result<BeatResult> {
+        let a = self.broker.groups.poll(&self.group_id, &self.member_id, busy_since.map(|t| t as i64)).js()?;
+        Ok(BeatResult { generation: a.generation, revoking: a.revoking.len() as u32 })
     }
 
     #[napi]

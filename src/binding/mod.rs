@@ -288,6 +288,14 @@ impl NativeBroker {
         }
     }
 
+    /// Every partition's log start and high watermark, as [low, high] pairs in partition
+    /// order: thousands of partitions in one array, not thousands of objects.
+    #[napi]
+    pub fn watermarks(&self, topic: String) -> napi::Result<Float64Array> {
+        let offsets = self.inner.offsets(&topic).js()?;
+        Ok(Float64Array::new(offsets.iter().flat_map(|o| [o.low as f64, o.high as f64]).collect()))
+    }
+
     #[napi]
     pub fn offsets(&self, topic: String) -> napi::Result<Vec<PartitionOffsets>> {
         Ok(self

@@ -532,6 +532,12 @@ impl GroupCoordinator {
         out.into_values().collect()
     }
 
+    /// The member reported as the group's leader: the longest-standing one (member ids
+    /// sort in join order), the one Kafka would most likely have chosen.
+    pub fn leader(&self, group_id: &str) -> Option<String> {
+        lock(&self.groups).get(group_id).and_then(|g| g.members.keys().next().cloned())
+    }
+
     /// A classic group's description, if `group_id` is one.
     pub fn describe_classic(&self, group_id: &str) -> Option<classic::GroupDescription> {
         lock(&self.classic).describe(group_id)
