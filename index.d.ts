@@ -91,7 +91,48 @@ export interface KafkaConfig {
   defaultNumPartitions?: number
   /** How often retention runs (Kafka's `log.retention.check.interval.ms`, default 5 minutes). */
   retentionCheckIntervalMs?: number
+  /** The most segment files kept open at once (default: half the process's descriptor limit, 16 to 8192). */
+  maxOpenFiles?: number
   [key: string]: any
+}
+
+/** Where `kafka.listen()` serves the Kafka wire protocol (samsa's own). */
+export interface ListenOptions {
+  /** Default 9092; 0 picks a free port. */
+  port?: number
+  /** Default '127.0.0.1' (loopback); any other host must be asked for. */
+  host?: string
+  /** The address clients are told to connect to, when it is not the bound one. */
+  advertisedHost?: string
+  advertisedPort?: number
+}
+
+/** Damage found by `kafka.verify()`: bytes of a partition's log that are not valid batches. */
+export interface VerifyDamage {
+  topic: string
+  partition: number
+  file: string
+  position: number
+  firstOffset: number
+  /** Below firstOffset when the damage hides no record. */
+  lastOffset: number
+  detail: string
+}
+
+export interface VerifyReport {
+  /** No damage found. */
+  ok: boolean
+  partitions: number
+  segments: number
+  batches: number
+  bytes: number
+  damage: VerifyDamage[]
+  /** Index entries that do not match the log (indexes are hints; data is not affected). */
+  indexProblems: string[]
+  /** Bytes after the last batch of a torn write, cut off when the directory next opens. */
+  tornTails: string[]
+  /** With repair: per damaged partition, the offsets given up by cutting it at its first damage. */
+  repaired: { topic: string; partition: number; firstOffset: number; lastOffset: number }[]
 }
 
 export class Kafka {
@@ -102,6 +143,16 @@ export class Kafka {
   logger(): Logger
   /** Disconnects this object's clients; the broker flushes and releases the data directory once unused. */
   close(): Promise<void>
+  /**
+   * Serves the Kafka wire protocol from this data directory's broker, beside this process's own
+   * clients, until `close()` (samsa's own). Resolves to the address clients are told to use.
+   */
+  listen(options?: ListenOptions): Promise<{ host: string; port: number }>
+  /**
+   * Checks every batch's CRC and offsets and every index entry (samsa's own). `repair: true`
+   * (closed data directories only) cuts each damaged partition at its first damage.
+   */
+  verify(options?: { repair?: boolean }): Promise<VerifyReport>
 }
 
 export type PartitionMetadata = {

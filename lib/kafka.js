@@ -22,6 +22,7 @@ const BROKER_OPTIONS = {
   retentionBytes: 'duration',
   maxMessageBytes: 'count',
   retentionCheckIntervalMs: 'count',
+  maxOpenFiles: 'files',
 }
 
 function brokerOptions(config) {
@@ -31,6 +32,8 @@ function brokerOptions(config) {
     if (v === undefined || v === null) continue
     if (kind === 'boolean') {
       if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${describe(v)}`)
+    } else if (kind === 'files') {
+      if (!Number.isInteger(v) || v < 1 || v > 1_000_000) throw new TypeError(`${name} must be an integer from 1 to 1000000, got ${describe(v)}`)
     } else if (kind === 'partitions') {
       // Kafka's partition counts are int32s.
       if (!Number.isInteger(v) || v < 1 || v > 2 ** 31 - 1) throw new TypeError(`${name} must be an integer from 1 to 2147483647, got ${describe(v)}`)

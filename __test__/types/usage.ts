@@ -4,6 +4,9 @@
 import {
   Kafka,
   KafkaConfig,
+  ListenOptions,
+  VerifyReport,
+  VerifyDamage,
   Partitioners,
   PartitionAssigners,
   AssignerProtocol,
@@ -86,6 +89,7 @@ function clients(): Kafka[] {
     autoCreateTopics: false,
     defaultNumPartitions: 4,
     retentionCheckIntervalMs: 30_000,
+    maxOpenFiles: 512,
     logLevel: logLevel.DEBUG,
     logCreator: jsonLogs,
     retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 5_000, factor: 0.2, multiplier: 2, restartOnFailure: async (e: Error) => !(e instanceof KafkaJSNonRetriableError) },
@@ -104,6 +108,20 @@ function clients(): Kafka[] {
   // @ts-expect-error the SASL mechanism decides the other fields
   new Kafka({ sasl: { mechanism: 'plain', accessKeyId: 'x' } })
   return [embedded, new Kafka(fromKafkajs), oauth, new Kafka()]
+}
+
+async function serveAndVerify(kafka: Kafka): Promise<void> {
+  const address: { host: string; port: number } = await kafka.listen({ port: 0, host: '127.0.0.1', advertisedHost: 'samsa.local' })
+  kafka.logger().info('listening', { broker: `${address.host}:${address.port}` })
+  const report: VerifyReport = await kafka.verify()
+  const first: VerifyDamage | undefined = report.damage[0]
+  if (!report.ok && first) kafka.logger().warn('damage', { topic: first.topic, partition: first.partition, from: first.firstOffset })
+  const repaired = await kafka.verify({ repair: true })
+  for (const r of repaired.repaired) kafka.logger().warn('cut', { topic: r.topic, upTo: r.lastOffset })
+  // @ts-expect-error the port is a number
+  await kafka.listen({ port: '9092' })
+  const options: ListenOptions = { port: 9093 }
+  await kafka.listen(options)
 }
 
 function logging(kafka: Kafka): void {
@@ -472,6 +490,7 @@ async function main(): Promise<void> {
   const [kafka] = clients()
   if (!kafka) return
   logging(kafka)
+  await serveAndVerify(kafka)
   const admin = kafka.admin({ retry: { retries: 1 } })
   adminEvents(admin)
   await topicAdmin(admin)
