@@ -160,7 +160,10 @@ class Producer {
       throw new KafkaJSNonRetriableError("The producer is disconnecting; therefore, it can't safely accept messages anymore")
     }
     if (this.status !== STATUS.CONNECTED) throw new KafkaJSError('The producer is disconnected')
-    const topics = [...merged].filter(([, messages]) => messages.length > 0)
+    const topics = []
+    merged.forEach((messages, topic) => {
+      if (messages.length > 0) topics.push([topic, messages])
+    })
     if (topics.length === 0) return []
     const results = await this.sendWithRetries(this.shared, topics, codec)
     // As kafkajs: with acks 0 no response is expected, so there is no metadata to return.
@@ -177,10 +180,43 @@ class Producer {
    * UNKNOWN_TOPIC_OR_PARTITION too: each retry looks again, so a topic created meanwhile
    * (by an admin, say) is found.
    */
-  async sendWithRetries(shared, topics, codec) {
-    const results = []
+  sendWithRetries(shared, topics, codec) {
+    // Fast path, most sends: every topic's partition count is known, so the first attempt
+    // is queued now without the retrier's machinery (a few async frames per send, a third
+    // of the cost of a single-message send). Anything but success hands over to the retrier.
+    if (this.status !== STATUS.CONNECTED || shared.closed) return this.retrySend(shared, topics, codec)
+    const entries = []
+    for (const [topic, messages] of topics) {
+      const numPartitions = shared.creatingTopics.has(topic) ? null : shared.partitionCount(topic)
+      if (numPartitions === null) return this.retrySend(shared, topics, codec)
+      entries.push({ topic, messages, numPartitions })
+    }
+    // Bad input throws here, before anything is written (and is not retriable).
+    return shared.sendQueue.enqueue(entries, codec, this.partitioner, this.idempotence).then(
+      (outcome) => {
+        if (outcome.failures.length === 0) return outcome.results
+        return this.retrySend(shared, null, codec, { results: outcome.results, failures: outcome.failures })
+      },
+      (e) => this.retrySend(shared, null, codec, { results: [], pending: entries, error: e })
+    )
+  }
+
+  /**
+   * The retrier's path. `after`: the fast path's first attempt, which failed: the results
+   * it stored, and either its failed partitions or the error and the entries to resend.
+   */
+  async retrySend(shared, topics, codec, after) {
+    const results = after ? after.results : []
     let pending = null // the entries still to store, once every topic's partitions are known
     let lastError = null
+    let firstError
+    if (after) {
+      pending = after.failures ? resendEntries(after.failures) : after.pending
+      lastError = after.failures ? failedPartitionsError(after.failures) : after.error
+      // As the retrier's attempt would: non-retriable errors end the send as they are.
+      if (!(lastError && lastError.retriable)) throw lastError
+      firstError = lastError
+    }
     const disconnected = () => new KafkaJSError('The producer is disconnected', { retriable: false, cause: lastError || undefined })
     return this.retrier(async (bail) => {
       if (this.status !== STATUS.CONNECTED || shared.closed) return bail(disconnected())
@@ -210,7 +246,7 @@ class Producer {
         if (e && e.retriable) throw e
         return bail(e)
       }
-    })
+    }, firstError)
   }
 
   /** The topic's partition count, creating the topic first if that is allowed. */

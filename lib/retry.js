@@ -101,7 +101,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
  */
 function createRetry(config = retryDefaults, { onRetry } = {}) {
   const { factor, multiplier, maxRetryTime, retries, initialRetryTime } = { ...retryDefaults, ...config }
-  return async function retrier(fn) {
+  // `firstError`: the caller already made attempt 0 itself (a fast path) and it failed so.
+  return async function retrier(fn, firstError) {
     let retryTime = Math.min(jittered(factor, initialRetryTime), maxRetryTime)
     for (let retryCount = 0; ; retryCount++) {
       let bailed = null
@@ -109,11 +110,15 @@ function createRetry(config = retryDefaults, { onRetry } = {}) {
         if (!bailed) bailed = { error: error || new KafkaJSNonRetriableError('Aborted') }
       }
       let error = null
-      try {
-        const value = await fn(bail, retryCount, retryTime)
-        if (!bailed) return value
-      } catch (e) {
-        error = e
+      if (retryCount === 0 && firstError !== undefined) {
+        error = firstError
+      } else {
+        try {
+          const value = await fn(bail, retryCount, retryTime)
+          if (!bailed) return value
+        } catch (e) {
+          error = e
+        }
       }
       if (bailed) throw bailed.error
       if (!isRetriable(error)) throw new KafkaJSNonRetriableError(error, { cause: (error && error.cause) || error })

@@ -126,9 +126,9 @@ class Builder {
       this.dataPos = job.dataStart
       this.metaPos = job.metaStart
       this.count = job.countStart
-      for (const { idx, first } of job.topics) {
+      for (const { idx, touched } of job.topics) {
         const counts = this.groupCounts[idx]
-        for (let p = 0; p < first.length; p++) if (first[p] >= 0) counts[p] = first[p]
+        for (let i = 0; i < touched.length; i += 2) counts[touched[i]] = touched[i + 1]
       }
       throw e
     }
@@ -142,10 +142,16 @@ class Builder {
   addTopic(job, { topic, messages, numPartitions, partitions: forced }, now, partitioner) {
     const idx = this.topicSlot(topic, numPartitions)
     const counts = this.groupCounts[idx]
-    const first = new Int32Array(numPartitions).fill(-1)
-    // Each message's partition, to resend only those of partitions that failed.
-    const partitionOf = new Int32Array(messages.length)
-    job.topics.push({ topic, idx, first, messages, partitionOf, numPartitions })
+    // The partitions this send touches, each with the partition's message count before it
+    // (where its own messages start in the flush), in order of first touch. A send to one
+    // partition (most sends) allocates nothing more; one that reaches a second partition
+    // gets `first` (per partition: its count before this send, or -1) and `partitionOf`
+    // (each message's partition, to resend only those of partitions that failed).
+    const entry = { topic, idx, touched: [], messages, partitionOf: null, numPartitions }
+    job.topics.push(entry)
+    const { touched } = entry
+    let single = -1 // the one partition touched so far; -2 once there are several
+    let first = null
     const partitionMetadata = partitionMetadataOf(numPartitions)
     const byKeyBytes = partitioner.samsaKeyBytes
     const n = messages.length
@@ -186,8 +192,24 @@ class Builder {
         if (!Number.isSafeInteger(t) || t < -1) throw messageErrors.timestamp(topic, i, ts)
       }
       this.timestamps[this.count++] = t
-      partitionOf[i] = p
-      if (first[p] < 0) first[p] = counts[p]
+      if (p !== single) {
+        if (single === -1) {
+          single = p
+          touched.push(p, counts[p])
+        } else {
+          if (first === null) {
+            first = new Int32Array(numPartitions).fill(-1)
+            first[single] = touched[1]
+            entry.partitionOf = new Int32Array(n).fill(single, 0, i)
+            single = -2
+          }
+          if (first[p] < 0) {
+            first[p] = counts[p]
+            touched.push(p, counts[p])
+          }
+        }
+      }
+      if (entry.partitionOf !== null) entry.partitionOf[i] = p
       counts[p]++
     }
   }
@@ -368,12 +390,21 @@ function settle({ job, value, error }) {
   else job.resolve(value)
 }
 
-/** Index of a flush result: topic index * 65536 + partition -> row start. */
+/** Index of a flush result: topic index * 65536 + partition -> row start; null for a
+ * short result (a flush of a few partitions, the common case), which `rowAt` scans. */
 function rowsOf(out) {
-  const rows = new Map()
   const r = out.rows
+  if (r.length <= 8 * RESULT_FIELDS) return null
+  const rows = new Map()
   for (let i = 0; i < r.length; i += RESULT_FIELDS) rows.set(r[i] * 65536 + r[i + 1], i)
   return rows
+}
+
+function rowAt(out, rows, idx, p) {
+  if (rows !== null) return rows.get(idx * 65536 + p)
+  const r = out.rows
+  for (let i = 0; i < r.length; i += RESULT_FIELDS) if (r[i] === idx && r[i + 1] === p) return i
+  return undefined
 }
 
 /** An idempotent producer's next sequence per partition moves past what was stored. */
@@ -383,7 +414,7 @@ function advanceSequences(b, out, rows) {
   b.groupCounts.forEach((counts, idx) => {
     for (let p = 0; p < counts.length; p++) {
       if (counts[p] === 0) continue
-      const at = rows.get(idx * 65536 + p)
+      const at = rowAt(out, rows, idx, p)
       if (out.rows[at + 4] >= 0) continue
       const k = `${b.topics[idx]}\u0000${p}`
       idem.sequences.set(k, ((idem.sequences.get(k) || 0) + counts[p]) % SEQUENCE_SPACE)
@@ -401,12 +432,14 @@ function outcomeOf(job, out, rows, alone = false) {
   const results = []
   const failures = []
   const r = out.rows
-  for (const { topic, idx, first, messages, partitionOf, numPartitions } of job.topics) {
-    for (let p = 0; p < first.length; p++) {
-      if (first[p] < 0) continue
-      const at = rows.get(idx * 65536 + p)
+  for (const { topic, idx, touched, messages, partitionOf, numPartitions } of job.topics) {
+    // In partition order, as before and as kafkajs lists a topic's partitions.
+    const order = touched.length === 2 ? touched : sortedPairs(touched)
+    for (let k = 0; k < order.length; k += 2) {
+      const p = order[k]
+      const at = rowAt(out, rows, idx, p)
       if (r[at + 4] >= 0) {
-        const own = messages.filter((_, i) => partitionOf[i] === p)
+        const own = partitionOf === null ? messages : messages.filter((_, i) => partitionOf[i] === p)
         failures.push({ topic, partition: p, numPartitions, error: fromNative(new Error(out.errors[r[at + 4]])), messages: own })
         continue
       }
@@ -414,13 +447,23 @@ function outcomeOf(job, out, rows, alone = false) {
         topicName: topic,
         partition: p,
         errorCode: 0,
-        baseOffset: String(r[at + 2] + (alone ? 0 : first[p])),
+        baseOffset: String(r[at + 2] + (alone ? 0 : order[k + 1])),
         logAppendTime: '-1',
         logStartOffset: String(r[at + 3]),
       })
     }
   }
   return { results, failures }
+}
+
+/** [partition, value, ...] pairs sorted by partition. */
+function sortedPairs(pairs) {
+  const idx = []
+  for (let k = 0; k < pairs.length; k += 2) idx.push(k)
+  idx.sort((a, b) => pairs[a] - pairs[b])
+  const out = []
+  for (const k of idx) out.push(pairs[k], pairs[k + 1])
+  return out
 }
 
 module.exports = { SendQueue, partitionMetadataOf }
