@@ -417,7 +417,7 @@ impl Broker {
             std::fs::create_dir_all(&dir).map_err(|e| Error::io_at("creating", &dir, e))?;
             let mut parts = Vec::with_capacity(partitions as usize);
             for p in 0..partitions {
-                parts.push(open_partition(&dir, p, log_config, &self.log_options(true))?);
+                parts.push(new_partition(&dir, p, log_config, &self.log_options(true))?);
             }
             self.save_meta(&dir, &TopicMeta { partitions, configs: overrides.clone(), id: Some(id_to_hex(&id)) })?;
             Ok(parts)
@@ -475,7 +475,7 @@ impl Broker {
         let added = (|| {
             let mut added = Vec::with_capacity((count - current) as usize);
             for id in current..count {
-                added.push(open_partition(&topic.dir, id, log_config, &self.log_options(true))?);
+                added.push(new_partition(&topic.dir, id, log_config, &self.log_options(true))?);
             }
             self.save_meta(&topic.dir, &topic.meta(count, overrides))?;
             Ok(added)
@@ -812,7 +812,15 @@ fn with_partition(e: Error, topic: &str, partition: i32) -> Error {
 }
 
 fn open_partition(topic_dir: &Path, id: i32, config: LogConfig, options: &plog::OpenOptions) -> Result<Arc<Partition>> {
-    let log = PartitionLog::open(&topic_dir.join(id.to_string()), config, options.clone())?;
+    partition(id, PartitionLog::open(&topic_dir.join(id.to_string()), config, options.clone())?)
+}
+
+/// A partition being created (a new topic, or CreatePartitions).
+fn new_partition(topic_dir: &Path, id: i32, config: LogConfig, options: &plog::OpenOptions) -> Result<Arc<Partition>> {
+    partition(id, PartitionLog::create(&topic_dir.join(id.to_string()), config, options.clone())?)
+}
+
+fn partition(id: i32, log: PartitionLog) -> Result<Arc<Partition>> {
     Ok(Arc::new(Partition {
         id,
         log: Mutex::new(log),
