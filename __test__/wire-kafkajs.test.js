@@ -102,39 +102,6 @@ async function committed(admin, groupId, topic) {
   return Object.fromEntries(t.partitions.map((p) => [p.partition, Number(p.offset)]))
 }
 
-// Which codecs samsa's own producer takes (the rest get KafkaJSNotImplemented): asked once,
-// in a child process, so the codec tests below can be skipped by name instead of passing
-// without testing anything.
-const samsaProducerCodecs = (() => {
-  const script = `
-const fs = require('fs'), os = require('os'), path = require('path')
-const { Kafka, CompressionTypes, logLevel } = require(${JSON.stringify(ROOT)})
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'samsa-codec-probe-'))
-;(async () => {
-  const kafka = new Kafka({ dataDir: dir, logLevel: logLevel.NOTHING })
-  const p = kafka.producer()
-  await p.connect()
-  const out = {}
-  for (const name of ${JSON.stringify(CODECS)}) {
-    try {
-      await p.send({ topic: 'probe', compression: CompressionTypes[name], messages: [{ value: 'x' }] })
-      out[name] = 'ok'
-    } catch (e) {
-      out[name] = e.name + ': ' + e.message
-    }
-  }
-  await p.disconnect()
-  fs.rmSync(dir, { recursive: true, force: true })
-  console.log(JSON.stringify(out))
-})()`
-  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20000 })
-  try {
-    return JSON.parse(r.stdout.trim().split('\n').pop())
-  } catch {
-    throw new Error(`could not ask samsa's producer which codecs it takes:\n${r.stdout}\n${r.stderr}`)
-  }
-})()
-
 describe('admin', () => {
   test('topics, partitions, offsets, configs and the cluster, as kafkajs sees them', async () => {
     const { kafka, samsaKafka } = await broker()
@@ -336,18 +303,8 @@ describe('produce edge cases', () => {
 })
 
 describe("samsa's in-process producer, kafkajs's consumer", () => {
-  const refused = CODECS.filter((codec) => samsaProducerCodecs[codec] !== 'ok')
-  if (refused.length > 0) {
-    // Noted in the skipped tests' names and once in the run's output.
-    console.warn(`wire-kafkajs: skipping samsa-produces-${refused.join('/')}: samsa's producer refuses them:\n${refused.map((c) => `  ${c}: ${samsaProducerCodecs[c]}`).join('\n')}`)
-  }
   for (const codec of CODECS) {
-    const support = samsaProducerCodecs[codec]
     const name = `samsa produces with compression ${codec}; kafkajs consumes it over the wire`
-    if (support !== 'ok') {
-      test.skip(`${name} (skipped: samsa's producer refuses it: ${support})`, () => {})
-      continue
-    }
     test(name, async () => {
       const { kafka, samsaKafka } = await broker()
       const own = samsaKafka.producer()
