@@ -130,6 +130,84 @@ export declare class NativeMember {
   leave(): void
 }
 
+export declare class RemoteBroker {
+  get dir(): string
+  /** Recovery is the owner's business: a remote handle always opens clean. */
+  get openedClean(): boolean
+  topicsVersion(): number
+  /** The partition count as last loaded from the owner; `refreshTopics` loads again. */
+  partitionCount(name: string): number | null
+  refreshTopics(): Promise<void>
+  topics(): Promise<Array<string>>
+  createTopic(name: string, numPartitions: number, replicationFactor: number, configNames: Array<string>, configValues: Array<string>, validateOnly: boolean): Promise<void>
+  createTopics(topics: Array<NewTopicJs>, validateOnly: boolean): Promise<Array<string | undefined | null>>
+  deleteTopic(name: string): Promise<void>
+  createPartitions(name: string, count: number, validateOnly: boolean): Promise<void>
+  /**
+   * A send, in the local broker's layout (src/binding/produce.rs), encoded here as
+   * record batches and stored by the owner in one Produce request.
+   */
+  produce(topics: Array<string>, data: Uint8Array, meta: Int32Array, timestamps: Float64Array, compression: number, producerId: number, producerEpoch: number, sequences: Int32Array): Promise<ProduceResult>
+  initProducerId(): Promise<Array<number>>
+  verify(): Promise<VerifyReport>
+  /** The owner answers a produce once it is durable (fsynced when the directory fsyncs). */
+  sync(): Promise<void>
+  watermarks(topic: string): Promise<Float64Array>
+  offsets(topic: string): Promise<Array<PartitionOffsets>>
+  offsetForTimestamp(topic: string, partition: number, timestamp: number): Promise<number | null>
+  deleteRecords(topic: string, partition: number, offset: number): Promise<number>
+  describeConfigs(topic: string): Promise<Array<ConfigEntry>>
+  alterConfigs(topic: string, configNames: Array<string>, configValues: Array<string>, validateOnly: boolean): Promise<void>
+  /**
+   * What was fetched ahead at `offset`, or null (asked for now; `watchAppends`'s
+   * callback names the partition when it arrives).
+   */
+  fetch(topic: string, partition: number, offset: number, maxBytes: number): FetchResult | null
+  injectAppendFailures(topic: string, partition: number, n: number): void
+  injectFsyncFailures(n: number): void
+  runMaintenance(nowMs: number): Promise<number>
+  listen(options: ListenOptions): ListenAddress
+  stopListening(): Promise<void>
+  /**
+   * Fetched records arrived for (topics[i], partitions[i]); empty lists: a group of this
+   * process changed.
+   */
+  watchAppends(callback: AppendWatcher): void
+  close(): Promise<void>
+  closeSync(): void
+  /**
+   * Joins `group_id` as a KIP-848 member; resolves once the owner answered the first
+   * heartbeat (with the first assignment).
+   */
+  joinGroup(groupId: string, clientId: string, topics: Array<string>, sessionTimeoutMs: number, rebalanceTimeoutMs: number, strategy: string, heartbeatIntervalMs?: number | undefined | null): Promise<RemoteMember>
+  committedOffsets(groupId: string, topic: string): Promise<Array<OffsetJs>>
+  committedTopics(groupId: string): Promise<Array<string>>
+  setGroupOffsets(groupId: string, offsets: Array<OffsetJs>): Promise<void>
+  /** The first member the owner lists (its longest-standing one). */
+  groupLeader(groupId: string): Promise<string | null>
+  listGroups(): Promise<Array<string>>
+  describeGroup(groupId: string): Promise<GroupJs>
+  deleteGroup(groupId: string): Promise<void>
+}
+
+/** A consumer's membership in a group whose coordinator is in the owning process. */
+export declare class RemoteMember {
+  get memberId(): string
+  stateVersion(): number
+  owns(topic: string, partition: number): boolean
+  /**
+   * The member's state as last heard: held partitions (without those being revoked) and
+   * those to hand back. Heartbeats run on their own; this never waits for the owner.
+   */
+  poll(busySince?: number | undefined | null): PollResult
+  beat(busySince?: number | undefined | null): BeatResult
+  subscribe(topics: Array<string>): void
+  release(partitions: Array<TopicPartitionJs>): void
+  commit(offsets: Array<OffsetJs>): Promise<void>
+  /** Leaves the group now; resolves once the owner heard it. */
+  leave(): Promise<void>
+}
+
 /** What the liveness timer needs to know. */
 export interface BeatResult {
   generation: number
@@ -155,6 +233,12 @@ export interface ConfigEntry {
   value: string
   isDefault: boolean
 }
+
+/**
+ * Connects to the process that owns `dir` (its Unix socket, as recorded in `dir`).
+ * `max_message_bytes`: the directory's limit, so sends are cut into batches it accepts.
+ */
+export declare function connectBroker(dir: string, maxMessageBytes: number): Promise<RemoteBroker>
 
 export interface DamageJs {
   topic: string
@@ -237,8 +321,12 @@ export interface OffsetJs {
   metadata?: string
 }
 
-/** Opens (and recovers) the data directory `dir` on a worker thread. */
-export declare function openBroker(dir: string, options: BrokerOptions): Promise<NativeBroker>
+/**
+ * Opens (and recovers) the data directory `dir` on a worker thread, and serves it to the
+ * machine's other processes (src/wire/local.rs). `settings_record`: the broker settings
+ * to record in the directory (lib/settings.js).
+ */
+export declare function openBroker(dir: string, options: BrokerOptions, settingsRecord?: string | undefined | null): Promise<NativeBroker>
 
 export interface PartitionOffsets {
   partition: number

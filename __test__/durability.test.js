@@ -2,7 +2,7 @@
 
 const fs = require('node:fs')
 const path = require('node:path')
-const { Kafka, logLevel, KafkaJSNonRetriableError } = require('..')
+const { Kafka, logLevel, KafkaJSConnectionError } = require('..')
 const { tempDir, readPartition, runNode } = require('./helpers')
 
 const fixture = (name) => path.join(__dirname, 'fixtures', name)
@@ -136,27 +136,48 @@ describe('durability and lifecycle', () => {
     await kafka.close()
   })
 
-  test('another process on a locked data directory gets an error naming the holder', async () => {
+  test('another process on a held data directory works through its owner; when the owner dies, calls fail with a retriable connection error and work again once a process holds it', async () => {
     const dataDir = tempDir()
-    let holder
-    const done = runNode([fixture('hold-lock.js'), dataDir], {
-      onLine: (line, child) => {
-        if (line === 'ready') holder = child
-      },
-    })
-    const deadline = Date.now() + 10000
-    while (!holder && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
-    expect(holder).toBeDefined()
-    const kafka = new Kafka({ dataDir, logLevel: logLevel.NOTHING })
+    const startHolder = async () => {
+      let holder
+      const done = runNode([fixture('hold-lock.js'), dataDir], {
+        onLine: (line, child) => {
+          if (line === 'ready') holder = child
+        },
+      })
+      const deadline = Date.now() + 10000
+      while (!holder && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+      expect(holder).toBeDefined()
+      return { holder, done }
+    }
+    const first = await startHolder()
+    const kafka = new Kafka({ dataDir, logLevel: logLevel.NOTHING, retry: { retries: 0 } })
     const producer = kafka.producer()
-    const err = await producer.connect().catch((e) => e)
-    expect(err).toBeInstanceOf(KafkaJSNonRetriableError)
-    expect(err.message).toContain(`locked by another process (pid ${holder.pid})`)
-    holder.kill('SIGKILL')
-    await done
-    // Once the holder is gone its lock is too.
+    const admin = kafka.admin()
     await producer.connect()
-    await producer.send({ topic: 'after-lock', messages: [{ value: 'x' }] })
+    await admin.connect()
+    await producer.send({ topic: 'held', messages: [{ value: 'a' }] })
+    expect(await admin.listTopics()).toEqual(['held'])
+
+    first.holder.kill('SIGKILL')
+    await first.done
+    // No owner: a call fails at once with kafkajs's retriable connection error.
+    const err = await admin.listTopics().catch((e) => e)
+    expect(err).toBeInstanceOf(KafkaJSConnectionError)
+    expect(err.retriable).toBe(true)
+    expect(err.message).toContain(dataDir)
+
+    // A send made while no process holds the directory waits for the next one (it is
+    // resent as it was, so nothing is stored twice), and the next owner has everything.
+    const pending = producer.send({ topic: 'held', messages: [{ value: 'b' }] })
+    const second = await startHolder()
+    await pending
+    await producer.send({ topic: 'held', messages: [{ value: 'c' }] })
+    const offsets = await admin.fetchTopicOffsets('held')
+    expect(offsets).toEqual([{ partition: 0, offset: '3', high: '3', low: '0' }])
     await producer.disconnect()
+    await admin.disconnect()
+    second.holder.kill('SIGKILL')
+    await second.done
   })
 })

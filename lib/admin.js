@@ -181,7 +181,7 @@ class Admin {
   }
 
   async listTopics() {
-    return this.once((b) => b.call(() => b.native.topics()))
+    return this.once((b) => b.callAsync(() => b.native.topics()))
   }
 
   // kafkajs's `timeout` and `waitForLeaders` are accepted: creation here is complete, with
@@ -301,23 +301,23 @@ class Admin {
     if (topics === null) topics = []
     if (!Array.isArray(topics)) throw new KafkaJSNonRetriableError(`Invalid topics array ${show(topics)}`)
     for (const topic of topics) checkTopic(topic)
-    return this.once((b) => {
-      const names = topics.length > 0 ? topics : b.call(() => b.native.topics())
-      return {
-        topics: names.map((name) => {
-          const n = b.partitionCount(name)
-          if (n === null) throw unknownTopic(name)
-          // A copy: the cached metadata is what partitioners see.
-          return { name, partitions: structuredClone(partitionMetadataOf(n)) }
-        }),
+    return this.once(async (b) => {
+      const names = topics.length > 0 ? topics : await b.callAsync(() => b.native.topics())
+      const out = []
+      for (const name of names) {
+        const n = await b.partitionCountFresh(name)
+        if (n === null) throw unknownTopic(name)
+        // A copy: the cached metadata is what partitioners see.
+        out.push({ name, partitions: structuredClone(partitionMetadataOf(n)) })
       }
+      return { topics: out }
     })
   }
 
   async fetchTopicOffsets(topic) {
     checkTopic(topic)
-    return this.withRetries((b) =>
-      b.call(() => b.native.offsets(topic)).map(({ partition, low, high }) => ({
+    return this.withRetries(async (b) =>
+      (await b.callAsync(() => b.native.offsets(topic))).map(({ partition, low, high }) => ({
         partition,
         offset: String(high),
         high: String(high),
@@ -333,14 +333,16 @@ class Admin {
       ts = typeof timestamp === 'number' ? timestamp : typeof timestamp === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(timestamp) ? Number(timestamp) : NaN
       if (!Number.isFinite(ts)) throw new TypeError(`timestamp must be milliseconds since the epoch, got ${describe(timestamp)}`)
     }
-    return this.withRetries((b) => {
-      const offsets = b.call(() => b.native.offsets(topic))
-      return offsets.map(({ partition, high }) => {
+    return this.withRetries(async (b) => {
+      const offsets = await b.callAsync(() => b.native.offsets(topic))
+      const out = []
+      for (const { partition, high } of offsets) {
         // As Kafka's ListOffsets: the earliest offset whose timestamp is >= ts; when every
         // record is older, kafkajs answers with the high watermark.
-        const found = ts === null ? null : b.call(() => b.native.offsetForTimestamp(topic, partition, ts))
-        return { partition, offset: String(found === null ? high : found) }
-      })
+        const found = ts === null ? null : await b.callAsync(() => b.native.offsetForTimestamp(topic, partition, ts))
+        out.push({ partition, offset: String(found === null ? high : found) })
+      }
+      return out
     })
   }
 
@@ -406,8 +408,8 @@ class Admin {
   }
 
   async listGroups() {
-    return this.once((b) => ({
-      groups: b.call(() => b.native.listGroups()).map((groupId) => ({ groupId, protocolType: 'consumer' })),
+    return this.once(async (b) => ({
+      groups: (await b.callAsync(() => b.native.listGroups())).map((groupId) => ({ groupId, protocolType: 'consumer' })),
     }))
   }
 
@@ -417,7 +419,9 @@ class Admin {
     // kafkajs retries whatever is retriable here.
     return this.retrier(async () => {
       const b = await this.broker()
-      return { groups: groupIds.map((g) => describeGroupShape(b.call(() => b.native.describeGroup(g)))) }
+      const groups = []
+      for (const g of groupIds) groups.push(describeGroupShape(await b.callAsync(() => b.native.describeGroup(g))))
+      return { groups }
     })
   }
 
@@ -446,20 +450,22 @@ class Admin {
     checkGroupId(groupId)
     if (topics != null && !Array.isArray(topics)) throw new KafkaJSNonRetriableError('Expected topics array to be set')
     for (const topic of topics || []) checkTopic(topic)
-    const out = await this.once((b) => {
-      const names = topics && topics.length > 0 ? topics : b.call(() => b.native.committedTopics(groupId))
-      return names.map((topic) => {
-        const count = b.partitionCount(topic)
+    const out = await this.once(async (b) => {
+      const names = topics && topics.length > 0 ? topics : await b.callAsync(() => b.native.committedTopics(groupId))
+      const found = []
+      for (const topic of names) {
+        const count = await b.partitionCountFresh(topic)
         if (count === null) throw unknownTopic(topic)
-        const committed = new Map(b.call(() => b.native.committedOffsets(groupId, topic)).map((o) => [o.partition, o]))
-        return {
+        const committed = new Map((await b.callAsync(() => b.native.committedOffsets(groupId, topic))).map((o) => [o.partition, o]))
+        found.push({
           topic,
           partitions: Array.from({ length: count }, (_, partition) => {
             const c = committed.get(partition)
             return { partition, offset: c ? String(c.offset) : '-1', metadata: (c && c.metadata) || null }
           }),
-        }
-      })
+        })
+      }
+      return found
     })
     if (!resolveOffsets) return out
     // As kafkajs: -1 (none, or latest) and -2 (earliest) are resolved to the partition's
@@ -500,8 +506,8 @@ class Admin {
     const { groupId, topic, earliest = false } = optionsOf(options, 'resetOffsets')
     checkGroupId(groupId)
     checkTopic(topic)
-    return this.once((b) => {
-      const count = b.partitionCount(topic)
+    return this.once(async (b) => {
+      const count = await b.partitionCountFresh(topic)
       if (count === null) throw unknownTopic(topic)
       const seeks = Array.from({ length: count }, (_, partition) => ({ partition, offset: earliest ? -2 : -1 }))
       return this.commitGroupOffsets(b, groupId, topic, seeks)
@@ -516,13 +522,13 @@ class Admin {
    * them into offsets.
    */
   async commitGroupOffsets(b, groupId, topic, seeks) {
-    const count = b.partitionCount(topic)
+    const count = await b.partitionCountFresh(topic)
     if (count === null) throw unknownTopic(topic)
     const offsets = seeks.map(({ partition, offset }) => {
       if (!isPartition(partition) || partition >= count) throw noSuchPartition(topic, partition, count)
       return { topic, partition, offset }
     })
-    const { state } = b.call(() => b.native.describeGroup(groupId))
+    const { state } = await b.callAsync(() => b.native.describeGroup(groupId))
     if (state !== 'Empty' && state !== 'Dead') {
       throw new KafkaJSNonRetriableError(`The consumer group must have no running instances, current state: ${state}`)
     }
@@ -590,11 +596,12 @@ class Admin {
   async describeConfigs(options) {
     const { resources } = optionsOf(options, 'describeConfigs')
     this.checkResources(resources, { entries: false })
-    return this.once((b) => ({
-      resources: resources.map(({ type, name, configNames }) => {
-        const all = b.call(() => b.native.describeConfigs(name))
+    return this.once(async (b) => {
+      const described = []
+      for (const { type, name, configNames } of resources) {
+        const all = await b.callAsync(() => b.native.describeConfigs(name))
         const wanted = configNames && configNames.length > 0 ? all.filter((e) => configNames.includes(e.name)) : all
-        return {
+        described.push({
           errorCode: 0,
           errorMessage: null,
           resourceType: type,
@@ -608,9 +615,10 @@ class Admin {
             isSensitive: false,
             configSynonyms: [],
           })),
-        }
-      }),
-    }))
+        })
+      }
+      return { resources: described }
+    })
   }
 
   async alterConfigs(options) {

@@ -11,6 +11,11 @@ const path = require('node:path')
 const native = require('../binding.js')
 const { fromNative } = require('./errors')
 const { SendQueue } = require('./send-queue')
+const settings = require('./settings')
+
+// How long a process that finds the directory locked waits for its owner to serve it (an
+// owner that is starting records its socket a moment after taking the lock).
+const CONNECT_WAIT_MS = 10_000
 
 const open = new Map() // real path -> SharedBroker
 // real path -> promise of a close in progress: a connect made meanwhile waits for it, so
@@ -24,9 +29,12 @@ class SharedBroker {
     this.logger = logger
     this.native = null
     this.closed = false
-    // The first Kafka object to open a directory sets its broker settings.
-    this.fsync = !!options.fsync
-    this.autoCreateTopics = options.autoCreateTopics !== false
+    // Another process owns the directory: this one reaches it over its socket.
+    this.remote = false
+    // The directory's broker settings in force (lib/settings.js), once open.
+    this.settings = null
+    this.fsync = false
+    this.autoCreateTopics = true
     this.clusterId = `samsa-${crypto.createHash('sha256').update(key).digest('hex').slice(0, 22)}`
     // Topic name -> partition count, cleared whenever this process changes topics.
     this.topicCache = new Map()
@@ -41,11 +49,17 @@ class SharedBroker {
     // groups) runs a few milliseconds of joining per turn of the event loop, not all at once.
     this.joinQueue = Promise.resolve()
     this.joinTurnStarted = 0
-    this.opening = native.openBroker(key, options).then(
-      (n) => {
+    this.opening = openOrConnect(key, options, logger).then(
+      ({ n, remote, inForce }) => {
         this.native = n
+        this.remote = remote
+        this.settings = inForce
+        this.fsync = inForce.fsync
+        this.autoCreateTopics = inForce.autoCreateTopics
         this.sendQueue = new SendQueue(this)
         // Appends that come over the Kafka wire protocol wake this process's consumers too.
+        // For a remote directory: fetched records arrived, or (empty lists) a group of this
+        // process changed.
         n.watchAppends((topics, partitions) => this.remoteAppended(topics, partitions))
         drainNativeLogs(logger)
         if (!n.openedClean) logger.info('Recovered the data directory after an unclean stop', { dataDir: key })
@@ -68,6 +82,16 @@ class SharedBroker {
     return n
   }
 
+  /** The partition count, loading the topics from the owner again when a remote
+   * directory does not know the topic (another process may have created it). */
+  async partitionCountFresh(topic) {
+    const n = this.partitionCount(topic)
+    if (n !== null || !this.remote) return n
+    await this.callAsync(() => this.native.refreshTopics())
+    this.topicCache.delete(topic)
+    return this.partitionCount(topic)
+  }
+
   topicsChanged() {
     this.topicCache.clear()
     this.wakeAll()
@@ -88,6 +112,10 @@ class SharedBroker {
 
   /** Appends made over the wire landed on (topics[i], partitions[i]). */
   remoteAppended(topics, partitions) {
+    if (topics.length === 0) {
+      this.wakeAll()
+      return
+    }
     for (const c of this.consumers) {
       for (let i = 0; i < topics.length; i++) if (c.subscribedTo(topics[i])) c.dataArrived(topics[i], partitions[i])
     }
@@ -202,6 +230,48 @@ function drainNativeLogs(logger) {
 // Drained once a second while a broker is open; unref'd, so it never keeps a process alive.
 setInterval(drainNativeLogs, 1000).unref()
 
+/** Opens the directory as its owner, or, when another process owns it, connects to that
+ * process. Resolves to { n: the native handle, remote, inForce: the settings in force }. */
+async function openOrConnect(key, given, logger) {
+  const deadline = Date.now() + CONNECT_WAIT_MS
+  let delay = 10
+  for (;;) {
+    const ownerSettings = settings.forOwner(key, given)
+    let ownerError
+    try {
+      const n = await native.openBroker(key, ownerSettings, settings.serialize(ownerSettings))
+      return { n, remote: false, inForce: settings.effective(ownerSettings) }
+    } catch (e) {
+      ownerError = fromNative(e)
+      if (!heldElsewhere(ownerError)) throw ownerError
+    }
+    let n = null
+    try {
+      const inForce = settings.effective(settings.read(key))
+      n = await native.connectBroker(key, inForce.maxMessageBytes)
+      // Read again now that the owner answered: it records its settings before it serves.
+      const current = settings.effective(settings.read(key))
+      settings.check(key, current, given, 'as its owning process opened it')
+      logger.info('Another process owns the data directory: using it through that process', { dataDir: key })
+      return { n, remote: true, inForce: current }
+    } catch (e) {
+      if (n) await n.close().catch(() => {})
+      const err = fromNative(e)
+      // A refused permission or a settings mismatch does not mend by waiting.
+      if (!err.retriable || Date.now() > deadline) throw err
+      await new Promise((resolve) => setTimeout(resolve, delay))
+      delay = Math.min(delay * 2, 200)
+    }
+  }
+}
+
+/** Whether opening failed because another process holds the directory (its lock, or
+ * files this user may not write while their owner may). */
+function heldElsewhere(e) {
+  if (e.samsaType === 'DATA_DIR_LOCKED') return true
+  return e.samsaType === 'KAFKA_STORAGE_ERROR' && /lock file/.test(e.message) && /ermission denied|os error 13/.test(e.message)
+}
+
 function realDataDir(dataDir) {
   const dir = path.resolve(dataDir)
   fs.mkdirSync(dir, { recursive: true })
@@ -216,13 +286,17 @@ async function acquire(dataDir, options, logger) {
     await closing.get(key).catch(() => {})
     shared = open.get(key)
   }
+  const joining = !!shared
   if (!shared) {
     shared = new SharedBroker(key, options, logger)
     open.set(key, shared)
   }
   shared.refs += 1
   try {
-    return await shared.opening
+    await shared.opening
+    // A second Kafka object on an open directory: its settings must be the same.
+    if (joining) settings.check(key, shared.settings, options, shared.remote ? 'as its owning process opened it' : 'by an earlier Kafka object in this process')
+    return shared
   } catch (e) {
     shared.refs -= 1
     throw e

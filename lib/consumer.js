@@ -237,7 +237,7 @@ class Consumer {
     }
     const shared = this.requireConnected()
     for (const t of list) {
-      if (typeof t === 'string' && shared.partitionCount(t) === null) {
+      if (typeof t === 'string' && (await shared.partitionCountFresh(t)) === null) {
         if (!this.allowAutoTopicCreation || !shared.autoCreateTopics) {
           throw protocolError('UNKNOWN_TOPIC_OR_PARTITION', `This server does not host this topic-partition: topic "${t}" does not exist`)
         }
@@ -256,9 +256,9 @@ class Consumer {
   }
 
   /** Topic names the subscriptions match now (RegExps are matched against every topic). */
-  matchedTopics() {
+  async matchedTopics() {
     const shared = this.shared
-    const all = shared.call(() => shared.native.topics())
+    const all = this.subscriptions.some((s) => s.topic instanceof RegExp) ? await shared.callAsync(() => shared.native.topics()) : []
     const out = new Set()
     for (const { topic } of this.subscriptions) {
       if (typeof topic === 'string') out.add(topic)
@@ -316,7 +316,7 @@ class Consumer {
     // first fetch waits for the next turn of the event loop (so a seek made right after
     // run() resolves applies before anything is delivered, as with kafkajs).
     await shared.joining(async () => {
-      this.join(shared)
+      await this.join(shared)
       shared.addConsumer(this)
       const version = this.member.stateVersion()
       const first = shared.call(() => this.member.poll(null))
@@ -328,13 +328,23 @@ class Consumer {
     this.loopDone = this.loop().catch((e) => this.log.error(`Consumer loop failed: ${e.message}`, { stack: e.stack }))
   }
 
-  join(shared) {
+  async join(shared) {
     const start = Date.now()
-    this.subscribedTopics = this.matchedTopics()
+    this.subscribedTopics = await this.matchedTopics()
     this.subscribedSet = new Set(this.subscribedTopics)
     this.topicsVersion = shared.native.topicsVersion()
-    this.member = shared.call(() =>
-      shared.native.joinGroup(this.groupId, this.kafka.clientId, this.subscribedTopics, this.sessionTimeout, this.rebalanceTimeout, this.strategy)
+    // In a process that does not own the directory, joining is a request (a promise);
+    // the heartbeat interval is for that member's own heartbeats.
+    this.member = await shared.callAsync(() =>
+      shared.native.joinGroup(
+        this.groupId,
+        this.kafka.clientId,
+        this.subscribedTopics,
+        this.sessionTimeout,
+        this.rebalanceTimeout,
+        this.strategy,
+        this.heartbeatInterval
+      )
     )
     this.memberId = this.member.memberId
     shared.wakeGroup(this.groupId)
@@ -414,7 +424,13 @@ class Consumer {
         if (!this.running) break
         this.log.warn('Rejoining the group', { groupId: this.groupId, memberId: this.memberId, error: e.message })
         this.emit(this.events.REBALANCING, { groupId: this.groupId, memberId: this.memberId })
-        this.join(shared)
+        try {
+          await this.join(shared)
+        } catch (joinError) {
+          // The owning process is away, say: try again after the retry delay.
+          this.log.warn('Joining the group failed', { groupId: this.groupId, error: joinError.message })
+          await new Promise((r) => setTimeout(r, retryDelay(this.retry, 1)))
+        }
         continue
       }
       try {
@@ -423,7 +439,7 @@ class Consumer {
         // Nothing here may end the loop: a topic deleted under the consumer, say, only
         // drops its partitions (the coordinator revokes them too).
         this.log.error(`Consumer loop error: ${e.message}`, { groupId: this.groupId, stack: e.stack })
-        for (const [k, p] of this.partitions) if (shared.partitionCount(p.topic) === null) this.forget(k)
+        for (const [k, p] of this.partitions) if ((await shared.partitionCountFresh(p.topic).catch(() => 0)) === null) this.forget(k)
         await new Promise((r) => setTimeout(r, retryDelay(this.retry, 1)))
       }
       await this.maybeYield()
@@ -480,7 +496,7 @@ class Consumer {
   async applyAssignment(shared, a) {
     if (a.topicsVersion !== this.topicsVersion && this.subscriptions.some((s) => s.topic instanceof RegExp)) {
       this.topicsVersion = a.topicsVersion
-      const topics = this.matchedTopics()
+      const topics = await this.matchedTopics()
       if (topics.join('\u0000') !== this.subscribedTopics.join('\u0000')) {
         this.subscribedTopics = topics
         this.subscribedSet = new Set(topics)
@@ -534,7 +550,7 @@ class Consumer {
       // Thousands of partitions start a slice at a time, yielding in between.
       const marks = new Map()
       for (let i = 0; i < added.length; i += START_SLICE) {
-        this.startPartitions(shared, added.slice(i, i + START_SLICE), marks)
+        await this.startPartitions(shared, added.slice(i, i + START_SLICE), marks)
         await this.maybeYield()
       }
       changed = true
@@ -547,7 +563,7 @@ class Consumer {
         // No member computes assignments here (the coordinator does); the
         // longest-standing member is reported as the leader, the one Kafka would most
         // likely have chosen.
-        const leaderId = this.shared.call(() => this.shared.native.groupLeader(this.groupId)) ?? null
+        const leaderId = (await this.shared.callAsync(() => this.shared.native.groupLeader(this.groupId))) ?? null
         this.emit(this.events.GROUP_JOIN, {
           duration: Date.now() - this.joinStarted,
           groupId: this.groupId,
@@ -568,7 +584,7 @@ class Consumer {
   /** Where to start each new partition: a pending seek, else the committed offset, else
    * earliest or latest by `fromBeginning` (also when the committed offset is no longer in
    * the log). One native call per topic, however many partitions arrive. */
-  startPartitions(shared, added, cache = new Map()) {
+  async startPartitions(shared, added, cache = new Map()) {
     const byTopic = new Map()
     for (const tp of added) {
       if (!byTopic.has(tp.topic)) byTopic.set(tp.topic, [])
@@ -580,8 +596,8 @@ class Consumer {
       let known = cache.get(topic)
       if (!known) {
         known = {
-          committed: new Map(shared.call(() => shared.native.committedOffsets(this.groupId, topic)).map((o) => [o.partition, o.offset])),
-          marks: shared.call(() => shared.native.watermarks(topic)),
+          committed: new Map((await shared.callAsync(() => shared.native.committedOffsets(this.groupId, topic))).map((o) => [o.partition, o.offset])),
+          marks: await shared.callAsync(() => shared.native.watermarks(topic)),
         }
         cache.set(topic, known)
       }
@@ -619,7 +635,7 @@ class Consumer {
         this.readable.delete(k)
         continue
       }
-      if (p.revoked || p.busy || p.damaged || p.retryAt > now || this.subscription.isPaused(p.topic, p.partition)) continue
+      if (p.revoked || p.busy || p.damaged || p.resetting || p.retryAt > now || this.subscription.isPaused(p.topic, p.partition)) continue
       out.push(p)
     }
     return out
@@ -641,9 +657,10 @@ class Consumer {
         // Retention moved the log start past the position, or a seek went past the end:
         // reset as kafkajs does, to the earliest offset with fromBeginning and to the
         // latest without.
-        const { low, high } = shared.call(() => shared.native.offsets(p.topic))[p.partition]
-        p.position = this.fromBeginning(p.topic) ? low : high
-        this.log.warn('Offset out of range, resetting', { topic: p.topic, partition: p.partition, offset: p.position })
+        const fromBeginning = this.fromBeginning(p.topic)
+        this.moveTo(shared, p, fromBeginning ? -2 : -1, () =>
+          this.log.warn('Offset out of range, resetting', { topic: p.topic, partition: p.partition, offset: p.position })
+        )
         return null
       }
       if (e.type === 'CORRUPT_MESSAGE') {
@@ -862,7 +879,7 @@ class Consumer {
   async commitToCoordinator(offsets) {
     const member = this.member
     const shared = this.shared
-    if (shared.fsync) await shared.callAsync(() => member.commit(offsets))
+    if (shared.fsync || shared.remote) await shared.callAsync(() => member.commit(offsets))
     else shared.call(() => member.commitSync(offsets))
     if (!this.listening(this.events.COMMIT_OFFSETS)) return
     const topics = {}
@@ -937,15 +954,47 @@ class Consumer {
       this.pendingSeeks.set(k, o)
       return
     }
-    const { low, high } = shared.call(() => shared.native.offsets(topic))[partition]
-    p.position = o === -2 ? low : o === -1 ? high : o
-    p.resolved = p.position
     p.seeked = true
     p.damaged = null
     p.retries = 0
     p.retryAt = 0
-    this.readable.add(k)
-    this.wake()
+    this.moveTo(shared, p, o, () => (p.resolved = p.position))
+  }
+
+  /**
+   * Moves a partition's position to `o` (-2 earliest, -1 latest, else the offset). The
+   * watermarks of a directory another process owns come by request: meanwhile the
+   * partition is not fetched. `then` runs once the position is set.
+   */
+  moveTo(shared, p, o, then) {
+    const k = key(p.topic, p.partition)
+    const done = (low, high) => {
+      p.position = o === -2 ? low : o === -1 ? high : o
+      then()
+      this.readable.add(k)
+      this.wake()
+    }
+    if (o >= 0) return done(o, o)
+    const marks = shared.call(() => shared.native.offsets(p.topic))
+    if (typeof marks.then !== 'function') return done(marks[p.partition].low, marks[p.partition].high)
+    const token = {}
+    p.resetting = token
+    marks.then(
+      (m) => {
+        if (p.resetting !== token) return
+        p.resetting = null
+        done(m[p.partition].low, m[p.partition].high)
+      },
+      (e) => {
+        if (p.resetting !== token) return
+        this.log.warn('Looking up offsets failed', { topic: p.topic, partition: p.partition, error: shared.error(e).message })
+        setTimeout(() => {
+          if (p.resetting !== token) return
+          p.resetting = null
+          if (this.running) this.moveTo(shared, p, o, then)
+        }, retryDelay(this.retry, 1))
+      }
+    )
   }
 
   pause(topicPartitions = []) {
@@ -970,7 +1019,7 @@ class Consumer {
 
   async describeGroup() {
     const shared = this.requireConnected()
-    return describeGroupShape(shared.call(() => shared.native.describeGroup(this.groupId)))
+    return describeGroupShape(await shared.callAsync(() => shared.native.describeGroup(this.groupId)))
   }
 
   /** Stops the run loop: in-flight handlers finish, resolved offsets are committed, and
@@ -994,7 +1043,8 @@ class Consumer {
     this.loopDone = null
     if (this.autoCommit) await this.commitPartitions([...this.partitions.values()]).catch((e) => this.commitFailed(e))
     try {
-      this.member.leave()
+      // A member in a process that does not own the directory leaves by request.
+      await this.member.leave()
     } catch {
       // Already removed.
     }

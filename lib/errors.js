@@ -188,7 +188,12 @@ function fromNative(err, context = {}) {
   const known = PROTOCOL_ERRORS[type]
   const retriable = known && !NATIVE_DECIDES.has(type) ? known[1] : retriableFlag === '1'
   let out
-  if (code < 0) {
+  if (type === 'CONNECTION_ERROR') {
+    // The process that owns the data directory cannot be reached (or may not be, by this
+    // user): kafkajs's connection error, retriable unless it is a matter of permissions.
+    out = new KafkaJSConnectionError(message)
+    out.retriable = retriableFlag === '1'
+  } else if (code < 0) {
     out = retriable ? new KafkaJSError(message) : new KafkaJSNonRetriableError(message)
   } else if (type === 'OFFSET_OUT_OF_RANGE') {
     out = new KafkaJSOffsetOutOfRange({ type, code, retriable, message }, context)

@@ -73,7 +73,9 @@ class Producer {
     this.status = STATUS.CONNECTING
     try {
       this.shared = await this.kafka._acquire(this)
-      if (this.idempotent) {
+      // Sends to a directory another process owns are always idempotent: a resend after a
+      // lost connection must not store anything twice.
+      if (this.idempotent || this.shared.remote) {
         const [producerId, epoch] = await this.shared.callAsync(() => this.shared.native.initProducerId())
         this.idempotence = { producerId, epoch, sequences: new Map() }
       }
@@ -255,7 +257,7 @@ class Producer {
     // wait for it first, so concurrent sends to a new topic stay in call order.
     const pending = shared.creatingTopics.get(topic)
     if (pending) await pending
-    const n = shared.partitionCount(topic)
+    const n = await shared.partitionCountFresh(topic)
     if (n !== null) return n
     if (!this.allowAutoTopicCreation || !shared.autoCreateTopics) {
       // Retriable, as in kafkajs: the topic may be created meanwhile.

@@ -280,7 +280,9 @@ class SendQueue {
    * for those that failed.
    */
   enqueue(entries, codec, partitioner, idempotence = null) {
-    const slot = idempotence === null ? codec : `${codec}:${idempotence.producerId}`
+    // An idempotent producer's builder is its own, whatever producer id it has now.
+    if (idempotence !== null && idempotence.slot === undefined) idempotence.slot = ++producerSlots
+    const slot = idempotence === null ? codec : `${codec}:${idempotence.slot}`
     let b = this.builders.get(slot)
     if (!b) {
       b = new Builder(codec, idempotence)
@@ -330,7 +332,93 @@ class SendQueue {
     )
   }
 
+  /** The arguments of a flush's native append, copied for one that completes later (the
+   * builder's buffers are reused meanwhile). */
+  copiedArgs(b) {
+    const idem = b.idempotence
+    return [
+      b.topics,
+      new Uint8Array(b.data.subarray(0, b.dataPos)),
+      b.meta.slice(0, b.metaPos),
+      b.timestamps.slice(0, b.count),
+      b.codec,
+      idem === null ? -1 : idem.producerId,
+      idem === null ? -1 : idem.epoch,
+      this.sequencesOf(b),
+    ]
+  }
+
+  /**
+   * A flush to a directory another process owns: one Produce request, answered later. One
+   * flush per builder is in flight at a time (sends made meanwhile wait in the builder, and
+   * go in the next), so an idempotent producer's sequences follow what was stored. A lost
+   * connection resends the very same request (same sequences: the owner drops what it
+   * already has) until the owner answers or RESEND_FOR_MS pass; after that the producer
+   * takes a new producer id, so no later send can be taken for the one whose fate is unknown.
+   */
+  flushRemote(b) {
+    if (b.inflight) return
+    if (b.idempotence !== null && b.idempotence.broken) {
+      // What waits in the builder goes once the new producer id is here.
+      b.inflight = this.renewProducerId(b.idempotence).then(
+        () => {
+          b.inflight = null
+          this.flushRemote(b)
+        },
+        (e) => {
+          b.inflight = null
+          const { jobs } = b
+          b.reset()
+          for (const job of jobs) job.reject(fromNative(e))
+        }
+      )
+      return
+    }
+    const snap = { topics: b.topics, groupCounts: b.groupCounts, idempotence: b.idempotence, jobs: b.jobs }
+    let args = this.copiedArgs(b)
+    b.reset()
+    const started = Date.now()
+    const attempt = () =>
+      this.shared.native.produce(...args).catch((e) => {
+        const error = fromNative(e)
+        if (error.retriable && error.samsaType === 'CONNECTION_ERROR' && !this.shared.closed && Date.now() - started < RESEND_FOR_MS) {
+          return new Promise((resolve) => setTimeout(resolve, 50)).then(attempt)
+        }
+        throw error
+      })
+    b.inflight = attempt().then(
+      (out) => {
+        args = null
+        this.shared.appended(snap.topics, snap.groupCounts)
+        const rows = rowsOf(out)
+        advanceSequences(snap, out, rows)
+        for (const job of snap.jobs) settle({ job, value: outcomeOf(job, out, rows) })
+      },
+      (e) => {
+        const error = fromNative(e)
+        if (snap.idempotence !== null && error.samsaType === 'CONNECTION_ERROR') snap.idempotence.broken = true
+        for (const job of snap.jobs) settle({ job, error })
+      }
+    ).finally(() => {
+      b.inflight = null
+      if (b.count > 0) this.flushRemote(b)
+    })
+    this.inflight.add(b.inflight)
+    const done = b.inflight
+    done.finally(() => this.inflight.delete(done))
+  }
+
+  /** A new producer id for an idempotent producer whose last send's fate is unknown. */
+  async renewProducerId(idem) {
+    const [producerId, epoch] = await this.shared.native.initProducerId()
+    idem.producerId = producerId
+    idem.epoch = epoch
+    idem.sequences = new Map()
+    idem.broken = false
+  }
+
   flush(b) {
+    if (this.shared.remote) return this.flushRemote(b)
     const { jobs } = b
     let out = null
     let error = null
@@ -377,11 +465,15 @@ class SendQueue {
       clearImmediate(this.scheduled)
       this.flushAll()
     }
-    await Promise.all([...this.inflight])
+    // A remote flush answered may start the next one: wait until none is left.
+    while (this.inflight.size > 0) await Promise.all([...this.inflight])
   }
 }
 
 const NO_SEQUENCES = new Int32Array(0)
+let producerSlots = 0
+// How long a flush to another process's directory is resent over a lost connection.
+const RESEND_FOR_MS = 10_000
 const RESULT_FIELDS = 5
 const SEQUENCE_SPACE = 2 ** 31
 

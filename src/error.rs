@@ -70,6 +70,13 @@ pub enum Error {
     Locked { path: PathBuf, holder: Option<String> },
     /// The broker was closed; nothing more can be done with this handle.
     Closed,
+    /// The process that owns the data directory cannot be reached (it exited, or is
+    /// starting): retriable, as kafkajs's connection errors are.
+    Connection(String),
+    /// This user may not open the owner's socket: retrying does not help.
+    PermissionDenied(String),
+    /// An error code the data directory's owner answered with (see [`kafka_error_name`]).
+    Remote { code: i16, message: String },
 }
 
 impl Error {
@@ -120,7 +127,8 @@ impl Error {
             Error::GroupMaxSizeReached(_) => 81,
             Error::FencedInstanceId(_) => 82,
             Error::CoordinatorNotAvailable(_) => 15,
-            Error::Locked { .. } | Error::Closed => -1,
+            Error::Locked { .. } | Error::Closed | Error::Connection(_) | Error::PermissionDenied(_) => -1,
+            Error::Remote { code, .. } => *code,
         }
     }
 
@@ -161,6 +169,8 @@ impl Error {
             Error::CoordinatorNotAvailable(_) => "COORDINATOR_NOT_AVAILABLE",
             Error::Locked { .. } => "DATA_DIR_LOCKED",
             Error::Closed => "BROKER_CLOSED",
+            Error::Connection(_) | Error::PermissionDenied(_) => "CONNECTION_ERROR",
+            Error::Remote { code, .. } => kafka_error_name(*code).0,
         }
     }
 
@@ -174,8 +184,56 @@ impl Error {
             Error::UnknownTopicOrPartition { .. } => true,
             Error::UnknownMemberId { .. } | Error::IllegalGeneration(_) => true,
             Error::CoordinatorNotAvailable(_) => true,
+            Error::Connection(_) => true,
+            Error::Remote { code, .. } => kafka_error_name(*code).1,
             _ => false,
         }
+    }
+}
+
+/// Kafka's name for an error code and whether Kafka counts it retriable: the codes a
+/// samsa broker answers with, and the common ones of any Kafka broker.
+pub fn kafka_error_name(code: i16) -> (&'static str, bool) {
+    match code {
+        1 => ("OFFSET_OUT_OF_RANGE", false),
+        2 => ("CORRUPT_MESSAGE", true),
+        3 => ("UNKNOWN_TOPIC_OR_PARTITION", true),
+        5 => ("LEADER_NOT_AVAILABLE", true),
+        6 => ("NOT_LEADER_OR_FOLLOWER", true),
+        7 => ("REQUEST_TIMED_OUT", true),
+        10 => ("MESSAGE_TOO_LARGE", false),
+        13 => ("NETWORK_EXCEPTION", true),
+        14 => ("COORDINATOR_LOAD_IN_PROGRESS", true),
+        15 => ("COORDINATOR_NOT_AVAILABLE", true),
+        16 => ("NOT_COORDINATOR", true),
+        17 => ("INVALID_TOPIC_EXCEPTION", false),
+        22 => ("ILLEGAL_GENERATION", true),
+        23 => ("INCONSISTENT_GROUP_PROTOCOL", false),
+        24 => ("INVALID_GROUP_ID", false),
+        25 => ("UNKNOWN_MEMBER_ID", true),
+        26 => ("INVALID_SESSION_TIMEOUT", false),
+        27 => ("REBALANCE_IN_PROGRESS", false),
+        35 => ("UNSUPPORTED_VERSION", false),
+        36 => ("TOPIC_ALREADY_EXISTS", false),
+        37 => ("INVALID_PARTITIONS", false),
+        38 => ("INVALID_REPLICATION_FACTOR", false),
+        40 => ("INVALID_CONFIG", false),
+        42 => ("INVALID_REQUEST", false),
+        45 => ("OUT_OF_ORDER_SEQUENCE_NUMBER", false),
+        46 => ("DUPLICATE_SEQUENCE_NUMBER", false),
+        47 => ("INVALID_PRODUCER_EPOCH", false),
+        56 => ("KAFKA_STORAGE_ERROR", true),
+        68 => ("NON_EMPTY_GROUP", false),
+        69 => ("GROUP_ID_NOT_FOUND", false),
+        76 => ("UNSUPPORTED_COMPRESSION_TYPE", false),
+        79 => ("MEMBER_ID_REQUIRED", false),
+        81 => ("GROUP_MAX_SIZE_REACHED", false),
+        82 => ("FENCED_INSTANCE_ID", false),
+        86 => ("GROUP_SUBSCRIBED_TO_TOPIC", false),
+        87 => ("INVALID_RECORD", false),
+        110 => ("FENCED_MEMBER_EPOCH", false),
+        113 => ("STALE_MEMBER_EPOCH", false),
+        _ => ("UNKNOWN_SERVER_ERROR", false),
     }
 }
 
@@ -261,6 +319,7 @@ impl std::fmt::Display for Error {
                 None => write!(f, "data directory {} is locked by another process; one process owns a data directory", path.display()),
             },
             Error::Closed => write!(f, "the broker is closed"),
+            Error::Connection(msg) | Error::PermissionDenied(msg) | Error::Remote { message: msg, .. } => write!(f, "{msg}"),
         }
     }
 }

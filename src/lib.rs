@@ -11,6 +11,7 @@ pub mod error;
 pub mod fsutil;
 pub mod group;
 pub mod log;
+pub mod remote;
 pub mod wire;
 
 // Under `cargo test --features node` nothing calls the exports: Node does.

@@ -46,7 +46,7 @@ pub struct BeatResult {
 }
 
 /// Partitions as (topic index, partition) pairs, with the topic names they index.
-fn pairs(parts: &[Vec<TopicPartition>]) -> (Vec<String>, Vec<Int32Array>) {
+pub(super) fn pairs(parts: &[Vec<TopicPartition>]) -> (Vec<String>, Vec<Int32Array>) {
     let mut topics: Vec<String> = Vec::new();
     let mut index: std::collections::HashMap<&str, i32> = std::collections::HashMap::new();
     let mut out = Vec::with_capacity(parts.len());
@@ -82,7 +82,7 @@ pub struct GroupJs {
     pub members: Vec<MemberJs>,
 }
 
-fn tps(v: Vec<TopicPartition>) -> Vec<TopicPartitionJs> {
+pub(super) fn tps(v: Vec<TopicPartition>) -> Vec<TopicPartitionJs> {
     v.into_iter().map(|(topic, partition)| TopicPartitionJs { topic, partition }).collect()
 }
 

@@ -6,6 +6,7 @@ mod error;
 mod group;
 mod logs;
 mod produce;
+mod remote;
 
 use std::sync::Arc;
 
@@ -106,16 +107,35 @@ pub struct FetchResult {
     pub log_start_offset: f64,
 }
 
-/// Opens (and recovers) the data directory `dir` on a worker thread.
+/// Opens (and recovers) the data directory `dir` on a worker thread, and serves it to the
+/// machine's other processes (src/wire/local.rs). `settings_record`: the broker settings
+/// to record in the directory (lib/settings.js).
 #[napi]
-pub async fn open_broker(dir: String, options: BrokerOptions) -> napi::Result<NativeBroker> {
+pub async fn open_broker(dir: String, options: BrokerOptions, settings_record: Option<String>) -> napi::Result<NativeBroker> {
     logs::install();
     let config = options.into_config();
-    let inner = napi::bindgen_prelude::spawn_blocking(move || Broker::open(dir, config))
-        .await
-        .map_err(invalid_arg)?
-        .js()?;
-    Ok(NativeBroker { inner, listener: std::sync::Mutex::new(None) })
+    let (inner, local) = napi::bindgen_prelude::spawn_blocking(move || {
+        let broker = Broker::open(dir, config)?;
+        // The settings in force, for the processes that reach this directory through this
+        // one: recorded under the lock, before they can connect.
+        if let Some(record) = settings_record {
+            crate::wire::local::record_settings(broker.dir(), &record)?;
+        }
+        // The owner serves the directory to the machine's other processes. Failing to
+        // (a file system without sockets, say) leaves this process working on its own.
+        let local = match crate::wire::local::serve(Arc::clone(&broker)) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot serve the data directory to other processes");
+                None
+            }
+        };
+        Ok::<_, crate::Error>((broker, local))
+    })
+    .await
+    .map_err(invalid_arg)?
+    .js()?;
+    Ok(NativeBroker { inner, listener: std::sync::Mutex::new(None), local: std::sync::Mutex::new(local) })
 }
 
 #[napi]
@@ -123,6 +143,8 @@ pub struct NativeBroker {
     inner: Arc<Broker>,
     /// The Kafka-protocol listener, once `listen` was called.
     listener: std::sync::Mutex<Option<crate::wire::Listener>>,
+    /// The Unix socket other processes reach this directory on, and its path.
+    local: std::sync::Mutex<Option<(crate::wire::Listener, std::path::PathBuf)>>,
 }
 
 #[napi(object)]
@@ -159,6 +181,20 @@ async fn blocking<T: Send + 'static>(
 ) -> napi::Result<T> {
     let b = Arc::clone(broker);
     napi::bindgen_prelude::spawn_blocking(move || f(&b)).await.map_err(invalid_arg)?.js()
+}
+
+fn new_topics(topics: Vec<NewTopicJs>) -> napi::Result<Vec<crate::broker::NewTopic>> {
+    topics
+        .into_iter()
+        .map(|t| {
+            Ok(crate::broker::NewTopic {
+                name: t.name,
+                partitions: t.num_partitions,
+                replication_factor: t.replication_factor,
+                configs: pairs(t.config_names, t.config_values)?,
+            })
+        })
+        .collect()
 }
 
 fn pairs(names: Vec<String>, values: Vec<String>) -> napi::Result<Vec<(String, String)>> {
@@ -201,17 +237,7 @@ impl NativeBroker {
     /// order, null where it was created and the error's prefixed message where it was not.
     #[napi]
     pub async fn create_topics(&self, topics: Vec<NewTopicJs>, validate_only: bool) -> napi::Result<Vec<Option<String>>> {
-        let specs = topics
-            .into_iter()
-            .map(|t| {
-                Ok(crate::broker::NewTopic {
-                    name: t.name,
-                    partitions: t.num_partitions,
-                    replication_factor: t.replication_factor,
-                    configs: pairs(t.config_names, t.config_values)?,
-                })
-            })
-            .collect::<napi::Result<Vec<_>>>()?;
+        let specs = new_topics(topics)?;
         let b = Arc::clone(&self.inner);
         let results = napi::bindgen_prelude::spawn_blocking(move || b.create_topics(&specs, validate_only))
             .await
@@ -349,63 +375,7 @@ impl NativeBroker {
     pub fn fetch(&self, topic: String, partition: i32, offset: f64, max_bytes: u32) -> napi::Result<Option<FetchResult>> {
         let offset = offset as i64;
         let read = self.inner.read(&topic, partition, offset, max_bytes as usize).js()?;
-        if read.bytes.is_empty() {
-            return Ok(None);
-        }
-        let bytes = read.bytes;
-        // Keys and values of uncompressed batches are sliced out of the bytes read from the
-        // log where they lie (no second copy); decompressed ones are appended after them.
-        let base = bytes.as_ptr() as usize;
-        let mut extra: Vec<u8> = Vec::new();
-        let mut records = Vec::new();
-        let mut headers = Vec::new();
-        let mut scratch = Vec::new();
-        let mut pos = 0;
-        while let Some(h) = batch::BatchHeader::parse(&bytes[pos..]) {
-            let end = pos + h.total_size();
-            batch::for_each_record(&bytes[pos..end], &mut scratch, |r| {
-                if r.offset < offset {
-                    return;
-                }
-                let mut locate = |b: Option<&[u8]>| match b {
-                    None => (0.0, -1.0),
-                    Some(b) => {
-                        let at = (b.as_ptr() as usize).wrapping_sub(base);
-                        if at.checked_add(b.len()).is_some_and(|e| e <= bytes.len()) {
-                            (at as f64, b.len() as f64)
-                        } else {
-                            let start = bytes.len() + extra.len();
-                            extra.extend_from_slice(b);
-                            (start as f64, b.len() as f64)
-                        }
-                    }
-                };
-                let (ks, kl) = locate(r.key);
-                let (vs, vl) = locate(r.value);
-                let first_header = (headers.len() / 4) as f64;
-                let count = r.headers.len() as f64;
-                for hd in r.headers {
-                    let (hks, hkl) = locate(Some(hd.key));
-                    let (hvs, hvl) = locate(hd.value);
-                    headers.extend_from_slice(&[hks, hkl, hvs, hvl]);
-                }
-                records.extend_from_slice(&[r.offset as f64, r.timestamp as f64, ks, kl, vs, vl, first_header, count]);
-            })
-            .js()?;
-            pos = end;
-            if pos >= bytes.len() {
-                break;
-            }
-        }
-        let mut data = bytes;
-        data.extend_from_slice(&extra);
-        Ok(Some(FetchResult {
-            data: data.into(),
-            records: Float64Array::new(records),
-            headers: Float64Array::new(headers),
-            high_watermark: read.high_watermark as f64,
-            log_start_offset: read.log_start_offset as f64,
-        }))
+        decode_fetch(read.bytes, offset, read.high_watermark, read.log_start_offset)
     }
 
     /// Test hook: the next `n` appends to a partition fail with EIO.
@@ -479,10 +449,14 @@ impl NativeBroker {
     #[napi]
     pub async fn close(&self) -> napi::Result<()> {
         let listener = self.listener.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let local = self.local.lock().unwrap_or_else(|p| p.into_inner()).take();
         let b = Arc::clone(&self.inner);
         napi::bindgen_prelude::spawn_blocking(move || {
             if let Some(l) = listener {
                 l.stop();
+            }
+            if let Some((l, socket)) = local {
+                crate::wire::local::withdraw(b.dir(), l, &socket);
             }
             b.set_append_listener(None);
             b.close()
@@ -498,6 +472,9 @@ impl NativeBroker {
     pub fn close_sync(&self) -> napi::Result<()> {
         if let Some(l) = self.listener.lock().unwrap_or_else(|p| p.into_inner()).take() {
             l.stop();
+        }
+        if let Some((l, socket)) = self.local.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            crate::wire::local::withdraw(self.inner.dir(), l, &socket);
         }
         self.inner.set_append_listener(None);
         self.inner.close().js()
@@ -587,4 +564,65 @@ pub async fn verify_data_dir(dir: String, repair: bool) -> napi::Result<VerifyRe
         .map_err(invalid_arg)?
         .js()?;
     Ok(verify_report(r.partitions, r.repaired))
+}
+
+/// Decodes fetched batches (records before `offset` skipped) into one Buffer and tables.
+fn decode_fetch(bytes: Vec<u8>, offset: i64, high_watermark: i64, log_start_offset: i64) -> napi::Result<Option<FetchResult>> {
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+
+    // Keys and values of uncompressed batches are sliced out of the bytes read from the
+    // log where they lie (no second copy); decompressed ones are appended after them.
+    let base = bytes.as_ptr() as usize;
+    let mut extra: Vec<u8> = Vec::new();
+    let mut records = Vec::new();
+    let mut headers = Vec::new();
+    let mut scratch = Vec::new();
+    let mut pos = 0;
+    while let Some(h) = batch::BatchHeader::parse(&bytes[pos..]) {
+        let end = pos + h.total_size();
+        batch::for_each_record(&bytes[pos..end], &mut scratch, |r| {
+            if r.offset < offset {
+                return;
+            }
+            let mut locate = |b: Option<&[u8]>| match b {
+                None => (0.0, -1.0),
+                Some(b) => {
+                    let at = (b.as_ptr() as usize).wrapping_sub(base);
+                    if at.checked_add(b.len()).is_some_and(|e| e <= bytes.len()) {
+                        (at as f64, b.len() as f64)
+                    } else {
+                        let start = bytes.len() + extra.len();
+                        extra.extend_from_slice(b);
+                        (start as f64, b.len() as f64)
+                    }
+                }
+            };
+            let (ks, kl) = locate(r.key);
+            let (vs, vl) = locate(r.value);
+            let first_header = (headers.len() / 4) as f64;
+            let count = r.headers.len() as f64;
+            for hd in r.headers {
+                let (hks, hkl) = locate(Some(hd.key));
+                let (hvs, hvl) = locate(hd.value);
+                headers.extend_from_slice(&[hks, hkl, hvs, hvl]);
+            }
+            records.extend_from_slice(&[r.offset as f64, r.timestamp as f64, ks, kl, vs, vl, first_header, count]);
+        })
+        .js()?;
+        pos = end;
+        if pos >= bytes.len() {
+            break;
+        }
+    }
+    let mut data = bytes;
+    data.extend_from_slice(&extra);
+    Ok(Some(FetchResult {
+        data: data.into(),
+        records: Float64Array::new(records),
+        headers: Float64Array::new(headers),
+        high_watermark: high_watermark as f64,
+        log_start_offset: log_start_offset as f64,
+    }))
 }

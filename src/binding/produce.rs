@@ -45,18 +45,17 @@ impl<'a> Cursor<'a> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn produce(
-    broker: &Broker,
+/// Decodes a send and hands `f` its records grouped by topic-partition (in order of first
+/// appearance), each with the index of its topic in `topics`.
+pub fn with_groups<R>(
     topics: &[String],
     data: &[u8],
     meta: &[i32],
     timestamps: &[f64],
-    compression: i32,
     producer: Option<(i64, i16)>,
     sequences: &[i32],
-) -> napi::Result<ProduceResult> {
-    let compression = Compression::from_id(compression).js()?;
+    f: impl FnOnce(&[usize], &[PartitionAppend<'_>]) -> napi::Result<R>,
+) -> napi::Result<R> {
     let field = |i: usize| meta.get(i).copied().ok_or_else(|| invalid_arg("message metadata is truncated"));
 
     // First pass: every header, so records can borrow slices of one vector.
@@ -125,19 +124,45 @@ pub fn produce(
         m += 1;
     }
     let (indexes, groups): (Vec<usize>, Vec<PartitionAppend<'_>>) = groups.into_iter().unzip();
+    f(&indexes, &groups)
+}
 
-    let results = broker.append_all(&groups, compression).js()?;
-    let mut rows = Vec::with_capacity(results.len() * 5);
+/// Appends a send to the local broker.
+#[allow(clippy::too_many_arguments)]
+pub fn produce(
+    broker: &Broker,
+    topics: &[String],
+    data: &[u8],
+    meta: &[i32],
+    timestamps: &[f64],
+    compression: i32,
+    producer: Option<(i64, i16)>,
+    sequences: &[i32],
+) -> napi::Result<ProduceResult> {
+    let compression = Compression::from_id(compression).js()?;
+    with_groups(topics, data, meta, timestamps, producer, sequences, |indexes, groups| {
+        let results = broker.append_all(groups, compression).js()?;
+        Ok(result_rows(indexes, groups.iter().map(|g| g.partition), results.into_iter().map(|r| r.map(|r| (r.base_offset, r.log_start_offset)))))
+    })
+}
+
+/// The result rows of a send, from each topic-partition's outcome.
+pub fn result_rows(
+    indexes: &[usize],
+    partitions: impl Iterator<Item = i32>,
+    outcomes: impl Iterator<Item = crate::Result<(i64, i64)>>,
+) -> ProduceResult {
+    let mut rows = Vec::with_capacity(indexes.len() * 5);
     let mut errors = Vec::new();
-    for ((g, r), topic_index) in groups.iter().zip(results).zip(indexes) {
+    for ((partition, r), topic_index) in partitions.zip(outcomes).zip(indexes) {
         let (base, low, error) = match r {
-            Ok(r) => (r.base_offset as f64, r.log_start_offset as f64, -1.0),
+            Ok((base, low)) => (base as f64, low as f64, -1.0),
             Err(e) => {
                 errors.push(to_js(e).reason);
                 (-1.0, -1.0, (errors.len() - 1) as f64)
             }
         };
-        rows.extend_from_slice(&[topic_index as f64, g.partition as f64, base, low, error]);
+        rows.extend_from_slice(&[*topic_index as f64, partition as f64, base, low, error]);
     }
-    Ok(ProduceResult { rows, errors })
+    ProduceResult { rows, errors }
 }

@@ -7,12 +7,10 @@
 //! ApiVersions version gets error 35 in the v0 format (KIP-511); any other unknown key or
 //! version closes the connection.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 use super::{api, versions, Ctx};
@@ -27,8 +25,8 @@ pub enum Reply {
     Close(String),
 }
 
-pub async fn serve(mut stream: TcpStream, peer: SocketAddr, ctx: Arc<Ctx>, mut stopped: watch::Receiver<bool>) {
-    let _ = stream.set_nodelay(true);
+/// Serves one connection, over TCP or a Unix domain socket (`peer` names it in logs).
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, peer: String, ctx: Arc<Ctx>, mut stopped: watch::Receiver<bool>) {
     let reason = loop {
         let mut size = [0u8; 4];
         let read = tokio::select! {

@@ -8,13 +8,14 @@
 
 mod api;
 mod connection;
+pub mod local;
 pub mod versions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{watch, Semaphore};
 
 use crate::broker::Broker;
@@ -63,22 +64,47 @@ pub struct Ctx {
 
 /// A running listener. Dropping it without [`Listener::stop`] stops it too.
 pub struct Listener {
+    /// The bound TCP address (unspecified for a Unix-socket listener).
     local: SocketAddr,
     advertised: (String, u16),
     stop: watch::Sender<bool>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
+fn listener_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("samsa-wire")
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| Error::io("starting the listener's runtime", e))
+}
+
 impl Listener {
+    /// Serves the broker to this machine's other processes on a Unix domain socket at
+    /// `path` (see [`local`] for where it lies and how it is recorded). Whatever is at
+    /// `path` is a socket a previous owner left behind: the caller holds the data
+    /// directory's lock, so no live process serves it.
+    pub fn start_unix(broker: Arc<Broker>, path: &std::path::Path) -> Result<Listener> {
+        let runtime = listener_runtime()?;
+        let _ = std::fs::remove_file(path);
+        let listener = {
+            let _guard = runtime.enter();
+            UnixListener::bind(path).map_err(|e| Error::io_at("listening on the socket", path, e))?
+        };
+        let config = ListenerConfig { max_frame_bytes: 1024 * 1024 * 1024, max_connections: 10_000, idle_timeout: Duration::from_secs(365 * 24 * 3600), ..ListenerConfig::default() };
+        let ctx = Arc::new(Ctx { cluster_id: cluster_id(broker.dir()), broker, host: "localhost".into(), port: 0, config });
+        let (stop, stopped) = watch::channel(false);
+        runtime.spawn(accept_unix(listener, ctx, stopped));
+        tracing::debug!(socket = %path.display(), "serving the data directory to this machine's other processes");
+        let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+        Ok(Listener { local: unspecified, advertised: (path.display().to_string(), 0), stop, runtime: Some(runtime) })
+    }
+
     /// Binds and starts accepting connections.
     pub fn start(broker: Arc<Broker>, config: ListenerConfig) -> Result<Listener> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("samsa-wire")
-            .enable_io()
-            .enable_time()
-            .build()
-            .map_err(|e| Error::io("starting the listener's runtime", e))?;
+        let runtime = listener_runtime()?;
         let bind = format!("{}:{}", config.host, config.port);
         let listener = runtime
             .block_on(TcpListener::bind(&bind))
@@ -159,6 +185,38 @@ async fn accept(listener: TcpListener, ctx: Arc<Ctx>, mut stopped: watch::Receiv
             tracing::warn!(%peer, max = ctx.config.max_connections, "refusing a connection: too many open");
             drop(stream);
             continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let (ctx, stopped) = (Arc::clone(&ctx), stopped.clone());
+        tokio::spawn(async move {
+            connection::serve(stream, peer.to_string(), ctx, stopped).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn accept_unix(listener: UnixListener, ctx: Arc<Ctx>, mut stopped: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(ctx.config.max_connections));
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stopped.changed() => return,
+        };
+        let stream = match accepted {
+            Ok((s, _)) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accepting a local connection failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+            tracing::warn!(max = ctx.config.max_connections, "refusing a local connection: too many open");
+            continue;
+        };
+        let peer = match stream.peer_cred() {
+            Ok(c) => format!("local pid {}", c.pid().unwrap_or(0)),
+            Err(_) => "local process".to_string(),
         };
         let (ctx, stopped) = (Arc::clone(&ctx), stopped.clone());
         tokio::spawn(async move {

@@ -1,0 +1,459 @@
+//! The second backend: a data directory another process owns, reached through the Kafka
+//! protocol (src/remote). Its methods carry the local broker's names and results, so
+//! `lib/` keeps one code path; those that must ask the owner return promises (and `lib/`
+//! awaits every such call whatever the backend), while `fetch`, `partitionCount` and the
+//! member's state answer at once from what was fetched or heard ahead.
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{Float64Array, Int32Array, Uint8Array};
+use napi_derive::napi;
+
+use super::error::{invalid_arg, to_js, IntoJs};
+use super::group::{pairs, tps, BeatResult, GroupJs, MemberJs, OffsetJs, PollResult, TopicPartitionJs};
+use super::produce::{result_rows, with_groups, ProduceResult};
+use super::{decode_fetch, AppendWatcher, ConfigEntry, FetchResult, ListenAddress, ListenOptions, NewTopicJs, PartitionOffsets, VerifyReport};
+use crate::error::Error;
+use crate::log::{Compression, EncodedBatches};
+use crate::remote::{RemoteBroker as Core, RemoteMember as CoreMember};
+
+/// Connects to the process that owns `dir` (its Unix socket, as recorded in `dir`).
+/// `max_message_bytes`: the directory's limit, so sends are cut into batches it accepts.
+#[napi]
+pub async fn connect_broker(dir: String, max_message_bytes: f64) -> napi::Result<RemoteBroker> {
+    super::logs::install();
+    let core = napi::bindgen_prelude::spawn_blocking(move || Core::connect(dir)).await.map_err(invalid_arg)?.js()?;
+    Ok(RemoteBroker { core: Arc::new(core), max_message_bytes: max_message_bytes.max(1024.0) as usize })
+}
+
+#[napi]
+pub struct RemoteBroker {
+    core: Arc<Core>,
+    max_message_bytes: usize,
+}
+
+fn unsupported(what: &str) -> napi::Error {
+    to_js(Error::InvalidRequest(format!(
+        "{what} runs in the process that owns the data directory; this process reaches it through that process"
+    )))
+}
+
+impl RemoteBroker {
+    async fn run<T: Send + 'static>(&self, f: impl std::future::Future<Output = crate::Result<T>> + Send + 'static) -> napi::Result<T> {
+        self.core.run(f).await.js()
+    }
+
+    fn inner(&self) -> Arc<crate::remote::Inner> {
+        Arc::clone(self.core.inner())
+    }
+}
+
+fn offsets_in(v: Vec<OffsetJs>) -> Vec<(String, i32, i64, Option<String>)> {
+    v.into_iter().map(|o| (o.topic, o.partition, o.offset as i64, o.metadata)).collect()
+}
+
+#[napi]
+impl RemoteBroker {
+    #[napi(getter)]
+    pub fn dir(&self) -> String {
+        self.core.inner().dir().display().to_string()
+    }
+
+    /// Recovery is the owner's business: a remote handle always opens clean.
+    #[napi(getter)]
+    pub fn opened_clean(&self) -> bool {
+        true
+    }
+
+    #[napi]
+    pub fn topics_version(&self) -> f64 {
+        self.core.inner().topics_version() as f64
+    }
+
+    /// The partition count as last loaded from the owner; `refreshTopics` loads again.
+    #[napi]
+    pub fn partition_count(&self, name: String) -> Option<i32> {
+        self.core.inner().partition_count(&name)
+    }
+
+    #[napi]
+    pub async fn refresh_topics(&self) -> napi::Result<()> {
+        let i = self.inner();
+        self.run(async move { i.refresh_topics().await }).await
+    }
+
+    #[napi]
+    pub async fn topics(&self) -> napi::Result<Vec<String>> {
+        let i = self.inner();
+        self.run(async move {
+            i.refresh_topics().await?;
+            Ok(i.topic_names())
+        })
+        .await
+    }
+
+    #[napi]
+    pub async fn create_topic(
+        &self,
+        name: String,
+        num_partitions: i32,
+        replication_factor: i32,
+        config_names: Vec<String>,
+        config_values: Vec<String>,
+        validate_only: bool,
+    ) -> napi::Result<()> {
+        let configs = super::pairs(config_names, config_values)?;
+        let spec = crate::broker::NewTopic { name, partitions: num_partitions, replication_factor, configs };
+        let i = self.inner();
+        self.run(async move { i.create_topics(vec![spec], validate_only).await?.pop().unwrap_or(Ok(())) }).await
+    }
+
+    #[napi]
+    pub async fn create_topics(&self, topics: Vec<NewTopicJs>, validate_only: bool) -> napi::Result<Vec<Option<String>>> {
+        let specs = super::new_topics(topics)?;
+        let i = self.inner();
+        let results = self.run(async move { i.create_topics(specs, validate_only).await }).await?;
+        Ok(results.into_iter().map(|r| r.err().map(|e| to_js(e).reason)).collect())
+    }
+
+    #[napi]
+    pub async fn delete_topic(&self, name: String) -> napi::Result<()> {
+        let i = self.inner();
+        self.run(async move { i.delete_topic(&name).await }).await
+    }
+
+    #[napi]
+    pub async fn create_partitions(&self, name: String, count: i32, validate_only: bool) -> napi::Result<()> {
+        let i = self.inner();
+        self.run(async move { i.create_partitions(&name, count, validate_only).await }).await
+    }
+
+    /// A send, in the local broker's layout (src/binding/produce.rs), encoded here as
+    /// record batches and stored by the owner in one Produce request.
+    #[napi]
+    #[allow(clippy::too_many_arguments)]
+    pub async fn produce(
+        &self,
+        topics: Vec<String>,
+        data: Uint8Array,
+        meta: Int32Array,
+        timestamps: Float64Array,
+        compression: i32,
+        producer_id: f64,
+        producer_epoch: i32,
+        sequences: Int32Array,
+    ) -> napi::Result<ProduceResult> {
+        let codec = Compression::from_id(compression).js()?;
+        let producer = (producer_id >= 0.0).then_some((producer_id as i64, producer_epoch as i16));
+        let max = self.max_message_bytes;
+        let (indexes, parts, local_errors) = with_groups(&topics, &data, &meta, &timestamps, producer, &sequences, |indexes, groups| {
+            let mut parts = Vec::with_capacity(groups.len());
+            let mut errors = Vec::new();
+            let mut encoded = EncodedBatches::default();
+            for (k, g) in groups.iter().enumerate() {
+                match encoded.encode(&g.records, codec, max, g.producer) {
+                    Ok(()) => parts.push((g.topic.to_string(), g.partition, bytes::Bytes::from(std::mem::take(&mut encoded.bytes)))),
+                    Err(e) => errors.push((k, g.topic.to_string(), g.partition, e)),
+                }
+            }
+            Ok((indexes.to_vec(), parts, errors))
+        })?;
+        let sent: Vec<(String, i32)> = parts.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+        let i = self.inner();
+        let mut outcomes = if parts.is_empty() { Vec::new() } else { self.run(async move { i.produce(parts).await }).await? };
+        // Partitions refused before sending (a message too large) take their places back.
+        let mut order: Vec<(String, i32)> = sent;
+        for (k, t, p, e) in local_errors {
+            order.insert(k, (t, p));
+            outcomes.insert(k, Err(e));
+        }
+        Ok(result_rows(&indexes, order.iter().map(|(_, p)| *p), outcomes.into_iter()))
+    }
+
+    #[napi]
+    pub async fn init_producer_id(&self) -> napi::Result<Vec<f64>> {
+        let i = self.inner();
+        let (id, epoch) = self.run(async move { i.init_producer_id().await }).await?;
+        Ok(vec![id as f64, epoch as f64])
+    }
+
+    #[napi]
+    pub async fn verify(&self) -> napi::Result<VerifyReport> {
+        Err(unsupported("verify()"))
+    }
+
+    /// The owner answers a produce once it is durable (fsynced when the directory fsyncs).
+    #[napi]
+    pub async fn sync(&self) -> napi::Result<()> {
+        Ok(())
+    }
+
+    #[napi]
+    pub async fn watermarks(&self, topic: String) -> napi::Result<Float64Array> {
+        let i = self.inner();
+        let offsets = self.run(async move { i.offsets(&topic).await }).await?;
+        Ok(Float64Array::new(offsets.iter().flat_map(|o| [o.low as f64, o.high as f64]).collect()))
+    }
+
+    #[napi]
+    pub async fn offsets(&self, topic: String) -> napi::Result<Vec<PartitionOffsets>> {
+        let i = self.inner();
+        let offsets = self.run(async move { i.offsets(&topic).await }).await?;
+        Ok(offsets.into_iter().map(|o| PartitionOffsets { partition: o.partition, low: o.low as f64, high: o.high as f64 }).collect())
+    }
+
+    #[napi]
+    pub async fn offset_for_timestamp(&self, topic: String, partition: i32, timestamp: f64) -> napi::Result<Option<f64>> {
+        let i = self.inner();
+        let o = self.run(async move { i.offset_for_timestamp(&topic, partition, timestamp as i64).await }).await?;
+        Ok(o.map(|o| o as f64))
+    }
+
+    #[napi]
+    pub async fn delete_records(&self, topic: String, partition: i32, offset: f64) -> napi::Result<f64> {
+        let i = self.inner();
+        Ok(self.run(async move { i.delete_records(&topic, partition, offset as i64).await }).await? as f64)
+    }
+
+    #[napi]
+    pub async fn describe_configs(&self, topic: String) -> napi::Result<Vec<ConfigEntry>> {
+        let i = self.inner();
+        let entries = self.run(async move { i.describe_configs(&topic).await }).await?;
+        Ok(entries.into_iter().map(|(name, value, is_default)| ConfigEntry { name, value, is_default }).collect())
+    }
+
+    #[napi]
+    pub async fn alter_configs(
+        &self,
+        topic: String,
+        config_names: Vec<String>,
+        config_values: Vec<String>,
+        validate_only: bool,
+    ) -> napi::Result<()> {
+        let entries = super::pairs(config_names, config_values)?;
+        let i = self.inner();
+        self.run(async move { i.alter_configs(&topic, entries, validate_only).await }).await
+    }
+
+    /// What was fetched ahead at `offset`, or null (asked for now; `watchAppends`'s
+    /// callback names the partition when it arrives).
+    #[napi]
+    pub fn fetch(&self, topic: String, partition: i32, offset: f64, max_bytes: u32) -> napi::Result<Option<FetchResult>> {
+        match self.core.inner().fetch(&topic, partition, offset as i64, max_bytes.min(i32::MAX as u32) as i32).js()? {
+            None => Ok(None),
+            Some(f) => decode_fetch(Vec::from(f.bytes), offset as i64, f.high_watermark, f.log_start_offset),
+        }
+    }
+
+    #[napi]
+    pub fn inject_append_failures(&self, _topic: String, _partition: i32, _n: u32) -> napi::Result<()> {
+        Err(unsupported("injecting failures"))
+    }
+
+    #[napi]
+    pub fn inject_fsync_failures(&self, _n: u32) -> napi::Result<()> {
+        Err(unsupported("injecting failures"))
+    }
+
+    #[napi]
+    pub async fn run_maintenance(&self, _now_ms: f64) -> napi::Result<f64> {
+        Err(unsupported("retention's maintenance pass"))
+    }
+
+    #[napi]
+    pub fn listen(&self, _options: ListenOptions) -> napi::Result<ListenAddress> {
+        Err(unsupported("listen()"))
+    }
+
+    #[napi]
+    pub async fn stop_listening(&self) -> napi::Result<()> {
+        Ok(())
+    }
+
+    /// Fetched records arrived for (topics[i], partitions[i]); empty lists: a group of this
+    /// process changed.
+    #[napi]
+    pub fn watch_appends(&self, callback: AppendWatcher) {
+        self.core.inner().set_notify(Box::new(move |topics, partitions| {
+            callback.call((topics, partitions).into(), napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking);
+        }));
+    }
+
+    #[napi]
+    pub async fn close(&self) -> napi::Result<()> {
+        self.core.close().await.js()
+    }
+
+    #[napi]
+    pub fn close_sync(&self) {
+        self.core.shutdown();
+    }
+
+    // ------------------------------------------------------------------ groups
+
+    /// Joins `group_id` as a KIP-848 member; resolves once the owner answered the first
+    /// heartbeat (with the first assignment).
+    #[napi]
+    #[allow(clippy::too_many_arguments)]
+    pub async fn join_group(
+        &self,
+        group_id: String,
+        _client_id: String,
+        topics: Vec<String>,
+        _session_timeout_ms: f64,
+        rebalance_timeout_ms: f64,
+        _strategy: String,
+        heartbeat_interval_ms: Option<f64>,
+    ) -> napi::Result<RemoteMember> {
+        let i = self.inner();
+        let hb = heartbeat_interval_ms.unwrap_or(3000.0).max(10.0) as u64;
+        let rebalance = rebalance_timeout_ms.clamp(1.0, i32::MAX as f64) as i32;
+        let member = self.run(async move { CoreMember::join(i, group_id, topics, rebalance, hb).await }).await?;
+        Ok(RemoteMember { core: Arc::clone(&self.core), member })
+    }
+
+    #[napi]
+    pub async fn committed_offsets(&self, group_id: String, topic: String) -> napi::Result<Vec<OffsetJs>> {
+        let i = self.inner();
+        let mut all = self.run(async move { i.committed(&group_id).await }).await?;
+        Ok(all
+            .remove(&topic)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(partition, offset, metadata)| OffsetJs { topic: topic.clone(), partition, offset: offset as f64, metadata })
+            .collect())
+    }
+
+    #[napi]
+    pub async fn committed_topics(&self, group_id: String) -> napi::Result<Vec<String>> {
+        let i = self.inner();
+        Ok(self.run(async move { i.committed(&group_id).await }).await?.into_keys().collect())
+    }
+
+    #[napi]
+    pub async fn set_group_offsets(&self, group_id: String, offsets: Vec<OffsetJs>) -> napi::Result<()> {
+        let i = self.inner();
+        let offsets = offsets_in(offsets);
+        self.run(async move { i.commit(&group_id, "", -1, offsets).await }).await
+    }
+
+    /// The first member the owner lists (its longest-standing one).
+    #[napi]
+    pub async fn group_leader(&self, group_id: String) -> napi::Result<Option<String>> {
+        let i = self.inner();
+        let d = self.run(async move { i.describe_group(&group_id).await }).await?;
+        Ok(d.members.into_iter().next().map(|m| m.member_id))
+    }
+
+    #[napi]
+    pub async fn list_groups(&self) -> napi::Result<Vec<String>> {
+        let i = self.inner();
+        self.run(async move { i.list_groups().await }).await
+    }
+
+    #[napi]
+    pub async fn describe_group(&self, group_id: String) -> napi::Result<GroupJs> {
+        let i = self.inner();
+        let g = group_id.clone();
+        let d = self.run(async move { i.describe_group(&g).await }).await?;
+        Ok(GroupJs {
+            group_id,
+            state: d.state,
+            protocol: d.protocol,
+            generation: -1,
+            members: d
+                .members
+                .into_iter()
+                .map(|m| MemberJs { member_id: m.member_id, client_id: m.client_id, client_host: m.client_host, topics: m.topics, assigned: tps(m.assigned) })
+                .collect(),
+        })
+    }
+
+    #[napi]
+    pub async fn delete_group(&self, group_id: String) -> napi::Result<()> {
+        let i = self.inner();
+        self.run(async move { i.delete_group(&group_id).await }).await
+    }
+}
+
+/// A consumer's membership in a group whose coordinator is in the owning process.
+#[napi]
+pub struct RemoteMember {
+    core: Arc<Core>,
+    member: Arc<CoreMember>,
+}
+
+fn out_of_group(group: &str, why: &str) -> napi::Error {
+    to_js(Error::UnknownMemberId { group: group.to_string(), member: format!("(this member: {why})") })
+}
+
+#[napi]
+impl RemoteMember {
+    #[napi(getter)]
+    pub fn member_id(&self) -> String {
+        self.member.lock().member_id.clone()
+    }
+
+    #[napi]
+    pub fn state_version(&self) -> f64 {
+        self.member.version() as f64
+    }
+
+    #[napi]
+    pub fn owns(&self, topic: String, partition: i32) -> bool {
+        let s = self.member.lock();
+        s.fenced.is_none() && s.owned.contains(&(topic, partition))
+    }
+
+    /// The member's state as last heard: held partitions (without those being revoked) and
+    /// those to hand back. Heartbeats run on their own; this never waits for the owner.
+    #[napi]
+    pub fn poll(&self, _busy_since: Option<f64>) -> napi::Result<PollResult> {
+        let s = self.member.lock();
+        if let Some(why) = &s.fenced {
+            return Err(out_of_group(&self.member.group_id, why));
+        }
+        let assigned: Vec<(String, i32)> = s.owned.difference(&s.revoking).cloned().collect();
+        let revoking: Vec<(String, i32)> = s.revoking.iter().cloned().collect();
+        let generation = s.epoch;
+        drop(s);
+        let (topics, mut lists) = pairs(&[assigned, revoking]);
+        let revoking = lists.pop().unwrap_or_else(|| Int32Array::new(Vec::new()));
+        let assigned = lists.pop().unwrap_or_else(|| Int32Array::new(Vec::new()));
+        Ok(PollResult { generation, topics, assigned, revoking, pending: 0, topics_version: self.core.inner().topics_version() as f64 })
+    }
+
+    #[napi]
+    pub fn beat(&self, _busy_since: Option<f64>) -> napi::Result<BeatResult> {
+        let s = self.member.lock();
+        if let Some(why) = &s.fenced {
+            return Err(out_of_group(&self.member.group_id, why));
+        }
+        Ok(BeatResult { generation: s.epoch, revoking: s.revoking.len() as u32 })
+    }
+
+    #[napi]
+    pub fn subscribe(&self, topics: Vec<String>) {
+        self.member.subscribe(topics);
+    }
+
+    #[napi]
+    pub fn release(&self, partitions: Vec<TopicPartitionJs>) {
+        let list: Vec<(String, i32)> = partitions.into_iter().map(|p| (p.topic, p.partition)).collect();
+        self.member.release(&list);
+    }
+
+    #[napi]
+    pub async fn commit(&self, offsets: Vec<OffsetJs>) -> napi::Result<()> {
+        let m = Arc::clone(&self.member);
+        let offsets = offsets_in(offsets);
+        self.core.run(async move { m.commit(offsets).await }).await.js()
+    }
+
+    /// Leaves the group now; resolves once the owner heard it.
+    #[napi]
+    pub async fn leave(&self) -> napi::Result<()> {
+        let m = Arc::clone(&self.member);
+        self.core.run(async move { m.leave().await }).await.js()
+    }
+}

@@ -1,0 +1,133 @@
+//! One Kafka-protocol connection to the data directory's owner, over its Unix socket: a
+//! request goes out, its response comes back, one at a time (the owner answers in order).
+//! A connection that fails is dropped and made again on the next call, from the owner
+//! record as it is then, so a new owner is found without anything to configure.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+use crate::error::{Error, Result};
+use crate::wire::local;
+
+/// Responses larger than this are refused (the owner never sends one: fetches are bounded).
+const MAX_RESPONSE_BYTES: usize = 1 << 30;
+
+pub struct Conn {
+    dir: PathBuf,
+    stream: tokio::sync::Mutex<Option<(UnixStream, i32)>>,
+}
+
+impl Conn {
+    pub fn new(dir: &Path) -> Conn {
+        Conn { dir: dir.to_path_buf(), stream: tokio::sync::Mutex::new(None) }
+    }
+
+    /// Sends `req` at `version` and waits up to `timeout` for the response.
+    pub async fn call<R: Request>(&self, req: &R, version: i16, timeout: Duration) -> Result<R::Response> {
+        let mut guard = self.stream.lock().await;
+        if guard.is_none() {
+            *guard = Some((connect(&self.dir).await?, 0));
+        }
+        let Some((stream, next)) = guard.as_mut() else { unreachable!() };
+        let correlation = *next;
+        *next = next.wrapping_add(1);
+        let frame = encode(req, version, correlation)?;
+        let exchange = async {
+            stream.write_all(&frame).await?;
+            let mut size = [0u8; 4];
+            stream.read_exact(&mut size).await?;
+            let len = i32::from_be_bytes(size);
+            if len < 4 || len as usize > MAX_RESPONSE_BYTES {
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("a response frame of {len} bytes")));
+            }
+            let mut body = vec![0u8; len as usize];
+            stream.read_exact(&mut body).await?;
+            Ok(Bytes::from(body))
+        };
+        let body = match tokio::time::timeout(timeout, exchange).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => {
+                *guard = None;
+                return Err(Error::Connection(format!(
+                    "the connection to the process that owns {} failed: {e}; retry once a process owns it",
+                    self.dir.display()
+                )));
+            }
+            Err(_) => {
+                *guard = None;
+                return Err(Error::Connection(format!(
+                    "the process that owns {} did not answer within {timeout:?}",
+                    self.dir.display()
+                )));
+            }
+        };
+        match decode::<R>(body, version, correlation) {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                *guard = None;
+                Err(e)
+            }
+        }
+    }
+
+    /// Drops the connection (the owner sees it close).
+    pub async fn close(&self) {
+        *self.stream.lock().await = None;
+    }
+}
+
+async fn connect(dir: &Path) -> Result<UnixStream> {
+    let gone = || {
+        Error::Connection(format!(
+            "no process owns the data directory {} now: calls work again once a process opens it",
+            dir.display()
+        ))
+    };
+    let Some(record) = local::read_record(dir)? else { return Err(gone()) };
+    match UnixStream::connect(&record.socket).await {
+        Ok(s) => Ok(s),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM)) => Err(Error::PermissionDenied(format!(
+            "permission denied connecting to {} (the socket of the process that owns {}, pid {}): run as a user allowed to open that socket",
+            record.socket.display(),
+            dir.display(),
+            record.pid
+        ))),
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => Err(gone()),
+        Err(e) => Err(Error::Connection(format!("connecting to {}: {e}", record.socket.display()))),
+    }
+}
+
+fn encode<R: Request>(req: &R, version: i16, correlation: i32) -> Result<BytesMut> {
+    let header = RequestHeader::default()
+        .with_request_api_key(R::KEY)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation)
+        .with_client_id(Some(StrBytes::from_static_str("samsa")));
+    let mut out = BytesMut::with_capacity(64);
+    out.put_i32(0);
+    let fail = |e: String| Error::InvalidRequest(format!("encoding a request (api {} v{version}): {e}", R::KEY));
+    header.encode(&mut out, R::header_version(version)).map_err(|e| fail(format!("{e:#}")))?;
+    req.encode(&mut out, version).map_err(|e| fail(format!("{e:#}")))?;
+    let len = (out.len() - 4) as i32;
+    out[0..4].copy_from_slice(&len.to_be_bytes());
+    Ok(out)
+}
+
+fn decode<R: Request>(mut body: Bytes, version: i16, correlation: i32) -> Result<R::Response> {
+    let bad = |what: String| Error::Connection(format!("the owner's response to api {} v{version} is malformed: {what}", R::KEY));
+    let header = ResponseHeader::decode(&mut body, <R::Response as HeaderVersion>::header_version(version)).map_err(|e| bad(format!("{e:#}")))?;
+    if header.correlation_id != correlation {
+        return Err(bad(format!("correlation id {} where {correlation} was expected", header.correlation_id)));
+    }
+    let resp = <R::Response as Decodable>::decode(&mut body, version).map_err(|e| bad(format!("{e:#}")))?;
+    if body.has_remaining() {
+        tracing::debug!(api = R::KEY, version, left = body.remaining(), "a response had bytes after its body");
+    }
+    Ok(resp)
+}

@@ -1,0 +1,265 @@
+//! Fetching ahead for a process's consumers. A consumer asks for a partition at an offset
+//! without waiting (the JS thread never blocks on the owner): what was fetched ahead is
+//! handed over at once, and otherwise the partition is marked wanted and the fetcher, one
+//! long-polling Fetch for every wanted partition, tells JS when records arrive.
+//!
+//! Memory stays bounded: at most two results ahead per partition, and nothing fetched
+//! ahead while more than [`MAX_BUFFERED`] bytes wait; a partition nobody asked for in
+//! [`FORGET_AFTER`] is dropped (a revoked or paused one).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::messages::{fetch_request, BrokerId, FetchRequest};
+use kafka_protocol::protocol::StrBytes;
+use tokio::sync::Notify;
+
+use super::Inner;
+use crate::error::{Error, Result};
+use crate::log::batch::BatchHeader;
+
+const AHEAD: usize = 2;
+const MAX_BUFFERED: usize = 64 << 20;
+const FORGET_AFTER: Duration = Duration::from_secs(30);
+/// How long the owner holds a fetch with nothing new: a partition asked for meanwhile
+/// waits at most this long for its first request.
+const MAX_WAIT_MS: i32 = 100;
+
+/// Records fetched for a partition from `offset`: whole batches, as the owner stores them.
+pub struct Fetched {
+    pub offset: i64,
+    pub bytes: Bytes,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+enum Item {
+    Records { fetched: Fetched, next: i64 },
+    Failed { offset: i64, error: Error },
+}
+
+impl Item {
+    fn offset(&self) -> i64 {
+        match self {
+            Item::Records { fetched, .. } => fetched.offset,
+            Item::Failed { offset, .. } => *offset,
+        }
+    }
+}
+
+struct Want {
+    /// Where the consumer reads next (the first item's offset when there is one).
+    offset: i64,
+    max_bytes: i32,
+    asked: Instant,
+    ready: VecDeque<Item>,
+}
+
+impl Want {
+    /// Where the next fetch for this partition starts, if one may go out now.
+    fn next_fetch(&self) -> Option<i64> {
+        if self.ready.len() >= AHEAD {
+            return None;
+        }
+        match self.ready.back() {
+            None => Some(self.offset),
+            Some(Item::Records { next, .. }) => Some(*next),
+            Some(Item::Failed { .. }) => None,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Fetcher {
+    wants: Mutex<HashMap<(String, i32), Want>>,
+    pub wake: Notify,
+}
+
+fn bytes_of(i: &Item) -> usize {
+    match i {
+        Item::Records { fetched, .. } => fetched.bytes.len(),
+        Item::Failed { .. } => 0,
+    }
+}
+
+impl Fetcher {
+    pub fn take(&self, topic: &str, partition: i32, offset: i64, max_bytes: i32) -> Result<Option<Fetched>> {
+        let mut wants = self.wants.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (topic.to_string(), partition);
+        let now = Instant::now();
+        let want = wants.entry(key).or_insert_with(|| Want { offset, max_bytes, asked: now, ready: VecDeque::new() });
+        want.asked = now;
+        want.max_bytes = max_bytes;
+        if want.ready.front().is_some_and(|i| i.offset() != offset) {
+            // A seek (or a reset): what was fetched ahead is for somewhere else.
+            want.ready.clear();
+        }
+        let taken = want.ready.pop_front();
+        let out = match taken {
+            Some(Item::Records { fetched, next }) => {
+                want.offset = next;
+                Ok(Some(fetched))
+            }
+            Some(Item::Failed { error, .. }) => {
+                want.offset = offset;
+                Err(error)
+            }
+            None => {
+                want.offset = offset;
+                Ok(None)
+            }
+        };
+        drop(wants);
+        self.wake.notify_one();
+        out
+    }
+
+    /// The partitions to fetch now: (topic, partition, offset, max bytes).
+    fn wanted(&self) -> Vec<(String, i32, i64, i32)> {
+        let mut wants = self.wants.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        wants.retain(|_, w| now.duration_since(w.asked) < FORGET_AFTER);
+        let buffered: usize = wants.values().flat_map(|w| w.ready.iter()).map(bytes_of).sum();
+        wants
+            .iter()
+            .filter_map(|((t, p), w)| {
+                let next = w.next_fetch()?;
+                // Beyond the bound, only partitions with nothing ready are fetched.
+                (buffered < MAX_BUFFERED || w.ready.is_empty()).then(|| (t.clone(), *p, next, w.max_bytes))
+            })
+            .collect()
+    }
+
+    /// Files a result for (topic, partition) fetched from `offset`, unless the consumer
+    /// moved elsewhere meanwhile. Returns whether it was kept.
+    fn deliver(&self, topic: &str, partition: i32, offset: i64, item: Item) -> bool {
+        let mut wants = self.wants.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(w) = wants.get_mut(&(topic.to_string(), partition)) else { return false };
+        if w.next_fetch() != Some(offset) {
+            return false;
+        }
+        w.ready.push_back(item);
+        true
+    }
+
+    fn fail_all(&self, requested: &[(String, i32, i64, i32)], error: &Error) -> Vec<(String, i32)> {
+        let mut out = Vec::new();
+        for (t, p, offset, _) in requested {
+            let e = Error::Connection(error.to_string());
+            if self.deliver(t, *p, *offset, Item::Failed { offset: *offset, error: e }) {
+                out.push((t.clone(), *p));
+            }
+        }
+        out
+    }
+}
+
+/// The fetcher's loop: one Fetch for every wanted partition, over and over while any is.
+pub async fn run(inner: Arc<Inner>) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        if inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let wanted = inner.fetcher.wanted();
+        if wanted.is_empty() {
+            // Woken by a consumer's ask; the timeout lets forgotten partitions go.
+            let _ = tokio::time::timeout(Duration::from_secs(5), inner.fetcher.wake.notified()).await;
+            continue;
+        }
+        let mut topics: Vec<fetch_request::FetchTopic> = Vec::new();
+        for (t, p, offset, max) in &wanted {
+            let fp = fetch_request::FetchPartition::default()
+                .with_partition(*p)
+                .with_current_leader_epoch(-1)
+                .with_fetch_offset(*offset)
+                .with_log_start_offset(-1)
+                .with_partition_max_bytes(*max);
+            match topics.iter_mut().find(|x| x.topic.0.as_str() == t.as_str()) {
+                Some(x) => x.partitions.push(fp),
+                None => topics.push(fetch_request::FetchTopic::default().with_topic(super::name(t)).with_partitions(vec![fp])),
+            }
+        }
+        let req = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(MAX_WAIT_MS)
+            .with_min_bytes(1)
+            .with_max_bytes(32 << 20)
+            .with_isolation_level(0)
+            .with_session_id(0)
+            .with_session_epoch(-1)
+            .with_topics(topics)
+            .with_rack_id(StrBytes::from_static_str(""));
+        let resp = match inner.fetch.call(&req, 12, super::REQUEST_TIMEOUT + Duration::from_millis(MAX_WAIT_MS as u64)).await {
+            Ok(r) => {
+                backoff = Duration::from_millis(50);
+                r
+            }
+            Err(e) => {
+                // The consumers hear of it (a retriable connection error) and ask again.
+                let failed = inner.fetcher.fail_all(&wanted, &e);
+                if !failed.is_empty() {
+                    let (ts, ps) = failed.into_iter().unzip();
+                    inner.notify(ts, ps);
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let mut arrived_topics = Vec::new();
+        let mut arrived_partitions = Vec::new();
+        let requested: HashMap<(String, i32), i64> = wanted.iter().map(|(t, p, o, _)| ((t.clone(), *p), *o)).collect();
+        for t in resp.responses {
+            let topic = t.topic.0.to_string();
+            for p in t.partitions {
+                let Some(&offset) = requested.get(&(topic.clone(), p.partition_index)) else { continue };
+                let item = if p.error_code != 0 {
+                    let (name, _) = crate::error::kafka_error_name(p.error_code);
+                    let error = match p.error_code {
+                        1 => Error::OffsetOutOfRange { topic: topic.clone(), partition: p.partition_index, offset },
+                        _ => Error::Remote {
+                            code: p.error_code,
+                            message: format!("fetching \"{topic}\" partition {} at offset {offset}: {name}", p.partition_index),
+                        },
+                    };
+                    Item::Failed { offset, error }
+                } else {
+                    let bytes = p.records.unwrap_or_default();
+                    let (whole, next) = whole_batches(&bytes);
+                    if whole == 0 {
+                        continue;
+                    }
+                    Item::Records {
+                        fetched: Fetched { offset, bytes: bytes.slice(..whole), high_watermark: p.high_watermark, log_start_offset: p.log_start_offset },
+                        next: next.max(offset),
+                    }
+                };
+                if inner.fetcher.deliver(&topic, p.partition_index, offset, item) {
+                    arrived_topics.push(topic.clone());
+                    arrived_partitions.push(p.partition_index);
+                }
+            }
+        }
+        if !arrived_topics.is_empty() {
+            inner.notify(arrived_topics, arrived_partitions);
+        }
+    }
+}
+
+/// The length of the whole batches at the start of `bytes` and the offset after them.
+fn whole_batches(bytes: &[u8]) -> (usize, i64) {
+    let mut pos = 0;
+    let mut next = -1;
+    while let Some(h) = BatchHeader::parse(&bytes[pos..]) {
+        let end = pos + h.total_size();
+        if end > bytes.len() {
+            break;
+        }
+        next = h.last_offset() + 1;
+        pos = end;
+    }
+    (pos, next)
+}

@@ -1,0 +1,604 @@
+//! The broker as seen from a process that does not own the data directory: every operation
+//! is a Kafka request to the owner, over the Unix socket it records in the directory
+//! (src/wire/local.rs). The binding offers this as a second backend with the same methods
+//! as the local broker, so the JavaScript layer keeps one code path.
+//!
+//! Kafka types stay in here; callers get the same plain values and the same errors (Kafka
+//! error codes become [`Error::Remote`], an unreachable owner [`Error::Connection`]).
+//!
+//! Requests go on a few connections, so a long-polling fetch or a slow produce never
+//! holds a heartbeat: control (admin, offsets), produce, fetch and group. Background work
+//! (the fetcher, members' heartbeats) runs on a small runtime of this handle's own.
+
+mod conn;
+mod fetcher;
+mod member;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+use self::conn::Conn;
+pub use self::fetcher::Fetched;
+pub use self::member::{MemberState, RemoteMember};
+use crate::broker::{NewTopic, PartitionOffsets};
+use crate::error::{Error, Result};
+
+/// How long a request may take before the owner counts as unreachable (kafkajs's
+/// requestTimeout).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Called with the partitions that fetched data arrived for; empty lists mean a group of
+/// this process changed (a heartbeat brought news).
+pub type Notify = Box<dyn Fn(Vec<String>, Vec<i32>) + Send + Sync>;
+
+#[derive(Default)]
+struct Topics {
+    by_name: HashMap<String, (uuid::Uuid, i32)>,
+    by_id: HashMap<uuid::Uuid, String>,
+}
+
+pub struct Inner {
+    dir: PathBuf,
+    control: Conn,
+    produce: Conn,
+    fetch: Conn,
+    group: Conn,
+    topics: Mutex<Topics>,
+    topics_version: AtomicU64,
+    notify: Mutex<Option<Arc<Notify>>>,
+    closed: AtomicBool,
+    fetcher: fetcher::Fetcher,
+}
+
+/// A handle on a data directory another process owns.
+pub struct RemoteBroker {
+    inner: Arc<Inner>,
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    handle: tokio::runtime::Handle,
+}
+
+/// One partition's outcome of a produce: base offset and log start, or its error.
+pub type ProduceOutcome = Result<(i64, i64)>;
+
+fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+fn group_name(s: &str) -> GroupId {
+    GroupId(StrBytes::from_string(s.to_string()))
+}
+
+fn sb(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+/// A Kafka error code with the owner's message, or Ok for 0.
+fn check(code: i16, message: Option<&StrBytes>, what: impl FnOnce() -> String) -> Result<()> {
+    if code == 0 {
+        return Ok(());
+    }
+    let message = match message {
+        Some(m) if !m.is_empty() => m.to_string(),
+        _ => format!("{} ({})", what(), crate::error::kafka_error_name(code).0),
+    };
+    Err(Error::Remote { code, message })
+}
+
+impl RemoteBroker {
+    /// A handle on `dir`, owned by another process. Connects at once, so a directory no
+    /// process serves (or one this user may not reach) fails here.
+    pub fn connect(dir: impl AsRef<Path>) -> Result<RemoteBroker> {
+        let dir = dir.as_ref().to_path_buf();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("samsa-remote")
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| Error::io("starting the remote client's runtime", e))?;
+        let inner = Arc::new(Inner {
+            control: Conn::new(&dir),
+            produce: Conn::new(&dir),
+            fetch: Conn::new(&dir),
+            group: Conn::new(&dir),
+            dir,
+            topics: Mutex::new(Topics::default()),
+            topics_version: AtomicU64::new(0),
+            notify: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            fetcher: fetcher::Fetcher::default(),
+        });
+        let handle = runtime.handle().clone();
+        let i = Arc::clone(&inner);
+        runtime.block_on(async move { i.refresh_topics().await })?;
+        runtime.spawn(fetcher::run(Arc::clone(&inner)));
+        Ok(RemoteBroker { inner, runtime: Mutex::new(Some(runtime)), handle })
+    }
+
+    pub fn inner(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+
+    /// Runs `f` on this handle's runtime (its connections live there).
+    pub async fn run<T: Send + 'static>(&self, f: impl std::future::Future<Output = Result<T>> + Send + 'static) -> Result<T> {
+        match self.handle.spawn(f).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Closed),
+        }
+    }
+
+    pub fn spawn(&self, f: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.handle.spawn(f);
+    }
+
+    /// Members leave their groups, connections close, background work ends.
+    pub async fn close(&self) -> Result<()> {
+        if self.inner.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let inner = Arc::clone(&self.inner);
+        let _ = self
+            .run(async move {
+                inner.fetcher.wake.notify_one();
+                for c in [&inner.control, &inner.produce, &inner.fetch, &inner.group] {
+                    c.close().await;
+                }
+                Ok(())
+            })
+            .await;
+        self.shutdown();
+        Ok(())
+    }
+
+    /// Ends the runtime now (process exit): nothing more is sent.
+    pub fn shutdown(&self) {
+        self.inner.closed.store(true, Ordering::SeqCst);
+        if let Some(rt) = self.runtime.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Drop for RemoteBroker {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Inner {
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn set_notify(&self, f: Notify) {
+        *self.notify.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(f));
+    }
+
+    fn notify(&self, topics: Vec<String>, partitions: Vec<i32>) {
+        let f = self.notify.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(f) = f {
+            f(topics, partitions);
+        }
+    }
+
+    fn ensure_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ topics
+
+    /// Reloads every topic's id and partition count from the owner.
+    pub async fn refresh_topics(&self) -> Result<()> {
+        self.ensure_open()?;
+        let req = MetadataRequest::default().with_topics(None).with_allow_auto_topic_creation(false);
+        let resp = self.control.call(&req, 12, REQUEST_TIMEOUT).await?;
+        let mut fresh = Topics::default();
+        for t in resp.topics {
+            let Some(n) = t.name else { continue };
+            if t.error_code != 0 {
+                continue;
+            }
+            fresh.by_id.insert(t.topic_id, n.0.to_string());
+            fresh.by_name.insert(n.0.to_string(), (t.topic_id, t.partitions.len() as i32));
+        }
+        let mut topics = self.topics.lock().unwrap_or_else(|e| e.into_inner());
+        if topics.by_name != fresh.by_name {
+            self.topics_version.fetch_add(1, Ordering::SeqCst);
+        }
+        *topics = fresh;
+        Ok(())
+    }
+
+    /// Changes whenever a refresh found the topics changed.
+    pub fn topics_version(&self) -> u64 {
+        self.topics_version.load(Ordering::SeqCst)
+    }
+
+    /// The partition count as last loaded (None: not known to exist).
+    pub fn partition_count(&self, topic: &str) -> Option<i32> {
+        self.topics.lock().unwrap_or_else(|e| e.into_inner()).by_name.get(topic).map(|t| t.1)
+    }
+
+    pub fn topic_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.topics.lock().unwrap_or_else(|e| e.into_inner()).by_name.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    fn topic_id(&self, topic: &str) -> Option<uuid::Uuid> {
+        self.topics.lock().unwrap_or_else(|e| e.into_inner()).by_name.get(topic).map(|t| t.0)
+    }
+
+    fn topic_by_id(&self, id: &uuid::Uuid) -> Option<String> {
+        self.topics.lock().unwrap_or_else(|e| e.into_inner()).by_id.get(id).cloned()
+    }
+
+    /// The partition count, loading the topics again when it is not known.
+    async fn partitions_of(&self, topic: &str) -> Result<i32> {
+        if let Some(n) = self.partition_count(topic) {
+            return Ok(n);
+        }
+        self.refresh_topics().await?;
+        self.partition_count(topic).ok_or_else(|| Error::UnknownTopicOrPartition { topic: topic.into(), partition: None })
+    }
+
+    pub async fn create_topics(&self, specs: Vec<NewTopic>, validate_only: bool) -> Result<Vec<Result<()>>> {
+        self.ensure_open()?;
+        let topics = specs
+            .iter()
+            .map(|t| {
+                create_topics_request::CreatableTopic::default()
+                    .with_name(name(&t.name))
+                    .with_num_partitions(t.partitions)
+                    .with_replication_factor(t.replication_factor as i16)
+                    .with_configs(
+                        t.configs
+                            .iter()
+                            .map(|(k, v)| create_topics_request::CreatableTopicConfig::default().with_name(sb(k)).with_value(Some(sb(v))))
+                            .collect(),
+                    )
+            })
+            .collect();
+        let req = CreateTopicsRequest::default().with_topics(topics).with_timeout_ms(30_000).with_validate_only(validate_only);
+        let resp = self.control.call(&req, 7, REQUEST_TIMEOUT).await?;
+        let mut by_name: HashMap<String, Result<()>> = resp
+            .topics
+            .into_iter()
+            .map(|t| {
+                let n = t.name.0.to_string();
+                let r = check(t.error_code, t.error_message.as_ref(), || format!("creating topic \"{n}\""));
+                (n, r)
+            })
+            .collect();
+        if !validate_only {
+            self.refresh_topics().await?;
+        }
+        Ok(specs
+            .iter()
+            .map(|t| by_name.remove(&t.name).unwrap_or_else(|| Err(Error::InvalidRequest(format!("the owner did not answer for topic \"{}\"", t.name)))))
+            .collect())
+    }
+
+    pub async fn delete_topic(&self, topic: &str) -> Result<()> {
+        self.ensure_open()?;
+        let req = DeleteTopicsRequest::default().with_topic_names(vec![name(topic)]).with_timeout_ms(30_000);
+        let resp = self.control.call(&req, 4, REQUEST_TIMEOUT).await?;
+        let r = match resp.responses.first() {
+            Some(t) => check(t.error_code, t.error_message.as_ref(), || format!("deleting topic \"{topic}\"")),
+            None => Err(Error::InvalidRequest(format!("the owner did not answer for topic \"{topic}\""))),
+        };
+        self.refresh_topics().await?;
+        r
+    }
+
+    pub async fn create_partitions(&self, topic: &str, count: i32, validate_only: bool) -> Result<()> {
+        self.ensure_open()?;
+        let t = create_partitions_request::CreatePartitionsTopic::default().with_name(name(topic)).with_count(count);
+        let req = CreatePartitionsRequest::default().with_topics(vec![t]).with_timeout_ms(30_000).with_validate_only(validate_only);
+        let resp = self.control.call(&req, 3, REQUEST_TIMEOUT).await?;
+        let r = match resp.results.first() {
+            Some(t) => check(t.error_code, t.error_message.as_ref(), || format!("adding partitions to \"{topic}\"")),
+            None => Err(Error::InvalidRequest(format!("the owner did not answer for topic \"{topic}\""))),
+        };
+        if !validate_only {
+            self.refresh_topics().await?;
+        }
+        r
+    }
+
+    // ------------------------------------------------------------------ offsets
+
+    /// The offsets `timestamp` (-2 earliest, -1 latest, or a time) points at, per partition.
+    async fn list_offsets(&self, topic: &str, partitions: &[i32], timestamp: i64) -> Result<BTreeMap<i32, i64>> {
+        let t = list_offsets_request::ListOffsetsTopic::default().with_name(name(topic)).with_partitions(
+            partitions
+                .iter()
+                .map(|p| list_offsets_request::ListOffsetsPartition::default().with_partition_index(*p).with_current_leader_epoch(-1).with_timestamp(timestamp))
+                .collect(),
+        );
+        let req = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![t]);
+        let resp = self.control.call(&req, 7, REQUEST_TIMEOUT).await?;
+        let mut out = BTreeMap::new();
+        for t in resp.topics {
+            for p in t.partitions {
+                check(p.error_code, None, || format!("listing offsets of \"{topic}\" partition {}", p.partition_index))?;
+                out.insert(p.partition_index, p.offset);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn offsets(&self, topic: &str) -> Result<Vec<PartitionOffsets>> {
+        self.ensure_open()?;
+        let n = self.partitions_of(topic).await?;
+        let all: Vec<i32> = (0..n).collect();
+        let low = self.list_offsets(topic, &all, -2).await?;
+        let high = self.list_offsets(topic, &all, -1).await?;
+        Ok(all
+            .into_iter()
+            .map(|p| PartitionOffsets { partition: p, low: low.get(&p).copied().unwrap_or(0), high: high.get(&p).copied().unwrap_or(0) })
+            .collect())
+    }
+
+    pub async fn offset_for_timestamp(&self, topic: &str, partition: i32, timestamp: i64) -> Result<Option<i64>> {
+        self.ensure_open()?;
+        let found = self.list_offsets(topic, &[partition], timestamp).await?;
+        Ok(found.get(&partition).copied().filter(|o| *o >= 0))
+    }
+
+    pub async fn delete_records(&self, topic: &str, partition: i32, offset: i64) -> Result<i64> {
+        self.ensure_open()?;
+        let t = delete_records_request::DeleteRecordsTopic::default()
+            .with_name(name(topic))
+            .with_partitions(vec![delete_records_request::DeleteRecordsPartition::default().with_partition_index(partition).with_offset(offset)]);
+        let req = DeleteRecordsRequest::default().with_topics(vec![t]).with_timeout_ms(30_000);
+        let resp = self.control.call(&req, 2, REQUEST_TIMEOUT).await?;
+        let p = resp
+            .topics
+            .first()
+            .and_then(|t| t.partitions.first())
+            .ok_or_else(|| Error::InvalidRequest("the owner did not answer the deletion".into()))?;
+        check(p.error_code, None, || format!("deleting records of \"{topic}\" partition {partition}"))?;
+        Ok(p.low_watermark)
+    }
+
+    // ------------------------------------------------------------------ configs
+
+    /// A topic's settings: (name, value, is default).
+    pub async fn describe_configs(&self, topic: &str) -> Result<Vec<(String, String, bool)>> {
+        self.ensure_open()?;
+        let r = describe_configs_request::DescribeConfigsResource::default().with_resource_type(2).with_resource_name(sb(topic)).with_configuration_keys(None);
+        let req = DescribeConfigsRequest::default().with_resources(vec![r]);
+        let resp = self.control.call(&req, 4, REQUEST_TIMEOUT).await?;
+        let res = resp.results.into_iter().next().ok_or_else(|| Error::InvalidRequest("the owner did not describe the topic".into()))?;
+        check(res.error_code, res.error_message.as_ref(), || format!("describing topic \"{topic}\""))?;
+        // Config source 5 is DEFAULT_CONFIG.
+        Ok(res
+            .configs
+            .into_iter()
+            .map(|c| (c.name.to_string(), c.value.map(|v| v.to_string()).unwrap_or_default(), c.config_source == 5))
+            .collect())
+    }
+
+    pub async fn alter_configs(&self, topic: &str, entries: Vec<(String, String)>, validate_only: bool) -> Result<()> {
+        self.ensure_open()?;
+        let r = alter_configs_request::AlterConfigsResource::default().with_resource_type(2).with_resource_name(sb(topic)).with_configs(
+            entries.iter().map(|(k, v)| alter_configs_request::AlterableConfig::default().with_name(sb(k)).with_value(Some(sb(v)))).collect(),
+        );
+        let req = AlterConfigsRequest::default().with_resources(vec![r]).with_validate_only(validate_only);
+        let resp = self.control.call(&req, 2, REQUEST_TIMEOUT).await?;
+        match resp.responses.first() {
+            Some(r) => check(r.error_code, r.error_message.as_ref(), || format!("altering topic \"{topic}\"")),
+            None => Err(Error::InvalidRequest("the owner did not answer the change".into())),
+        }
+    }
+
+    // ------------------------------------------------------------------ producing
+
+    pub async fn init_producer_id(&self) -> Result<(i64, i16)> {
+        self.ensure_open()?;
+        let req = InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(-1)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+        let resp = self.control.call(&req, 4, REQUEST_TIMEOUT).await?;
+        check(resp.error_code, None, || "getting a producer id".into())?;
+        Ok((resp.producer_id.0, resp.producer_epoch))
+    }
+
+    /// Stores encoded batches, per (topic, partition), in one Produce request (acks all).
+    pub async fn produce(&self, parts: Vec<(String, i32, Bytes)>) -> Result<Vec<ProduceOutcome>> {
+        self.ensure_open()?;
+        let mut topics: Vec<produce_request::TopicProduceData> = Vec::new();
+        for (topic, partition, records) in &parts {
+            let pd = produce_request::PartitionProduceData::default().with_index(*partition).with_records(Some(records.clone()));
+            match topics.iter_mut().find(|t| t.name.0.as_str() == topic.as_str()) {
+                Some(t) => t.partition_data.push(pd),
+                None => topics.push(produce_request::TopicProduceData::default().with_name(name(topic)).with_partition_data(vec![pd])),
+            }
+        }
+        let req = ProduceRequest::default().with_transactional_id(None).with_acks(-1).with_timeout_ms(30_000).with_topic_data(topics);
+        let resp = self.produce.call(&req, 9, REQUEST_TIMEOUT).await?;
+        let mut answers: HashMap<(String, i32), ProduceOutcome> = HashMap::new();
+        for t in resp.responses {
+            let topic = t.name.0.to_string();
+            for p in t.partition_responses {
+                let r = check(p.error_code, p.error_message.as_ref(), || format!("producing to \"{topic}\" partition {}", p.index))
+                    .map(|()| (p.base_offset, p.log_start_offset));
+                answers.insert((topic.clone(), p.index), r);
+            }
+        }
+        Ok(parts
+            .iter()
+            .map(|(t, p, _)| answers.remove(&(t.clone(), *p)).unwrap_or_else(|| Err(Error::InvalidRequest(format!("the owner did not answer for \"{t}\" partition {p}")))))
+            .collect())
+    }
+
+    // ------------------------------------------------------------------ fetching
+
+    /// What was fetched ahead for this partition at `offset`, if anything (and asks for it
+    /// otherwise: the notify callback says when it arrived).
+    pub fn fetch(&self, topic: &str, partition: i32, offset: i64, max_bytes: i32) -> Result<Option<Fetched>> {
+        self.ensure_open()?;
+        self.fetcher.take(topic, partition, offset, max_bytes)
+    }
+
+    // ------------------------------------------------------------------ groups
+
+    pub async fn list_groups(&self) -> Result<Vec<String>> {
+        self.ensure_open()?;
+        let resp = self.control.call(&ListGroupsRequest::default(), 4, REQUEST_TIMEOUT).await?;
+        check(resp.error_code, None, || "listing groups".into())?;
+        let mut ids: Vec<String> = resp.groups.into_iter().map(|g| g.group_id.0.to_string()).collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    pub async fn describe_group(&self, group: &str) -> Result<GroupDescription> {
+        self.ensure_open()?;
+        let req = DescribeGroupsRequest::default().with_groups(vec![group_name(group)]);
+        let resp = self.control.call(&req, 5, REQUEST_TIMEOUT).await?;
+        let g = resp.groups.into_iter().next().ok_or_else(|| Error::InvalidRequest("the owner did not describe the group".into()))?;
+        check(g.error_code, g.error_message.as_ref(), || format!("describing group \"{group}\""))?;
+        let members = g
+            .members
+            .into_iter()
+            .map(|m| MemberDescription {
+                member_id: m.member_id.to_string(),
+                client_id: m.client_id.to_string(),
+                client_host: m.client_host.to_string(),
+                topics: subscription_topics(&m.member_metadata),
+                assigned: assignment_partitions(&m.member_assignment),
+            })
+            .collect();
+        Ok(GroupDescription {
+            state: g.group_state.to_string(),
+            protocol_type: g.protocol_type.to_string(),
+            protocol: g.protocol_data.to_string(),
+            members,
+        })
+    }
+
+    pub async fn delete_group(&self, group: &str) -> Result<()> {
+        self.ensure_open()?;
+        let req = DeleteGroupsRequest::default().with_groups_names(vec![group_name(group)]);
+        let resp = self.control.call(&req, 2, REQUEST_TIMEOUT).await?;
+        match resp.results.first() {
+            Some(r) => check(r.error_code, None, || format!("deleting group \"{group}\"")),
+            None => Err(Error::InvalidRequest("the owner did not answer the deletion".into())),
+        }
+    }
+
+    /// Every committed offset of a group: topic -> (partition, offset, metadata).
+    pub async fn committed(&self, group: &str) -> Result<BTreeMap<String, Vec<(i32, i64, Option<String>)>>> {
+        self.ensure_open()?;
+        let g = offset_fetch_request::OffsetFetchRequestGroup::default().with_group_id(group_name(group)).with_topics(None).with_member_epoch(-1);
+        let req = OffsetFetchRequest::default().with_groups(vec![g]);
+        let resp = self.control.call(&req, 8, REQUEST_TIMEOUT).await?;
+        let g = resp.groups.into_iter().next().ok_or_else(|| Error::InvalidRequest("the owner did not answer the offset fetch".into()))?;
+        check(g.error_code, None, || format!("fetching offsets of group \"{group}\""))?;
+        let mut out: BTreeMap<String, Vec<(i32, i64, Option<String>)>> = BTreeMap::new();
+        for t in g.topics {
+            let list: Vec<_> = t
+                .partitions
+                .into_iter()
+                .filter(|p| p.error_code == 0 && p.committed_offset >= 0)
+                .map(|p| (p.partition_index, p.committed_offset, p.metadata.map(|m| m.to_string())))
+                .collect();
+            if !list.is_empty() {
+                out.insert(t.name.0.to_string(), list);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Commits offsets as `member` at `epoch`, or as an admin (no member, epoch -1).
+    pub async fn commit(&self, group: &str, member: &str, epoch: i32, offsets: Vec<(String, i32, i64, Option<String>)>) -> Result<()> {
+        self.ensure_open()?;
+        let mut topics: Vec<offset_commit_request::OffsetCommitRequestTopic> = Vec::new();
+        for (topic, partition, offset, metadata) in offsets {
+            let p = offset_commit_request::OffsetCommitRequestPartition::default()
+                .with_partition_index(partition)
+                .with_committed_offset(offset)
+                .with_committed_leader_epoch(-1)
+                .with_committed_metadata(Some(sb(metadata.as_deref().unwrap_or(""))));
+            match topics.iter_mut().find(|t| t.name.0.as_str() == topic.as_str()) {
+                Some(t) => t.partitions.push(p),
+                None => topics.push(offset_commit_request::OffsetCommitRequestTopic::default().with_name(name(&topic)).with_partitions(vec![p])),
+            }
+        }
+        let req = OffsetCommitRequest::default()
+            .with_group_id(group_name(group))
+            .with_generation_id_or_member_epoch(epoch)
+            .with_member_id(sb(member))
+            .with_retention_time_ms(-1)
+            .with_topics(topics);
+        let resp = self.control.call(&req, 9, REQUEST_TIMEOUT).await?;
+        for t in resp.topics {
+            for p in t.partitions {
+                check(p.error_code, None, || format!("committing \"{}\" partition {} for group \"{group}\"", t.name.0, p.partition_index))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub struct GroupDescription {
+    pub state: String,
+    pub protocol_type: String,
+    pub protocol: String,
+    pub members: Vec<MemberDescription>,
+}
+
+pub struct MemberDescription {
+    pub member_id: String,
+    pub client_id: String,
+    pub client_host: String,
+    pub topics: Vec<String>,
+    pub assigned: Vec<(String, i32)>,
+}
+
+/// The topics of a consumer-protocol subscription (empty when it is not one).
+fn subscription_topics(b: &Bytes) -> Vec<String> {
+    use kafka_protocol::protocol::Decodable;
+    let mut buf = b.clone();
+    if buf.len() < 2 {
+        return Vec::new();
+    }
+    let version = i16::from_be_bytes([buf[0], buf[1]]);
+    let _ = bytes::Buf::get_i16(&mut buf);
+    ConsumerProtocolSubscription::decode(&mut buf, version).map(|s| s.topics.into_iter().map(|t| t.to_string()).collect()).unwrap_or_default()
+}
+
+/// The partitions of a consumer-protocol assignment (empty when it is not one).
+fn assignment_partitions(b: &Bytes) -> Vec<(String, i32)> {
+    use kafka_protocol::protocol::Decodable;
+    let mut buf = b.clone();
+    if buf.len() < 2 {
+        return Vec::new();
+    }
+    let version = i16::from_be_bytes([buf[0], buf[1]]);
+    let _ = bytes::Buf::get_i16(&mut buf);
+    ConsumerProtocolAssignment::decode(&mut buf, version)
+        .map(|a| {
+            a.assigned_partitions
+                .into_iter()
+                .flat_map(|tp| {
+                    let t = tp.topic.0.to_string();
+                    tp.partitions.into_iter().map(move |p| (t.clone(), p))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
