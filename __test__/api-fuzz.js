@@ -450,8 +450,9 @@ async function createHarness({ callTimeoutMs = 10000 } = {}) {
   const retry = { retries: 0, initialRetryTime: 1, maxRetryTime: 2 }
   const kafka = new Kafka({ clientId: 'fuzz', dataDir, logLevel: logLevel.NOTHING, retry, defaultNumPartitions: 2 })
   // The read-back producer: another Kafka object on the same broker, which the random
-  // calls (kafka.close() included) never touch.
-  const goodKafka = new Kafka({ clientId: 'good', dataDir, logLevel: logLevel.NOTHING })
+  // calls (kafka.close() included) never touch. Broker settings belong to the directory,
+  // so it asks for the same ones.
+  const goodKafka = new Kafka({ clientId: 'good', dataDir, logLevel: logLevel.NOTHING, defaultNumPartitions: 2 })
   const goodProducer = goodKafka.producer()
   await goodProducer.connect()
   const goodAdmin = goodKafka.admin()

@@ -427,6 +427,8 @@ class Consumer {
         try {
           await this.join(shared)
         } catch (joinError) {
+          // A closed broker ends the loop; anything else is tried again.
+          if (!this.running || shared.closed) break
           // The owning process is away, say: try again after the retry delay.
           this.log.warn('Joining the group failed', { groupId: this.groupId, error: joinError.message })
           await new Promise((r) => setTimeout(r, retryDelay(this.retry, 1)))
@@ -559,21 +561,22 @@ class Consumer {
       if (this.generation !== -1) this.emit(this.events.REBALANCING, { groupId: this.groupId, memberId: this.memberId })
       this.generation = a.generation
       this.subscription.assign(this.assignedByTopic())
-      if (this.listening(this.events.GROUP_JOIN)) {
-        // No member computes assignments here (the coordinator does); the
-        // longest-standing member is reported as the leader, the one Kafka would most
-        // likely have chosen.
-        const leaderId = (await this.shared.callAsync(() => this.shared.native.groupLeader(this.groupId))) ?? null
-        this.emit(this.events.GROUP_JOIN, {
-          duration: Date.now() - this.joinStarted,
-          groupId: this.groupId,
-          isLeader: leaderId === this.memberId,
-          leaderId,
-          groupProtocol: this.strategy,
-          memberId: this.memberId,
-          memberAssignment: groupByTopic([...this.partitions.values()]),
-        })
+      // As kafkajs, every new assignment is logged ("Consumer has joined the group") and
+      // emitted as GROUP_JOIN. No member computes assignments here (the coordinator
+      // does); the longest-standing member is reported as the leader, the one Kafka would
+      // most likely have chosen.
+      const leaderId = (await this.shared.callAsync(() => this.shared.native.groupLeader(this.groupId)).catch(() => null)) ?? null
+      const joined = {
+        duration: Date.now() - this.joinStarted,
+        groupId: this.groupId,
+        isLeader: leaderId === this.memberId,
+        leaderId,
+        groupProtocol: this.strategy,
+        memberId: this.memberId,
+        memberAssignment: groupByTopic([...this.partitions.values()]),
       }
+      this.log.info('Consumer has joined the group', joined)
+      this.emit(this.events.GROUP_JOIN, joined)
     }
   }
 

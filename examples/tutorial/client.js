@@ -1,9 +1,24 @@
-// The crash course's Kafka client: kafkajs, pointed at a broker. Start one with
-//   npx samsa serve
-// (it listens on localhost:9092), or set KAFKA_BROKER to another address.
-const { Kafka } = require('kafkajs')
+// The crash course's Kafka client.
+//
+// By default, samsa embedded: every program opens the same data directory (SAMSA_DATA_DIR,
+// or .samsa beside these files). The first to start owns it; the others reach it through
+// that process, with nothing to configure: run admin.js, two `consumer.js group-1`, one
+// `consumer.js group-2` and producer.js, each in its own terminal.
+//
+// With KAFKA_BROKER=host:port, kafkajs pointed at a broker instead: `npx samsa serve`
+// (localhost:9092), or Apache Kafka.
+const path = require('path')
 
-exports.kafka = new Kafka({
-  clientId: 'my-app',
-  brokers: [process.env.KAFKA_BROKER || 'localhost:9092'],
-})
+if (process.env.KAFKA_BROKER) {
+  const { Kafka } = require('kafkajs')
+  exports.kafka = new Kafka({
+    clientId: 'my-app',
+    brokers: [process.env.KAFKA_BROKER],
+  })
+} else {
+  const { Kafka } = require('../..')
+  exports.kafka = new Kafka({
+    clientId: 'my-app',
+    dataDir: process.env.SAMSA_DATA_DIR || path.join(__dirname, '.samsa'),
+  })
+}

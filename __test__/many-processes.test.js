@@ -1,0 +1,266 @@
+'use strict'
+
+// Many processes on one data directory, the way Node apps run in production: the first to
+// open it owns it and serves it on a Unix socket recorded in the directory; every later
+// `new Kafka({ dataDir })` in another process reaches it through that process, with the
+// same API: admin, producers, and consumers whose groups span processes (KIP-848).
+
+const fs = require('node:fs')
+const path = require('node:path')
+const { spawnSync } = require('node:child_process')
+const { Kafka, logLevel, KafkaJSConnectionError, KafkaJSNonRetriableError } = require('..')
+const { tempDir, runNode, ROOT } = require('./helpers')
+const { spawnNode, until } = require('./wire-helpers')
+
+const TUTORIAL = path.join(ROOT, 'examples', 'tutorial')
+const fixture = (name) => path.join(__dirname, 'fixtures', name)
+const quiet = (dataDir, extra = {}) => new Kafka({ dataDir, logLevel: logLevel.NOTHING, ...extra })
+
+/** Starts a process that opens `dataDir` and holds it (the owner) until stopped. */
+async function holder(dataDir) {
+  const proc = spawnNode([fixture('hold-lock.js'), dataDir])
+  await until(() => proc.lines.includes('ready'), { timeoutMs: 15000, what: () => `the owner to open the directory\n${proc.output()}` })
+  return proc
+}
+
+describe('many processes, one data directory', () => {
+  test("the crash course's four programs, samsa in every process and one dataDir: group-1's two consumers split the partitions, group-2 gets every message", async () => {
+    const dataDir = tempDir('samsa-tutorial-mp-')
+    const env = { SAMSA_DATA_DIR: dataDir, KAFKA_BROKER: '' }
+    const RIDERS = ['tony north', 'maria south', 'alex north', 'priya east', 'sam west', 'lena north', 'omar south', 'kim north']
+    const MESSAGE = /^(group-\d+): \[rider-updates\]: PART:(\d+): (.*)$/
+    const consumer = (group) => {
+      const proc = spawnNode([path.join(TUTORIAL, 'consumer.js'), group], { cwd: TUTORIAL, env })
+      const messages = () =>
+        proc.lines
+          .map((l) => MESSAGE.exec(l))
+          .filter(Boolean)
+          .map((m) => ({ partition: Number(m[2]), value: m[3] }))
+      const assignment = () => {
+        let last = null
+        for (const l of proc.lines) if (l.startsWith('{') && l.includes('Consumer has joined the group')) last = JSON.parse(l).memberAssignment['rider-updates'] || []
+        return last
+      }
+      return Object.assign(proc, { messages, assignment })
+    }
+
+    const admin = await runNode([path.join(TUTORIAL, 'admin.js')], { cwd: TUTORIAL, env, timeoutMs: 15000 })
+    expect({ code: admin.code, stderr: admin.stderr }).toEqual({ code: 0, stderr: '' })
+    expect(admin.stdout).toContain('Topic created success [rider-updates]')
+
+    // The first consumer owns the directory now (admin.js has exited); the others reach it
+    // through that process.
+    const one = consumer('group-1')
+    await until(() => one.assignment()?.length === 2, { timeoutMs: 15000, what: () => `the first group-1 consumer\n${one.output()}` })
+    const two = consumer('group-1')
+    const all = consumer('group-2')
+    const consumers = [one, two, all]
+    const state = () => consumers.map((c) => `${c.child.pid}: ${JSON.stringify(c.assignment())}, ${c.messages().length} messages`).join('; ')
+    await until(
+      () => {
+        const [a, b] = [one.assignment(), two.assignment()]
+        return a && b && a.length === 1 && b.length === 1 && a[0] !== b[0] && all.assignment()?.length === 2
+      },
+      { timeoutMs: 20000, what: () => `group-1 to split the partitions (${state()})` }
+    )
+
+    const producer = spawnNode([path.join(TUTORIAL, 'producer.js')], { cwd: TUTORIAL, env, stdin: 'pipe' })
+    await until(() => producer.lines.includes('Producer connected successfully'), { timeoutMs: 15000, what: () => `the producer\n${producer.output()}` })
+    producer.child.stdin.write(RIDERS.map((r) => `${r}\n`).join(''))
+    const sent = RIDERS.map((r) => {
+      const [name, location] = r.split(' ')
+      return JSON.stringify({ name, location })
+    })
+    await until(() => all.messages().length >= sent.length && one.messages().length + two.messages().length >= sent.length, {
+      timeoutMs: 20000,
+      what: () => `every message in both groups (${state()})`,
+    })
+    producer.child.stdin.end()
+    expect(await producer.exited).toEqual({ code: 0, signal: null })
+
+    const [m1, m2, m3] = consumers.map((c) => c.messages())
+    expect([...m1, ...m2].map((m) => m.value).sort()).toEqual([...sent].sort())
+    expect(m3.map((m) => m.value).sort()).toEqual([...sent].sort())
+    for (const [c, m] of [
+      [one, m1],
+      [two, m2],
+    ]) {
+      expect(new Set(m.map((x) => x.partition))).toEqual(new Set(m.length ? c.assignment() : []))
+    }
+    // The consumers that do not own the directory stop first, then its owner.
+    for (const c of [two, all, one]) expect(await c.stop('SIGTERM')).toEqual({ code: null, signal: 'SIGTERM' })
+    const verify = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'samsa.js'), 'verify', dataDir], { encoding: 'utf8', timeout: 15000 })
+    expect([verify.status, verify.stdout]).toEqual([0, expect.stringContaining('no damage found')])
+  }, 90000)
+
+  test('four producing processes and one group across two processes, one of them the owner: every acknowledged message consumed once, per-key order kept, one owner per partition at a time; a member joining and leaving moves only what must move', async () => {
+    const dataDir = tempDir('samsa-mp-')
+    const topic = 'rider-updates'
+    const PARTITIONS = 6
+    const consumer = (create) => spawnNode([fixture('mp-consumer.js'), dataDir, topic, 'db-writer', ...(create ? [String(PARTITIONS)] : [])])
+    const assignments = (proc) => proc.lines.filter((l) => l.startsWith('{"assigned"')).map((l) => JSON.parse(l).assigned)
+    const messages = (proc) => proc.lines.filter((l) => l.startsWith('{"m"')).map((l) => JSON.parse(l).m)
+    const last = (proc) => assignments(proc).at(-1) || null
+
+    const owner = consumer(true)
+    await until(() => last(owner)?.length === PARTITIONS, { timeoutMs: 15000, what: () => `the owner's consumer\n${owner.output()}` })
+    const before = last(owner)
+
+    // Each producer sends until its stdin closes.
+    const producers = [1, 2, 3, 4].map((id) => spawnNode([fixture('mp-producer.js'), dataDir, topic, String(id)], { stdin: 'pipe' }))
+    const acked = () => producers.reduce((n, p) => n + Number((p.lines.filter((l) => l.startsWith('acked ')).at(-1) || 'acked 0').slice(6)), 0)
+    await until(() => acked() >= 400, { timeoutMs: 20000, what: () => `the producers to start\n${producers.map((p) => p.output()).join('\n')}` })
+
+    // A member in another process joins while the producers run: the owner's consumer
+    // gives up half its partitions and keeps the rest.
+    const other = consumer(false)
+    await until(() => last(other)?.length === PARTITIONS / 2 && last(owner)?.length === PARTITIONS / 2, {
+      timeoutMs: 20000,
+      what: () => `the partitions to be split: owner ${JSON.stringify(last(owner))}, other ${JSON.stringify(last(other))}\n${other.output()}`,
+    })
+    const during = last(owner)
+    expect(during.every((p) => before.includes(p))).toBe(true)
+    expect(last(other).every((p) => !during.includes(p))).toBe(true)
+    await until(() => messages(other).length > 0, { timeoutMs: 15000, what: () => `the other member to consume\n${other.output()}` })
+
+    // ...and leaves: only its partitions move back; the owner's never moved.
+    expect(await other.stop('SIGTERM')).toEqual({ code: 0, signal: null })
+    expect(other.lines).toContain('stopped')
+    await until(() => last(owner)?.length === PARTITIONS, { timeoutMs: 15000, what: () => `the owner to take the partitions back: ${JSON.stringify(last(owner))}` })
+    expect(during.every((p) => last(owner).includes(p))).toBe(true)
+
+    // The producers go on a while with the owner alone, then stop.
+    const atLeave = acked()
+    await until(() => acked() >= atLeave + 2000, { timeoutMs: 20000, what: 'more sends' })
+    for (const p of producers) p.child.stdin.end()
+    let total = 0
+    for (const p of producers) {
+      const exit = await p.exited
+      expect({ exit, stderr: p.stderr() }).toEqual({ exit: { code: 0, signal: null }, stderr: '' })
+      const done = p.lines.find((l) => l.startsWith('done '))
+      expect(done).toBeDefined()
+      total += Number(done.slice(5))
+    }
+    const consumed = () => messages(owner).length + messages(other).length
+    await until(() => consumed() >= total, { timeoutMs: 30000, what: () => `every message consumed: ${consumed()} of ${total}` })
+
+    // Once each, nothing lost, nothing twice (every rebalance here was a clean one).
+    const all = [...messages(owner).map((m) => ['owner', ...m]), ...messages(other).map((m) => ['other', ...m])]
+    const seen = new Set(all.map(([, p, o]) => `${p}:${o}`))
+    expect({ consumed: all.length, distinct: seen.size }).toEqual({ consumed: total, distinct: total })
+    // Per partition, offsets in order and each a run of one member at a time; per key,
+    // the values in the order they were sent.
+    for (let p = 0; p < PARTITIONS; p++) {
+      const list = all.filter((m) => m[1] === p).sort((a, b) => a[2] - b[2])
+      list.forEach((m, i) => expect(m[2]).toBe(i))
+    }
+    const perKey = new Map()
+    for (const who of [owner, other]) {
+      for (const [, , key, value] of messages(who)) {
+        const seq = Number(value.split(':')[1])
+        const k = `${who === owner ? 'o' : 'x'}/${key}`
+        const prev = perKey.get(k)
+        expect([key, seq > (prev ?? -1)]).toEqual([key, true])
+        perKey.set(k, seq)
+      }
+    }
+    expect(await owner.stop('SIGTERM')).toEqual({ code: 0, signal: null })
+  }, 120000)
+
+  test('a directory whose path is too deep for a socket path (over 108 bytes) works: the socket lies in a private directory of this user', async () => {
+    const dataDir = path.join(tempDir('samsa-deep-'), 'a'.repeat(50), 'b'.repeat(50), 'rider-updates-data')
+    fs.mkdirSync(dataDir, { recursive: true })
+    expect(path.join(dataDir, 'samsa.sock').length).toBeGreaterThan(108)
+    const owner = await holder(dataDir)
+    const record = JSON.parse(fs.readFileSync(path.join(dataDir, 'samsa.owner'), 'utf8'))
+    expect(record.pid).toBe(owner.child.pid)
+    expect(record.socket.length).toBeLessThanOrEqual(107)
+    const privateDir = fs.statSync(path.dirname(record.socket))
+    expect([privateDir.uid, privateDir.mode & 0o777]).toEqual([process.getuid(), 0o700])
+
+    const kafka = quiet(dataDir)
+    const producer = kafka.producer()
+    await producer.connect()
+    await producer.send({ topic: 'deep', messages: [{ key: 'k', value: 'v' }] })
+    const consumer = kafka.consumer({ groupId: 'deep-group' })
+    await consumer.connect()
+    await consumer.subscribe({ topics: ['deep'], fromBeginning: true })
+    const got = []
+    await consumer.run({ eachMessage: async ({ message }) => got.push(message.value.toString()) })
+    await until(() => got.length === 1, { timeoutMs: 15000, what: 'the message' })
+    expect(got).toEqual(['v'])
+    await kafka.close()
+    await owner.stop('SIGTERM')
+    // The owner's clean stop takes its socket and record away.
+    expect(fs.existsSync(record.socket)).toBe(false)
+  }, 60000)
+
+  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0
+  ;(asRoot ? test : test.skip)('a process whose user may not open the socket gets a clear KafkaJS error naming its path (as root: the client runs as nobody)', async () => {
+    const base = tempDir('samsa-perm-')
+    fs.chmodSync(base, 0o755)
+    const dataDir = path.join(base, 'data')
+    fs.mkdirSync(dataDir, { mode: 0o755 })
+    const owner = await holder(dataDir)
+    const script = path.join(base, 'client.js')
+    fs.writeFileSync(
+      script,
+      `const { Kafka, logLevel } = require(${JSON.stringify(ROOT)})
+const kafka = new Kafka({ dataDir: ${JSON.stringify(dataDir)}, logLevel: logLevel.NOTHING })
+kafka.producer().connect().then(() => console.log('connected'), (e) => console.log(JSON.stringify({ name: e.name, retriable: e.retriable, message: e.message })))
+`
+    )
+    fs.chmodSync(script, 0o644)
+    const nobody = spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' })
+    const uid = Number(nobody.stdout.trim())
+    const r = spawnSync(process.execPath, [script], { uid, gid: uid, encoding: 'utf8', timeout: 30000, cwd: base })
+    expect(r.stderr).toBe('')
+    const out = JSON.parse(r.stdout.trim())
+    expect(out.name).toBe('KafkaJSConnectionError')
+    expect(out.retriable).toBe(false)
+    expect(out.message).toContain(path.join(dataDir, 'samsa.sock'))
+    expect(out.message).toMatch(/permission denied/i)
+    await owner.stop('SIGTERM')
+  }, 60000)
+
+  test('broker settings belong to the data directory: a process or Kafka object whose options differ gets an error naming the setting', async () => {
+    const dataDir = tempDir('samsa-settings-')
+    const first = quiet(dataDir, { retentionMs: 60000 })
+    const admin = first.admin()
+    await admin.connect()
+    // The same process, another Kafka object with other settings.
+    const err = await quiet(dataDir, { retentionMs: 1000 }).admin().connect().catch((e) => e)
+    expect(err).toBeInstanceOf(KafkaJSNonRetriableError)
+    expect(err.message).toMatch(/^retentionMs: .*60000/)
+    // Leaving a setting out takes the directory's; giving the same value is fine.
+    const same = quiet(dataDir, { retentionMs: 60000, fsync: false }).admin()
+    await same.connect()
+    await same.disconnect()
+    await admin.disconnect()
+
+    // Another process owns it now, with the settings recorded: a process asking for fsync
+    // is told the directory does not fsync.
+    const owner = await holder(dataDir)
+    const remote = await quiet(dataDir, { fsync: true }).producer().connect().catch((e) => e)
+    expect(remote).toBeInstanceOf(KafkaJSNonRetriableError)
+    expect(remote.message).toMatch(/^fsync: .*fsync: false/)
+    const ok = quiet(dataDir, { retentionMs: 60000 })
+    const producer = ok.producer()
+    await producer.connect()
+    await producer.send({ topic: 't', messages: [{ value: 'x' }] })
+    await producer.disconnect()
+    await owner.stop('SIGTERM')
+  }, 60000)
+})
+
+test('a process on a held directory sees a connection error if nobody serves it (the owner record is gone)', async () => {
+  const dataDir = tempDir('samsa-norecord-')
+  const owner = await holder(dataDir)
+  fs.renameSync(path.join(dataDir, 'samsa.owner'), path.join(dataDir, 'moved'))
+  const started = Date.now()
+  const err = await quiet(dataDir).admin().connect().catch((e) => e)
+  expect(err).toBeInstanceOf(KafkaJSConnectionError)
+  expect(err.message).toContain(dataDir)
+  expect(Date.now() - started).toBeLessThan(20000)
+  await owner.stop('SIGTERM')
+}, 60000)

@@ -1,0 +1,183 @@
+'use strict'
+
+// Many processes on one data directory: what a process that does not own the directory
+// gets, against the owner's own process, in the same run (fsync off, 100-byte values).
+//  - produce: msgs/s in sends of 1000 messages, awaited one after another
+//  - eachBatch: msgs/s reading a backlog from the beginning
+//  - latency: produce-to-handler p50/p99/p999 at a steady 10,000 msgs/s, the producer and
+//    the consumer each in a process of its own, neither the owner
+// Each figure is the median of RUNS runs.
+//
+//   node bench/processes.js [messages] [runs]
+//   (child roles: node bench/processes.js --role <produce|consume|latency-*> ...)
+
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+const { Kafka, logLevel } = require('..')
+
+const VALUE = Buffer.alloc(100, 120)
+
+async function produce(kafka, topic, total) {
+  const producer = kafka.producer()
+  await producer.connect()
+  const messages = Array.from({ length: 1000 }, (_, j) => ({ key: `rider-${j % 100}`, value: VALUE }))
+  const start = performance.now()
+  for (let i = 0; i < total; i += 1000) await producer.send({ topic, messages })
+  const ms = performance.now() - start
+  await producer.disconnect()
+  return ms
+}
+
+async function consume(kafka, topic, total, groupId) {
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 })
+  await consumer.connect()
+  await consumer.subscribe({ topics: [topic], fromBeginning: true })
+  let count = 0
+  let done
+  const finished = new Promise((r) => (done = r))
+  const start = performance.now()
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      count += batch.messages.length
+      if (count >= total) done()
+    },
+  })
+  await finished
+  const ms = performance.now() - start
+  await consumer.disconnect()
+  return ms
+}
+
+/** Sends one message every 0.1 ms on average (in ticks of 1 ms) for `seconds`. */
+async function steadyProducer(kafka, topic, seconds) {
+  const producer = kafka.producer()
+  await producer.connect()
+  const end = Date.now() + seconds * 1000
+  let sent = 0
+  const start = performance.now()
+  while (Date.now() < end) {
+    const due = Math.floor((performance.now() - start) * 10)
+    const sends = []
+    for (; sent < due; sent++) sends.push(producer.send({ topic, messages: [{ key: `rider-${sent % 1000}`, value: String(performance.timeOrigin + performance.now()) }] }))
+    await Promise.all(sends)
+    await new Promise((r) => setTimeout(r, 1))
+  }
+  await producer.disconnect()
+  return sent
+}
+
+async function latencyConsumer(kafka, topic, seconds) {
+  const consumer = kafka.consumer({ groupId: 'latency', maxWaitTimeInMs: 100 })
+  await consumer.connect()
+  await consumer.subscribe({ topics: [topic] })
+  const delays = []
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      delays.push(performance.timeOrigin + performance.now() - Number(message.value))
+    },
+  })
+  console.log('ready')
+  await new Promise((r) => setTimeout(r, (seconds + 2) * 1000))
+  await consumer.disconnect()
+  return delays
+}
+
+function quantile(sorted, q) {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]
+}
+
+/** Runs this file as a child in `role`; resolves to what it prints last (JSON). */
+function child(role, args, onLine) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [__filename, '--role', role, ...args.map(String)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    p.stdout.on('data', (d) => {
+      out += d
+      let nl
+      while ((nl = out.indexOf('\n')) >= 0) {
+        const line = out.slice(0, nl)
+        out = out.slice(nl + 1)
+        if (line.startsWith('{')) resolve(JSON.parse(line))
+        else if (onLine) onLine(line)
+      }
+    })
+    p.on('exit', (code) => (code === 0 ? null : reject(new Error(`${role} exited with ${code}`))))
+  })
+}
+
+async function runChild() {
+  const [, , , role, dataDir, topic, n] = process.argv
+  const kafka = new Kafka({ dataDir, logLevel: logLevel.ERROR })
+  let result
+  if (role === 'produce') result = { ms: await produce(kafka, topic, Number(n)) }
+  else if (role === 'consume') result = { ms: await consume(kafka, topic, Number(n), `remote-${process.pid}`) }
+  else if (role === 'latency-produce') result = { sent: await steadyProducer(kafka, topic, Number(n)) }
+  else if (role === 'latency-consume') {
+    const delays = await latencyConsumer(kafka, topic, Number(n))
+    delays.sort((a, b) => a - b)
+    result = { count: delays.length, p50: quantile(delays, 0.5), p99: quantile(delays, 0.99), p999: quantile(delays, 0.999) }
+  }
+  console.log(JSON.stringify(result))
+  await kafka.close()
+}
+
+async function main() {
+  const total = Number(process.argv[2] || 200_000)
+  const runs = Number(process.argv[3] || 3)
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'samsa-processes-'))
+  const owner = new Kafka({ dataDir, logLevel: logLevel.ERROR })
+  const admin = owner.admin()
+  await admin.connect()
+  const rows = { produceLocal: [], produceRemote: [], batchLocal: [], batchRemote: [] }
+  for (let r = 0; r < runs; r++) {
+    const topic = `bench-${r}`
+    await admin.createTopics({ topics: [{ topic, numPartitions: 4 }] })
+    rows.produceLocal.push(total / ((await produce(owner, topic, total)) / 1000))
+    rows.produceRemote.push(total / ((await child('produce', [dataDir, topic, total])).ms / 1000))
+    rows.batchLocal.push((2 * total) / ((await consume(owner, topic, 2 * total, `local-${r}`)) / 1000))
+    rows.batchRemote.push((2 * total) / ((await child('consume', [dataDir, topic, 2 * total])).ms / 1000))
+  }
+  const fmt = (x) => Math.round(x).toLocaleString('en-US')
+  console.log(`samsa, ${os.cpus().length} cores, ${total.toLocaleString('en-US')} messages of 100 bytes, medians of ${runs} runs`)
+  console.log('                         owner process   another process   ratio')
+  for (const [label, local, remote] of [
+    ['produce, sends of 1000', rows.produceLocal, rows.produceRemote],
+    ['eachBatch from the start', rows.batchLocal, rows.batchRemote],
+  ]) {
+    const [l, m] = [median(local), median(remote)]
+    console.log(`${label.padEnd(25)}${`${fmt(l)} msgs/s`.padStart(15)}${`${fmt(m)} msgs/s`.padStart(18)}${`${Math.round((100 * m) / l)}%`.padStart(8)}`)
+  }
+
+  // Latency: producer and consumer in two other processes, 10,000 msgs/s for 10 s.
+  await admin.createTopics({ topics: [{ topic: 'live', numPartitions: 4 }] })
+  const lat = []
+  for (let r = 0; r < runs; r++) {
+    let ready
+    const isReady = new Promise((res) => (ready = res))
+    const consumer = child('latency-consume', [dataDir, 'live', 10], (line) => line === 'ready' && ready())
+    await isReady
+    const sent = await child('latency-produce', [dataDir, 'live', 10])
+    const got = await consumer
+    lat.push({ ...got, sent: sent.sent })
+  }
+  const m = (k) => median(lat.map((x) => x[k])).toFixed(2)
+  console.log(`produce->handler across processes at 10,000 msgs/s (${lat.map((x) => `${x.count}/${x.sent}`).join(', ')} delivered): p50 ${m('p50')} ms, p99 ${m('p99')} ms, p999 ${m('p999')} ms`)
+  await admin.disconnect()
+  fs.rmSync(dataDir, { recursive: true, force: true })
+}
+
+if (process.argv[2] === '--role') runChild().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})
+else main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})
