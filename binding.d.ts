@@ -84,9 +84,10 @@ export declare class NativeBroker {
   stopListening(): Promise<void>
   /**
    * Tells JavaScript of appends that came over the wire (weakly held: it never keeps
-   * the process alive).
+   * the process alive); null stops it (no consumer here to wake: the JS thread is left
+   * alone while other processes produce).
    */
-  watchAppends(callback: AppendWatcher): void
+  watchAppends(callback?: AppendWatcher | undefined | null): void
   /**
    * Stops the listener, flushes, writes the clean-shutdown marker and releases the
    * data directory.
@@ -145,7 +146,10 @@ export declare class RemoteBroker {
   createPartitions(name: string, count: number, validateOnly: boolean): Promise<void>
   /**
    * A send, in the local broker's layout (src/binding/produce.rs), encoded here as
-   * record batches and stored by the owner in one Produce request.
+   * record batches (on the calling thread, as the local broker appends there, so the
+   * caller's buffers are free again on return) and stored by the owner in one Produce
+   * request. The promise settles from the connection's own thread: no hop through
+   * napi's runtime on the way.
    */
   produce(topics: Array<string>, data: Uint8Array, meta: Int32Array, timestamps: Float64Array, compression: number, producerId: number, producerEpoch: number, sequences: Int32Array): Promise<ProduceResult>
   initProducerId(): Promise<Array<number>>
@@ -172,7 +176,7 @@ export declare class RemoteBroker {
    * Fetched records arrived for (topics[i], partitions[i]); empty lists: a group of this
    * process changed.
    */
-  watchAppends(callback: AppendWatcher): void
+  watchAppends(callback?: AppendWatcher | undefined | null): void
   close(): Promise<void>
   closeSync(): void
   /**

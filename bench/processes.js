@@ -2,7 +2,8 @@
 
 // Many processes on one data directory: what a process that does not own the directory
 // gets, against the owner's own process, in the same run (fsync off, 100-byte values).
-//  - produce: msgs/s in sends of 1000 messages, awaited one after another
+//  - produce: msgs/s in sends of 1000 messages, awaited one after another, and with 8
+//    sends in flight at a time
 //  - eachBatch: msgs/s reading a backlog from the beginning
 //  - latency: produce-to-handler p50/p99/p999 at a steady 10,000 msgs/s, the producer and
 //    the consumer each in a process of its own, neither the owner
@@ -19,12 +20,26 @@ const { Kafka, logLevel } = require('..')
 
 const VALUE = Buffer.alloc(100, 120)
 
-async function produce(kafka, topic, total) {
+async function produce(kafka, topic, total, inFlight = 1) {
   const producer = kafka.producer()
   await producer.connect()
   const messages = Array.from({ length: 1000 }, (_, j) => ({ key: `rider-${j % 100}`, value: VALUE }))
+  // The same warm-up in either process (JIT, connections), to the topic `warm`.
+  for (let i = 0; i < 50; i++) await producer.send({ topic: 'warm', messages })
   const start = performance.now()
-  for (let i = 0; i < total; i += 1000) await producer.send({ topic, messages })
+  if (inFlight === 1) {
+    for (let i = 0; i < total; i += 1000) await producer.send({ topic, messages })
+  } else {
+    // `inFlight` sends outstanding at a time, as an app serving many requests has.
+    let next = 0
+    const lane = async () => {
+      while (next < total) {
+        next += 1000
+        await producer.send({ topic, messages })
+      }
+    }
+    await Promise.all(Array.from({ length: inFlight }, lane))
+  }
   const ms = performance.now() - start
   await producer.disconnect()
   return ms
@@ -113,10 +128,10 @@ function child(role, args, onLine) {
 }
 
 async function runChild() {
-  const [, , , role, dataDir, topic, n] = process.argv
+  const [, , , role, dataDir, topic, n] = process.argv // argv[7]: sends in flight
   const kafka = new Kafka({ dataDir, logLevel: logLevel.ERROR })
   let result
-  if (role === 'produce') result = { ms: await produce(kafka, topic, Number(n)) }
+  if (role === 'produce') result = { ms: await produce(kafka, topic, Number(n), Number(process.argv[7] || 1)) }
   else if (role === 'consume') result = { ms: await consume(kafka, topic, Number(n), `remote-${process.pid}`) }
   else if (role === 'latency-produce') result = { sent: await steadyProducer(kafka, topic, Number(n)) }
   else if (role === 'latency-consume') {
@@ -135,12 +150,15 @@ async function main() {
   const owner = new Kafka({ dataDir, logLevel: logLevel.ERROR })
   const admin = owner.admin()
   await admin.connect()
-  const rows = { produceLocal: [], produceRemote: [], batchLocal: [], batchRemote: [] }
+  await admin.createTopics({ topics: [{ topic: 'warm', numPartitions: 4 }] })
+  const rows = { produceLocal: [], produceRemote: [], produce8Local: [], produce8Remote: [], batchLocal: [], batchRemote: [] }
   for (let r = 0; r < runs; r++) {
     const topic = `bench-${r}`
     await admin.createTopics({ topics: [{ topic, numPartitions: 4 }] })
     rows.produceLocal.push(total / ((await produce(owner, topic, total)) / 1000))
     rows.produceRemote.push(total / ((await child('produce', [dataDir, topic, total])).ms / 1000))
+    rows.produce8Local.push(total / ((await produce(owner, topic, total, 8)) / 1000))
+    rows.produce8Remote.push(total / ((await child('produce', [dataDir, topic, total, 8])).ms / 1000))
     rows.batchLocal.push((2 * total) / ((await consume(owner, topic, 2 * total, `local-${r}`)) / 1000))
     rows.batchRemote.push((2 * total) / ((await child('consume', [dataDir, topic, 2 * total])).ms / 1000))
   }
@@ -149,6 +167,7 @@ async function main() {
   console.log('                         owner process   another process   ratio')
   for (const [label, local, remote] of [
     ['produce, sends of 1000', rows.produceLocal, rows.produceRemote],
+    ['  ...8 sends in flight', rows.produce8Local, rows.produce8Remote],
     ['eachBatch from the start', rows.batchLocal, rows.batchRemote],
   ]) {
     const [l, m] = [median(local), median(remote)]

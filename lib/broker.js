@@ -58,9 +58,6 @@ class SharedBroker {
         this.autoCreateTopics = inForce.autoCreateTopics
         this.sendQueue = new SendQueue(this)
         // Appends that come over the Kafka wire protocol wake this process's consumers too.
-        // For a remote directory: fetched records arrived, or (empty lists) a group of this
-        // process changed.
-        n.watchAppends((topics, partitions) => this.remoteAppended(topics, partitions))
         drainNativeLogs(logger)
         if (!n.openedClean) logger.info('Recovered the data directory after an unclean stop', { dataDir: key })
         return this
@@ -122,6 +119,10 @@ class SharedBroker {
   }
 
   addConsumer(c) {
+    // Appends made by other processes (or, for a directory another process owns, fetched
+    // records and group news; empty lists) wake this process's consumers. Heard only
+    // while there are consumers to wake.
+    if (this.consumers.size === 0) this.native.watchAppends((topics, partitions) => this.remoteAppended(topics, partitions))
     this.consumers.add(c)
     let set = this.consumersByGroup.get(c.groupId)
     if (!set) this.consumersByGroup.set(c.groupId, (set = new Set()))
@@ -130,6 +131,7 @@ class SharedBroker {
 
   removeConsumer(c) {
     this.consumers.delete(c)
+    if (this.consumers.size === 0 && !this.closed) this.native.watchAppends(null)
     const set = this.consumersByGroup.get(c.groupId)
     if (set) {
       set.delete(c)

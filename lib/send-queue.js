@@ -332,29 +332,13 @@ class SendQueue {
     )
   }
 
-  /** The arguments of a flush's native append, copied for one that completes later (the
-   * builder's buffers are reused meanwhile). */
-  copiedArgs(b) {
-    const idem = b.idempotence
-    return [
-      b.topics,
-      new Uint8Array(b.data.subarray(0, b.dataPos)),
-      b.meta.slice(0, b.metaPos),
-      b.timestamps.slice(0, b.count),
-      b.codec,
-      idem === null ? -1 : idem.producerId,
-      idem === null ? -1 : idem.epoch,
-      this.sequencesOf(b),
-    ]
-  }
-
   /**
    * A flush to a directory another process owns: one Produce request, answered later. One
    * flush per builder is in flight at a time (sends made meanwhile wait in the builder, and
    * go in the next), so an idempotent producer's sequences follow what was stored. A lost
    * connection resends the very same request (same sequences: the owner drops what it
-   * already has) until the owner answers or RESEND_FOR_MS pass; after that the producer
-   * takes a new producer id, so no later send can be taken for the one whose fate is unknown.
+   * already has) for a while (src/remote); when that fails too, the producer takes a new
+   * producer id, so no later send can be taken for the one whose fate is unknown.
    */
   flushRemote(b) {
     if (b.inflight) return
@@ -375,20 +359,17 @@ class SendQueue {
       return
     }
     const snap = { topics: b.topics, groupCounts: b.groupCounts, idempotence: b.idempotence, jobs: b.jobs }
-    let args = this.copiedArgs(b)
+    // The native side encodes the send before it returns (the builder's buffers are free
+    // again at once), and resends the very same request over a lost connection.
+    let request
+    try {
+      request = this.produce(b, 0, b.dataPos, 0, b.metaPos, 0, b.count)
+    } catch (e) {
+      request = Promise.reject(e)
+    }
     b.reset()
-    const started = Date.now()
-    const attempt = () =>
-      this.shared.native.produce(...args).catch((e) => {
-        const error = fromNative(e)
-        if (error.retriable && error.samsaType === 'CONNECTION_ERROR' && !this.shared.closed && Date.now() - started < RESEND_FOR_MS) {
-          return new Promise((resolve) => setTimeout(resolve, 50)).then(attempt)
-        }
-        throw error
-      })
-    b.inflight = attempt().then(
+    b.inflight = request.then(
       (out) => {
-        args = null
         this.shared.appended(snap.topics, snap.groupCounts)
         const rows = rowsOf(out)
         advanceSequences(snap, out, rows)
@@ -472,8 +453,6 @@ class SendQueue {
 
 const NO_SEQUENCES = new Int32Array(0)
 let producerSlots = 0
-// How long a flush to another process's directory is resent over a lost connection.
-const RESEND_FOR_MS = 10_000
 const RESULT_FIELDS = 5
 const SEQUENCE_SPACE = 2 ** 31
 

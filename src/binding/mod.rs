@@ -435,13 +435,16 @@ impl NativeBroker {
     }
 
     /// Tells JavaScript of appends that came over the wire (weakly held: it never keeps
-    /// the process alive).
+    /// the process alive); null stops it (no consumer here to wake: the JS thread is left
+    /// alone while other processes produce).
     #[napi]
-    pub fn watch_appends(&self, callback: AppendWatcher) {
-        self.inner.set_append_listener(Some(Box::new(move |appended: &[(String, i32)]| {
-            let (topics, partitions): (Vec<String>, Vec<i32>) = appended.iter().cloned().unzip();
-            callback.call((topics, partitions).into(), napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking);
-        })));
+    pub fn watch_appends(&self, callback: Option<AppendWatcher>) {
+        self.inner.set_append_listener(callback.map(|callback| {
+            Box::new(move |appended: &[(String, i32)]| {
+                let (topics, partitions): (Vec<String>, Vec<i32>) = appended.iter().cloned().unzip();
+                callback.call((topics, partitions).into(), napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking);
+            }) as Box<_>
+        }));
     }
 
     /// Stops the listener, flushes, writes the clean-shutdown marker and releases the

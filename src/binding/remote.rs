@@ -6,12 +6,12 @@
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{Float64Array, Int32Array, Uint8Array};
+use napi::bindgen_prelude::{Float64Array, Int32Array};
 use napi_derive::napi;
 
 use super::error::{invalid_arg, to_js, IntoJs};
 use super::group::{pairs, tps, BeatResult, GroupJs, MemberJs, OffsetJs, PollResult, TopicPartitionJs};
-use super::produce::{result_rows, with_groups, ProduceResult};
+use super::produce::{result_rows, with_groups};
 use super::{decode_fetch, AppendWatcher, ConfigEntry, FetchResult, ListenAddress, ListenOptions, NewTopicJs, PartitionOffsets, VerifyReport};
 use crate::error::Error;
 use crate::log::{Compression, EncodedBatches};
@@ -23,13 +23,15 @@ use crate::remote::{RemoteBroker as Core, RemoteMember as CoreMember};
 pub async fn connect_broker(dir: String, max_message_bytes: f64) -> napi::Result<RemoteBroker> {
     super::logs::install();
     let core = napi::bindgen_prelude::spawn_blocking(move || Core::connect(dir)).await.map_err(invalid_arg)?.js()?;
-    Ok(RemoteBroker { core: Arc::new(core), max_message_bytes: max_message_bytes.max(1024.0) as usize })
+    Ok(RemoteBroker { core: Arc::new(core), max_message_bytes: max_message_bytes.max(1024.0) as usize, scratch: Default::default() })
 }
 
 #[napi]
 pub struct RemoteBroker {
     core: Arc<Core>,
     max_message_bytes: usize,
+    /// Reused encoding buffers for sends (batches of one partition, all of a send).
+    scratch: std::sync::Mutex<(EncodedBatches, Vec<u8>)>,
 }
 
 fn unsupported(what: &str) -> napi::Error {
@@ -129,45 +131,73 @@ impl RemoteBroker {
     }
 
     /// A send, in the local broker's layout (src/binding/produce.rs), encoded here as
-    /// record batches and stored by the owner in one Produce request.
-    #[napi]
+    /// record batches (on the calling thread, as the local broker appends there, so the
+    /// caller's buffers are free again on return) and stored by the owner in one Produce
+    /// request. The promise settles from the connection's own thread: no hop through
+    /// napi's runtime on the way.
+    #[napi(ts_return_type = "Promise<ProduceResult>")]
     #[allow(clippy::too_many_arguments)]
-    pub async fn produce(
+    pub fn produce<'env>(
         &self,
+        env: &'env napi::Env,
         topics: Vec<String>,
-        data: Uint8Array,
-        meta: Int32Array,
-        timestamps: Float64Array,
+        data: &[u8],
+        meta: &[i32],
+        timestamps: &[f64],
         compression: i32,
         producer_id: f64,
         producer_epoch: i32,
-        sequences: Int32Array,
-    ) -> napi::Result<ProduceResult> {
+        sequences: &[i32],
+    ) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
         let codec = Compression::from_id(compression).js()?;
         let producer = (producer_id >= 0.0).then_some((producer_id as i64, producer_epoch as i16));
         let max = self.max_message_bytes;
-        let (indexes, parts, local_errors) = with_groups(&topics, &data, &meta, &timestamps, producer, &sequences, |indexes, groups| {
-            let mut parts = Vec::with_capacity(groups.len());
+        let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        let (indexes, parts, local_errors) = with_groups(&topics, data, meta, timestamps, producer, sequences, |indexes, groups| {
+            // Every partition's batches are encoded into one reused buffer, then copied out
+            // once: no buffer grows (and faults in fresh pages) per send.
+            let mut spans = Vec::with_capacity(groups.len());
             let mut errors = Vec::new();
-            let mut encoded = EncodedBatches::default();
+            let mut all: Vec<u8> = Vec::new();
+            std::mem::swap(&mut all, &mut scratch.1);
+            all.clear();
             for (k, g) in groups.iter().enumerate() {
-                match encoded.encode(&g.records, codec, max, g.producer) {
-                    Ok(()) => parts.push((g.topic.to_string(), g.partition, bytes::Bytes::from(std::mem::take(&mut encoded.bytes)))),
+                match scratch.0.encode(&g.records, codec, max, g.producer) {
+                    Ok(()) => {
+                        let start = all.len();
+                        all.extend_from_slice(&scratch.0.bytes);
+                        spans.push((g.topic.to_string(), g.partition, start..all.len()));
+                    }
                     Err(e) => errors.push((k, g.topic.to_string(), g.partition, e)),
                 }
             }
+            let frozen = bytes::Bytes::copy_from_slice(&all);
+            scratch.1 = all;
+            let parts: Vec<_> = spans.into_iter().map(|(t, p, r)| (t, p, frozen.slice(r))).collect();
             Ok((indexes.to_vec(), parts, errors))
         })?;
-        let sent: Vec<(String, i32)> = parts.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+        drop(scratch);
+        let (deferred, promise) = env.create_deferred()?;
         let i = self.inner();
-        let mut outcomes = if parts.is_empty() { Vec::new() } else { self.run(async move { i.produce(parts).await }).await? };
-        // Partitions refused before sending (a message too large) take their places back.
-        let mut order: Vec<(String, i32)> = sent;
-        for (k, t, p, e) in local_errors {
-            order.insert(k, (t, p));
-            outcomes.insert(k, Err(e));
-        }
-        Ok(result_rows(&indexes, order.iter().map(|(_, p)| *p), outcomes.into_iter()))
+        self.core.spawn(async move {
+            let sent: Vec<(String, i32)> = parts.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+            let outcomes = if parts.is_empty() { Ok(Vec::new()) } else { i.produce(parts).await };
+            match outcomes {
+                Err(e) => deferred.reject(to_js(e)),
+                Ok(mut outcomes) => {
+                    // Partitions refused before sending (a message too large) take their
+                    // places back.
+                    let mut order = sent;
+                    for (k, t, p, e) in local_errors {
+                        order.insert(k, (t, p));
+                        outcomes.insert(k, Err(e));
+                    }
+                    let rows = result_rows(&indexes, order.iter().map(|(_, p)| *p), outcomes.into_iter());
+                    deferred.resolve(move |_| Ok(rows));
+                }
+            }
+        });
+        Ok(promise)
     }
 
     #[napi]
@@ -273,9 +303,11 @@ impl RemoteBroker {
     /// Fetched records arrived for (topics[i], partitions[i]); empty lists: a group of this
     /// process changed.
     #[napi]
-    pub fn watch_appends(&self, callback: AppendWatcher) {
-        self.core.inner().set_notify(Box::new(move |topics, partitions| {
-            callback.call((topics, partitions).into(), napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking);
+    pub fn watch_appends(&self, callback: Option<AppendWatcher>) {
+        self.core.inner().set_notify(callback.map(|callback| {
+            Box::new(move |topics, partitions| {
+                callback.call((topics, partitions).into(), napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking);
+            }) as crate::remote::Notify
         }));
     }
 

@@ -109,9 +109,11 @@ fn encode<R: Request>(req: &R, version: i16, correlation: i32) -> Result<BytesMu
         .with_request_api_version(version)
         .with_correlation_id(correlation)
         .with_client_id(Some(StrBytes::from_static_str("samsa")));
-    let mut out = BytesMut::with_capacity(64);
-    out.put_i32(0);
     let fail = |e: String| Error::InvalidRequest(format!("encoding a request (api {} v{version}): {e}", R::KEY));
+    // Sized up front: a produce's batches are copied in once, never through regrowth.
+    let size = req.compute_size(version).map_err(|e| fail(format!("{e:#}")))?;
+    let mut out = BytesMut::with_capacity(4 + 64 + size);
+    out.put_i32(0);
     header.encode(&mut out, R::header_version(version)).map_err(|e| fail(format!("{e:#}")))?;
     req.encode(&mut out, version).map_err(|e| fail(format!("{e:#}")))?;
     let len = (out.len() - 4) as i32;

@@ -3,6 +3,9 @@
 //! handed over at once, and otherwise the partition is marked wanted and the fetcher, one
 //! long-polling Fetch for every wanted partition, tells JS when records arrive.
 //!
+//! Partitions with records waiting are fetched on one connection without waiting, quiet
+//! ones long-polled on another, so a quiet partition never holds up a busy one.
+//!
 //! Memory stays bounded: at most two results ahead per partition, and nothing fetched
 //! ahead while more than [`MAX_BUFFERED`] bytes wait; a partition nobody asked for in
 //! [`FORGET_AFTER`] is dropped (a revoked or paused one).
@@ -55,12 +58,24 @@ struct Want {
     max_bytes: i32,
     asked: Instant,
     ready: VecDeque<Item>,
+    /// The last fetch found records: the next is likely to at once (the hot lane fetches
+    /// it without waiting; the others are long-polled on a lane of their own, so a quiet
+    /// partition never holds up a busy one).
+    hot: bool,
+    in_flight: bool,
+}
+
+/// The two fetch loops: partitions with records waiting, and quiet ones.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    Hot,
+    Quiet,
 }
 
 impl Want {
     /// Where the next fetch for this partition starts, if one may go out now.
     fn next_fetch(&self) -> Option<i64> {
-        if self.ready.len() >= AHEAD {
+        if self.ready.len() >= AHEAD || self.in_flight {
             return None;
         }
         match self.ready.back() {
@@ -74,7 +89,8 @@ impl Want {
 #[derive(Default)]
 pub struct Fetcher {
     wants: Mutex<HashMap<(String, i32), Want>>,
-    pub wake: Notify,
+    pub wake_hot: Notify,
+    pub wake_quiet: Notify,
 }
 
 fn bytes_of(i: &Item) -> usize {
@@ -89,7 +105,9 @@ impl Fetcher {
         let mut wants = self.wants.lock().unwrap_or_else(|e| e.into_inner());
         let key = (topic.to_string(), partition);
         let now = Instant::now();
-        let want = wants.entry(key).or_insert_with(|| Want { offset, max_bytes, asked: now, ready: VecDeque::new() });
+        let want = wants
+            .entry(key)
+            .or_insert_with(|| Want { offset, max_bytes, asked: now, ready: VecDeque::new(), hot: true, in_flight: false });
         want.asked = now;
         want.max_bytes = max_bytes;
         if want.ready.front().is_some_and(|i| i.offset() != offset) {
@@ -111,44 +129,70 @@ impl Fetcher {
                 Ok(None)
             }
         };
+        let hot = want.hot;
         drop(wants);
-        self.wake.notify_one();
+        if hot {
+            self.wake_hot.notify_one();
+        } else {
+            self.wake_quiet.notify_one();
+        }
         out
     }
 
-    /// The partitions to fetch now: (topic, partition, offset, max bytes).
-    fn wanted(&self) -> Vec<(String, i32, i64, i32)> {
+    /// The partitions of `lane` to fetch now, (topic, partition, offset, max bytes),
+    /// marked in flight.
+    fn wanted(&self, lane: Lane) -> Vec<(String, i32, i64, i32)> {
         let mut wants = self.wants.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        wants.retain(|_, w| now.duration_since(w.asked) < FORGET_AFTER);
+        wants.retain(|_, w| w.in_flight || now.duration_since(w.asked) < FORGET_AFTER);
         let buffered: usize = wants.values().flat_map(|w| w.ready.iter()).map(bytes_of).sum();
-        wants
-            .iter()
-            .filter_map(|((t, p), w)| {
-                let next = w.next_fetch()?;
-                // Beyond the bound, only partitions with nothing ready are fetched.
-                (buffered < MAX_BUFFERED || w.ready.is_empty()).then(|| (t.clone(), *p, next, w.max_bytes))
-            })
-            .collect()
+        let mut out = Vec::new();
+        for ((t, p), w) in wants.iter_mut() {
+            if w.hot != (lane == Lane::Hot) {
+                continue;
+            }
+            let Some(next) = w.next_fetch() else { continue };
+            // Beyond the bound, only partitions with nothing ready are fetched.
+            if buffered < MAX_BUFFERED || w.ready.is_empty() {
+                w.in_flight = true;
+                out.push((t.clone(), *p, next, w.max_bytes));
+            }
+        }
+        out
     }
 
-    /// Files a result for (topic, partition) fetched from `offset`, unless the consumer
-    /// moved elsewhere meanwhile. Returns whether it was kept.
-    fn deliver(&self, topic: &str, partition: i32, offset: i64, item: Item) -> bool {
+    /// Files what a fetch of (topic, partition) from `offset` brought (None: nothing yet),
+    /// unless the consumer moved elsewhere meanwhile. Returns whether an item was kept.
+    fn deliver(&self, topic: &str, partition: i32, offset: i64, item: Option<Item>) -> bool {
         let mut wants = self.wants.lock().unwrap_or_else(|e| e.into_inner());
         let Some(w) = wants.get_mut(&(topic.to_string(), partition)) else { return false };
-        if w.next_fetch() != Some(offset) {
-            return false;
+        w.in_flight = false;
+        let was_hot = w.hot;
+        w.hot = matches!(item, Some(Item::Records { .. }));
+        let kept = match item {
+            Some(item) if w.next_fetch() == Some(offset) => {
+                w.ready.push_back(item);
+                true
+            }
+            _ => false,
+        };
+        // Moving lanes: the other lane's loop looks at it now.
+        if w.hot != was_hot {
+            drop(wants);
+            if was_hot {
+                self.wake_quiet.notify_one();
+            } else {
+                self.wake_hot.notify_one();
+            }
         }
-        w.ready.push_back(item);
-        true
+        kept
     }
 
     fn fail_all(&self, requested: &[(String, i32, i64, i32)], error: &Error) -> Vec<(String, i32)> {
         let mut out = Vec::new();
         for (t, p, offset, _) in requested {
             let e = Error::Connection(error.to_string());
-            if self.deliver(t, *p, *offset, Item::Failed { offset: *offset, error: e }) {
+            if self.deliver(t, *p, *offset, Some(Item::Failed { offset: *offset, error: e })) {
                 out.push((t.clone(), *p));
             }
         }
@@ -156,17 +200,22 @@ impl Fetcher {
     }
 }
 
-/// The fetcher's loop: one Fetch for every wanted partition, over and over while any is.
-pub async fn run(inner: Arc<Inner>) {
+/// A lane's loop: one Fetch for every partition of the lane that is wanted, over and over
+/// while any is. The hot lane asks the owner not to wait; the quiet lane long-polls.
+pub async fn run(inner: Arc<Inner>, lane: Lane) {
     let mut backoff = Duration::from_millis(50);
+    let (conn, wake, max_wait) = match lane {
+        Lane::Hot => (&inner.fetch, &inner.fetcher.wake_hot, 0),
+        Lane::Quiet => (&inner.fetch_quiet, &inner.fetcher.wake_quiet, MAX_WAIT_MS),
+    };
     loop {
         if inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
-        let wanted = inner.fetcher.wanted();
+        let wanted = inner.fetcher.wanted(lane);
         if wanted.is_empty() {
             // Woken by a consumer's ask; the timeout lets forgotten partitions go.
-            let _ = tokio::time::timeout(Duration::from_secs(5), inner.fetcher.wake.notified()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), wake.notified()).await;
             continue;
         }
         let mut topics: Vec<fetch_request::FetchTopic> = Vec::new();
@@ -184,7 +233,7 @@ pub async fn run(inner: Arc<Inner>) {
         }
         let req = FetchRequest::default()
             .with_replica_id(BrokerId(-1))
-            .with_max_wait_ms(MAX_WAIT_MS)
+            .with_max_wait_ms(max_wait)
             .with_min_bytes(1)
             .with_max_bytes(32 << 20)
             .with_isolation_level(0)
@@ -192,7 +241,7 @@ pub async fn run(inner: Arc<Inner>) {
             .with_session_epoch(-1)
             .with_topics(topics)
             .with_rack_id(StrBytes::from_static_str(""));
-        let resp = match inner.fetch.call(&req, 12, super::REQUEST_TIMEOUT + Duration::from_millis(MAX_WAIT_MS as u64)).await {
+        let resp = match conn.call(&req, 12, super::REQUEST_TIMEOUT + Duration::from_millis(MAX_WAIT_MS as u64)).await {
             Ok(r) => {
                 backoff = Duration::from_millis(50);
                 r
@@ -211,11 +260,11 @@ pub async fn run(inner: Arc<Inner>) {
         };
         let mut arrived_topics = Vec::new();
         let mut arrived_partitions = Vec::new();
-        let requested: HashMap<(String, i32), i64> = wanted.iter().map(|(t, p, o, _)| ((t.clone(), *p), *o)).collect();
+        let mut requested: HashMap<(String, i32), i64> = wanted.iter().map(|(t, p, o, _)| ((t.clone(), *p), *o)).collect();
         for t in resp.responses {
             let topic = t.topic.0.to_string();
             for p in t.partitions {
-                let Some(&offset) = requested.get(&(topic.clone(), p.partition_index)) else { continue };
+                let Some(offset) = requested.remove(&(topic.clone(), p.partition_index)) else { continue };
                 let item = if p.error_code != 0 {
                     let (name, _) = crate::error::kafka_error_name(p.error_code);
                     let error = match p.error_code {
@@ -230,6 +279,7 @@ pub async fn run(inner: Arc<Inner>) {
                     let bytes = p.records.unwrap_or_default();
                     let (whole, next) = whole_batches(&bytes);
                     if whole == 0 {
+                        inner.fetcher.deliver(&topic, p.partition_index, offset, None);
                         continue;
                     }
                     Item::Records {
@@ -237,11 +287,15 @@ pub async fn run(inner: Arc<Inner>) {
                         next: next.max(offset),
                     }
                 };
-                if inner.fetcher.deliver(&topic, p.partition_index, offset, item) {
+                if inner.fetcher.deliver(&topic, p.partition_index, offset, Some(item)) {
                     arrived_topics.push(topic.clone());
                     arrived_partitions.push(p.partition_index);
                 }
             }
+        }
+        // Partitions the owner did not answer for are free to be asked again.
+        for ((t, p), offset) in requested {
+            inner.fetcher.deliver(&t, p, offset, None);
         }
         if !arrived_topics.is_empty() {
             inner.notify(arrived_topics, arrived_partitions);

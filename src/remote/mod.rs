@@ -33,6 +33,9 @@ use crate::error::{Error, Result};
 /// How long a request may take before the owner counts as unreachable (kafkajs's
 /// requestTimeout).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a produce is resent over lost connections before it fails: long enough for a
+/// restarted owner to open the directory again.
+const RESEND_FOR: Duration = Duration::from_secs(10);
 
 /// Called with the partitions that fetched data arrived for; empty lists mean a group of
 /// this process changed (a heartbeat brought news).
@@ -49,6 +52,7 @@ pub struct Inner {
     control: Conn,
     produce: Conn,
     fetch: Conn,
+    fetch_quiet: Conn,
     group: Conn,
     topics: Mutex<Topics>,
     topics_version: AtomicU64,
@@ -107,6 +111,7 @@ impl RemoteBroker {
             control: Conn::new(&dir),
             produce: Conn::new(&dir),
             fetch: Conn::new(&dir),
+            fetch_quiet: Conn::new(&dir),
             group: Conn::new(&dir),
             dir,
             topics: Mutex::new(Topics::default()),
@@ -118,7 +123,8 @@ impl RemoteBroker {
         let handle = runtime.handle().clone();
         let i = Arc::clone(&inner);
         runtime.block_on(async move { i.refresh_topics().await })?;
-        runtime.spawn(fetcher::run(Arc::clone(&inner)));
+        runtime.spawn(fetcher::run(Arc::clone(&inner), fetcher::Lane::Hot));
+        runtime.spawn(fetcher::run(Arc::clone(&inner), fetcher::Lane::Quiet));
         Ok(RemoteBroker { inner, runtime: Mutex::new(Some(runtime)), handle })
     }
 
@@ -146,8 +152,9 @@ impl RemoteBroker {
         let inner = Arc::clone(&self.inner);
         let _ = self
             .run(async move {
-                inner.fetcher.wake.notify_one();
-                for c in [&inner.control, &inner.produce, &inner.fetch, &inner.group] {
+                inner.fetcher.wake_hot.notify_one();
+                inner.fetcher.wake_quiet.notify_one();
+                for c in [&inner.control, &inner.produce, &inner.fetch, &inner.fetch_quiet, &inner.group] {
                     c.close().await;
                 }
                 Ok(())
@@ -177,8 +184,8 @@ impl Inner {
         &self.dir
     }
 
-    pub fn set_notify(&self, f: Notify) {
-        *self.notify.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(f));
+    pub fn set_notify(&self, f: Option<Notify>) {
+        *self.notify.lock().unwrap_or_else(|e| e.into_inner()) = f.map(Arc::new);
     }
 
     fn notify(&self, topics: Vec<String>, partitions: Vec<i32>) {
@@ -429,7 +436,17 @@ impl Inner {
             }
         }
         let req = ProduceRequest::default().with_transactional_id(None).with_acks(-1).with_timeout_ms(30_000).with_topic_data(topics);
-        let resp = self.produce.call(&req, 9, REQUEST_TIMEOUT).await?;
+        // A lost connection sends the very same request again (the same producer sequences:
+        // the owner, or the next one, drops what it already stored) until RESEND_FOR passes.
+        let started = std::time::Instant::now();
+        let resp = loop {
+            match self.produce.call(&req, 9, REQUEST_TIMEOUT).await {
+                Err(Error::Connection(_)) if started.elapsed() < RESEND_FOR && !self.closed.load(Ordering::SeqCst) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                r => break r?,
+            }
+        };
         let mut answers: HashMap<(String, i32), ProduceOutcome> = HashMap::new();
         for t in resp.responses {
             let topic = t.name.0.to_string();
