@@ -163,10 +163,10 @@ export declare class RemoteBroker {
   describeConfigs(topic: string): Promise<Array<ConfigEntry>>
   alterConfigs(topic: string, configNames: Array<string>, configValues: Array<string>, validateOnly: boolean): Promise<void>
   /**
-   * What was fetched ahead at `offset`, or null (asked for now; `watchAppends`'s
-   * callback names the partition when it arrives).
+   * What was fetched ahead at `offset` for `reader` (each consumer has its own), or null
+   * (asked for now; `watchAppends`'s callback names the partition when it arrives).
    */
-  fetch(topic: string, partition: number, offset: number, maxBytes: number): FetchResult | null
+  fetch(topic: string, partition: number, offset: number, maxBytes: number, reader?: number | undefined | null): FetchResult | null
   injectAppendFailures(topic: string, partition: number, n: number): void
   injectFsyncFailures(n: number): void
   runMaintenance(nowMs: number): Promise<number>

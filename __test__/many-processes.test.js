@@ -195,6 +195,41 @@ describe('many processes, one data directory', () => {
     expect(fs.existsSync(record.socket)).toBe(false)
   }, 60000)
 
+  test('two groups in one process that does not own the directory each read every message (what is fetched ahead for one is not taken by the other)', async () => {
+    const dataDir = tempDir('samsa-two-groups-')
+    const owner = await holder(dataDir)
+    const kafka = quiet(dataDir)
+    const admin = kafka.admin()
+    await admin.connect()
+    await admin.createTopics({ topics: [{ topic: 'rides', numPartitions: 2 }] })
+    const producer = kafka.producer()
+    await producer.connect()
+    const got = { writer: [], map: [] }
+    const consumers = []
+    for (const groupId of ['writer', 'map']) {
+      const c = kafka.consumer({ groupId, maxWaitTimeInMs: 5000 })
+      await c.connect()
+      await c.subscribe({ topics: ['rides'], fromBeginning: true })
+      await c.run({ eachBatch: async ({ batch }) => got[groupId].push(...batch.messages.map((m) => m.value.toString())) })
+      consumers.push(c)
+    }
+    const sent = []
+    for (let i = 0; i < 20; i++) {
+      const messages = Array.from({ length: 200 }, (_, j) => ({ key: `rider-${j % 7}`, value: `${i}-${j}` }))
+      await producer.send({ topic: 'rides', messages })
+      sent.push(...messages.map((m) => m.value))
+    }
+    // maxWaitTimeInMs is 5 s: a consumer left waiting for a notice would take far longer.
+    await until(() => got.writer.length >= sent.length && got.map.length >= sent.length, {
+      timeoutMs: 10000,
+      what: () => `both groups to read everything: writer ${got.writer.length}, map ${got.map.length} of ${sent.length}`,
+    })
+    expect(got.writer.sort()).toEqual([...sent].sort())
+    expect(got.map.sort()).toEqual([...sent].sort())
+    await kafka.close()
+    await owner.stop('SIGTERM')
+  }, 60000)
+
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0
   ;(asRoot ? test : test.skip)('a process whose user may not open the socket gets a clear KafkaJS error naming its path (as root: the client runs as nobody)', async () => {
     const base = tempDir('samsa-perm-')

@@ -71,6 +71,8 @@ class SharedBroker {
 
   /** Partition count of a topic, or null if it does not exist. Synchronous and cached. */
   partitionCount(topic) {
+    // A remote directory's counts live natively, refreshed from the owner as they change.
+    if (this.remote) return this.native.partitionCount(topic)
     let n = this.topicCache.get(topic)
     if (n === undefined) {
       n = this.call(() => this.native.partitionCount(topic))

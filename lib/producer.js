@@ -216,7 +216,7 @@ class Producer {
       pending = after.failures ? resendEntries(after.failures) : after.pending
       lastError = after.failures ? failedPartitionsError(after.failures) : after.error
       // As the retrier's attempt would: non-retriable errors end the send as they are.
-      if (!(lastError && lastError.retriable)) throw lastError
+      if (!(lastError && lastError.retriable) || resentAlready(shared, lastError)) throw lastError
       firstError = lastError
     }
     const disconnected = () => new KafkaJSError('The producer is disconnected', { retriable: false, cause: lastError || undefined })
@@ -245,7 +245,7 @@ class Producer {
         lastError = e
         // As kafkajs's producer: retriable errors are retried, the others end the send as
         // they are (bad input, a full disk, a message too large).
-        if (e && e.retriable) throw e
+        if (e && e.retriable && !resentAlready(shared, e)) throw e
         return bail(e)
       }
     }, firstError)
@@ -284,6 +284,16 @@ class Producer {
     await creating
     return shared.partitionCount(topic)
   }
+}
+
+/**
+ * A send to a directory another process owns that failed for a lost connection was resent
+ * as it was, with its sequences, for as long as the native side allows (src/remote): sent
+ * again now, with new sequences, it could be stored twice. It fails as it is (retriable:
+ * the application decides).
+ */
+function resentAlready(shared, e) {
+  return shared.remote && e.samsaType === 'CONNECTION_ERROR'
 }
 
 /** The error of partitions that failed: the first failure's class and code, with a

@@ -342,20 +342,26 @@ class SendQueue {
    */
   flushRemote(b) {
     if (b.inflight) return
+    // One flush in flight per producer (its builders of other codecs wait too): its
+    // sequences move on only when the owner answered.
+    const gate = b.idempotence || b
+    if (gate.remoteInflight) return
     if (b.idempotence !== null && b.idempotence.broken) {
       // What waits in the builder goes once the new producer id is here.
       b.inflight = this.renewProducerId(b.idempotence).then(
         () => {
-          b.inflight = null
+          b.inflight = gate.remoteInflight = null
           this.flushRemote(b)
         },
         (e) => {
-          b.inflight = null
+          b.inflight = gate.remoteInflight = null
           const { jobs } = b
           b.reset()
           for (const job of jobs) job.reject(fromNative(e))
         }
       )
+      gate.remoteInflight = b.inflight
+      this.track(b.inflight)
       return
     }
     const snap = { topics: b.topics, groupCounts: b.groupCounts, idempotence: b.idempotence, jobs: b.jobs }
@@ -382,11 +388,18 @@ class SendQueue {
       }
     ).finally(() => {
       b.inflight = null
-      if (b.count > 0) this.flushRemote(b)
+      gate.remoteInflight = null
+      // Whatever waited (in this builder or another of the producer's) goes now.
+      for (const other of this.builders.values()) if (other.count > 0 && (other.idempotence || other) === gate) this.flushRemote(other)
     })
-    this.inflight.add(b.inflight)
-    const done = b.inflight
-    done.finally(() => this.inflight.delete(done))
+    gate.remoteInflight = b.inflight
+    this.track(b.inflight)
+  }
+
+  /** Keeps `promise` among the flushes `drain()` waits for, until it settles. */
+  track(promise) {
+    this.inflight.add(promise)
+    promise.finally(() => this.inflight.delete(promise))
   }
 
   /** A new producer id for an idempotent producer whose last send's fate is unknown. */

@@ -11,7 +11,7 @@ use napi_derive::napi;
 
 use super::error::{invalid_arg, to_js, IntoJs};
 use super::group::{pairs, tps, BeatResult, GroupJs, MemberJs, OffsetJs, PollResult, TopicPartitionJs};
-use super::produce::{result_rows, with_groups};
+use super::produce::{result_rows, with_groups, ProduceResult};
 use super::{decode_fetch, AppendWatcher, ConfigEntry, FetchResult, ListenAddress, ListenOptions, NewTopicJs, PartitionOffsets, VerifyReport};
 use crate::error::Error;
 use crate::log::{Compression, EncodedBatches};
@@ -47,6 +47,34 @@ impl RemoteBroker {
 
     fn inner(&self) -> Arc<crate::remote::Inner> {
         Arc::clone(self.core.inner())
+    }
+}
+
+type Resolve = Box<dyn FnOnce(napi::Env) -> napi::Result<ProduceResult> + Send>;
+
+/// A send's promise, settled once: by its answer, or, if the task carrying it is dropped
+/// (the handle closed under it), rejected then, so no send waits forever.
+struct Answer(Option<napi::JsDeferred<ProduceResult, Resolve>>);
+
+impl Answer {
+    fn resolve(mut self, r: ProduceResult) {
+        if let Some(d) = self.0.take() {
+            d.resolve(Box::new(move |_| Ok(r)));
+        }
+    }
+
+    fn reject(mut self, e: napi::Error) {
+        if let Some(d) = self.0.take() {
+            d.reject(e);
+        }
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        if let Some(d) = self.0.take() {
+            d.reject(to_js(Error::Closed));
+        }
     }
 }
 
@@ -177,13 +205,20 @@ impl RemoteBroker {
             Ok((indexes.to_vec(), parts, errors))
         })?;
         drop(scratch);
-        let (deferred, promise) = env.create_deferred()?;
+        let (deferred, promise) = env.create_deferred::<ProduceResult, Resolve>()?;
+        let answer = Answer(Some(deferred));
         let i = self.inner();
+        let sent: Vec<(String, i32)> = parts.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+        // Written to the owner from here when the connection is free: the owner is at work
+        // while the wait for its answer is scheduled.
+        let call = if parts.is_empty() { None } else { Some(i.begin_produce(parts).js()?) };
         self.core.spawn(async move {
-            let sent: Vec<(String, i32)> = parts.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
-            let outcomes = if parts.is_empty() { Ok(Vec::new()) } else { i.produce(parts).await };
+            let outcomes = match call {
+                None => Ok(Vec::new()),
+                Some(call) => i.finish_produce(call).await,
+            };
             match outcomes {
-                Err(e) => deferred.reject(to_js(e)),
+                Err(e) => answer.reject(to_js(e)),
                 Ok(mut outcomes) => {
                     // Partitions refused before sending (a message too large) take their
                     // places back.
@@ -193,7 +228,7 @@ impl RemoteBroker {
                         outcomes.insert(k, Err(e));
                     }
                     let rows = result_rows(&indexes, order.iter().map(|(_, p)| *p), outcomes.into_iter());
-                    deferred.resolve(move |_| Ok(rows));
+                    answer.resolve(rows);
                 }
             }
         });
@@ -265,11 +300,11 @@ impl RemoteBroker {
         self.run(async move { i.alter_configs(&topic, entries, validate_only).await }).await
     }
 
-    /// What was fetched ahead at `offset`, or null (asked for now; `watchAppends`'s
-    /// callback names the partition when it arrives).
+    /// What was fetched ahead at `offset` for `reader` (each consumer has its own), or null
+    /// (asked for now; `watchAppends`'s callback names the partition when it arrives).
     #[napi]
-    pub fn fetch(&self, topic: String, partition: i32, offset: f64, max_bytes: u32) -> napi::Result<Option<FetchResult>> {
-        match self.core.inner().fetch(&topic, partition, offset as i64, max_bytes.min(i32::MAX as u32) as i32).js()? {
+    pub fn fetch(&self, topic: String, partition: i32, offset: f64, max_bytes: u32, reader: Option<u32>) -> napi::Result<Option<FetchResult>> {
+        match self.core.inner().fetch(reader.unwrap_or(0), &topic, partition, offset as i64, max_bytes.min(i32::MAX as u32) as i32).js()? {
             None => Ok(None),
             Some(f) => decode_fetch(Vec::from(f.bytes), offset as i64, f.high_watermark, f.log_start_offset),
         }

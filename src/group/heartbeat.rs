@@ -113,7 +113,10 @@ impl GroupCoordinator {
         };
         m.revoking_since = if a.revoking.is_empty() { None } else { m.revoking_since.or(Some(now)) };
         let changed = m.sent.as_ref() != Some(&a.assigned);
-        if changed || hb.member_epoch == 0 {
+        // A member a step behind lost the answer that moved it on: it gets its assignment
+        // again, or it would never learn of it.
+        let behind = hb.member_epoch != m.epoch;
+        if changed || behind || hb.member_epoch == 0 {
             if changed {
                 m.epoch += 1;
                 m.sent = Some(a.assigned.clone());

@@ -4,6 +4,7 @@
 //! record as it is then, so a new owner is found without anything to configure.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -11,6 +12,7 @@ use kafka_protocol::messages::{RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
+use tokio::sync::OwnedMutexGuard;
 
 use crate::error::{Error, Result};
 use crate::wire::local;
@@ -18,28 +20,71 @@ use crate::wire::local;
 /// Responses larger than this are refused (the owner never sends one: fetches are bounded).
 const MAX_RESPONSE_BYTES: usize = 1 << 30;
 
+type Slot = Option<(UnixStream, i32)>;
+
 pub struct Conn {
     dir: PathBuf,
-    stream: tokio::sync::Mutex<Option<(UnixStream, i32)>>,
+    stream: Arc<tokio::sync::Mutex<Slot>>,
+}
+
+/// A call begun on the calling thread: the connection is held, and the request written as
+/// far as the socket took it at once.
+pub struct Begun {
+    guard: OwnedMutexGuard<Slot>,
+    correlation: i32,
+    frame: BytesMut,
+    written: usize,
 }
 
 impl Conn {
     pub fn new(dir: &Path) -> Conn {
-        Conn { dir: dir.to_path_buf(), stream: tokio::sync::Mutex::new(None) }
+        Conn { dir: dir.to_path_buf(), stream: Arc::new(tokio::sync::Mutex::new(None)) }
     }
 
     /// Sends `req` at `version` and waits up to `timeout` for the response.
     pub async fn call<R: Request>(&self, req: &R, version: i16, timeout: Duration) -> Result<R::Response> {
-        let mut guard = self.stream.lock().await;
+        let mut guard = Arc::clone(&self.stream).lock_owned().await;
         if guard.is_none() {
             *guard = Some((connect(&self.dir).await?, 0));
         }
-        let Some((stream, next)) = guard.as_mut() else { unreachable!() };
-        let correlation = *next;
-        *next = next.wrapping_add(1);
+        let correlation = next_correlation(&mut guard);
         let frame = encode(req, version, correlation)?;
+        self.exchange::<R>(Begun { guard, correlation, frame, written: 0 }, version, timeout).await
+    }
+
+    /// Begins a call without waiting, from any thread: when the connection is open and
+    /// free, the request is written now, so the owner is at work on it while the caller
+    /// schedules the wait for the answer ([`Conn::finish`]). None: call as usual.
+    pub fn begin<R: Request>(&self, req: &R, version: i16) -> Result<Option<Begun>> {
+        let Ok(mut guard) = Arc::clone(&self.stream).try_lock_owned() else { return Ok(None) };
+        if guard.is_none() {
+            return Ok(None);
+        }
+        let correlation = next_correlation(&mut guard);
+        let frame = encode(req, version, correlation)?;
+        let mut written = 0;
+        if let Some((stream, _)) = guard.as_ref() {
+            while written < frame.len() {
+                match stream.try_write(&frame[written..]) {
+                    Ok(n) => written += n,
+                    // The rest goes from the runtime; an error shows there too.
+                    Err(_) => break,
+                }
+            }
+        }
+        Ok(Some(Begun { guard, correlation, frame, written }))
+    }
+
+    /// Writes what is left of a begun call and waits up to `timeout` for its answer.
+    pub async fn finish<R: Request>(&self, begun: Begun, version: i16, timeout: Duration) -> Result<R::Response> {
+        self.exchange::<R>(begun, version, timeout).await
+    }
+
+    async fn exchange<R: Request>(&self, begun: Begun, version: i16, timeout: Duration) -> Result<R::Response> {
+        let Begun { mut guard, correlation, frame, written } = begun;
+        let Some((stream, _)) = guard.as_mut() else { return Err(self.lost("it closed")) };
         let exchange = async {
-            stream.write_all(&frame).await?;
+            stream.write_all(&frame[written..]).await?;
             let mut size = [0u8; 4];
             stream.read_exact(&mut size).await?;
             let len = i32::from_be_bytes(size);
@@ -54,10 +99,7 @@ impl Conn {
             Ok(Ok(b)) => b,
             Ok(Err(e)) => {
                 *guard = None;
-                return Err(Error::Connection(format!(
-                    "the connection to the process that owns {} failed: {e}; retry once a process owns it",
-                    self.dir.display()
-                )));
+                return Err(self.lost(&e.to_string()));
             }
             Err(_) => {
                 *guard = None;
@@ -76,9 +118,27 @@ impl Conn {
         }
     }
 
+    fn lost(&self, why: &str) -> Error {
+        Error::Connection(format!(
+            "the connection to the process that owns {} failed: {why}; retry once a process owns it",
+            self.dir.display()
+        ))
+    }
+
     /// Drops the connection (the owner sees it close).
     pub async fn close(&self) {
         *self.stream.lock().await = None;
+    }
+}
+
+fn next_correlation(slot: &mut Slot) -> i32 {
+    match slot.as_mut() {
+        Some((_, next)) => {
+            let c = *next;
+            *next = next.wrapping_add(1);
+            c
+        }
+        None => 0,
     }
 }
 

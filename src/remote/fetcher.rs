@@ -86,9 +86,19 @@ impl Want {
     }
 }
 
+type Key = (u32, String, i32);
+
+/// One partition of a fetch: whose, which, from where, how much.
+pub struct Asked {
+    key: Key,
+    offset: i64,
+    max_bytes: i32,
+}
+
 #[derive(Default)]
 pub struct Fetcher {
-    wants: Mutex<HashMap<(String, i32), Want>>,
+    /// By (reader, topic, partition): each consumer of the process reads on its own.
+    wants: Mutex<HashMap<Key, Want>>,
     pub wake_hot: Notify,
     pub wake_quiet: Notify,
 }
@@ -101,9 +111,9 @@ fn bytes_of(i: &Item) -> usize {
 }
 
 impl Fetcher {
-    pub fn take(&self, topic: &str, partition: i32, offset: i64, max_bytes: i32) -> Result<Option<Fetched>> {
+    pub fn take(&self, reader: u32, topic: &str, partition: i32, offset: i64, max_bytes: i32) -> Result<Option<Fetched>> {
         let mut wants = self.wants.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (topic.to_string(), partition);
+        let key = (reader, topic.to_string(), partition);
         let now = Instant::now();
         let want = wants
             .entry(key)
@@ -139,33 +149,40 @@ impl Fetcher {
         out
     }
 
-    /// The partitions of `lane` to fetch now, (topic, partition, offset, max bytes),
-    /// marked in flight.
-    fn wanted(&self, lane: Lane) -> Vec<(String, i32, i64, i32)> {
+    /// The partitions of `lane` to fetch now, marked in flight. A partition two readers
+    /// want goes for one of them per request (the answer must say whose it is).
+    fn wanted(&self, lane: Lane) -> Vec<Asked> {
         let mut wants = self.wants.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         wants.retain(|_, w| w.in_flight || now.duration_since(w.asked) < FORGET_AFTER);
         let buffered: usize = wants.values().flat_map(|w| w.ready.iter()).map(bytes_of).sum();
-        let mut out = Vec::new();
-        for ((t, p), w) in wants.iter_mut() {
+        let mut out: Vec<Asked> = Vec::new();
+        let mut taken: std::collections::HashSet<(String, i32)> = std::collections::HashSet::new();
+        for ((reader, t, p), w) in wants.iter_mut() {
             if w.hot != (lane == Lane::Hot) {
                 continue;
             }
             let Some(next) = w.next_fetch() else { continue };
             // Beyond the bound, only partitions with nothing ready are fetched.
-            if buffered < MAX_BUFFERED || w.ready.is_empty() {
+            if (buffered < MAX_BUFFERED || w.ready.is_empty()) && taken.insert((t.clone(), *p)) {
                 w.in_flight = true;
-                out.push((t.clone(), *p, next, w.max_bytes));
+                out.push(Asked { key: (*reader, t.clone(), *p), offset: next, max_bytes: w.max_bytes });
             }
         }
         out
     }
 
+    /// Whether any partition of `lane` waits its turn (it was left out of a request).
+    fn more(&self, lane: Lane) -> bool {
+        let wants = self.wants.lock().unwrap_or_else(|e| e.into_inner());
+        wants.values().any(|w| w.hot == (lane == Lane::Hot) && w.next_fetch().is_some())
+    }
+
     /// Files what a fetch of (topic, partition) from `offset` brought (None: nothing yet),
     /// unless the consumer moved elsewhere meanwhile. Returns whether an item was kept.
-    fn deliver(&self, topic: &str, partition: i32, offset: i64, item: Option<Item>) -> bool {
+    fn deliver(&self, key: &Key, offset: i64, item: Option<Item>) -> bool {
         let mut wants = self.wants.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(w) = wants.get_mut(&(topic.to_string(), partition)) else { return false };
+        let Some(w) = wants.get_mut(key) else { return false };
         w.in_flight = false;
         let was_hot = w.hot;
         w.hot = matches!(item, Some(Item::Records { .. }));
@@ -188,12 +205,12 @@ impl Fetcher {
         kept
     }
 
-    fn fail_all(&self, requested: &[(String, i32, i64, i32)], error: &Error) -> Vec<(String, i32)> {
+    fn fail_all(&self, requested: &[Asked], error: &Error) -> Vec<(String, i32)> {
         let mut out = Vec::new();
-        for (t, p, offset, _) in requested {
+        for a in requested {
             let e = Error::Connection(error.to_string());
-            if self.deliver(t, *p, *offset, Some(Item::Failed { offset: *offset, error: e })) {
-                out.push((t.clone(), *p));
+            if self.deliver(&a.key, a.offset, Some(Item::Failed { offset: a.offset, error: e })) {
+                out.push((a.key.1.clone(), a.key.2));
             }
         }
         out
@@ -218,14 +235,18 @@ pub async fn run(inner: Arc<Inner>, lane: Lane) {
             let _ = tokio::time::timeout(Duration::from_secs(5), wake.notified()).await;
             continue;
         }
+        // Another reader of a partition in this request waits for the next: no long poll
+        // may hold it up.
+        let max_wait = if lane == Lane::Quiet && inner.fetcher.more(lane) { 0 } else { max_wait };
         let mut topics: Vec<fetch_request::FetchTopic> = Vec::new();
-        for (t, p, offset, max) in &wanted {
+        for a in &wanted {
+            let (_, t, p) = &a.key;
             let fp = fetch_request::FetchPartition::default()
                 .with_partition(*p)
                 .with_current_leader_epoch(-1)
-                .with_fetch_offset(*offset)
+                .with_fetch_offset(a.offset)
                 .with_log_start_offset(-1)
-                .with_partition_max_bytes(*max);
+                .with_partition_max_bytes(a.max_bytes);
             match topics.iter_mut().find(|x| x.topic.0.as_str() == t.as_str()) {
                 Some(x) => x.partitions.push(fp),
                 None => topics.push(fetch_request::FetchTopic::default().with_topic(super::name(t)).with_partitions(vec![fp])),
@@ -260,11 +281,12 @@ pub async fn run(inner: Arc<Inner>, lane: Lane) {
         };
         let mut arrived_topics = Vec::new();
         let mut arrived_partitions = Vec::new();
-        let mut requested: HashMap<(String, i32), i64> = wanted.iter().map(|(t, p, o, _)| ((t.clone(), *p), *o)).collect();
+        let mut requested: HashMap<(String, i32), (Key, i64)> =
+            wanted.into_iter().map(|a| ((a.key.1.clone(), a.key.2), (a.key, a.offset))).collect();
         for t in resp.responses {
             let topic = t.topic.0.to_string();
             for p in t.partitions {
-                let Some(offset) = requested.remove(&(topic.clone(), p.partition_index)) else { continue };
+                let Some((key, offset)) = requested.remove(&(topic.clone(), p.partition_index)) else { continue };
                 let item = if p.error_code != 0 {
                     let (name, _) = crate::error::kafka_error_name(p.error_code);
                     let error = match p.error_code {
@@ -279,7 +301,7 @@ pub async fn run(inner: Arc<Inner>, lane: Lane) {
                     let bytes = p.records.unwrap_or_default();
                     let (whole, next) = whole_batches(&bytes);
                     if whole == 0 {
-                        inner.fetcher.deliver(&topic, p.partition_index, offset, None);
+                        inner.fetcher.deliver(&key, offset, None);
                         continue;
                     }
                     Item::Records {
@@ -287,15 +309,15 @@ pub async fn run(inner: Arc<Inner>, lane: Lane) {
                         next: next.max(offset),
                     }
                 };
-                if inner.fetcher.deliver(&topic, p.partition_index, offset, Some(item)) {
+                if inner.fetcher.deliver(&key, offset, Some(item)) {
                     arrived_topics.push(topic.clone());
                     arrived_partitions.push(p.partition_index);
                 }
             }
         }
         // Partitions the owner did not answer for are free to be asked again.
-        for ((t, p), offset) in requested {
-            inner.fetcher.deliver(&t, p, offset, None);
+        for (key, offset) in requested.into_values() {
+            inner.fetcher.deliver(&key, offset, None);
         }
         if !arrived_topics.is_empty() {
             inner.notify(arrived_topics, arrived_partitions);

@@ -8,7 +8,7 @@
 //!
 //! Requests go on a few connections, so a long-polling fetch or a slow produce never
 //! holds a heartbeat: control (admin, offsets), produce, fetch and group. Background work
-//! (the fetcher, members' heartbeats) runs on a small runtime of this handle's own.
+//! (the fetcher, members' heartbeats) runs on a thread of this handle's own.
 
 mod conn;
 mod fetcher;
@@ -33,9 +33,11 @@ use crate::error::{Error, Result};
 /// How long a request may take before the owner counts as unreachable (kafkajs's
 /// requestTimeout).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a produce is resent over lost connections before it fails: long enough for a
-/// restarted owner to open the directory again.
-const RESEND_FOR: Duration = Duration::from_secs(10);
+/// How old the topic list may grow before it is loaded again.
+const TOPICS_MAX_AGE: Duration = Duration::from_secs(10);
+/// How long a produce is resent over lost connections before it fails (kafkajs's default
+/// retry budget): long enough for a restarted owner to open the directory again.
+const RESEND_FOR: Duration = Duration::from_secs(30);
 
 /// Called with the partitions that fetched data arrived for; empty lists mean a group of
 /// this process changed (a heartbeat brought news).
@@ -64,7 +66,8 @@ pub struct Inner {
 /// A handle on a data directory another process owns.
 pub struct RemoteBroker {
     inner: Arc<Inner>,
-    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    /// Ends the runtime's thread when sent (or dropped).
+    stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     handle: tokio::runtime::Handle,
 }
 
@@ -100,9 +103,10 @@ impl RemoteBroker {
     /// process serves (or one this user may not reach) fails here.
     pub fn connect(dir: impl AsRef<Path>) -> Result<RemoteBroker> {
         let dir = dir.as_ref().to_path_buf();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("samsa-remote")
+        // One thread, parked in epoll, that runs its tasks itself: an answer from the owner
+        // wakes the very thread that hands it to JS (a multi-threaded runtime would wake a
+        // second thread for it, a hop per request).
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
             .build()
@@ -125,7 +129,26 @@ impl RemoteBroker {
         runtime.block_on(async move { i.refresh_topics().await })?;
         runtime.spawn(fetcher::run(Arc::clone(&inner), fetcher::Lane::Hot));
         runtime.spawn(fetcher::run(Arc::clone(&inner), fetcher::Lane::Quiet));
-        Ok(RemoteBroker { inner, runtime: Mutex::new(Some(runtime)), handle })
+        // Topics other processes create, delete or grow show here within TOPICS_MAX_AGE
+        // (as Kafka clients refresh metadata), and at once when this process misses one.
+        let i = Arc::clone(&inner);
+        runtime.spawn(async move {
+            while !i.closed.load(Ordering::SeqCst) {
+                tokio::time::sleep(TOPICS_MAX_AGE).await;
+                let _ = i.refresh_topics().await;
+            }
+        });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("samsa-remote".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let _ = stopped.await;
+                });
+                runtime.shutdown_background();
+            })
+            .map_err(|e| Error::io("starting the remote client's thread", e))?;
+        Ok(RemoteBroker { inner, stop: Mutex::new(Some(stop)), handle })
     }
 
     pub fn inner(&self) -> &Arc<Inner> {
@@ -167,8 +190,8 @@ impl RemoteBroker {
     /// Ends the runtime now (process exit): nothing more is sent.
     pub fn shutdown(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
-        if let Some(rt) = self.runtime.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            rt.shutdown_background();
+        if let Some(stop) = self.stop.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = stop.send(());
         }
     }
 }
@@ -424,8 +447,10 @@ impl Inner {
         Ok((resp.producer_id.0, resp.producer_epoch))
     }
 
-    /// Stores encoded batches, per (topic, partition), in one Produce request (acks all).
-    pub async fn produce(&self, parts: Vec<(String, i32, Bytes)>) -> Result<Vec<ProduceOutcome>> {
+    /// Begins storing encoded batches, per (topic, partition), in one Produce request
+    /// (acks all): written to the owner now when the connection is free (on the calling
+    /// thread); the returned send waits for the answer.
+    pub fn begin_produce(&self, parts: Vec<(String, i32, Bytes)>) -> Result<ProduceCall> {
         self.ensure_open()?;
         let mut topics: Vec<produce_request::TopicProduceData> = Vec::new();
         for (topic, partition, records) in &parts {
@@ -436,11 +461,29 @@ impl Inner {
             }
         }
         let req = ProduceRequest::default().with_transactional_id(None).with_acks(-1).with_timeout_ms(30_000).with_topic_data(topics);
-        // A lost connection sends the very same request again (the same producer sequences:
-        // the owner, or the next one, drops what it already stored) until RESEND_FOR passes.
+        let begun = self.produce.begin(&req, 9)?;
+        Ok(ProduceCall { req, parts: parts.into_iter().map(|(t, p, _)| (t, p)).collect(), begun })
+    }
+
+    /// Stores encoded batches (see [`Inner::begin_produce`]).
+    pub async fn produce(&self, parts: Vec<(String, i32, Bytes)>) -> Result<Vec<ProduceOutcome>> {
+        let call = self.begin_produce(parts)?;
+        self.finish_produce(call).await
+    }
+
+    /// The answer to a produce begun. A lost connection sends the very same request again
+    /// (the same producer sequences: the owner, or the next one, drops what it already
+    /// stored) until RESEND_FOR passes.
+    pub async fn finish_produce(&self, call: ProduceCall) -> Result<Vec<ProduceOutcome>> {
+        let ProduceCall { req, parts, begun } = call;
         let started = std::time::Instant::now();
+        let mut first = begun;
         let resp = loop {
-            match self.produce.call(&req, 9, REQUEST_TIMEOUT).await {
+            let attempt = match first.take() {
+                Some(b) => self.produce.finish::<ProduceRequest>(b, 9, REQUEST_TIMEOUT).await,
+                None => self.produce.call(&req, 9, REQUEST_TIMEOUT).await,
+            };
+            match attempt {
                 Err(Error::Connection(_)) if started.elapsed() < RESEND_FOR && !self.closed.load(Ordering::SeqCst) => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
@@ -458,7 +501,7 @@ impl Inner {
         }
         Ok(parts
             .iter()
-            .map(|(t, p, _)| answers.remove(&(t.clone(), *p)).unwrap_or_else(|| Err(Error::InvalidRequest(format!("the owner did not answer for \"{t}\" partition {p}")))))
+            .map(|(t, p)| answers.remove(&(t.clone(), *p)).unwrap_or_else(|| Err(Error::InvalidRequest(format!("the owner did not answer for \"{t}\" partition {p}")))))
             .collect())
     }
 
@@ -466,9 +509,9 @@ impl Inner {
 
     /// What was fetched ahead for this partition at `offset`, if anything (and asks for it
     /// otherwise: the notify callback says when it arrived).
-    pub fn fetch(&self, topic: &str, partition: i32, offset: i64, max_bytes: i32) -> Result<Option<Fetched>> {
+    pub fn fetch(&self, reader: u32, topic: &str, partition: i32, offset: i64, max_bytes: i32) -> Result<Option<Fetched>> {
         self.ensure_open()?;
-        self.fetcher.take(topic, partition, offset, max_bytes)
+        self.fetcher.take(reader, topic, partition, offset, max_bytes)
     }
 
     // ------------------------------------------------------------------ groups
@@ -569,6 +612,13 @@ impl Inner {
         }
         Ok(())
     }
+}
+
+/// A produce begun on the calling thread (see [`Inner::begin_produce`]).
+pub struct ProduceCall {
+    req: ProduceRequest,
+    parts: Vec<(String, i32)>,
+    begun: Option<conn::Begun>,
 }
 
 pub struct GroupDescription {

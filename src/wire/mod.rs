@@ -71,9 +71,12 @@ pub struct Listener {
     runtime: Option<tokio::runtime::Runtime>,
 }
 
-fn listener_runtime() -> Result<tokio::runtime::Runtime> {
+/// `workers`: threads serving connections. With one, the thread waiting in epoll runs the
+/// request it was woken for itself; with more, it wakes another to run it (a hop per
+/// request, for requests served side by side).
+fn listener_runtime(workers: usize) -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .thread_name("samsa-wire")
         .enable_io()
         .enable_time()
@@ -87,7 +90,8 @@ impl Listener {
     /// `path` is a socket a previous owner left behind: the caller holds the data
     /// directory's lock, so no live process serves it.
     pub fn start_unix(broker: Arc<Broker>, path: &std::path::Path) -> Result<Listener> {
-        let runtime = listener_runtime()?;
+        // The machine's other processes of one application: answered fast, one at a time.
+        let runtime = listener_runtime(1)?;
         let _ = std::fs::remove_file(path);
         let listener = {
             let _guard = runtime.enter();
@@ -104,7 +108,7 @@ impl Listener {
 
     /// Binds and starts accepting connections.
     pub fn start(broker: Arc<Broker>, config: ListenerConfig) -> Result<Listener> {
-        let runtime = listener_runtime()?;
+        let runtime = listener_runtime(2)?;
         let bind = format!("{}:{}", config.host, config.port);
         let listener = runtime
             .block_on(TcpListener::bind(&bind))
