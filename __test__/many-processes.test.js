@@ -237,10 +237,20 @@ describe('many processes, one data directory', () => {
     const dataDir = path.join(base, 'data')
     fs.mkdirSync(dataDir, { mode: 0o755 })
     const owner = await holder(dataDir)
+    // The package as nobody can read it (the checkout may lie in a directory only root
+    // may enter): its runtime files, copied.
+    const pkg = path.join(base, 'samsa')
+    fs.mkdirSync(path.join(pkg, 'lib'), { recursive: true, mode: 0o755 })
+    const files = ['index.js', 'binding.js', 'package.json', ...fs.readdirSync(ROOT).filter((f) => f.endsWith('.node'))]
+    for (const f of files) fs.copyFileSync(path.join(ROOT, f), path.join(pkg, f))
+    for (const f of fs.readdirSync(path.join(ROOT, 'lib'))) fs.copyFileSync(path.join(ROOT, 'lib', f), path.join(pkg, 'lib', f))
+    for (const f of [...files, ...fs.readdirSync(path.join(pkg, 'lib')).map((x) => path.join('lib', x))]) fs.chmodSync(path.join(pkg, f), 0o644)
+    fs.chmodSync(pkg, 0o755)
+    fs.chmodSync(path.join(pkg, 'lib'), 0o755)
     const script = path.join(base, 'client.js')
     fs.writeFileSync(
       script,
-      `const { Kafka, logLevel } = require(${JSON.stringify(ROOT)})
+      `const { Kafka, logLevel } = require(${JSON.stringify(pkg)})
 const kafka = new Kafka({ dataDir: ${JSON.stringify(dataDir)}, logLevel: logLevel.NOTHING })
 kafka.producer().connect().then(() => console.log('connected'), (e) => console.log(JSON.stringify({ name: e.name, retriable: e.retriable, message: e.message })))
 `
