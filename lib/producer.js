@@ -257,7 +257,8 @@ class Producer {
     // wait for it first, so concurrent sends to a new topic stay in call order.
     const pending = shared.creatingTopics.get(topic)
     if (pending) await pending
-    const n = await shared.partitionCountFresh(topic)
+    // (Synchronous for a local directory: no await here may reorder concurrent sends.)
+    const n = shared.remote ? await shared.partitionCountFresh(topic) : shared.partitionCount(topic)
     if (n !== null) return n
     if (!this.allowAutoTopicCreation || !shared.autoCreateTopics) {
       // Retriable, as in kafkajs: the topic may be created meanwhile.
