@@ -61,8 +61,9 @@ fn a_second_process_works_through_the_owner() {
     let stamp = ProducerStamp { producer_id: pid, epoch, base_sequence: 0 };
     for _ in 0..2 {
         let i = inner.clone();
-        let parts = vec![("rides".to_string(), 1, batch(&["a", "b", "c"], Some(stamp)))];
-        let out = rt.block_on(remote.run(async move { i.produce(parts).await })).unwrap();
+        let bytes = batch(&["a", "b", "c"], Some(stamp));
+        let parts = vec![("rides".to_string(), 1, 0..bytes.len())];
+        let out = rt.block_on(remote.run(async move { i.produce(parts, &bytes).await })).unwrap();
         assert_eq!(out[0].as_ref().unwrap().0, 0, "both answers carry the first offsets");
     }
     assert_eq!(owner.offsets("rides").unwrap()[1].high, 3);

@@ -181,37 +181,34 @@ impl RemoteBroker {
         let producer = (producer_id >= 0.0).then_some((producer_id as i64, producer_epoch as i16));
         let max = self.max_message_bytes;
         let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
-        let (indexes, parts, local_errors) = with_groups(&topics, data, meta, timestamps, producer, sequences, |indexes, groups| {
-            // Every partition's batches are encoded into one reused buffer, then copied out
-            // once: no buffer grows (and faults in fresh pages) per send.
+        let scratch = &mut *scratch;
+        let (indexes, sent, local_errors) = with_groups(&topics, data, meta, timestamps, producer, sequences, |indexes, groups| {
+            // Every partition's batches go into one reused buffer, and from there into the
+            // request's (see src/remote/produce.rs).
             let mut spans = Vec::with_capacity(groups.len());
             let mut errors = Vec::new();
-            let mut all: Vec<u8> = Vec::new();
-            std::mem::swap(&mut all, &mut scratch.1);
-            all.clear();
+            scratch.1.clear();
             for (k, g) in groups.iter().enumerate() {
                 match scratch.0.encode(&g.records, codec, max, g.producer) {
                     Ok(()) => {
-                        let start = all.len();
-                        all.extend_from_slice(&scratch.0.bytes);
-                        spans.push((g.topic.to_string(), g.partition, start..all.len()));
+                        let start = scratch.1.len();
+                        scratch.1.extend_from_slice(&scratch.0.bytes);
+                        spans.push((g.topic.to_string(), g.partition, start..scratch.1.len()));
                     }
                     Err(e) => errors.push((k, g.topic.to_string(), g.partition, e)),
                 }
             }
-            let frozen = bytes::Bytes::copy_from_slice(&all);
-            scratch.1 = all;
-            let parts: Vec<_> = spans.into_iter().map(|(t, p, r)| (t, p, frozen.slice(r))).collect();
-            Ok((indexes.to_vec(), parts, errors))
+            Ok((indexes.to_vec(), spans, errors))
         })?;
-        drop(scratch);
-        let (deferred, promise) = env.create_deferred::<ProduceResult, Resolve>()?;
-        let answer = Answer(Some(deferred));
         let i = self.inner();
-        let sent: Vec<(String, i32)> = parts.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+        let parts: Vec<(String, i32)> = sent.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
         // Written to the owner from here when the connection is free: the owner is at work
         // while the wait for its answer is scheduled.
-        let call = if parts.is_empty() { None } else { Some(i.begin_produce(parts).js()?) };
+        let call = if sent.is_empty() { None } else { Some(i.begin_produce(sent, &scratch.1).js()?) };
+        let sent = parts;
+        // Made last: nothing fails after it, so its promise is always the one returned.
+        let (deferred, promise) = env.create_deferred::<ProduceResult, Resolve>()?;
+        let answer = Answer(Some(deferred));
         self.core.spawn(async move {
             let outcomes = match call {
                 None => Ok(Vec::new()),

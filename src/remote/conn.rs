@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes};
 use kafka_protocol::messages::{RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -32,7 +32,6 @@ pub struct Conn {
 pub struct Begun {
     guard: OwnedMutexGuard<Slot>,
     correlation: i32,
-    frame: BytesMut,
     written: usize,
 }
 
@@ -43,25 +42,33 @@ impl Conn {
 
     /// Sends `req` at `version` and waits up to `timeout` for the response.
     pub async fn call<R: Request>(&self, req: &R, version: i16, timeout: Duration) -> Result<R::Response> {
+        let mut frame = encode(req, version)?;
+        self.call_frame::<R>(&mut frame, version, timeout).await
+    }
+
+    /// Sends a whole request frame (its correlation id is set here) and waits for the
+    /// response to it.
+    pub async fn call_frame<R: Request>(&self, frame: &mut [u8], version: i16, timeout: Duration) -> Result<R::Response> {
         let mut guard = Arc::clone(&self.stream).lock_owned().await;
         if guard.is_none() {
             *guard = Some((connect(&self.dir).await?, 0));
         }
         let correlation = next_correlation(&mut guard);
-        let frame = encode(req, version, correlation)?;
-        self.exchange::<R>(Begun { guard, correlation, frame, written: 0 }, version, timeout).await
+        set_correlation(frame, correlation);
+        self.exchange::<R>(Begun { guard, correlation, written: 0 }, frame, version, timeout).await
     }
 
     /// Begins a call without waiting, from any thread: when the connection is open and
-    /// free, the request is written now, so the owner is at work on it while the caller
-    /// schedules the wait for the answer ([`Conn::finish`]). None: call as usual.
-    pub fn begin<R: Request>(&self, req: &R, version: i16) -> Result<Option<Begun>> {
-        let Ok(mut guard) = Arc::clone(&self.stream).try_lock_owned() else { return Ok(None) };
+    /// free, the frame is written now, so the owner is at work on it while the caller
+    /// schedules the wait for the answer ([`Conn::finish`], with the same frame). None:
+    /// use [`Conn::call_frame`].
+    pub fn begin(&self, frame: &mut [u8]) -> Option<Begun> {
+        let Ok(mut guard) = Arc::clone(&self.stream).try_lock_owned() else { return None };
         if guard.is_none() {
-            return Ok(None);
+            return None;
         }
         let correlation = next_correlation(&mut guard);
-        let frame = encode(req, version, correlation)?;
+        set_correlation(frame, correlation);
         let mut written = 0;
         if let Some((stream, _)) = guard.as_ref() {
             while written < frame.len() {
@@ -72,16 +79,16 @@ impl Conn {
                 }
             }
         }
-        Ok(Some(Begun { guard, correlation, frame, written }))
+        Some(Begun { guard, correlation, written })
     }
 
     /// Writes what is left of a begun call and waits up to `timeout` for its answer.
-    pub async fn finish<R: Request>(&self, begun: Begun, version: i16, timeout: Duration) -> Result<R::Response> {
-        self.exchange::<R>(begun, version, timeout).await
+    pub async fn finish<R: Request>(&self, begun: Begun, frame: &[u8], version: i16, timeout: Duration) -> Result<R::Response> {
+        self.exchange::<R>(begun, frame, version, timeout).await
     }
 
-    async fn exchange<R: Request>(&self, begun: Begun, version: i16, timeout: Duration) -> Result<R::Response> {
-        let Begun { mut guard, correlation, frame, written } = begun;
+    async fn exchange<R: Request>(&self, begun: Begun, frame: &[u8], version: i16, timeout: Duration) -> Result<R::Response> {
+        let Begun { mut guard, correlation, written } = begun;
         let Some((stream, _)) = guard.as_mut() else { return Err(self.lost("it closed")) };
         let exchange = async {
             stream.write_all(&frame[written..]).await?;
@@ -142,6 +149,17 @@ fn next_correlation(slot: &mut Slot) -> i32 {
     }
 }
 
+/// The correlation id of a frame: after its size (4 bytes), api key and version (2 + 2).
+fn set_correlation(frame: &mut [u8], correlation: i32) {
+    frame[8..12].copy_from_slice(&correlation.to_be_bytes());
+}
+
+/// A frame's size, its first 4 bytes, once the rest is written.
+pub fn seal(frame: &mut [u8]) {
+    let len = (frame.len() - 4) as i32;
+    frame[0..4].copy_from_slice(&len.to_be_bytes());
+}
+
 async fn connect(dir: &Path) -> Result<UnixStream> {
     let gone = || {
         Error::Connection(format!(
@@ -163,23 +181,25 @@ async fn connect(dir: &Path) -> Result<UnixStream> {
     }
 }
 
-fn encode<R: Request>(req: &R, version: i16, correlation: i32) -> Result<BytesMut> {
+/// A request frame, its correlation id still to be set.
+fn encode<R: Request>(req: &R, version: i16) -> Result<Vec<u8>> {
     let header = RequestHeader::default()
         .with_request_api_key(R::KEY)
         .with_request_api_version(version)
-        .with_correlation_id(correlation)
-        .with_client_id(Some(StrBytes::from_static_str("samsa")));
+        .with_correlation_id(0)
+        .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
     let fail = |e: String| Error::InvalidRequest(format!("encoding a request (api {} v{version}): {e}", R::KEY));
-    // Sized up front: a produce's batches are copied in once, never through regrowth.
     let size = req.compute_size(version).map_err(|e| fail(format!("{e:#}")))?;
-    let mut out = BytesMut::with_capacity(4 + 64 + size);
+    let mut out = Vec::with_capacity(4 + 64 + size);
     out.put_i32(0);
     header.encode(&mut out, R::header_version(version)).map_err(|e| fail(format!("{e:#}")))?;
     req.encode(&mut out, version).map_err(|e| fail(format!("{e:#}")))?;
-    let len = (out.len() - 4) as i32;
-    out[0..4].copy_from_slice(&len.to_be_bytes());
+    seal(&mut out);
     Ok(out)
 }
+
+/// The client id in every request this side sends.
+pub const CLIENT_ID: &str = "samsa";
 
 fn decode<R: Request>(mut body: Bytes, version: i16, correlation: i32) -> Result<R::Response> {
     let bad = |what: String| Error::Connection(format!("the owner's response to api {} v{version} is malformed: {what}", R::KEY));

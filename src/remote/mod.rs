@@ -13,6 +13,7 @@
 mod conn;
 mod fetcher;
 mod member;
+mod produce;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -61,6 +62,8 @@ pub struct Inner {
     notify: Mutex<Option<Arc<Notify>>>,
     closed: AtomicBool,
     fetcher: fetcher::Fetcher,
+    /// Produce frame buffers to reuse.
+    frames: Mutex<Vec<Vec<u8>>>,
 }
 
 /// A handle on a data directory another process owns.
@@ -123,6 +126,7 @@ impl RemoteBroker {
             notify: Mutex::new(None),
             closed: AtomicBool::new(false),
             fetcher: fetcher::Fetcher::default(),
+            frames: Mutex::new(Vec::new()),
         });
         let handle = runtime.handle().clone();
         let i = Arc::clone(&inner);
@@ -447,49 +451,43 @@ impl Inner {
         Ok((resp.producer_id.0, resp.producer_epoch))
     }
 
-    /// Begins storing encoded batches, per (topic, partition), in one Produce request
-    /// (acks all): written to the owner now when the connection is free (on the calling
-    /// thread); the returned send waits for the answer.
-    pub fn begin_produce(&self, parts: Vec<(String, i32, Bytes)>) -> Result<ProduceCall> {
+    /// Begins storing record batches in one Produce request (acks all): `parts` are
+    /// (topic, partition, range of `batches`). Written to the owner now, from the calling
+    /// thread, when the connection is free; [`Inner::finish_produce`] waits for the answer.
+    pub fn begin_produce(&self, parts: Vec<(String, i32, std::ops::Range<usize>)>, batches: &[u8]) -> Result<ProduceCall> {
         self.ensure_open()?;
-        let mut topics: Vec<produce_request::TopicProduceData> = Vec::new();
-        for (topic, partition, records) in &parts {
-            let pd = produce_request::PartitionProduceData::default().with_index(*partition).with_records(Some(records.clone()));
-            match topics.iter_mut().find(|t| t.name.0.as_str() == topic.as_str()) {
-                Some(t) => t.partition_data.push(pd),
-                None => topics.push(produce_request::TopicProduceData::default().with_name(name(topic)).with_partition_data(vec![pd])),
-            }
-        }
-        let req = ProduceRequest::default().with_transactional_id(None).with_acks(-1).with_timeout_ms(30_000).with_topic_data(topics);
-        let begun = self.produce.begin(&req, 9)?;
-        Ok(ProduceCall { req, parts: parts.into_iter().map(|(t, p, _)| (t, p)).collect(), begun })
-    }
-
-    /// Stores encoded batches (see [`Inner::begin_produce`]).
-    pub async fn produce(&self, parts: Vec<(String, i32, Bytes)>) -> Result<Vec<ProduceOutcome>> {
-        let call = self.begin_produce(parts)?;
-        self.finish_produce(call).await
+        let mut frame = self.frames.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
+        produce::write(&mut frame, &parts, batches);
+        let begun = self.produce.begin(&mut frame);
+        Ok(ProduceCall { frame, parts: parts.into_iter().map(|(t, p, _)| (t, p)).collect(), begun })
     }
 
     /// The answer to a produce begun. A lost connection sends the very same request again
     /// (the same producer sequences: the owner, or the next one, drops what it already
     /// stored) until RESEND_FOR passes.
     pub async fn finish_produce(&self, call: ProduceCall) -> Result<Vec<ProduceOutcome>> {
-        let ProduceCall { req, parts, begun } = call;
+        let ProduceCall { mut frame, parts, begun } = call;
         let started = std::time::Instant::now();
         let mut first = begun;
-        let resp = loop {
+        let answer = loop {
             let attempt = match first.take() {
-                Some(b) => self.produce.finish::<ProduceRequest>(b, 9, REQUEST_TIMEOUT).await,
-                None => self.produce.call(&req, 9, REQUEST_TIMEOUT).await,
+                Some(b) => self.produce.finish::<ProduceRequest>(b, &frame, produce::VERSION, REQUEST_TIMEOUT).await,
+                None => self.produce.call_frame::<ProduceRequest>(&mut frame, produce::VERSION, REQUEST_TIMEOUT).await,
             };
             match attempt {
                 Err(Error::Connection(_)) if started.elapsed() < RESEND_FOR && !self.closed.load(Ordering::SeqCst) => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                r => break r?,
+                r => break r,
             }
         };
+        // The buffer serves the next send (a few kept, none huge).
+        let mut frames = self.frames.lock().unwrap_or_else(|e| e.into_inner());
+        if frames.len() < 4 && frame.capacity() <= 64 << 20 {
+            frames.push(frame);
+        }
+        drop(frames);
+        let resp = answer?;
         let mut answers: HashMap<(String, i32), ProduceOutcome> = HashMap::new();
         for t in resp.responses {
             let topic = t.name.0.to_string();
@@ -503,6 +501,12 @@ impl Inner {
             .iter()
             .map(|(t, p)| answers.remove(&(t.clone(), *p)).unwrap_or_else(|| Err(Error::InvalidRequest(format!("the owner did not answer for \"{t}\" partition {p}")))))
             .collect())
+    }
+
+    /// Stores record batches (see [`Inner::begin_produce`]).
+    pub async fn produce(&self, parts: Vec<(String, i32, std::ops::Range<usize>)>, batches: &[u8]) -> Result<Vec<ProduceOutcome>> {
+        let call = self.begin_produce(parts, batches)?;
+        self.finish_produce(call).await
     }
 
     // ------------------------------------------------------------------ fetching
@@ -616,7 +620,7 @@ impl Inner {
 
 /// A produce begun on the calling thread (see [`Inner::begin_produce`]).
 pub struct ProduceCall {
-    req: ProduceRequest,
+    frame: Vec<u8>,
     parts: Vec<(String, i32)>,
     begun: Option<conn::Begun>,
 }
