@@ -454,6 +454,9 @@ class Consumer {
         // Nothing here may end the loop: a topic deleted under the consumer, say, only
         // drops its partitions (the coordinator revokes them too).
         this.log.error(`Consumer loop error: ${e.message}`, { groupId: this.groupId, stack: e.stack })
+        // An assignment this round failed to take (its offsets could not be looked up, say)
+        // is taken again from the coordinator on the next.
+        if (a) this.mustPoll = true
         for (const [k, p] of this.partitions) if ((await shared.partitionCountFresh(p.topic).catch(() => 0)) === null) this.forget(k)
         await new Promise((r) => setTimeout(r, retryDelay(this.retry, 1)))
       }

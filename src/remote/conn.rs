@@ -50,8 +50,22 @@ impl Conn {
     /// response to it.
     pub async fn call_frame<R: Request>(&self, frame: &mut [u8], version: i16, timeout: Duration) -> Result<R::Response> {
         let mut guard = Arc::clone(&self.stream).lock_owned().await;
+        let mut fresh = false;
         if guard.is_none() {
             *guard = Some((connect(&self.dir).await?, 0));
+            fresh = true;
+        }
+        // A connection kept from an owner that has since gone fails at its first write;
+        // the request did not reach anyone, so it goes once more on a new connection (to
+        // the next owner, if there is one).
+        if !fresh {
+            if let Some((stream, _)) = guard.as_mut() {
+                // The owner never speaks unasked: anything readable now is its close.
+                let mut probe = [0u8; 1];
+                if !matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
+                    *guard = Some((connect(&self.dir).await?, 0));
+                }
+            }
         }
         let correlation = next_correlation(&mut guard);
         set_correlation(frame, correlation);
