@@ -435,7 +435,7 @@ class Consumer {
         }
       } catch (e) {
         if (!this.running) break
-        this.log.warn('Rejoining the group', { groupId: this.groupId, memberId: this.memberId, error: e.message })
+        this.log.warn('Rejoining the group', { groupId: this.groupId, memberId: this.memberId, error: shared.error(e).message })
         this.emit(this.events.REBALANCING, { groupId: this.groupId, memberId: this.memberId })
         try {
           await this.join(shared)

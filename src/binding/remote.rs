@@ -447,8 +447,9 @@ pub struct RemoteMember {
     member: Arc<CoreMember>,
 }
 
+/// The member is out of the group (the owner said why): it must join again.
 fn out_of_group(group: &str, why: &str) -> napi::Error {
-    to_js(Error::UnknownMemberId { group: group.to_string(), member: format!("(this member: {why})") })
+    to_js(Error::Remote { code: 25, message: format!("out of group \"{group}\": {why}") })
 }
 
 #[napi]
