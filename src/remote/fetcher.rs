@@ -185,7 +185,9 @@ impl Fetcher {
         let Some(w) = wants.get_mut(key) else { return false };
         w.in_flight = false;
         let was_hot = w.hot;
-        w.hot = matches!(item, Some(Item::Records { .. }));
+        // Records up to the high watermark: caught up, the next fetch would find nothing
+        // yet, so it is long-polled straight away (no empty fetch in between).
+        w.hot = matches!(&item, Some(Item::Records { fetched, next }) if *next < fetched.high_watermark);
         let kept = match item {
             Some(item) if w.next_fetch() == Some(offset) => {
                 w.ready.push_back(item);
