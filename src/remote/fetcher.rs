@@ -150,32 +150,26 @@ impl Fetcher {
     }
 
     /// The partitions of `lane` to fetch now, marked in flight. A partition two readers
-    /// want goes for one of them per request (the answer must say whose it is).
+    /// want at different offsets is asked for twice in one request: the owner answers
+    /// every entry, in order.
     fn wanted(&self, lane: Lane) -> Vec<Asked> {
         let mut wants = self.wants.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         wants.retain(|_, w| w.in_flight || now.duration_since(w.asked) < FORGET_AFTER);
         let buffered: usize = wants.values().flat_map(|w| w.ready.iter()).map(bytes_of).sum();
         let mut out: Vec<Asked> = Vec::new();
-        let mut taken: std::collections::HashSet<(String, i32)> = std::collections::HashSet::new();
         for ((reader, t, p), w) in wants.iter_mut() {
             if w.hot != (lane == Lane::Hot) {
                 continue;
             }
             let Some(next) = w.next_fetch() else { continue };
             // Beyond the bound, only partitions with nothing ready are fetched.
-            if (buffered < MAX_BUFFERED || w.ready.is_empty()) && taken.insert((t.clone(), *p)) {
+            if buffered < MAX_BUFFERED || w.ready.is_empty() {
                 w.in_flight = true;
                 out.push(Asked { key: (*reader, t.clone(), *p), offset: next, max_bytes: w.max_bytes });
             }
         }
         out
-    }
-
-    /// Whether any partition of `lane` waits its turn (it was left out of a request).
-    fn more(&self, lane: Lane) -> bool {
-        let wants = self.wants.lock().unwrap_or_else(|e| e.into_inner());
-        wants.values().any(|w| w.hot == (lane == Lane::Hot) && w.next_fetch().is_some())
     }
 
     /// Files what a fetch of (topic, partition) from `offset` brought (None: nothing yet),
@@ -237,10 +231,9 @@ pub async fn run(inner: Arc<Inner>, lane: Lane) {
             let _ = tokio::time::timeout(Duration::from_secs(5), wake.notified()).await;
             continue;
         }
-        // Another reader of a partition in this request waits for the next: no long poll
-        // may hold it up.
-        let max_wait = if lane == Lane::Quiet && inner.fetcher.more(lane) { 0 } else { max_wait };
+        // The request's entries by topic, and whose each one is, in the same order.
         let mut topics: Vec<fetch_request::FetchTopic> = Vec::new();
+        let mut whose: Vec<Vec<(Key, i64)>> = Vec::new();
         for a in &wanted {
             let (_, t, p) = &a.key;
             let fp = fetch_request::FetchPartition::default()
@@ -249,9 +242,15 @@ pub async fn run(inner: Arc<Inner>, lane: Lane) {
                 .with_fetch_offset(a.offset)
                 .with_log_start_offset(-1)
                 .with_partition_max_bytes(a.max_bytes);
-            match topics.iter_mut().find(|x| x.topic.0.as_str() == t.as_str()) {
-                Some(x) => x.partitions.push(fp),
-                None => topics.push(fetch_request::FetchTopic::default().with_topic(super::name(t)).with_partitions(vec![fp])),
+            match topics.iter().position(|x| x.topic.0.as_str() == t.as_str()) {
+                Some(i) => {
+                    topics[i].partitions.push(fp);
+                    whose[i].push((a.key.clone(), a.offset));
+                }
+                None => {
+                    topics.push(fetch_request::FetchTopic::default().with_topic(super::name(t)).with_partitions(vec![fp]));
+                    whose.push(vec![(a.key.clone(), a.offset)]);
+                }
             }
         }
         let req = FetchRequest::default()
@@ -283,12 +282,26 @@ pub async fn run(inner: Arc<Inner>, lane: Lane) {
         };
         let mut arrived_topics = Vec::new();
         let mut arrived_partitions = Vec::new();
-        let mut requested: HashMap<(String, i32), (Key, i64)> =
-            wanted.into_iter().map(|a| ((a.key.1.clone(), a.key.2), (a.key, a.offset))).collect();
-        for t in resp.responses {
+        // The owner answers the entries in the order asked; an answer that does not match
+        // its entry is ignored (the entry stays unanswered, and is asked for again).
+        let mut requested: Vec<Option<(Key, i64)>> = Vec::new();
+        let mut at: Vec<usize> = Vec::new();
+        for w in whose {
+            at.push(requested.len());
+            requested.extend(w.into_iter().map(Some));
+        }
+        for (ti, t) in resp.responses.into_iter().enumerate() {
             let topic = t.topic.0.to_string();
-            for p in t.partitions {
-                let Some((key, offset)) = requested.remove(&(topic.clone(), p.partition_index)) else { continue };
+            for (pi, p) in t.partitions.into_iter().enumerate() {
+                let slot = at.get(ti).map(|start| start + pi).filter(|i| {
+                    let end = at.get(ti + 1).copied().unwrap_or(requested.len());
+                    *i < end
+                });
+                let Some(entry) = slot.and_then(|i| requested.get_mut(i)) else { continue };
+                if entry.as_ref().is_none_or(|(k, _)| k.1 != topic || k.2 != p.partition_index) {
+                    continue;
+                }
+                let Some((key, offset)) = entry.take() else { continue };
                 let item = if p.error_code != 0 {
                     let (name, _) = crate::error::kafka_error_name(p.error_code);
                     let error = match p.error_code {
@@ -318,7 +331,7 @@ pub async fn run(inner: Arc<Inner>, lane: Lane) {
             }
         }
         // Partitions the owner did not answer for are free to be asked again.
-        for (key, offset) in requested.into_values() {
+        for (key, offset) in requested.into_iter().flatten() {
             inner.fetcher.deliver(&key, offset, None);
         }
         if !arrived_topics.is_empty() {
