@@ -6,7 +6,6 @@
 //! that nobody else may enter (never an abstract socket, which has no permissions). Either
 //! way, file permissions decide who may connect, and the record says where to go.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -80,12 +79,9 @@ pub fn serve(broker: Arc<Broker>) -> Result<(Listener, PathBuf)> {
     let socket = socket_path(&dir)?;
     let listener = Listener::start_unix(broker, &socket)?;
     let record = OwnerRecord { socket: socket.clone(), pid: std::process::id() };
-    let tmp = dir.join(format!("{RECORD_FILE}.tmp"));
     let json = serde_json::to_vec(&record).map_err(|e| Error::InvalidRecord(e.to_string()))?;
-    std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(&json))
-        .and_then(|()| std::fs::rename(&tmp, dir.join(RECORD_FILE)))
-        .map_err(|e| Error::io_at("recording the owner's socket in", &dir, e))?;
+    // Whole or not at all; not fsynced: a record outliving a crash is stale anyway.
+    crate::fsutil::replace(&dir.join(RECORD_FILE), &json, false)?;
     Ok((listener, socket))
 }
 
@@ -94,10 +90,7 @@ pub const SETTINGS_FILE: &str = "samsa.settings.json";
 
 /// Records the settings in force, whole or not at all.
 pub fn record_settings(dir: &Path, json: &str) -> Result<()> {
-    let tmp = dir.join(format!("{SETTINGS_FILE}.tmp"));
-    std::fs::write(&tmp, json)
-        .and_then(|()| std::fs::rename(&tmp, dir.join(SETTINGS_FILE)))
-        .map_err(|e| Error::io_at("recording the broker settings in", dir, e))
+    crate::fsutil::replace(&dir.join(SETTINGS_FILE), json.as_bytes(), false)
 }
 
 /// Stops serving: the record and the socket go (the next owner makes its own).
