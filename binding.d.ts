@@ -207,6 +207,10 @@ export declare class RemoteMember {
   beat(busySince?: number | undefined | null): BeatResult
   subscribe(topics: Array<string>): void
   release(partitions: Array<TopicPartitionJs>): void
+  /**
+   * Commits with the member's epoch; settled from the connection's thread (a consumer
+   * commits after every batch, so this is on the path of every message).
+   */
   commit(offsets: Array<OffsetJs>): Promise<void>
   /** Leaves the group now; resolves once the owner heard it. */
   leave(): Promise<void>

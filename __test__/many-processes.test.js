@@ -167,6 +167,28 @@ describe('many processes, one data directory', () => {
     expect(await owner.stop('SIGTERM')).toEqual({ code: 0, signal: null })
   }, 120000)
 
+  test("a member in another process that is killed is removed after its own sessionTimeout (not the owner's default), and its partitions move to the members left", async () => {
+    const dataDir = tempDir('samsa-mp-')
+    const topic = 'rider-updates'
+    const consumer = (create, env = {}) => spawnNode([fixture('mp-consumer.js'), dataDir, topic, 'live-map', ...(create ? ['4'] : [])], { env })
+    const last = (proc) => proc.lines.filter((l) => l.startsWith('{"assigned"')).map((l) => JSON.parse(l)).at(-1) || null
+    const owner = consumer(true)
+    await until(() => last(owner)?.assigned.length === 4, { timeoutMs: 15000, what: () => `the owner's consumer\n${owner.output()}` })
+    const other = consumer(false, { SESSION_TIMEOUT: '3000' })
+    await until(() => last(other)?.assigned.length === 2 && last(owner)?.assigned.length === 2, {
+      timeoutMs: 20000,
+      what: () => `the partitions to be split\n${other.output()}`,
+    })
+    // No disconnect, no leave: only the session timeout can tell the group.
+    const killed = Date.now()
+    await other.stop('SIGKILL')
+    await until(() => last(owner)?.assigned.length === 4, { timeoutMs: 20000, what: () => `the owner's consumer to take the partitions back\n${owner.output()}` })
+    const waited = last(owner).at - killed
+    expect(waited).toBeGreaterThanOrEqual(2500)
+    expect(waited).toBeLessThan(15000)
+    expect(await owner.stop('SIGTERM')).toEqual({ code: 0, signal: null })
+  }, 60000)
+
   test('a directory whose path is too deep for a socket path (over 108 bytes) works: the socket lies in a private directory of this user', async () => {
     const dataDir = path.join(tempDir('samsa-deep-'), 'a'.repeat(50), 'b'.repeat(50), 'rider-updates-data')
     fs.mkdirSync(dataDir, { recursive: true })
@@ -226,6 +248,16 @@ describe('many processes, one data directory', () => {
     })
     expect(got.writer.sort()).toEqual([...sent].sort())
     expect(got.map.sort()).toEqual([...sent].sort())
+    // Auto-commit runs beside the handlers (one commit in flight, the rest coalesced):
+    // with the consumers still running, everything handled ends up committed.
+    const ends = (await admin.fetchTopicOffsets('rides')).map((p) => `${p.partition}:${p.high}`).sort()
+    const committed = async (groupId) => (await admin.fetchOffsets({ groupId, topics: ['rides'] }))[0].partitions.map((p) => `${p.partition}:${p.offset}`).sort()
+    for (const groupId of ['writer', 'map']) {
+      await until(async () => JSON.stringify(await committed(groupId)) === JSON.stringify(ends), {
+        timeoutMs: 10000,
+        what: () => `${groupId}'s offsets to be committed up to ${ends}`,
+      })
+    }
     await kafka.close()
     await owner.stop('SIGTERM')
   }, 60000)

@@ -171,6 +171,8 @@ class Consumer {
     this.subscribedSet = new Set()
     this.lastCommit = Date.now()
     this.resolvedSinceCommit = 0
+    this.committing = null // the commit after a batch, while in flight (see commitSoon)
+    this.commitAgain = false
     this.loopDone = null
     this.handling = 0 // handlers running now (stop/disconnect from inside one is deferred)
     this.pendingSeeks = new Map() // seeks of partitions not (yet) assigned to this member
@@ -756,7 +758,7 @@ class Consumer {
     // After a seek the position is where the seek put it; otherwise past this batch.
     if (!p.seeked && !p.revoked) p.position = Math.max(p.position, batch.nextOffset)
     if (reporting) this.emit(this.events.END_BATCH_PROCESS, { ...info, duration: Date.now() - started })
-    if (this.autoCommit) await this.commitPartitions([p]).catch((e) => this.commitFailed(e))
+    if (this.autoCommit) this.commitSoon()
   }
 
   async processEachMessage(batch) {
@@ -882,8 +884,32 @@ class Consumer {
     }
   }
 
-  /** Commits the resolved offsets of `states` that moved since their last commit. */
+  /** The commit after a batch, without holding up the next batch for the coordinator's
+   * answer (kafkajs awaits it: a round trip per batch on the path of every message). One
+   * commit is in flight at a time, and the batches processed meanwhile are committed
+   * together when it ends. At least once still holds: only processed offsets are
+   * committed, and a revocation, a stop or an explicit commit waits for this one first. */
+  commitSoon() {
+    if (this.committing) {
+      this.commitAgain = true
+      return
+    }
+    this.committing = (async () => {
+      do {
+        this.commitAgain = false
+        await this.commitResolved([...this.partitions.values()]).catch((e) => this.commitFailed(e))
+      } while (this.commitAgain && this.member)
+    })().finally(() => (this.committing = null))
+  }
+
+  /** Commits the resolved offsets of `states` that moved since their last commit, after
+   * the commit in flight (if any). */
   async commitPartitions(states) {
+    while (this.committing) await this.committing
+    await this.commitResolved(states)
+  }
+
+  async commitResolved(states) {
     const offsets = []
     for (const p of states) {
       if (p.resolved !== null && p.resolved !== p.committed) offsets.push({ topic: p.topic, partition: p.partition, offset: p.resolved, p })
@@ -933,6 +959,7 @@ class Consumer {
       return { topic, partition, offset: n, metadata: metadata ?? undefined }
     })
     if (!this.member) throw new KafkaJSNonRetriableError('Consumer group was not initialized, consumer#run must be called first')
+    while (this.committing) await this.committing
     await this.commitToCoordinator(list)
     for (const { topic, partition, offset } of list) {
       const p = this.partitions.get(key(topic, partition))

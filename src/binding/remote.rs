@@ -50,14 +50,22 @@ impl RemoteBroker {
     }
 }
 
-type Resolve = Box<dyn FnOnce(napi::Env) -> napi::Result<ProduceResult> + Send>;
+type Resolve<T> = Box<dyn FnOnce(napi::Env) -> napi::Result<T> + Send>;
 
-/// A send's promise, settled once: by its answer, or, if the task carrying it is dropped
-/// (the handle closed under it), rejected then, so no send waits forever.
-struct Answer(Option<napi::JsDeferred<ProduceResult, Resolve>>);
+/// A promise settled once from the connection's own thread: by its answer, or, if the
+/// task carrying it is dropped (the handle closed under it), rejected then, so no call
+/// waits forever. No hop through napi's runtime on the way.
+struct Answer<T: napi::bindgen_prelude::ToNapiValue + Send + 'static>(Option<napi::JsDeferred<T, Resolve<T>>>);
 
-impl Answer {
-    fn resolve(mut self, r: ProduceResult) {
+impl<T: napi::bindgen_prelude::ToNapiValue + Send + 'static> Answer<T> {
+    /// The promise and its settler (made last in a call: nothing fails after it, so its
+    /// promise is always the one returned).
+    fn new(env: &napi::Env) -> napi::Result<(Answer<T>, napi::bindgen_prelude::Object<'_>)> {
+        let (deferred, promise) = env.create_deferred::<T, Resolve<T>>()?;
+        Ok((Answer(Some(deferred)), promise))
+    }
+
+    fn resolve(mut self, r: T) {
         if let Some(d) = self.0.take() {
             d.resolve(Box::new(move |_| Ok(r)));
         }
@@ -68,9 +76,16 @@ impl Answer {
             d.reject(e);
         }
     }
+
+    fn settle(self, r: crate::Result<T>) {
+        match r {
+            Ok(v) => self.resolve(v),
+            Err(e) => self.reject(to_js(e)),
+        }
+    }
 }
 
-impl Drop for Answer {
+impl<T: napi::bindgen_prelude::ToNapiValue + Send + 'static> Drop for Answer<T> {
     fn drop(&mut self) {
         if let Some(d) = self.0.take() {
             d.reject(to_js(Error::Closed));
@@ -206,9 +221,7 @@ impl RemoteBroker {
         // while the wait for its answer is scheduled.
         let call = if sent.is_empty() { None } else { Some(i.begin_produce(sent, &scratch.1).js()?) };
         let sent = parts;
-        // Made last: nothing fails after it, so its promise is always the one returned.
-        let (deferred, promise) = env.create_deferred::<ProduceResult, Resolve>()?;
-        let answer = Answer(Some(deferred));
+        let (answer, promise) = Answer::<ProduceResult>::new(env)?;
         self.core.spawn(async move {
             let outcomes = match call {
                 None => Ok(Vec::new()),
@@ -364,7 +377,7 @@ impl RemoteBroker {
         group_id: String,
         _client_id: String,
         topics: Vec<String>,
-        _session_timeout_ms: f64,
+        session_timeout_ms: f64,
         rebalance_timeout_ms: f64,
         _strategy: String,
         heartbeat_interval_ms: Option<f64>,
@@ -372,7 +385,8 @@ impl RemoteBroker {
         let i = self.inner();
         let hb = heartbeat_interval_ms.unwrap_or(3000.0).max(10.0) as u64;
         let rebalance = rebalance_timeout_ms.clamp(1.0, i32::MAX as f64) as i32;
-        let member = self.run(async move { CoreMember::join(i, group_id, topics, rebalance, hb).await }).await?;
+        let session = session_timeout_ms.clamp(1.0, i32::MAX as f64) as i32;
+        let member = self.run(async move { CoreMember::join(i, group_id, topics, rebalance, session, hb).await }).await?;
         Ok(RemoteMember { core: Arc::clone(&self.core), member })
     }
 
@@ -508,11 +522,15 @@ impl RemoteMember {
         self.member.release(&list);
     }
 
-    #[napi]
-    pub async fn commit(&self, offsets: Vec<OffsetJs>) -> napi::Result<()> {
+    /// Commits with the member's epoch; settled from the connection's thread (a consumer
+    /// commits after every batch, so this is on the path of every message).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn commit<'env>(&self, env: &'env napi::Env, offsets: Vec<OffsetJs>) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
         let m = Arc::clone(&self.member);
         let offsets = offsets_in(offsets);
-        self.core.run(async move { m.commit(offsets).await }).await.js()
+        let (answer, promise) = Answer::<()>::new(env)?;
+        self.core.spawn(async move { answer.settle(m.commit(offsets).await) });
+        Ok(promise)
     }
 
     /// Leaves the group now; resolves once the owner heard it.

@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::{consumer_group_heartbeat_request, ConsumerGroupHeartbeatRequest};
+
+use crate::wire::SESSION_TIMEOUT_TAG;
 use tokio::sync::Notify;
 
 use super::{group_name, sb, Inner};
@@ -42,6 +44,7 @@ pub struct RemoteMember {
     inner: Arc<Inner>,
     pub group_id: String,
     rebalance_timeout_ms: i32,
+    session_timeout_ms: i32,
     heartbeat_interval: Duration,
     state: Mutex<MemberState>,
     version: AtomicU64,
@@ -55,6 +58,7 @@ impl RemoteMember {
         group_id: String,
         topics: Vec<String>,
         rebalance_timeout_ms: i32,
+        session_timeout_ms: i32,
         heartbeat_interval_ms: u64,
     ) -> Result<Arc<RemoteMember>> {
         inner.ensure_open()?;
@@ -62,6 +66,7 @@ impl RemoteMember {
             inner,
             group_id,
             rebalance_timeout_ms,
+            session_timeout_ms,
             heartbeat_interval: Duration::from_millis(heartbeat_interval_ms.max(10)),
             state: Mutex::new(MemberState {
                 member_id: String::new(),
@@ -203,6 +208,9 @@ impl RemoteMember {
                 .with_rebalance_timeout_ms(self.rebalance_timeout_ms)
                 .with_subscribed_topic_names(topics)
                 .with_topic_partitions(Some(owned))
+                .with_unknown_tagged_fields(
+                    [(SESSION_TIMEOUT_TAG, bytes::Bytes::copy_from_slice(&self.session_timeout_ms.to_be_bytes()))].into(),
+                )
         };
         let resp = match self.inner.group.call(&req, 0, super::REQUEST_TIMEOUT).await {
             Ok(r) => r,

@@ -7,6 +7,7 @@
 //! listener runs on a small runtime of its own and stops by a broadcast to every task.
 
 mod api;
+pub use api::SESSION_TIMEOUT_TAG;
 mod connection;
 pub mod local;
 pub mod versions;

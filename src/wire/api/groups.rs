@@ -10,6 +10,12 @@ use crate::wire::Ctx;
 
 /// KIP-848's defaults: a member not heard from for 45 s is removed; it heartbeats every 5 s.
 const SESSION_TIMEOUT_MS: i64 = 45_000;
+
+/// A tagged field samsa's own clients add to ConsumerGroupHeartbeat: the member's session
+/// timeout (i32, ms), which KIP-848 leaves to the broker's group config but kafkajs gives
+/// each consumer (`sessionTimeout`). A member in another process is then removed when its
+/// own timeout runs out, as one in the owner's process is; other clients never send it.
+pub const SESSION_TIMEOUT_TAG: i32 = 10_001;
 const HEARTBEAT_INTERVAL_MS: i32 = 3_000;
 
 pub async fn consumer_heartbeat(ctx: &Ctx, req: ConsumerGroupHeartbeatRequest, _: i16, header: &RequestHeader) -> Option<ConsumerGroupHeartbeatResponse> {
@@ -34,7 +40,13 @@ pub async fn consumer_heartbeat(ctx: &Ctx, req: ConsumerGroupHeartbeatRequest, _
         client_id: header.client_id.as_ref().map_or(String::new(), |c| c.to_string()),
         client_host: "/127.0.0.1".into(),
         rebalance_timeout_ms: (req.rebalance_timeout_ms > 0).then_some(i64::from(req.rebalance_timeout_ms)),
-        session_timeout_ms: SESSION_TIMEOUT_MS,
+        session_timeout_ms: req
+            .unknown_tagged_fields
+            .get(&SESSION_TIMEOUT_TAG)
+            .and_then(|b| <[u8; 4]>::try_from(b.as_ref()).ok())
+            .map(i32::from_be_bytes)
+            .filter(|ms| *ms > 0)
+            .map_or(SESSION_TIMEOUT_MS, i64::from),
         subscribed_topics: req.subscribed_topic_names.as_ref().map(|ts| ts.iter().map(|t| t.0.to_string()).collect()),
         owned,
     };

@@ -6,6 +6,7 @@ mod api_versions;
 mod configs;
 mod fetch;
 mod groups;
+pub use groups::SESSION_TIMEOUT_TAG;
 mod list_offsets;
 mod metadata;
 mod offsets;
