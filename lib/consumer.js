@@ -903,9 +903,9 @@ class Consumer {
   }
 
   /** Commits the resolved offsets of `states` that moved since their last commit, after
-   * the commit in flight (if any). */
+   * the background commits in flight (if any; they never reject). */
   async commitPartitions(states) {
-    while (this.committing) await this.committing
+    if (this.committing) await this.committing
     await this.commitResolved(states)
   }
 
@@ -959,7 +959,7 @@ class Consumer {
       return { topic, partition, offset: n, metadata: metadata ?? undefined }
     })
     if (!this.member) throw new KafkaJSNonRetriableError('Consumer group was not initialized, consumer#run must be called first')
-    while (this.committing) await this.committing
+    if (this.committing) await this.committing
     await this.commitToCoordinator(list)
     for (const { topic, partition, offset } of list) {
       const p = this.partitions.get(key(topic, partition))

@@ -14,12 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::{consumer_group_heartbeat_request, ConsumerGroupHeartbeatRequest};
-
-use crate::wire::SESSION_TIMEOUT_TAG;
 use tokio::sync::Notify;
 
 use super::{group_name, sb, Inner};
 use crate::error::{Error, Result};
+use crate::wire::SESSION_TIMEOUT_TAG;
 
 /// While the assignment is settling, heartbeats go this often (a hand-over takes a few).
 const SETTLING_INTERVAL: Duration = Duration::from_millis(50);

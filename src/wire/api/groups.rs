@@ -10,13 +10,13 @@ use crate::wire::Ctx;
 
 /// KIP-848's defaults: a member not heard from for 45 s is removed; it heartbeats every 5 s.
 const SESSION_TIMEOUT_MS: i64 = 45_000;
+const HEARTBEAT_INTERVAL_MS: i32 = 3_000;
 
 /// A tagged field samsa's own clients add to ConsumerGroupHeartbeat: the member's session
 /// timeout (i32, ms), which KIP-848 leaves to the broker's group config but kafkajs gives
 /// each consumer (`sessionTimeout`). A member in another process is then removed when its
 /// own timeout runs out, as one in the owner's process is; other clients never send it.
 pub const SESSION_TIMEOUT_TAG: i32 = 10_001;
-const HEARTBEAT_INTERVAL_MS: i32 = 3_000;
 
 pub async fn consumer_heartbeat(ctx: &Ctx, req: ConsumerGroupHeartbeatRequest, _: i16, header: &RequestHeader) -> Option<ConsumerGroupHeartbeatResponse> {
     let b = &ctx.broker;
