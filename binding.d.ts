@@ -146,10 +146,10 @@ export declare class RemoteBroker {
   createPartitions(name: string, count: number, validateOnly: boolean): Promise<void>
   /**
    * A send, in the local broker's layout (src/binding/produce.rs), encoded here as
-   * record batches (on the calling thread, as the local broker appends there, so the
-   * caller's buffers are free again on return) and stored by the owner in one Produce
-   * request. The promise settles from the connection's own thread: no hop through
-   * napi's runtime on the way.
+   * record batches straight into one Produce request (on the calling thread, as the
+   * local broker appends there, so the caller's buffers are free again on return) and
+   * stored by the owner. The promise settles from the connection's own thread: no hop
+   * through napi's runtime on the way.
    */
   produce(topics: Array<string>, data: Uint8Array, meta: Int32Array, timestamps: Float64Array, compression: number, producerId: number, producerEpoch: number, sequences: Int32Array): Promise<ProduceResult>
   initProducerId(): Promise<Array<number>>

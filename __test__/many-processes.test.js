@@ -359,6 +359,46 @@ kafka.producer().connect().then(() => console.log('connected'), (e) => console.l
   }, 60000)
 })
 
+test('a send from another process with a message too large for one partition: that partition fails with MESSAGE_TOO_LARGE, the other partitions of the request are stored, as a Kafka broker does', async () => {
+  const dataDir = tempDir('samsa-too-large-')
+  const owner = await holder(dataDir)
+  const kafka = quiet(dataDir)
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic: 'a', numPartitions: 3 }, { topic: 'b' }, { topic: 'c' }] })
+  const producer = kafka.producer()
+  await producer.connect()
+  const big = Buffer.alloc(2 << 20)
+  const err = await producer
+    .sendBatch({
+      topicMessages: [
+        { topic: 'c', messages: [{ partition: 0, value: big }] },
+        { topic: 'a', messages: [{ partition: 1, value: 'x' }, { partition: 0, value: big }, { partition: 2, value: 'y' }, { partition: 1, value: 'z' }] },
+        { topic: 'b', messages: [{ partition: 0, value: 'w' }] },
+      ],
+    })
+    .catch((e) => e)
+  expect(err.name).toBe('KafkaJSProtocolError')
+  expect(err.type).toBe('MESSAGE_TOO_LARGE')
+  expect(err.message).toMatch(/failed partitions: .*a-0/)
+  const highs = async (topic) => (await admin.fetchTopicOffsets(topic)).sort((x, y) => x.partition - y.partition).map((o) => Number(o.high))
+  expect(await highs('a')).toEqual([0, 2, 1])
+  expect(await highs('b')).toEqual([1])
+  expect(await highs('c')).toEqual([0])
+  // What was stored reads back whole, in order.
+  const consumer = kafka.consumer({ groupId: 'too-large' })
+  await consumer.connect()
+  await consumer.subscribe({ topics: ['a', 'b'], fromBeginning: true })
+  const seen = []
+  await consumer.run({ eachMessage: async ({ topic, partition, message }) => seen.push(`${topic}-${partition}:${message.value}`) })
+  await until(() => seen.length === 4, { timeoutMs: 15000, what: () => `4 messages, got ${seen}` })
+  expect(seen.sort()).toEqual(['a-1:x', 'a-1:z', 'a-2:y', 'b-0:w'])
+  await consumer.disconnect()
+  await producer.disconnect()
+  await admin.disconnect()
+  await owner.stop('SIGTERM')
+}, 60000)
+
 test('a process on a held directory sees a connection error if nobody serves it (the owner record is gone)', async () => {
   const dataDir = tempDir('samsa-norecord-')
   const owner = await holder(dataDir)

@@ -6,7 +6,9 @@
 //    sends in flight at a time
 //  - eachBatch: msgs/s reading a backlog from the beginning
 //  - latency: produce-to-handler p50/p99/p999 at a steady 10,000 msgs/s, the producer and
-//    the consumer each in a process of its own, neither the owner
+//    the consumer each in a process of its own, neither the owner; beside it, the floor
+//    this machine sets at that moment: the same two hops (producer -> middle -> consumer)
+//    between plain Node processes over Unix sockets, the timestamps relayed and not stored
 // Each figure is the median of RUNS runs.
 //
 //   node bench/processes.js [messages] [runs]
@@ -15,6 +17,8 @@
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
+const net = require('node:net')
+const { once } = require('node:events')
 const { spawn } = require('node:child_process')
 const { Kafka, logLevel } = require('..')
 
@@ -99,6 +103,68 @@ async function latencyConsumer(kafka, topic, seconds) {
   return delays
 }
 
+// The floor: plain Node processes, the same ticks as steadyProducer, one write per tick.
+async function relayProducer(socket, seconds) {
+  const out = net.connect(socket)
+  await once(out, 'connect')
+  const end = Date.now() + seconds * 1000
+  let sent = 0
+  const start = performance.now()
+  while (Date.now() < end) {
+    const due = Math.floor((performance.now() - start) * 10)
+    let lines = ''
+    for (; sent < due; sent++) lines += `${performance.timeOrigin + performance.now()}\n`
+    if (lines) out.write(lines)
+    await new Promise((r) => setTimeout(r, 1))
+  }
+  out.end()
+  await once(out, 'close')
+  return sent
+}
+
+/** Passes what arrives on `inSocket` on to `outSocket` until the producer ends. */
+async function relay(inSocket, outSocket) {
+  const out = net.connect(outSocket)
+  await once(out, 'connect')
+  const server = net.createServer((c) => {
+    c.on('data', (d) => out.write(d))
+    c.on('end', () => {
+      out.end()
+      server.close()
+    })
+  })
+  server.listen(inSocket)
+  await once(server, 'listening')
+  console.log('ready')
+  await once(server, 'close')
+  return {}
+}
+
+/** Receives relayed timestamps until the relay ends; resolves to the delays. */
+async function relayConsumer(socket) {
+  const delays = []
+  let rest = ''
+  const server = net.createServer((c) => {
+    c.on('data', (d) => {
+      const now = performance.timeOrigin + performance.now()
+      const lines = (rest + d).split('\n')
+      rest = lines.pop()
+      for (const l of lines) delays.push(now - Number(l))
+    })
+    c.on('end', () => server.close())
+  })
+  server.listen(socket)
+  await once(server, 'listening')
+  console.log('ready')
+  await once(server, 'close')
+  return delays
+}
+
+function summary(delays) {
+  delays.sort((a, b) => a - b)
+  return { count: delays.length, p50: quantile(delays, 0.5), p99: quantile(delays, 0.99), p999: quantile(delays, 0.999) }
+}
+
 function quantile(sorted, q) {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
 }
@@ -129,16 +195,21 @@ function child(role, args, onLine) {
 
 async function runChild() {
   const [, , , role, dataDir, topic, n] = process.argv // argv[7]: sends in flight
+  // The floor's roles: sockets in place of a data directory and a topic.
+  if (role.startsWith('relay')) {
+    let result
+    if (role === 'relay-produce') result = { sent: await relayProducer(dataDir, Number(topic)) }
+    else if (role === 'relay') result = await relay(dataDir, topic)
+    else result = summary(await relayConsumer(dataDir))
+    console.log(JSON.stringify(result))
+    return
+  }
   const kafka = new Kafka({ dataDir, logLevel: logLevel.ERROR })
   let result
   if (role === 'produce') result = { ms: await produce(kafka, topic, Number(n), Number(process.argv[7] || 1)) }
   else if (role === 'consume') result = { ms: await consume(kafka, topic, Number(n), `remote-${process.pid}`) }
   else if (role === 'latency-produce') result = { sent: await steadyProducer(kafka, topic, Number(n)) }
-  else if (role === 'latency-consume') {
-    const delays = await latencyConsumer(kafka, topic, Number(n))
-    delays.sort((a, b) => a - b)
-    result = { count: delays.length, p50: quantile(delays, 0.5), p99: quantile(delays, 0.99), p999: quantile(delays, 0.999) }
-  }
+  else if (role === 'latency-consume') result = summary(await latencyConsumer(kafka, topic, Number(n)))
   console.log(JSON.stringify(result))
   await kafka.close()
 }
@@ -188,6 +259,26 @@ async function main() {
   }
   const m = (k) => median(lat.map((x) => x[k])).toFixed(2)
   console.log(`produce->handler at 10,000 msgs/s, producer and consumer each in a process that does not own the directory (${lat.map((x) => `${x.count}/${x.sent}`).join(', ')} delivered): p50 ${m('p50')} ms, p99 ${m('p99')} ms, p999 ${m('p999')} ms`)
+
+  // The floor, measured now: the same ticks through three plain Node processes.
+  const floor = []
+  for (let r = 0; r < runs; r++) {
+    const sockets = [0, 1].map((k) => path.join(dataDir, `relay-${r}-${k}.sock`))
+    const started = (role, args) => {
+      let ready
+      const isReady = new Promise((res) => (ready = res))
+      const done = child(role, args, (line) => line === 'ready' && ready())
+      // Once it is listening: its result, still to come.
+      return isReady.then(() => ({ done }))
+    }
+    const consumer = await started('relay-consume', [sockets[1]])
+    const middle = await started('relay', sockets)
+    const sent = await child('relay-produce', [sockets[0], 10])
+    await middle.done
+    floor.push({ ...(await consumer.done), sent: sent.sent })
+  }
+  const f = (k) => median(floor.map((x) => x[k])).toFixed(2)
+  console.log(`the floor: the same two hops between plain Node processes over Unix sockets, nothing stored (${floor.map((x) => `${x.count}/${x.sent}`).join(', ')} delivered): p50 ${f('p50')} ms, p99 ${f('p99')} ms, p999 ${f('p999')} ms`)
 
   // The same, with the consumer in the owner's process (a worker that owns the directory,
   // web processes producing into it).

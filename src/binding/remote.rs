@@ -14,7 +14,9 @@ use super::group::{pairs, tps, BeatResult, GroupJs, MemberJs, OffsetJs, PollResu
 use super::produce::{result_rows, with_groups, ProduceResult};
 use super::{decode_fetch, AppendWatcher, ConfigEntry, FetchResult, ListenAddress, ListenOptions, NewTopicJs, PartitionOffsets, VerifyReport};
 use crate::error::Error;
-use crate::log::{Compression, EncodedBatches};
+use crate::log::batch::encode_batches;
+use crate::log::Compression;
+use crate::remote::produce;
 use crate::remote::{RemoteBroker as Core, RemoteMember as CoreMember};
 
 /// Connects to the process that owns `dir` (its Unix socket, as recorded in `dir`).
@@ -23,15 +25,13 @@ use crate::remote::{RemoteBroker as Core, RemoteMember as CoreMember};
 pub async fn connect_broker(dir: String, max_message_bytes: f64) -> napi::Result<RemoteBroker> {
     super::logs::install();
     let core = napi::bindgen_prelude::spawn_blocking(move || Core::connect(dir)).await.map_err(invalid_arg)?.js()?;
-    Ok(RemoteBroker { core: Arc::new(core), max_message_bytes: max_message_bytes.max(1024.0) as usize, scratch: Default::default() })
+    Ok(RemoteBroker { core: Arc::new(core), max_message_bytes: max_message_bytes.max(1024.0) as usize })
 }
 
 #[napi]
 pub struct RemoteBroker {
     core: Arc<Core>,
     max_message_bytes: usize,
-    /// Reused encoding buffers for sends (batches of one partition, all of a send).
-    scratch: std::sync::Mutex<(EncodedBatches, Vec<u8>)>,
 }
 
 fn unsupported(what: &str) -> napi::Error {
@@ -174,10 +174,10 @@ impl RemoteBroker {
     }
 
     /// A send, in the local broker's layout (src/binding/produce.rs), encoded here as
-    /// record batches (on the calling thread, as the local broker appends there, so the
-    /// caller's buffers are free again on return) and stored by the owner in one Produce
-    /// request. The promise settles from the connection's own thread: no hop through
-    /// napi's runtime on the way.
+    /// record batches straight into one Produce request (on the calling thread, as the
+    /// local broker appends there, so the caller's buffers are free again on return) and
+    /// stored by the owner. The promise settles from the connection's own thread: no hop
+    /// through napi's runtime on the way.
     #[napi(ts_return_type = "Promise<ProduceResult>")]
     #[allow(clippy::too_many_arguments)]
     pub fn produce<'env>(
@@ -195,32 +195,27 @@ impl RemoteBroker {
         let codec = Compression::from_id(compression).js()?;
         let producer = (producer_id >= 0.0).then_some((producer_id as i64, producer_epoch as i16));
         let max = self.max_message_bytes;
-        let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
-        let scratch = &mut *scratch;
-        let (indexes, sent, local_errors) = with_groups(&topics, data, meta, timestamps, producer, sequences, |indexes, groups| {
-            // Every partition's batches go into one reused buffer, and from there into the
-            // request's (see src/remote/produce.rs).
-            let mut spans = Vec::with_capacity(groups.len());
-            let mut errors = Vec::new();
-            scratch.1.clear();
-            for (k, g) in groups.iter().enumerate() {
-                match scratch.0.encode(&g.records, codec, max, g.producer) {
-                    Ok(()) => {
-                        let start = scratch.1.len();
-                        scratch.1.extend_from_slice(&scratch.0.bytes);
-                        spans.push((g.topic.to_string(), g.partition, start..scratch.1.len()));
-                    }
-                    Err(e) => errors.push((k, g.topic.to_string(), g.partition, e)),
-                }
-            }
-            Ok((indexes.to_vec(), spans, errors))
-        })?;
         let i = self.inner();
-        let parts: Vec<(String, i32)> = sent.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+        let mut frame = i.produce_frame();
+        let (indexes, sent, local_errors) = with_groups(&topics, data, meta, timestamps, producer, sequences, |indexes, groups| {
+            let parts: Vec<(&str, i32)> = groups.iter().map(|g| (g.topic, g.partition)).collect();
+            let mut errors = produce::write(&mut frame, &parts, |k, out| {
+                let g = &groups[k];
+                encode_batches(out, &g.records, codec, max, g.producer, |_| {})
+            });
+            // Partitions refused here (a message too large) are put back in their places
+            // among the owner's answers, so in order.
+            errors.sort_by_key(|(k, _)| *k);
+            let sent: Vec<(String, i32)> = (0..parts.len())
+                .filter(|k| errors.binary_search_by_key(k, |(e, _)| *e).is_err())
+                .map(|k| (parts[k].0.to_string(), parts[k].1))
+                .collect();
+            let errors: Vec<_> = errors.into_iter().map(|(k, e)| (k, parts[k].0.to_string(), parts[k].1, e)).collect();
+            Ok((indexes.to_vec(), sent, errors))
+        })?;
         // Written to the owner from here when the connection is free: the owner is at work
         // while the wait for its answer is scheduled.
-        let call = if sent.is_empty() { None } else { Some(i.begin_produce(sent, &scratch.1).js()?) };
-        let sent = parts;
+        let call = if sent.is_empty() { None } else { Some(i.begin_produce(sent.clone(), frame).js()?) };
         let (answer, promise) = Answer::<ProduceResult>::new(env)?;
         self.core.spawn(async move {
             let outcomes = match call {
@@ -230,8 +225,6 @@ impl RemoteBroker {
             match outcomes {
                 Err(e) => answer.reject(to_js(e)),
                 Ok(mut outcomes) => {
-                    // Partitions refused before sending (a message too large) take their
-                    // places back.
                     let mut order = sent;
                     for (k, t, p, e) in local_errors {
                         order.insert(k, (t, p));

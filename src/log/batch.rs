@@ -405,6 +405,51 @@ fn put_record(out: &mut Vec<u8>, r: &Record<'_>, offset_delta: i64, timestamp_de
     }
 }
 
+/// Appends `records` (at least one) to `out` as batches of at most `max_bytes` each, so
+/// a send of many small messages always fits, and gives each batch's [`BatchInfo`] to
+/// `each`; a record too large for a batch of its own fails the whole run before anything
+/// is written. With a producer, each batch carries its place in that producer's sequence.
+/// After any other failure (compression) `out` may hold part of the run.
+pub fn encode_batches(
+    out: &mut Vec<u8>,
+    records: &[Record<'_>],
+    compression: Compression,
+    max_bytes: usize,
+    producer: Option<ProducerStamp>,
+    mut each: impl FnMut(BatchInfo),
+) -> Result<()> {
+    if records.is_empty() {
+        return Err(Error::InvalidRecord("an append needs at least one record".into()));
+    }
+    for r in records {
+        // The exact size is only worked out for records the cheap bound cannot clear.
+        if HEADER_LEN + record_size_bound(r) > max_bytes {
+            let size = single_record_batch_size(r);
+            if size > max_bytes {
+                return Err(Error::MessageTooLarge { size, max: max_bytes });
+            }
+        }
+    }
+    let mut start = 0;
+    while start < records.len() {
+        // Take records while the batch stays under the limit (always at least one).
+        let mut size = HEADER_LEN;
+        let mut end = start;
+        while end < records.len() {
+            let add = record_size_bound(&records[end]);
+            if end > start && size + add > max_bytes {
+                break;
+            }
+            size += add;
+            end += 1;
+        }
+        let stamp = producer.map(|p| p.advanced(start as i64));
+        each(encode_batch(out, start as i64, &records[start..end], compression, stamp)?);
+        start = end;
+    }
+    Ok(())
+}
+
 /// Appends one batch holding `records` (at least one) to `out`, with offsets from
 /// `base_offset`. Timestamps are CreateTime, as the producer gave them.
 pub fn encode_batch(
@@ -507,10 +552,8 @@ impl EncodedBatches {
         }
     }
 
-    /// Encodes `records` (at least one) as batches of at most `max_bytes` each, so a send
-    /// of many small messages always fits; a record too large for a batch of its own fails
-    /// the whole run before anything is encoded. With a producer, each batch carries its
-    /// place in that producer's sequence.
+    /// Encodes `records` (at least one) as batches of at most `max_bytes` each (see
+    /// [`encode_batches`]), in place of what was here.
     pub fn encode(
         &mut self,
         records: &[Record<'_>],
@@ -519,37 +562,8 @@ impl EncodedBatches {
         producer: Option<ProducerStamp>,
     ) -> Result<()> {
         self.clear();
-        if records.is_empty() {
-            return Err(Error::InvalidRecord("an append needs at least one record".into()));
-        }
-        for r in records {
-            // The exact size is only worked out for records the cheap bound cannot clear.
-            if HEADER_LEN + record_size_bound(r) > max_bytes {
-                let size = single_record_batch_size(r);
-                if size > max_bytes {
-                    return Err(Error::MessageTooLarge { size, max: max_bytes });
-                }
-            }
-        }
-        let mut start = 0;
-        while start < records.len() {
-            // Take records while the batch stays under the limit (always at least one).
-            let mut size = HEADER_LEN;
-            let mut end = start;
-            while end < records.len() {
-                let add = record_size_bound(&records[end]);
-                if end > start && size + add > max_bytes {
-                    break;
-                }
-                size += add;
-                end += 1;
-            }
-            let stamp = producer.map(|p| p.advanced(start as i64));
-            let info = encode_batch(&mut self.bytes, start as i64, &records[start..end], compression, stamp)?;
-            self.infos.push(info);
-            start = end;
-        }
-        Ok(())
+        let infos = &mut self.infos;
+        encode_batches(&mut self.bytes, records, compression, max_bytes, producer, |info| infos.push(info))
     }
 
     /// Takes batches as a client sent them (Kafka's produce request): each must be a whole,

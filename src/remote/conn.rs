@@ -15,6 +15,7 @@ use tokio::net::UnixStream;
 use tokio::sync::OwnedMutexGuard;
 
 use crate::error::{Error, Result};
+use crate::wire::connection::read_frame;
 use crate::wire::local;
 
 /// Responses larger than this are refused (the owner never sends one: fetches are bounded).
@@ -112,9 +113,7 @@ impl Conn {
             if len < 4 || len as usize > MAX_RESPONSE_BYTES {
                 return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("a response frame of {len} bytes")));
             }
-            let mut body = vec![0u8; len as usize];
-            stream.read_exact(&mut body).await?;
-            Ok(Bytes::from(body))
+            read_frame(stream, len as usize).await
         };
         let body = match tokio::time::timeout(timeout, exchange).await {
             Ok(Ok(b)) => b,

@@ -13,7 +13,7 @@
 mod conn;
 mod fetcher;
 mod member;
-mod produce;
+pub mod produce;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -451,15 +451,20 @@ impl Inner {
         Ok((resp.producer_id.0, resp.producer_epoch))
     }
 
-    /// Begins storing record batches in one Produce request (acks all): `parts` are
-    /// (topic, partition, range of `batches`). Written to the owner now, from the calling
-    /// thread, when the connection is free; [`Inner::finish_produce`] waits for the answer.
-    pub fn begin_produce(&self, parts: Vec<(String, i32, std::ops::Range<usize>)>, batches: &[u8]) -> Result<ProduceCall> {
+    /// A buffer to write a Produce frame into ([`produce::write`]): a few are kept, as a
+    /// send is often large and its pages would otherwise be faulted in afresh each time.
+    pub fn produce_frame(&self) -> Vec<u8> {
+        self.frames.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default()
+    }
+
+    /// Begins storing `frame`, a Produce request (acks all) written by [`produce::write`]
+    /// for `parts` (topic, partition, as written). Written to the owner now, from the
+    /// calling thread, when the connection is free; [`Inner::finish_produce`] waits for
+    /// the answer.
+    pub fn begin_produce(&self, parts: Vec<(String, i32)>, mut frame: Vec<u8>) -> Result<ProduceCall> {
         self.ensure_open()?;
-        let mut frame = self.frames.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
-        produce::write(&mut frame, &parts, batches);
         let begun = self.produce.begin(&mut frame);
-        Ok(ProduceCall { frame, parts: parts.into_iter().map(|(t, p, _)| (t, p)).collect(), begun })
+        Ok(ProduceCall { frame, parts, begun })
     }
 
     /// The answer to a produce begun. A lost connection sends the very same request again
@@ -503,9 +508,16 @@ impl Inner {
             .collect())
     }
 
-    /// Stores record batches (see [`Inner::begin_produce`]).
+    /// Stores record batches already encoded: `parts` are (topic, partition, range of
+    /// `batches`).
     pub async fn produce(&self, parts: Vec<(String, i32, std::ops::Range<usize>)>, batches: &[u8]) -> Result<Vec<ProduceOutcome>> {
-        let call = self.begin_produce(parts, batches)?;
+        let mut frame = self.produce_frame();
+        let names: Vec<(&str, i32)> = parts.iter().map(|(t, p, _)| (t.as_str(), *p)).collect();
+        produce::write(&mut frame, &names, |k, out| {
+            out.extend_from_slice(&batches[parts[k].2.clone()]);
+            Ok(())
+        });
+        let call = self.begin_produce(parts.iter().map(|(t, p, _)| (t.clone(), *p)).collect(), frame)?;
         self.finish_produce(call).await
     }
 

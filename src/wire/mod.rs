@@ -8,7 +8,7 @@
 
 mod api;
 pub use api::SESSION_TIMEOUT_TAG;
-mod connection;
+pub(crate) mod connection;
 pub mod local;
 pub mod versions;
 
