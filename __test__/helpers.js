@@ -57,6 +57,22 @@ function readPartition(dataDir, topic, partition, from = 0) {
   return out
 }
 
+/**
+ * Sends `n` single messages with key `k` and values 0..n-1 the way a busy server does: each
+ * made before the earlier ones resolve, between them now nothing, now a microtask, now a
+ * turn of the event loop. Resolves once all are acknowledged.
+ */
+async function sendInterleaved(producer, topic, n) {
+  const sends = []
+  for (let i = 0; i < n; i++) {
+    sends.push(producer.send({ topic, messages: [{ key: 'k', value: String(i) }] }))
+    if (i % 4 === 1) await null
+    else if (i % 4 === 2) await new Promise((resolve) => setImmediate(resolve))
+    else if (i % 4 === 3) await Promise.resolve().then(() => null)
+  }
+  await Promise.all(sends)
+}
+
 /** Runs a Node script in a child process; resolves with { code, signal, stdout, stderr }. */
 function runNode(args, { timeoutMs = 15000, env = {}, onLine, cwd } = {}) {
   return new Promise((resolve, reject) => {
@@ -92,4 +108,4 @@ function runNode(args, { timeoutMs = 15000, env = {}, onLine, cwd } = {}) {
 
 const ROOT = path.resolve(__dirname, '..')
 
-module.exports = { tempDir, waitFor, readPartition, runNode, ROOT }
+module.exports = { tempDir, waitFor, readPartition, runNode, sendInterleaved, ROOT }

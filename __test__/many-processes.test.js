@@ -9,12 +9,22 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { spawnSync } = require('node:child_process')
 const { Kafka, logLevel, KafkaJSConnectionError, KafkaJSNonRetriableError } = require('..')
-const { tempDir, runNode, ROOT } = require('./helpers')
+const { tempDir, runNode, sendInterleaved, ROOT } = require('./helpers')
 const { spawnNode, until } = require('./wire-helpers')
 
 const TUTORIAL = path.join(ROOT, 'examples', 'tutorial')
 const fixture = (name) => path.join(__dirname, 'fixtures', name)
-const quiet = (dataDir, extra = {}) => new Kafka({ dataDir, logLevel: logLevel.NOTHING, ...extra })
+// Every Kafka object a test makes is closed after it, passed or failed: a client left
+// connected to an owner would keep jest from exiting after a failure.
+const made = []
+const quiet = (dataDir, extra = {}) => {
+  const kafka = new Kafka({ dataDir, logLevel: logLevel.NOTHING, ...extra })
+  made.push(kafka)
+  return kafka
+}
+afterEach(async () => {
+  await Promise.all(made.splice(0).map((kafka) => kafka.close().catch(() => {})))
+})
 
 /** Starts a process that opens `dataDir` and holds it (the owner) until stopped. */
 async function holder(dataDir) {
@@ -396,6 +406,25 @@ test('a send from another process with a message too large for one partition: th
   await consumer.disconnect()
   await producer.disconnect()
   await admin.disconnect()
+  await owner.stop('SIGTERM')
+}, 60000)
+
+test('sends made together from another process to a topic it has not seen yet are stored in call order (the topic looked up over the socket meanwhile)', async () => {
+  const dataDir = tempDir('samsa-new-topic-order-')
+  const owner = await holder(dataDir)
+  const kafka = quiet(dataDir)
+  const producer = kafka.producer()
+  await producer.connect()
+  await sendInterleaved(producer, 'fresh', 400)
+  const consumer = kafka.consumer({ groupId: 'order' })
+  await consumer.connect()
+  await consumer.subscribe({ topics: ['fresh'], fromBeginning: true })
+  const values = []
+  await consumer.run({ eachMessage: async ({ message }) => values.push(Number(message.value)) })
+  await until(() => values.length === 400, { timeoutMs: 15000, what: () => `400 messages, got ${values.length}` })
+  expect(values).toEqual(Array.from({ length: 400 }, (_, i) => i))
+  await consumer.disconnect()
+  await producer.disconnect()
   await owner.stop('SIGTERM')
 }, 60000)
 

@@ -3,7 +3,7 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const { Kafka, CompressionTypes, KafkaJSError, KafkaJSNotImplemented, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError, logLevel } = require('..')
-const { tempDir, readPartition } = require('./helpers')
+const { tempDir, readPartition, sendInterleaved } = require('./helpers')
 
 function setup(options = {}) {
   const dataDir = tempDir()
@@ -108,6 +108,16 @@ describe('producer', () => {
     expect(stored).toHaveLength(200)
     // Each send's reported offset holds that send's message.
     results.forEach((r, i) => expect(stored[Number(r[0].baseOffset)].value.toString()).toBe(`m${i}`))
+    await producer.disconnect()
+  })
+
+  test('sends made together to a topic that does not exist yet are stored in call order (auto-created meanwhile)', async () => {
+    const { dataDir, kafka } = setup()
+    const producer = kafka.producer()
+    await producer.connect()
+    await sendInterleaved(producer, 'fresh', 400)
+    const stored = readPartition(dataDir, 'fresh', 0).map((r) => Number(r.value.toString()))
+    expect(stored).toEqual(Array.from({ length: 400 }, (_, i) => i))
     await producer.disconnect()
   })
 

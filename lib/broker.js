@@ -40,6 +40,9 @@ class SharedBroker {
     this.topicCache = new Map()
     // Topic name -> promise of its auto-creation in progress.
     this.creatingTopics = new Map()
+    // Topic name -> the turn of the latest send still waiting for the topic to be looked
+    // up (lib/producer.js): later sends to it queue behind that one, in call order.
+    this.topicTurns = new Map()
     // Running consumers of this process. Every append and every group change comes
     // through this object's callers, so consumers learn of them here, in JS, without a
     // round trip through a native thread.

@@ -189,10 +189,15 @@ class Producer {
     if (this.status !== STATUS.CONNECTED || shared.closed) return this.retrySend(shared, topics, codec)
     const entries = []
     for (const [topic, messages] of topics) {
-      const numPartitions = shared.creatingTopics.has(topic) ? null : shared.partitionCount(topic)
-      if (numPartitions === null) return this.retrySend(shared, topics, codec)
+      const numPartitions = shared.topicTurns.has(topic) || shared.creatingTopics.has(topic) ? null : shared.partitionCount(topic)
+      if (numPartitions === null) return this.sendInTurn(shared, topics, codec)
       entries.push({ topic, messages, numPartitions })
     }
+    return this.firstAttempt(shared, entries, codec)
+  }
+
+  /** Queues a send whose topics' partition counts are known; failures go to the retrier. */
+  firstAttempt(shared, entries, codec) {
     // Bad input throws here, before anything is written (and is not retriable).
     return shared.sendQueue.enqueue(entries, codec, this.partitioner, this.idempotence).then(
       (outcome) => {
@@ -201,6 +206,56 @@ class Producer {
       },
       (e) => this.retrySend(shared, null, codec, { results: [], pending: entries, error: e })
     )
+  }
+
+  /**
+   * A send to a topic this process has not looked up yet, or made while an earlier send to
+   * it still waits for that. Sends made together to a new topic (the first requests after
+   * a server starts) must be stored in call order, as they are once the topic is known; the
+   * lookups they wait for (over the socket, for a directory another process owns) resolve
+   * whenever they do. So each such send takes a turn per topic, behind the latest one
+   * taken: it looks its topics up and is queued only once the sends before it are queued,
+   * and a send made meanwhile takes a turn too, though its topic is known by then.
+   */
+  sendInTurn(shared, topics, codec) {
+    const names = topics.map(([topic]) => topic)
+    const before = []
+    for (const topic of names) if (shared.topicTurns.has(topic)) before.push(shared.topicTurns.get(topic))
+    let done
+    const turn = new Promise((resolve) => (done = resolve))
+    for (const topic of names) shared.topicTurns.set(topic, turn)
+    const release = () => {
+      for (const topic of names) if (shared.topicTurns.get(topic) === turn) shared.topicTurns.delete(topic)
+      done()
+    }
+    return Promise.all(before).then(async () => {
+      let entries = null
+      try {
+        if (this.status === STATUS.CONNECTED && !shared.closed) {
+          entries = []
+          for (const [topic, messages] of topics) {
+            let numPartitions = shared.creatingTopics.has(topic) ? null : shared.partitionCount(topic)
+            if (numPartitions === null) numPartitions = await this.partitionsOf(shared, topic)
+            entries.push({ topic, messages, numPartitions })
+          }
+        }
+      } catch {
+        entries = null
+      }
+      if (entries === null || entries.some((e) => e.numPartitions === null)) {
+        // The retrier looks again, with backoff, and ends the send as it should.
+        release()
+        return this.retrySend(shared, topics, codec)
+      }
+      // Queued before the next send's turn begins: its continuation runs after this one.
+      let attempt
+      try {
+        attempt = this.firstAttempt(shared, entries, codec)
+      } finally {
+        release()
+      }
+      return attempt
+    })
   }
 
   /**
