@@ -428,6 +428,22 @@ test('sends made together from another process to a topic it has not seen yet ar
   await owner.stop('SIGTERM')
 }, 60000)
 
+test("the same admin, producer and consumer calls, bad ones among them, answer the same from another process as from the owner's", async () => {
+  const tour = async (dataDir) => {
+    const r = await runNode([fixture('admin-tour.js'), dataDir], { timeoutMs: 30000 })
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    return JSON.parse(r.stdout)
+  }
+  const own = await tour(tempDir('samsa-tour-own-'))
+  const dataDir = tempDir('samsa-tour-remote-')
+  const owner = await holder(dataDir)
+  const remote = await tour(dataDir)
+  await owner.stop('SIGTERM')
+  expect(own.length).toBeGreaterThan(30)
+  for (let i = 0; i < own.length; i++) expect(remote[i]).toEqual(own[i])
+}, 90000)
+
 test('a process on a held directory sees a connection error if nobody serves it (the owner record is gone)', async () => {
   const dataDir = tempDir('samsa-norecord-')
   const owner = await holder(dataDir)

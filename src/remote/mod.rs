@@ -326,7 +326,8 @@ impl Inner {
     pub async fn delete_topic(&self, topic: &str) -> Result<()> {
         self.ensure_open()?;
         let req = DeleteTopicsRequest::default().with_topic_names(vec![name(topic)]).with_timeout_ms(30_000);
-        let resp = self.control.call(&req, 4, REQUEST_TIMEOUT).await?;
+        // v5: the first with the owner's error message.
+        let resp = self.control.call(&req, 5, REQUEST_TIMEOUT).await?;
         let r = match resp.responses.first() {
             Some(t) => check(t.error_code, t.error_message.as_ref(), || format!("deleting topic \"{topic}\"")),
             None => Err(Error::InvalidRequest(format!("the owner did not answer for topic \"{topic}\""))),
@@ -589,7 +590,9 @@ impl Inner {
             let list: Vec<_> = t
                 .partitions
                 .into_iter()
-                .filter(|p| p.error_code == 0 && p.committed_offset >= 0)
+                // -1 is Kafka's "nothing committed"; -2 is kept, as the owner's own
+                // process sees it (resetOffsets to the earliest, as kafkajs commits it).
+                .filter(|p| p.error_code == 0 && p.committed_offset != -1)
                 .map(|p| (p.partition_index, p.committed_offset, p.metadata.map(|m| m.to_string())))
                 .collect();
             if !list.is_empty() {
