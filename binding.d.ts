@@ -120,7 +120,10 @@ export declare class NativeMember {
   subscribe(topics: Array<string>): void
   /** Hands back revoked partitions (after their offsets were committed). */
   release(partitions: Array<TopicPartitionJs>): void
-  /** Commits offsets for partitions this member owns; fenced if it no longer does. */
+  /**
+   * Commits offsets for partitions this member owns; fenced if it no longer does, and
+   * refused for partitions that do not exist.
+   */
   commit(offsets: Array<OffsetJs>): Promise<void>
   /**
    * The same as `commit`, on the calling thread: with fsync off a commit is one short

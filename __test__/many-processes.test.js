@@ -430,7 +430,7 @@ test('sends made together from another process to a topic it has not seen yet ar
 
 test("the same admin, producer and consumer calls, bad ones among them, answer the same from another process as from the owner's", async () => {
   const tour = async (dataDir) => {
-    const r = await runNode([fixture('admin-tour.js'), dataDir], { timeoutMs: 30000 })
+    const r = await runNode([fixture('api-tour.js'), dataDir], { timeoutMs: 30000 })
     expect(r.stderr).toBe('')
     expect(r.code).toBe(0)
     return JSON.parse(r.stdout)

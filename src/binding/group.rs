@@ -263,13 +263,14 @@ impl NativeMember {
         self.broker.groups.release(&self.group_id, &self.member_id, &list).js()
     }
 
-    /// Commits offsets for partitions this member owns; fenced if it no longer does.
+    /// Commits offsets for partitions this member owns; fenced if it no longer does, and
+    /// refused for partitions that do not exist.
     #[napi]
     pub async fn commit(&self, offsets_: Vec<OffsetJs>) -> napi::Result<()> {
         let b = Arc::clone(&self.broker);
         let (group, member) = (self.group_id.clone(), self.member_id.clone());
         let offsets_ = offsets(offsets_);
-        napi::bindgen_prelude::spawn_blocking(move || b.groups.commit(&group, Some(&member), &offsets_))
+        napi::bindgen_prelude::spawn_blocking(move || b.commit_offsets(&group, &member, &offsets_))
             .await
             .map_err(invalid_arg)?
             .js()
@@ -279,7 +280,7 @@ impl NativeMember {
     /// write, cheaper than a hop to a worker thread and back.
     #[napi]
     pub fn commit_sync(&self, offsets_: Vec<OffsetJs>) -> napi::Result<()> {
-        self.broker.groups.commit(&self.group_id, Some(&self.member_id), &offsets(offsets_)).js()
+        self.broker.commit_offsets(&self.group_id, &self.member_id, &offsets(offsets_)).js()
     }
 
     /// Leaves the group at once; the other members take over its partitions.

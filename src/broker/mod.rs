@@ -33,7 +33,7 @@ use crate::durability::Durability;
 pub use config::{BrokerConfig, ConfigEntry};
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::group::{GroupCoordinator, TopicCounts};
+use crate::group::{Committed, GroupCoordinator, TopicCounts};
 use crate::log::verify::{self, PartitionReport};
 use crate::log::{self as plog, AppendResult, Compression, EncodedBatches, FileCache, LogConfig, PartitionLog, ProducerStamp, Record};
 
@@ -297,6 +297,24 @@ impl Broker {
             .get(name)
             .cloned()
             .ok_or_else(|| Error::UnknownTopicOrPartition { topic: name.to_string(), partition: None })
+    }
+
+    /// Whether the topic exists with this partition.
+    pub fn has_partition(&self, topic: &str, partition: i32) -> bool {
+        self.topic(topic).is_ok_and(|t| partition >= 0 && partition < t.partition_count())
+    }
+
+    /// Commits a member's offsets as Kafka's OffsetCommit does: those of partitions that
+    /// do not exist are refused (UNKNOWN_TOPIC_OR_PARTITION), the rest committed together.
+    pub fn commit_offsets(&self, group: &str, member: &str, offsets: &[(String, i32, Committed)]) -> Result<()> {
+        let (known, unknown): (Vec<_>, Vec<_>) = offsets.iter().cloned().partition(|(t, p, _)| self.has_partition(t, *p));
+        if !known.is_empty() {
+            self.groups.commit(group, Some(member), &known)?;
+        }
+        match unknown.into_iter().next() {
+            Some((topic, partition, _)) => Err(Error::UnknownTopicOrPartition { topic, partition: Some(partition) }),
+            None => Ok(()),
+        }
     }
 
     pub fn partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>> {

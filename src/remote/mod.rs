@@ -39,6 +39,10 @@ const TOPICS_MAX_AGE: Duration = Duration::from_secs(10);
 /// How long a produce is resent over lost connections before it fails (kafkajs's default
 /// retry budget): long enough for a restarted owner to open the directory again.
 const RESEND_FOR: Duration = Duration::from_secs(30);
+/// Kafka's error code for a topic or partition that does not exist.
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+/// KIP-848's error code for a commit from a member at the wrong epoch.
+const STALE_MEMBER_EPOCH: i16 = 113;
 
 /// Called with the partitions that fetched data arrived for; empty lists mean a group of
 /// this process changed (a heartbeat brought news).
@@ -626,6 +630,19 @@ impl Inner {
         let resp = self.control.call(&req, 9, REQUEST_TIMEOUT).await?;
         for t in resp.topics {
             for p in t.partitions {
+                // OffsetCommit carries no message: these are given as the owner's process
+                // gives them to its own members (the KIP-848 code for a commit refused to a
+                // member as kafkajs knows it, ILLEGAL_GENERATION).
+                let (topic, partition) = (t.name.0.to_string(), p.partition_index);
+                match p.error_code {
+                    UNKNOWN_TOPIC_OR_PARTITION => return Err(Error::UnknownTopicOrPartition { topic, partition: Some(partition) }),
+                    STALE_MEMBER_EPOCH if !member.is_empty() => {
+                        return Err(Error::IllegalGeneration(format!(
+                            "The member \"{member}\" no longer owns {topic}-{partition} (epoch {epoch}): the commit is refused"
+                        )))
+                    }
+                    _ => {}
+                }
                 check(p.error_code, None, || format!("committing \"{}\" partition {} for group \"{group}\"", t.name.0, p.partition_index))?;
             }
         }

@@ -42,7 +42,7 @@ pub async fn commit(ctx: &Ctx, req: OffsetCommitRequest, version: i16, _: &Reque
         })
         .collect();
     // Unknown topics or partitions get their own error; the rest is committed together.
-    let known = |t: &str, p: i32| ctx.broker.topic(t).is_ok_and(|topic| p >= 0 && p < topic.partition_count());
+    let known = |t: &str, p: i32| ctx.broker.has_partition(t, p);
     let valid: Vec<(String, i32, Committed)> = offsets.iter().filter(|(t, p, _)| known(t, *p)).cloned().collect();
     // With fsync on, a commit waits for the disk, and the runtime's thread is handed to
     // another meanwhile. Without, it is one write to the page cache: cheaper than that
