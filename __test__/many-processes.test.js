@@ -409,6 +409,39 @@ test('a send from another process with a message too large for one partition: th
   await owner.stop('SIGTERM')
 }, 60000)
 
+test('from another process too, a bad send made together with good ones fails alone: the good ones to the same partition are stored (idempotent or not)', async () => {
+  const dataDir = tempDir('samsa-bad-send-alone-')
+  const owner = await holder(dataDir)
+  const kafka = quiet(dataDir)
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic: 't' }] })
+  const reported = [] // [base offset a send resolved to, its value]
+  for (const idempotent of [false, true]) {
+    const producer = kafka.producer({ idempotent })
+    await producer.connect()
+    const outcomes = await Promise.allSettled([
+      producer.send({ topic: 't', messages: [{ value: `ok-1-${idempotent}` }] }),
+      producer.send({ topic: 't', messages: [{ value: Buffer.alloc(2 << 20) }] }),
+      producer.send({ topic: 't', messages: [{ value: `ok-2-${idempotent}` }] }),
+    ])
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+    expect(outcomes[1].reason.type).toBe('MESSAGE_TOO_LARGE')
+    reported.push([outcomes[0].value[0].baseOffset, `ok-1-${idempotent}`], [outcomes[2].value[0].baseOffset, `ok-2-${idempotent}`])
+    await producer.disconnect()
+  }
+  const consumer = kafka.consumer({ groupId: 'alone' })
+  await consumer.connect()
+  await consumer.subscribe({ topics: ['t'], fromBeginning: true })
+  const values = []
+  await consumer.run({ eachMessage: async ({ message }) => values.push(`${message.offset}:${message.value}`) })
+  await until(() => values.length === 4, { timeoutMs: 15000, what: () => `4 messages, got ${values}` })
+  expect(values.map((v) => v.split(':')[1]).sort()).toEqual(['ok-1-false', 'ok-1-true', 'ok-2-false', 'ok-2-true'])
+  // Each good send's reported offset holds its message.
+  expect(reported.map(([offset, value]) => `${offset}:${value}`).sort()).toEqual([...values].sort())
+  await owner.stop('SIGTERM')
+}, 60000)
+
 test('sends made together from another process to a topic it has not seen yet are stored in call order (the topic looked up over the socket meanwhile)', async () => {
   const dataDir = tempDir('samsa-new-topic-order-')
   const owner = await holder(dataDir)

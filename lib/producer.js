@@ -10,6 +10,7 @@ const {
 const { retryConfig, createRetry } = require('./retry')
 const { DefaultPartitioner } = require('./partitioners')
 const { createEvents } = require('./instrumentation')
+const { resendEntries } = require('./send-queue')
 const { checkTopicName, describe, options: optionsOf, checkListener, checkMillis } = require('./validate')
 
 const CompressionTypes = { None: 0, GZIP: 1, Snappy: 2, LZ4: 3, ZSTD: 4 }
@@ -364,20 +365,6 @@ function failedPartitionsError(failures) {
     : new KafkaJSError(message, { retriable: first.retriable })
   error.partitions = failures.map(({ topic, partition, error: e }) => ({ topic, partition, error: e }))
   return error
-}
-
-/** Entries that resend each failed partition's messages to that same partition. */
-function resendEntries(failures) {
-  const byTopic = new Map()
-  for (const { topic, partition, numPartitions, messages } of failures) {
-    let e = byTopic.get(topic)
-    if (!e) byTopic.set(topic, (e = { topic, numPartitions, messages: [], partitions: [] }))
-    for (const m of messages) {
-      e.messages.push(m)
-      e.partitions.push(partition)
-    }
-  }
-  return [...byTopic.values()].map((e) => ({ ...e, partitions: Int32Array.from(e.partitions) }))
 }
 
 module.exports = { Producer, CompressionTypes }

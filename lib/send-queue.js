@@ -379,7 +379,23 @@ class SendQueue {
         this.shared.appended(snap.topics, snap.groupCounts)
         const rows = rowsOf(out)
         advanceSequences(snap, out, rows)
-        for (const job of snap.jobs) settle({ job, value: outcomeOf(job, out, rows) })
+        for (const job of snap.jobs) {
+          const outcome = outcomeOf(job, out, rows)
+          // A partition refused before anything of it was sent (a message too large) was
+          // refused for every send in this flush that wrote to it: as in the owner's
+          // process, one bad send must not fail its neighbours, so each such send's part
+          // goes again in a flush of its own.
+          const again = snap.jobs.length > 1 ? outcome.failures.filter((f) => NOTHING_WRITTEN.has(f.error.type)) : []
+          if (again.length === 0) {
+            settle({ job, value: outcome })
+            continue
+          }
+          const rest = outcome.failures.filter((f) => !again.includes(f))
+          this.enqueueAlone(again, b.codec, snap.idempotence).then(
+            (alone) => settle({ job, value: { results: [...outcome.results, ...alone.results], failures: [...rest, ...alone.failures] } }),
+            (error) => settle({ job, error })
+          )
+        }
       },
       (e) => {
         const error = fromNative(e)
@@ -389,11 +405,36 @@ class SendQueue {
     ).finally(() => {
       b.inflight = null
       gate.remoteInflight = null
+      if (b.alone) this.builders.delete(b.alone)
       // Whatever waited (in this builder or another of the producer's) goes now.
       for (const other of this.builders.values()) if (other.count > 0 && (other.idempotence || other) === gate) this.flushRemote(other)
     })
     gate.remoteInflight = b.inflight
     this.track(b.inflight)
+  }
+
+  /**
+   * Sends `failures` (partitions of one send that a remote flush refused before anything of
+   * them was sent) again, in a flush of their own: now, or once the producer's flush in
+   * flight is answered. Resolves to that flush's { results, failures }.
+   */
+  enqueueAlone(failures, codec, idempotence) {
+    const slot = `alone:${++aloneSlots}`
+    const b = new Builder(codec, idempotence)
+    b.alone = slot
+    let job
+    try {
+      job = b.add(resendEntries(failures), Date.now(), FORCED_PARTITIONS)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    this.builders.set(slot, b)
+    const promise = new Promise((resolve, reject) => {
+      job.resolve = resolve
+      job.reject = reject
+    })
+    this.flushRemote(b)
+    return promise
   }
 
   /** Keeps `promise` among the flushes `drain()` waits for, until it settles. */
@@ -466,6 +507,11 @@ class SendQueue {
 
 const NO_SEQUENCES = new Int32Array(0)
 let producerSlots = 0
+let aloneSlots = 0
+// The partitioner of a resend, whose every message keeps the partition it had.
+const FORCED_PARTITIONS = () => {
+  throw new Error('a resend gives every message its partition')
+}
 const RESULT_FIELDS = 5
 const SEQUENCE_SPACE = 2 ** 31
 
@@ -540,6 +586,21 @@ function outcomeOf(job, out, rows, alone = false) {
   return { results, failures }
 }
 
+/** Entries that send the messages of `failures` ({ topic, partition, numPartitions,
+ * messages }) again, each to the partition it went to. */
+function resendEntries(failures) {
+  const byTopic = new Map()
+  for (const { topic, partition, numPartitions, messages } of failures) {
+    let e = byTopic.get(topic)
+    if (!e) byTopic.set(topic, (e = { topic, numPartitions, messages: [], partitions: [] }))
+    for (const m of messages) {
+      e.messages.push(m)
+      e.partitions.push(partition)
+    }
+  }
+  return [...byTopic.values()].map((e) => ({ ...e, partitions: Int32Array.from(e.partitions) }))
+}
+
 /** [partition, value, ...] pairs sorted by partition. */
 function sortedPairs(pairs) {
   const idx = []
@@ -550,4 +611,4 @@ function sortedPairs(pairs) {
   return out
 }
 
-module.exports = { SendQueue, partitionMetadataOf }
+module.exports = { SendQueue, partitionMetadataOf, resendEntries }
