@@ -357,6 +357,7 @@ class SendQueue {
           b.inflight = gate.remoteInflight = null
           const { jobs } = b
           b.reset()
+          if (b.alone) this.builders.delete(b.alone)
           for (const job of jobs) job.reject(fromNative(e))
         }
       )
