@@ -382,16 +382,17 @@ class SendQueue {
         advanceSequences(snap, out, rows)
         for (const job of snap.jobs) {
           const outcome = outcomeOf(job, out, rows)
-          // A partition refused before anything of it was sent (a message too large) was
-          // refused for every send in this flush that wrote to it: as in the owner's
-          // process, one bad send must not fail its neighbours, so each such send's part
-          // goes again in a flush of its own.
+          // A partition the owner refused whole (a message too large for the topic) was
+          // refused for every send in this flush that wrote to it: one bad send must not
+          // fail its neighbours, so each such send's part goes again in a flush of its own.
           const again = snap.jobs.length > 1 ? outcome.failures.filter((f) => NOTHING_WRITTEN.has(f.error.type)) : []
           if (again.length === 0) {
             settle({ job, value: outcome })
             continue
           }
           const rest = outcome.failures.filter((f) => !again.includes(f))
+          // (The owner refuses a partition by itself when the topic's own limit is lower
+          // than the directory's, which sends are cut to.)
           this.enqueueAlone(again, b.codec, snap.idempotence).then(
             (alone) => settle({ job, value: { results: [...outcome.results, ...alone.results], failures: [...rest, ...alone.failures] } }),
             (error) => settle({ job, error })
@@ -401,6 +402,17 @@ class SendQueue {
       (e) => {
         const error = fromNative(e)
         if (snap.idempotence !== null && error.samsaType === 'CONNECTION_ERROR') snap.idempotence.broken = true
+        if (snap.jobs.length > 1 && NOTHING_WRITTEN.has(error.type)) {
+          // Nothing was sent: as in the owner's process, each send gets its own attempt
+          // and its own outcome, so one bad send cannot fail its neighbours.
+          for (const job of snap.jobs) {
+            this.enqueueAlone(partsOf(job), b.codec, snap.idempotence).then(
+              (value) => settle({ job, value }),
+              (own) => settle({ job, error: own })
+            )
+          }
+          return
+        }
         for (const job of snap.jobs) settle({ job, error })
       }
     ).finally(() => {
@@ -415,9 +427,9 @@ class SendQueue {
   }
 
   /**
-   * Sends `failures` (partitions of one send that a remote flush refused before anything of
-   * them was sent) again, in a flush of their own: now, or once the producer's flush in
-   * flight is answered. Resolves to that flush's { results, failures }.
+   * Sends `failures` (partitions of one send, with its messages for each, that a remote
+   * flush did not store) again, in a flush of their own: now, or once the producer's flush
+   * in flight is answered. Resolves to that flush's { results, failures }.
    */
   enqueueAlone(failures, codec, idempotence) {
     const slot = `alone:${++aloneSlots}`
@@ -585,6 +597,18 @@ function outcomeOf(job, out, rows, alone = false) {
     }
   }
   return { results, failures }
+}
+
+/** Every partition a job wrote to, with its messages there, as `resendEntries` takes them. */
+function partsOf(job) {
+  const parts = []
+  for (const { topic, touched, messages, partitionOf, numPartitions } of job.topics) {
+    for (let k = 0; k < touched.length; k += 2) {
+      const p = touched[k]
+      parts.push({ topic, partition: p, numPartitions, messages: partitionOf === null ? messages : messages.filter((_, i) => partitionOf[i] === p) })
+    }
+  }
+  return parts
 }
 
 /** Entries that send the messages of `failures` ({ topic, partition, numPartitions,

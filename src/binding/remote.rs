@@ -197,25 +197,22 @@ impl RemoteBroker {
         let max = self.max_message_bytes;
         let i = self.inner();
         let mut frame = i.produce_frame();
-        let (indexes, sent, local_errors) = with_groups(&topics, data, meta, timestamps, producer, sequences, |indexes, groups| {
+        let (indexes, parts) = with_groups(&topics, data, meta, timestamps, producer, sequences, |indexes, groups| {
             let parts: Vec<(&str, i32)> = groups.iter().map(|g| (g.topic, g.partition)).collect();
-            let mut errors = produce::write(&mut frame, &parts, |k, out| {
+            let errors = produce::write(&mut frame, &parts, |k, out| {
                 let g = &groups[k];
                 encode_batches(out, &g.records, codec, max, g.producer, |_| {})
             });
-            // Partitions refused here (a message too large) are put back in their places
-            // among the owner's answers, so in order.
-            errors.sort_by_key(|(k, _)| *k);
-            let sent: Vec<(String, i32)> = (0..parts.len())
-                .filter(|k| errors.binary_search_by_key(k, |(e, _)| *e).is_err())
-                .map(|k| (parts[k].0.to_string(), parts[k].1))
-                .collect();
-            let errors: Vec<_> = errors.into_iter().map(|(k, e)| (k, parts[k].0.to_string(), parts[k].1, e)).collect();
-            Ok((indexes.to_vec(), sent, errors))
+            // As the owner's process appends a send: a partition that cannot be encoded (a
+            // message too large) fails the whole send, before anything of it is sent.
+            if let Some((_, e)) = errors.into_iter().min_by_key(|(k, _)| *k) {
+                return Err(to_js(e));
+            }
+            Ok((indexes.to_vec(), parts.iter().map(|(t, p)| (t.to_string(), *p)).collect::<Vec<_>>()))
         })?;
         // Written to the owner from here when the connection is free: the owner is at work
         // while the wait for its answer is scheduled.
-        let call = if sent.is_empty() { None } else { Some(i.begin_produce(sent.clone(), frame).js()?) };
+        let call = if parts.is_empty() { None } else { Some(i.begin_produce(parts.clone(), frame).js()?) };
         let (answer, promise) = Answer::<ProduceResult>::new(env)?;
         self.core.spawn(async move {
             let outcomes = match call {
@@ -224,15 +221,7 @@ impl RemoteBroker {
             };
             match outcomes {
                 Err(e) => answer.reject(to_js(e)),
-                Ok(mut outcomes) => {
-                    let mut order = sent;
-                    for (k, t, p, e) in local_errors {
-                        order.insert(k, (t, p));
-                        outcomes.insert(k, Err(e));
-                    }
-                    let rows = result_rows(&indexes, order.iter().map(|(_, p)| *p), outcomes.into_iter());
-                    answer.resolve(rows);
-                }
+                Ok(outcomes) => answer.resolve(result_rows(&indexes, parts.iter().map(|(_, p)| *p), outcomes.into_iter())),
             }
         });
         Ok(promise)
