@@ -24,13 +24,14 @@ const NOTHING_WRITTEN = new Set([
 ])
 
 class Builder {
-  constructor(codec, idempotence) {
+  /** `small`: a builder for one send, whose buffers start small and grow as needed. */
+  constructor(codec, idempotence, small = false) {
     this.codec = codec
     // The idempotent producer's { producerId, epoch, sequences: Map }, or null.
     this.idempotence = idempotence
-    this.data = Buffer.allocUnsafe(1 << 20)
-    this.meta = new Int32Array(1 << 16)
-    this.timestamps = new Float64Array(1 << 14)
+    this.data = Buffer.allocUnsafe(small ? 1 << 12 : 1 << 20)
+    this.meta = new Int32Array(small ? 1 << 8 : 1 << 16)
+    this.timestamps = new Float64Array(small ? 1 << 6 : 1 << 14)
     this.reset()
   }
 
@@ -344,8 +345,10 @@ class SendQueue {
     if (b.inflight) return
     // One flush in flight per producer (its builders of other codecs wait too): its
     // sequences move on only when the owner answered.
-    const gate = b.idempotence || b
+    const gate = b.gate || b.idempotence || b
     if (gate.remoteInflight) return
+    // Sends resent one by one (see below) go before anything made after them.
+    if (!b.gate && gate.resends && gate.resends.length > 0) return
     if (b.idempotence !== null && b.idempotence.broken) {
       // What waits in the builder goes once the new producer id is here.
       b.inflight = this.renewProducerId(b.idempotence).then(
@@ -357,7 +360,6 @@ class SendQueue {
           b.inflight = gate.remoteInflight = null
           const { jobs } = b
           b.reset()
-          if (b.alone) this.builders.delete(b.alone)
           for (const job of jobs) job.reject(fromNative(e))
         }
       )
@@ -385,7 +387,7 @@ class SendQueue {
           // A partition the owner refused whole (a message too large for the topic) was
           // refused for every send in this flush that wrote to it: one bad send must not
           // fail its neighbours, so each such send's part goes again in a flush of its own.
-          const again = snap.jobs.length > 1 ? outcome.failures.filter((f) => NOTHING_WRITTEN.has(f.error.type)) : []
+          const again = snap.jobs.length > 1 ? outcome.failures.filter((f) => f.error.type === 'MESSAGE_TOO_LARGE') : []
           if (again.length === 0) {
             settle({ job, value: outcome })
             continue
@@ -393,7 +395,7 @@ class SendQueue {
           const rest = outcome.failures.filter((f) => !again.includes(f))
           // (The owner refuses a partition by itself when the topic's own limit is lower
           // than the directory's, which sends are cut to.)
-          this.enqueueAlone(again, b.codec, snap.idempotence).then(
+          this.resendAlone(again, b.codec, snap.idempotence, gate).then(
             (alone) => settle({ job, value: { results: [...outcome.results, ...alone.results], failures: [...rest, ...alone.failures] } }),
             (error) => settle({ job, error })
           )
@@ -403,10 +405,11 @@ class SendQueue {
         const error = fromNative(e)
         if (snap.idempotence !== null && error.samsaType === 'CONNECTION_ERROR') snap.idempotence.broken = true
         if (snap.jobs.length > 1 && NOTHING_WRITTEN.has(error.type)) {
-          // Nothing was sent: as in the owner's process, each send gets its own attempt
-          // and its own outcome, so one bad send cannot fail its neighbours.
+          // Nothing was sent: each send gets its own attempt and its own outcome, in call
+          // order, so one bad send cannot fail its neighbours (as in the owner's process,
+          // where only an idempotent producer's sends all fail).
           for (const job of snap.jobs) {
-            this.enqueueAlone(partsOf(job), b.codec, snap.idempotence).then(
+            this.resendAlone(partsOf(job), b.codec, snap.idempotence, gate).then(
               (value) => settle({ job, value }),
               (own) => settle({ job, error: own })
             )
@@ -418,7 +421,8 @@ class SendQueue {
     ).finally(() => {
       b.inflight = null
       gate.remoteInflight = null
-      if (b.alone) this.builders.delete(b.alone)
+      const resend = gate.resends && gate.resends.shift()
+      if (resend) return this.flushRemote(resend)
       // Whatever waited (in this builder or another of the producer's) goes now.
       for (const other of this.builders.values()) if (other.count > 0 && (other.idempotence || other) === gate) this.flushRemote(other)
     })
@@ -428,25 +432,26 @@ class SendQueue {
 
   /**
    * Sends `failures` (partitions of one send, with its messages for each, that a remote
-   * flush did not store) again, in a flush of their own: now, or once the producer's flush
-   * in flight is answered. Resolves to that flush's { results, failures }.
+   * flush did not store) again, in a flush of their own. Such resends go one at a time, in
+   * the order they were made, before any flush of sends made since (`gate.resends`).
+   * Resolves to that flush's { results, failures }.
    */
-  enqueueAlone(failures, codec, idempotence) {
-    const slot = `alone:${++aloneSlots}`
-    const b = new Builder(codec, idempotence)
-    b.alone = slot
+  resendAlone(failures, codec, idempotence, gate) {
+    const b = new Builder(codec, idempotence, true)
+    b.gate = gate
     let job
     try {
       job = b.add(resendEntries(failures), Date.now(), FORCED_PARTITIONS)
     } catch (e) {
       return Promise.reject(e)
     }
-    this.builders.set(slot, b)
     const promise = new Promise((resolve, reject) => {
       job.resolve = resolve
       job.reject = reject
     })
-    this.flushRemote(b)
+    if (!gate.resends) gate.resends = []
+    gate.resends.push(b)
+    if (!gate.remoteInflight) this.flushRemote(gate.resends.shift())
     return promise
   }
 
@@ -520,7 +525,6 @@ class SendQueue {
 
 const NO_SEQUENCES = new Int32Array(0)
 let producerSlots = 0
-let aloneSlots = 0
 // The partitioner of a resend, whose every message keeps the partition it had.
 const FORCED_PARTITIONS = () => {
   throw new Error('a resend gives every message its partition')

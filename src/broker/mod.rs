@@ -307,6 +307,9 @@ impl Broker {
     /// Commits a member's offsets as Kafka's OffsetCommit does: those of partitions that
     /// do not exist are refused (UNKNOWN_TOPIC_OR_PARTITION), the rest committed together.
     pub fn commit_offsets(&self, group: &str, member: &str, offsets: &[(String, i32, Committed)]) -> Result<()> {
+        if offsets.iter().all(|(t, p, _)| self.has_partition(t, *p)) {
+            return self.groups.commit(group, Some(member), offsets);
+        }
         let (known, unknown): (Vec<_>, Vec<_>) = offsets.iter().cloned().partition(|(t, p, _)| self.has_partition(t, *p));
         if !known.is_empty() {
             self.groups.commit(group, Some(member), &known)?;

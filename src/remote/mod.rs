@@ -628,23 +628,22 @@ impl Inner {
             .with_retention_time_ms(-1)
             .with_topics(topics);
         let resp = self.control.call(&req, 9, REQUEST_TIMEOUT).await?;
-        for t in resp.topics {
-            for p in t.partitions {
-                // OffsetCommit carries no message: these are given as the owner's process
-                // gives them to its own members (the KIP-848 code for a commit refused to a
-                // member as kafkajs knows it, ILLEGAL_GENERATION).
-                let (topic, partition) = (t.name.0.to_string(), p.partition_index);
-                match p.error_code {
-                    UNKNOWN_TOPIC_OR_PARTITION => return Err(Error::UnknownTopicOrPartition { topic, partition: Some(partition) }),
-                    STALE_MEMBER_EPOCH if !member.is_empty() => {
-                        return Err(Error::IllegalGeneration(format!(
-                            "The member \"{member}\" no longer owns {topic}-{partition} (epoch {epoch}): the commit is refused"
-                        )))
-                    }
-                    _ => {}
-                }
-                check(p.error_code, None, || format!("committing \"{}\" partition {} for group \"{group}\"", t.name.0, p.partition_index))?;
+        // OffsetCommit carries no message. A commit the owner refuses to a member (KIP-848's
+        // STALE_MEMBER_EPOCH, on every partition of the request) is given as kafkajs users
+        // know it, ILLEGAL_GENERATION, before a partition that does not exist, as the
+        // owner's process checks them.
+        let codes: Vec<(String, i32, i16)> =
+            resp.topics.iter().flat_map(|t| t.partitions.iter().map(move |p| (t.name.0.to_string(), p.partition_index, p.error_code))).collect();
+        if !member.is_empty() && codes.iter().any(|(_, _, c)| *c == STALE_MEMBER_EPOCH) {
+            return Err(Error::IllegalGeneration(format!(
+                "The member \"{member}\" no longer owns every partition of the commit, or its epoch {epoch} is stale: the commit is refused"
+            )));
+        }
+        for (topic, partition, code) in codes {
+            if code == UNKNOWN_TOPIC_OR_PARTITION {
+                return Err(Error::UnknownTopicOrPartition { topic, partition: Some(partition) });
             }
+            check(code, None, || format!("committing \"{topic}\" partition {partition} for group \"{group}\""))?;
         }
         Ok(())
     }
