@@ -233,12 +233,7 @@ class Producer {
       let entries = null
       try {
         if (this.status === STATUS.CONNECTED && !shared.closed) {
-          entries = []
-          for (const [topic, messages] of topics) {
-            let numPartitions = shared.creatingTopics.has(topic) ? null : shared.partitionCount(topic)
-            if (numPartitions === null) numPartitions = await this.partitionsOf(shared, topic)
-            entries.push({ topic, messages, numPartitions })
-          }
+          entries = await this.entriesOf(shared, topics)
         }
       } catch {
         entries = null
@@ -280,13 +275,7 @@ class Producer {
       if (this.status !== STATUS.CONNECTED || shared.closed) return bail(disconnected())
       try {
         if (pending === null) {
-          const entries = []
-          for (const [topic, messages] of topics) {
-            // The partition count is known synchronously unless the topic is new.
-            let numPartitions = shared.creatingTopics.has(topic) ? null : shared.partitionCount(topic)
-            if (numPartitions === null) numPartitions = await this.partitionsOf(shared, topic)
-            entries.push({ topic, messages, numPartitions })
-          }
+          const entries = await this.entriesOf(shared, topics)
           if (shared.closed) return bail(disconnected())
           pending = entries
         }
@@ -305,6 +294,19 @@ class Producer {
         return bail(e)
       }
     }, firstError)
+  }
+
+  /** A send's entries, each topic with its partition count (looked up, or the topic
+   * created, when it is new). */
+  async entriesOf(shared, topics) {
+    const entries = []
+    for (const [topic, messages] of topics) {
+      // The partition count is known synchronously unless the topic is new.
+      let numPartitions = shared.creatingTopics.has(topic) ? null : shared.partitionCount(topic)
+      if (numPartitions === null) numPartitions = await this.partitionsOf(shared, topic)
+      entries.push({ topic, messages, numPartitions })
+    }
+    return entries
   }
 
   /** The topic's partition count, creating the topic first if that is allowed. */

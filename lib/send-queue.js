@@ -586,8 +586,7 @@ function outcomeOf(job, out, rows, alone = false) {
       const p = order[k]
       const at = rowAt(out, rows, idx, p)
       if (r[at + 4] >= 0) {
-        const own = partitionOf === null ? messages : messages.filter((_, i) => partitionOf[i] === p)
-        failures.push({ topic, partition: p, numPartitions, error: fromNative(new Error(out.errors[r[at + 4]])), messages: own })
+        failures.push({ topic, partition: p, numPartitions, error: fromNative(new Error(out.errors[r[at + 4]])), messages: messagesIn(messages, partitionOf, p) })
         continue
       }
       results.push({
@@ -603,13 +602,19 @@ function outcomeOf(job, out, rows, alone = false) {
   return { results, failures }
 }
 
+/** A send's messages to partition `p` of a topic (`partitionOf`: each message's partition,
+ * null when they all went to one). */
+function messagesIn(messages, partitionOf, p) {
+  return partitionOf === null ? messages : messages.filter((_, i) => partitionOf[i] === p)
+}
+
 /** Every partition a job wrote to, with its messages there, as `resendEntries` takes them. */
 function partsOf(job) {
   const parts = []
   for (const { topic, touched, messages, partitionOf, numPartitions } of job.topics) {
     for (let k = 0; k < touched.length; k += 2) {
       const p = touched[k]
-      parts.push({ topic, partition: p, numPartitions, messages: partitionOf === null ? messages : messages.filter((_, i) => partitionOf[i] === p) })
+      parts.push({ topic, partition: p, numPartitions, messages: messagesIn(messages, partitionOf, p) })
     }
   }
   return parts
