@@ -263,8 +263,8 @@ export interface DamageJs {
 }
 
 /**
- * A fetched run of records: one Buffer holding every key, value and header, and a table
- * of where each record's parts are, so JS slices them without further native calls.
+ * A fetched run of records: one Buffer holding every key, value and header, and tables of
+ * where each record's parts are (converted by hand, see src/binding/fetched.rs).
  */
 export interface FetchResult {
   data: Buffer

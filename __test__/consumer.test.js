@@ -145,6 +145,33 @@ describe('consumer', () => {
     expect(commits.slice(0, 4)).toEqual(['5', '10', '15', '20'])
   })
 
+  test('commits after back-to-back batches are spaced out, the last one still made', async () => {
+    const { kafka } = setup()
+    await kafka.admin().createTopics({ topics: [{ topic: 'trickle', numPartitions: 1 }] })
+    const commits = []
+    const c = await startConsumer(kafka, { groupId: 'trickle-db', topics: ['trickle'] })
+    c.consumer.on(c.consumer.events.COMMIT_OFFSETS, (e) => commits.push({ at: performance.now(), offset: e.payload.topics[0].partitions[0].offset }))
+    // One message per send, each its own batch as the consumer keeps up.
+    const producer = kafka.producer()
+    await producer.connect()
+    const start = performance.now()
+    for (let i = 0; i < 300; i++) await producer.send({ topic: 'trickle', messages: [{ value: `t${i}` }] })
+    await waitFor(() => commits.some((x) => x.offset === '300'), { what: 'the last offset committed' })
+    const elapsed = performance.now() - start
+    // A commit starts at most every 5 ms (each ends after it starts): never one per batch.
+    expect(commits.length).toBeLessThanOrEqual(Math.ceil(elapsed / 5) + 1)
+    const admin = kafka.admin()
+    const [{ partitions }] = await admin.fetchOffsets({ groupId: 'trickle-db', topics: ['trickle'] })
+    expect(partitions[0].offset).toBe('300')
+    // A message handled just before a stop is committed by the stop, not left to a timer.
+    await producer.send({ topic: 'trickle', messages: [{ value: 'last' }] })
+    await waitFor(() => c.got.length === 301, { what: 'the last message' })
+    await c.consumer.stop()
+    const [after] = await admin.fetchOffsets({ groupId: 'trickle-db', topics: ['trickle'] })
+    expect(after.partitions[0].offset).toBe('301')
+    await producer.disconnect()
+  })
+
   test('disconnect() from inside a handler takes effect once the handler returns', async () => {
     const { kafka } = setup()
     await produce(kafka, 'once', [{ value: 'a' }, { value: 'b' }, { value: 'c' }])

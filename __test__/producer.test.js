@@ -161,6 +161,11 @@ describe('producer', () => {
     const attributes = fs.readFileSync(seg).readInt16BE(21)
     expect(attributes & 7).toBe(CompressionTypes[codec])
     await expect(producer.send({ topic: 'zipped', compression: 9, messages: [{ value }] })).rejects.toThrow(/Unsupported compression codec/)
+    // Over 64 KiB decompressed, a fetched run leaves the addon without a copy (smaller
+    // ones are copied): the same records either way.
+    const big = 'rider location '.repeat(3000)
+    await producer.send({ topic: 'zipped', compression: CompressionTypes[codec], messages: [{ value: big }, { value: big }] })
+    expect(readPartition(dataDir, 'zipped', 0).map((r) => r.value.toString())).toEqual([value, value, big, big])
     await producer.disconnect()
   })
 

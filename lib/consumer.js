@@ -86,6 +86,11 @@ const CLOCK_EVERY = 64
 const START_SLICE = 500
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve))
+// Background commits after batches start at most this often: at low latency a busy
+// partition yields a batch every fraction of a millisecond, and a commit (a round trip to
+// the coordinator, a write to its offsets file) per batch would cost more than the
+// batches. A lone batch commits at once; anything that must commit now cuts the wait.
+const COMMIT_SPACING_MS = 5
 
 /** Where a consumer stands on one partition it owns. */
 class PartitionState {
@@ -173,6 +178,8 @@ class Consumer {
     this.resolvedSinceCommit = 0
     this.committing = null // the commit after a batch, while in flight (see commitSoon)
     this.commitAgain = false
+    this.commitStarted = 0 // when the last background commit went out (performance.now())
+    this.commitWait = null // { timer, go }: a background commit waiting for its turn
     this.loopDone = null
     this.handling = 0 // handlers running now (stop/disconnect from inside one is deferred)
     this.pendingSeeks = new Map() // seeks of partitions not (yet) assigned to this member
@@ -897,15 +904,35 @@ class Consumer {
     this.committing = (async () => {
       do {
         this.commitAgain = false
+        const wait = this.commitStarted + COMMIT_SPACING_MS - performance.now()
+        if (wait > 0) {
+          await new Promise((go) => {
+            this.commitWait = { timer: setTimeout(go, wait), go }
+          })
+          this.commitWait = null
+        }
+        this.commitStarted = performance.now()
         await this.commitResolved([...this.partitions.values()]).catch((e) => this.commitFailed(e))
       } while (this.commitAgain && this.member)
     })().finally(() => (this.committing = null))
   }
 
+  /** The background commit, now: a revocation, a stop or an explicit commit waits for
+   * it, and not for its turn. */
+  async commitsDone() {
+    if (!this.committing) return
+    const w = this.commitWait
+    if (w) {
+      clearTimeout(w.timer)
+      w.go()
+    }
+    await this.committing
+  }
+
   /** Commits the resolved offsets of `states` that moved since their last commit, after
    * the background commits in flight (if any; they never reject). */
   async commitPartitions(states) {
-    if (this.committing) await this.committing
+    await this.commitsDone()
     await this.commitResolved(states)
   }
 
@@ -959,7 +986,7 @@ class Consumer {
       return { topic, partition, offset: n, metadata: metadata ?? undefined }
     })
     if (!this.member) throw new KafkaJSNonRetriableError('Consumer group was not initialized, consumer#run must be called first')
-    if (this.committing) await this.committing
+    await this.commitsDone()
     await this.commitToCoordinator(list)
     for (const { topic, partition, offset } of list) {
       const p = this.partitions.get(key(topic, partition))

@@ -3,6 +3,7 @@
 //! recovery, topic creation, fsync, close) runs off the JS thread.
 
 mod error;
+mod fetched;
 mod group;
 mod logs;
 mod produce;
@@ -10,12 +11,14 @@ mod remote;
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{Buffer, Float64Array};
+use napi::bindgen_prelude::Float64Array;
+
+pub use self::fetched::FetchResult;
+use self::fetched::{decode_fetch, Read};
 use napi_derive::napi;
 
 use self::error::{invalid_arg, IntoJs};
 use crate::broker::{Broker, BrokerConfig};
-use crate::log::batch;
 
 /// Broker settings from `new Kafka({...})`; absent fields keep Kafka's defaults.
 #[napi(object)]
@@ -91,20 +94,6 @@ pub struct ConfigEntry {
     pub name: String,
     pub value: String,
     pub is_default: bool,
-}
-
-/// A fetched run of records: one Buffer holding every key, value and header, and a table
-/// of where each record's parts are, so JS slices them without further native calls.
-#[napi(object)]
-pub struct FetchResult {
-    pub data: Buffer,
-    /// Per record, `RECORD_FIELDS` numbers: offset, timestamp, key start, key length (-1
-    /// for null), value start, value length (-1 for null), first header, header count.
-    pub records: Float64Array,
-    /// Per header, 4 numbers: key start, key length, value start, value length (-1 null).
-    pub headers: Float64Array,
-    pub high_watermark: f64,
-    pub log_start_offset: f64,
 }
 
 /// Opens (and recovers) the data directory `dir` on a worker thread, and serves it to the
@@ -375,7 +364,7 @@ impl NativeBroker {
     pub fn fetch(&self, topic: String, partition: i32, offset: f64, max_bytes: u32) -> napi::Result<Option<FetchResult>> {
         let offset = offset as i64;
         let read = self.inner.read(&topic, partition, offset, max_bytes as usize).js()?;
-        decode_fetch(read.bytes, offset, read.high_watermark, read.log_start_offset)
+        decode_fetch(Read::Owned(read.bytes), offset, read.high_watermark, read.log_start_offset)
     }
 
     /// Test hook: the next `n` appends to a partition fail with EIO.
@@ -569,63 +558,3 @@ pub async fn verify_data_dir(dir: String, repair: bool) -> napi::Result<VerifyRe
     Ok(verify_report(r.partitions, r.repaired))
 }
 
-/// Decodes fetched batches (records before `offset` skipped) into one Buffer and tables.
-fn decode_fetch(bytes: Vec<u8>, offset: i64, high_watermark: i64, log_start_offset: i64) -> napi::Result<Option<FetchResult>> {
-    if bytes.is_empty() {
-        return Ok(None);
-    }
-
-    // Keys and values of uncompressed batches are sliced out of the bytes read from the
-    // log where they lie (no second copy); decompressed ones are appended after them.
-    let base = bytes.as_ptr() as usize;
-    let mut extra: Vec<u8> = Vec::new();
-    let mut records = Vec::new();
-    let mut headers = Vec::new();
-    let mut scratch = Vec::new();
-    let mut pos = 0;
-    while let Some(h) = batch::BatchHeader::parse(&bytes[pos..]) {
-        let end = pos + h.total_size();
-        batch::for_each_record(&bytes[pos..end], &mut scratch, |r| {
-            if r.offset < offset {
-                return;
-            }
-            let mut locate = |b: Option<&[u8]>| match b {
-                None => (0.0, -1.0),
-                Some(b) => {
-                    let at = (b.as_ptr() as usize).wrapping_sub(base);
-                    if at.checked_add(b.len()).is_some_and(|e| e <= bytes.len()) {
-                        (at as f64, b.len() as f64)
-                    } else {
-                        let start = bytes.len() + extra.len();
-                        extra.extend_from_slice(b);
-                        (start as f64, b.len() as f64)
-                    }
-                }
-            };
-            let (ks, kl) = locate(r.key);
-            let (vs, vl) = locate(r.value);
-            let first_header = (headers.len() / 4) as f64;
-            let count = r.headers.len() as f64;
-            for hd in r.headers {
-                let (hks, hkl) = locate(Some(hd.key));
-                let (hvs, hvl) = locate(hd.value);
-                headers.extend_from_slice(&[hks, hkl, hvs, hvl]);
-            }
-            records.extend_from_slice(&[r.offset as f64, r.timestamp as f64, ks, kl, vs, vl, first_header, count]);
-        })
-        .js()?;
-        pos = end;
-        if pos >= bytes.len() {
-            break;
-        }
-    }
-    let mut data = bytes;
-    data.extend_from_slice(&extra);
-    Ok(Some(FetchResult {
-        data: data.into(),
-        records: Float64Array::new(records),
-        headers: Float64Array::new(headers),
-        high_watermark: high_watermark as f64,
-        log_start_offset: log_start_offset as f64,
-    }))
-}

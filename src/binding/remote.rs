@@ -12,7 +12,8 @@ use napi_derive::napi;
 use super::error::{invalid_arg, to_js, IntoJs};
 use super::group::{pairs, tps, BeatResult, GroupJs, MemberJs, OffsetJs, PollResult, TopicPartitionJs};
 use super::produce::{result_rows, with_groups, ProduceResult};
-use super::{decode_fetch, AppendWatcher, ConfigEntry, FetchResult, ListenAddress, ListenOptions, NewTopicJs, PartitionOffsets, VerifyReport};
+use super::fetched::{decode_fetch, Read};
+use super::{AppendWatcher, ConfigEntry, FetchResult, ListenAddress, ListenOptions, NewTopicJs, PartitionOffsets, VerifyReport};
 use crate::error::Error;
 use crate::log::batch::encode_batches;
 use crate::log::Compression;
@@ -298,7 +299,7 @@ impl RemoteBroker {
     pub fn fetch(&self, topic: String, partition: i32, offset: f64, max_bytes: u32, reader: Option<u32>) -> napi::Result<Option<FetchResult>> {
         match self.core.inner().fetch(reader.unwrap_or(0), &topic, partition, offset as i64, max_bytes.min(i32::MAX as u32) as i32).js()? {
             None => Ok(None),
-            Some(f) => decode_fetch(Vec::from(f.bytes), offset as i64, f.high_watermark, f.log_start_offset),
+            Some(f) => decode_fetch(Read::Shared(f.bytes), offset as i64, f.high_watermark, f.log_start_offset),
         }
     }
 
