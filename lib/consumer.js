@@ -180,6 +180,7 @@ class Consumer {
     this.commitAgain = false
     this.commitStarted = 0 // when the last background commit went out (performance.now())
     this.commitWait = null // { timer, go }: a background commit waiting for its turn
+    this.commitNow = false // someone waits for the background commits: no more turns
     this.loopDone = null
     this.handling = 0 // handlers running now (stop/disconnect from inside one is deferred)
     this.pendingSeeks = new Map() // seeks of partitions not (yet) assigned to this member
@@ -893,9 +894,10 @@ class Consumer {
 
   /** The commit after a batch, without holding up the next batch for the coordinator's
    * answer (kafkajs awaits it: a round trip per batch on the path of every message). One
-   * commit is in flight at a time, and the batches processed meanwhile are committed
-   * together when it ends. At least once still holds: only processed offsets are
-   * committed, and a revocation, a stop or an explicit commit waits for this one first. */
+   * commit is in flight at a time, one starts at most every COMMIT_SPACING_MS, and the
+   * batches processed meanwhile are committed together. At least once still holds: only
+   * processed offsets are committed, and a revocation, a stop or an explicit commit
+   * waits for this one first (see commitsDone). */
   commitSoon() {
     if (this.committing) {
       this.commitAgain = true
@@ -904,8 +906,10 @@ class Consumer {
     this.committing = (async () => {
       do {
         this.commitAgain = false
-        const wait = this.commitStarted + COMMIT_SPACING_MS - performance.now()
-        if (wait > 0) {
+        // (A timer counts from the event loop's cached time and may fire early: hence
+        // the loop.)
+        let wait
+        while ((wait = this.commitStarted + COMMIT_SPACING_MS - performance.now()) > 0 && !this.commitNow) {
           await new Promise((go) => {
             this.commitWait = { timer: setTimeout(go, wait), go }
           })
@@ -914,13 +918,17 @@ class Consumer {
         this.commitStarted = performance.now()
         await this.commitResolved([...this.partitions.values()]).catch((e) => this.commitFailed(e))
       } while (this.commitAgain && this.member)
-    })().finally(() => (this.committing = null))
+    })().finally(() => {
+      this.committing = null
+      this.commitNow = false
+    })
   }
 
   /** The background commit, now: a revocation, a stop or an explicit commit waits for
    * it, and not for its turn. */
   async commitsDone() {
     if (!this.committing) return
+    this.commitNow = true
     const w = this.commitWait
     if (w) {
       clearTimeout(w.timer)
