@@ -163,7 +163,7 @@ describe('consumer', () => {
     const admin = kafka.admin()
     const [{ partitions }] = await admin.fetchOffsets({ groupId: 'trickle-db', topics: ['trickle'] })
     expect(partitions[0].offset).toBe('300')
-    // A message handled just before a stop is committed by the stop, not left to a timer.
+    // A message handled just before a stop is committed by the time stop() returns.
     await producer.send({ topic: 'trickle', messages: [{ value: 'last' }] })
     await waitFor(() => c.got.length === 301, { what: 'the last message' })
     await c.consumer.stop()

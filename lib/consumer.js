@@ -905,7 +905,6 @@ class Consumer {
     }
     this.committing = (async () => {
       do {
-        this.commitAgain = false
         // (A timer counts from the event loop's cached time and may fire early: hence
         // the loop.)
         let wait
@@ -915,6 +914,8 @@ class Consumer {
           })
           this.commitWait = null
         }
+        // Batches that end from here on are not in this commit's offsets.
+        this.commitAgain = false
         this.commitStarted = performance.now()
         await this.commitResolved([...this.partitions.values()]).catch((e) => this.commitFailed(e))
       } while (this.commitAgain && this.member)

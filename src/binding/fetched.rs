@@ -150,9 +150,9 @@ unsafe fn f64_array(env: sys::napi_env, v: &[f64]) -> napi::Result<sys::napi_val
     let mut buffer = ptr::null_mut();
     check_status!(unsafe { sys::napi_create_arraybuffer(env, bytes, &mut data, &mut buffer) }, "Failed to create an ArrayBuffer")?;
     if bytes > 0 {
-        // SAFETY: `data` is the new ArrayBuffer's memory, `bytes` long and suitably aligned
-        // for f64 (V8 allocates ArrayBuffers aligned for any element type).
-        unsafe { ptr::copy_nonoverlapping(v.as_ptr(), data.cast::<f64>(), v.len()) };
+        // SAFETY: `data` is the new ArrayBuffer's memory, `bytes` long (copied as bytes:
+        // no assumption about its alignment).
+        unsafe { ptr::copy_nonoverlapping(v.as_ptr().cast::<u8>(), data.cast::<u8>(), bytes) };
     }
     let mut out = ptr::null_mut();
     check_status!(
