@@ -120,7 +120,7 @@ class Builder {
    * partition's group, to work out its own base offsets from the flush's result.
    */
   add(entries, now, partitioner) {
-    const job = { topics: [], dataStart: this.dataPos, metaStart: this.metaPos, countStart: this.count }
+    const job = { topics: [], now, dataStart: this.dataPos, metaStart: this.metaPos, countStart: this.count }
     try {
       for (const entry of entries) this.addTopic(job, entry, now, partitioner)
     } catch (e) {
@@ -395,7 +395,7 @@ class SendQueue {
           const rest = outcome.failures.filter((f) => !again.includes(f))
           // (The owner refuses a partition by itself when the topic's own limit is lower
           // than the directory's, which sends are cut to.)
-          this.resendAlone(again, b.codec, snap.idempotence, gate).then(
+          this.resendAlone(again, job.now, b.codec, snap.idempotence, gate).then(
             (alone) => settle({ job, value: { results: [...outcome.results, ...alone.results], failures: [...rest, ...alone.failures] } }),
             (error) => settle({ job, error })
           )
@@ -409,7 +409,7 @@ class SendQueue {
           // order, so one bad send cannot fail its neighbours (as in the owner's process,
           // where only an idempotent producer's sends all fail).
           for (const job of snap.jobs) {
-            this.resendAlone(partsOf(job), b.codec, snap.idempotence, gate).then(
+            this.resendAlone(partsOf(job), job.now, b.codec, snap.idempotence, gate).then(
               (value) => settle({ job, value }),
               (own) => settle({ job, error: own })
             )
@@ -434,14 +434,15 @@ class SendQueue {
    * Sends `failures` (partitions of one send, with its messages for each, that a remote
    * flush did not store) again, in a flush of their own. Such resends go one at a time, in
    * the order they were made, before any flush of sends made since (`gate.resends`).
-   * Resolves to that flush's { results, failures }.
+   * Messages without a timestamp keep the one their send gave them (`now`). Resolves to
+   * that flush's { results, failures }.
    */
-  resendAlone(failures, codec, idempotence, gate) {
+  resendAlone(failures, now, codec, idempotence, gate) {
     const b = new Builder(codec, idempotence, true)
     b.gate = gate
     let job
     try {
-      job = b.add(resendEntries(failures), Date.now(), FORCED_PARTITIONS)
+      job = b.add(resendEntries(failures), now, FORCED_PARTITIONS)
     } catch (e) {
       return Promise.reject(e)
     }
