@@ -174,20 +174,16 @@ impl ToNapiValue for FetchResult {
             ]
         };
         let names: [&std::ffi::CStr; 5] = [c"data", c"records", c"headers", c"highWatermark", c"logStartOffset"];
-        let properties: Vec<sys::napi_property_descriptor> = names
-            .iter()
-            .zip(values)
-            .map(|(name, value)| sys::napi_property_descriptor {
-                utf8name: name.as_ptr(),
-                name: ptr::null_mut(),
-                method: None,
-                getter: None,
-                setter: None,
-                value,
-                attributes: sys::PropertyAttributes::writable | sys::PropertyAttributes::enumerable | sys::PropertyAttributes::configurable,
-                data: ptr::null_mut(),
-            })
-            .collect();
+        let properties: [sys::napi_property_descriptor; 5] = std::array::from_fn(|i| sys::napi_property_descriptor {
+            utf8name: names[i].as_ptr(),
+            name: ptr::null_mut(),
+            method: None,
+            getter: None,
+            setter: None,
+            value: values[i],
+            attributes: sys::PropertyAttributes::writable | sys::PropertyAttributes::enumerable | sys::PropertyAttributes::configurable,
+            data: ptr::null_mut(),
+        });
         unsafe { napi::bindgen_prelude::create_object_with_properties(env, &properties) }
     }
 }

@@ -12,12 +12,11 @@ mod remote;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::Float64Array;
-
-pub use self::fetched::FetchResult;
-use self::fetched::{decode_fetch, Read};
 use napi_derive::napi;
 
 use self::error::{invalid_arg, IntoJs};
+pub use self::fetched::FetchResult;
+use self::fetched::{decode_fetch, Read};
 use crate::broker::{Broker, BrokerConfig};
 
 /// Broker settings from `new Kafka({...})`; absent fields keep Kafka's defaults.
