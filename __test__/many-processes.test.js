@@ -27,8 +27,8 @@ afterEach(async () => {
 })
 
 /** Starts a process that opens `dataDir` and holds it (the owner) until stopped. */
-async function holder(dataDir) {
-  const proc = spawnNode([fixture('hold-lock.js'), dataDir])
+async function holder(dataDir, options = {}) {
+  const proc = spawnNode([fixture('hold-lock.js'), dataDir, JSON.stringify(options)])
   await until(() => proc.lines.includes('ready'), { timeoutMs: 15000, what: () => `the owner to open the directory\n${proc.output()}` })
   return proc
 }
@@ -483,6 +483,109 @@ test('from another process too, a bad send made together with good ones fails al
   // Each good send's reported offset holds its message.
   expect(reported.map(([offset, value]) => `${offset}:${value}`).sort()).toEqual([...values].sort())
   await owner.stop('SIGTERM')
+}, 60000)
+
+test("from another process, sends keep flowing while earlier ones are unanswered, and a partition's failure fails only its own send: the sends already out behind it are stored, once each, in call order", async () => {
+  const dataDir = tempDir('samsa-pipelined-sends-')
+  // The owner answers a send once it is on disk, so a send's answer takes a while.
+  const owner = await holder(dataDir, { fsync: true })
+  const kafka = quiet(dataDir)
+  const admin = kafka.admin()
+  await admin.connect()
+  // The topic's own limit is below the directory's, so the producer lets the large message
+  // go and the owner refuses its partition, after the sends behind it have gone.
+  await admin.createTopics({ topics: [{ topic: 'p', configEntries: [{ name: 'max.message.bytes', value: '200000' }] }] })
+  const producer = kafka.producer()
+  await producer.connect()
+  await producer.send({ topic: 'p', messages: [{ value: 'first' }] })
+  const sends = []
+  const expected = ['first']
+  const bad = new Set()
+  const firsts = [] // each send's first value
+  const turn = () => new Promise((resolve) => setImmediate(resolve))
+  for (let round = 0; round < 4; round++) {
+    // A large send the owner takes a while over, then a message too large for the topic,
+    // then small sends, each made in a turn of the event loop of its own: each goes in a
+    // flush of its own while those before it are still out.
+    const large = Array.from({ length: 5000 }, (_, j) => ({ value: `a${round}-${j}` }))
+    sends.push(producer.send({ topic: 'p', messages: large }))
+    firsts.push(large[0].value)
+    expected.push(...large.map((m) => m.value))
+    await turn()
+    bad.add(sends.length)
+    sends.push(producer.send({ topic: 'p', messages: [{ value: Buffer.alloc(300000, 98) }] }))
+    firsts.push(null)
+    await turn()
+    for (let i = 0; i < 3; i++) {
+      const messages = [{ value: `v${round}-${i}` }, { value: `w${round}-${i}` }]
+      sends.push(producer.send({ topic: 'p', messages }))
+      firsts.push(messages[0].value)
+      expected.push(...messages.map((m) => m.value))
+      await turn()
+    }
+  }
+  const outcomes = await Promise.allSettled(sends)
+  outcomes.forEach((o, i) => {
+    expect([i, o.status]).toEqual([i, bad.has(i) ? 'rejected' : 'fulfilled'])
+    if (o.status === 'rejected') expect(o.reason.type).toBe('MESSAGE_TOO_LARGE')
+  })
+  // The producer's sequences are right afterwards too.
+  await producer.send({ topic: 'p', messages: [{ value: 'last' }] })
+  expected.push('last')
+  const consumer = kafka.consumer({ groupId: 'pipelined' })
+  await consumer.connect()
+  await consumer.subscribe({ topics: ['p'], fromBeginning: true })
+  const stored = []
+  await consumer.run({ eachMessage: async ({ message }) => stored.push([message.offset, String(message.value)]) })
+  await until(() => stored.length >= expected.length, { timeoutMs: 15000, what: () => `${expected.length} messages, got ${stored.length}` })
+  expect(stored.map(([, v]) => v)).toEqual(expected)
+  // Each send's reported base offset holds its first message.
+  const at = new Map(stored)
+  outcomes.forEach((o, i) => {
+    if (o.status === 'fulfilled') expect(at.get(o.value[0].baseOffset)).toBe(firsts[i])
+  })
+  await consumer.disconnect()
+  await producer.disconnect()
+  await owner.stop('SIGTERM')
+}, 60000)
+
+test('sends out from another process when the owner is killed go again, in the order they were made, to the next owner: each stored once, none refused', async () => {
+  const dataDir = tempDir('samsa-pipelined-restart-')
+  const first = await holder(dataDir)
+  const kafka = quiet(dataDir)
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic: 'r', numPartitions: 2 }] })
+  // A producer the owner has not seen a send from yet may start at any sequence: were a
+  // later request of it to reach the next owner first, that one would be taken and the
+  // earlier ones refused.
+  const producer = kafka.producer()
+  await producer.connect()
+  const sends = []
+  const expected = [[], []]
+  let killed = null
+  for (let i = 0; i < 120; i++) {
+    const partition = i % 2
+    const messages = [{ partition, value: `m${i}` }]
+    sends.push(producer.send({ topic: 'r', messages }))
+    expected[partition].push(`m${i}`)
+    if (i === 10) killed = first.stop('SIGKILL')
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  await killed
+  const second = await holder(dataDir)
+  const outcomes = await Promise.allSettled(sends)
+  expect(outcomes.filter((o) => o.status === 'rejected').map((o) => o.reason.message)).toEqual([])
+  const consumer = kafka.consumer({ groupId: 'restart' })
+  await consumer.connect()
+  await consumer.subscribe({ topics: ['r'], fromBeginning: true })
+  const stored = [[], []]
+  await consumer.run({ eachMessage: async ({ partition, message }) => stored[partition].push(String(message.value)) })
+  await until(() => stored[0].length + stored[1].length >= 120, { timeoutMs: 20000, what: () => `120 messages, got ${stored[0].length + stored[1].length}` })
+  expect(stored).toEqual(expected)
+  await consumer.disconnect()
+  await producer.disconnect()
+  await second.stop('SIGTERM')
 }, 60000)
 
 test('sends made together from another process to a topic it has not seen yet are stored in call order (the topic looked up over the socket meanwhile)', async () => {

@@ -305,8 +305,8 @@ class SendQueue {
     }
   }
 
-  /** One native append for everything in `b`: [topic index, partition, base sequence]
-   * per partition for an idempotent producer. */
+  /** [topic index, partition, base sequence] per partition `b` writes to, for an
+   * idempotent producer: the sequences that follow what it sent before. */
   sequencesOf(b) {
     const idem = b.idempotence
     if (idem === null) return NO_SEQUENCES
@@ -319,7 +319,8 @@ class SendQueue {
     return Int32Array.from(out)
   }
 
-  produce(b, dataStart, dataEnd, metaStart, metaEnd, countStart, countEnd) {
+  /** One native append for everything in `b` (or the part of it in the ranges given). */
+  produce(b, dataStart, dataEnd, metaStart, metaEnd, countStart, countEnd, sequences = this.sequencesOf(b)) {
     const idem = b.idempotence
     return this.shared.native.produce(
       b.topics,
@@ -329,113 +330,203 @@ class SendQueue {
       b.codec,
       idem === null ? -1 : idem.producerId,
       idem === null ? -1 : idem.epoch,
-      this.sequencesOf(b)
+      sequences
     )
   }
 
   /**
-   * A flush to a directory another process owns: one Produce request, answered later. One
-   * flush per builder is in flight at a time (sends made meanwhile wait in the builder, and
-   * go in the next), so an idempotent producer's sequences follow what was stored. A lost
-   * connection resends the very same request (same sequences: the owner drops what it
-   * already has) for a while (src/remote); when that fails too, the producer takes a new
-   * producer id, so no later send can be taken for the one whose fate is unknown.
+   * A flush to a directory another process owns: one Produce request, answered later.
+   * A producer has up to MAX_IN_FLIGHT of them out at a time, as Kafka's idempotent
+   * producer does (`max.in.flight.requests.per.connection`): each takes its sequences
+   * from where the one before it ends, as if that one is stored whole, and the owner
+   * answers a connection's requests in order. Sends made while the producer is at the cap
+   * wait in the builder and go in the next flush.
+   *
+   * Answers are handled in the order the flushes went (`answered`). When a partition
+   * fails, the partition's sequence goes back to where that flush had it, and the flushes
+   * already out behind it, which the owner refuses for that partition as out of order,
+   * are not the senders' failures: their parts go again, each send's in a flush of its
+   * own, once every flush out has been answered, and before anything newer.
+   *
+   * A lost connection resends the very same request (same sequences: the owner drops what
+   * it already has) for a while (src/remote); when that fails too, the producer takes a
+   * new producer id, so no later send can be taken for the one whose fate is unknown.
    */
   flushRemote(b) {
-    if (b.inflight) return
-    // One flush in flight per producer (its builders of other codecs wait too): its
-    // sequences move on only when the owner answered.
-    const gate = b.gate || b.idempotence || b
-    if (gate.remoteInflight) return
-    // Sends resent one by one (see below) go before anything made after them.
-    if (!b.gate && gate.resends && gate.resends.length > 0) return
+    const gate = gateOf(b)
+    if (gate.renewing) return
+    if (b.gate) {
+      // A resend goes alone, when nothing else is out.
+      if (gate.flights > 0) return
+    } else if (gate.flights >= MAX_IN_FLIGHT || gate.recovering || gate.alone || gate.resends.length > 0) {
+      return
+    }
     if (b.idempotence !== null && b.idempotence.broken) {
       // What waits in the builder goes once the new producer id is here.
-      b.inflight = this.renewProducerId(b.idempotence).then(
+      gate.renewing = this.renewProducerId(b.idempotence).then(
         () => {
-          b.inflight = gate.remoteInflight = null
+          gate.renewing = null
           this.flushRemote(b)
+          this.next(gate)
         },
         (e) => {
-          b.inflight = gate.remoteInflight = null
+          gate.renewing = null
           const { jobs } = b
           b.reset()
           for (const job of jobs) job.reject(fromNative(e))
+          this.next(gate)
         }
       )
-      gate.remoteInflight = b.inflight
-      this.track(b.inflight)
+      this.track(gate.renewing)
       return
     }
-    const snap = { topics: b.topics, groupCounts: b.groupCounts, idempotence: b.idempotence, jobs: b.jobs }
+    const idem = b.idempotence
+    const sequences = this.sequencesOf(b)
+    const flight = {
+      topics: b.topics,
+      groupCounts: b.groupCounts,
+      idempotence: idem,
+      jobs: b.jobs,
+      sequences,
+      codec: b.codec,
+      // Sent while flushes before it are out: the owner may refuse it for their sake.
+      behind: gate.flights > 0,
+      alone: Boolean(b.gate),
+      sent: false,
+      done: false,
+      out: null,
+      error: null,
+    }
     // The native side encodes the send before it returns (the builder's buffers are free
     // again at once), and resends the very same request over a lost connection.
     let request
     try {
-      request = this.produce(b, 0, b.dataPos, 0, b.metaPos, 0, b.count)
+      request = this.produce(b, 0, b.dataPos, 0, b.metaPos, 0, b.count, sequences)
+      flight.sent = true
     } catch (e) {
       request = Promise.reject(e)
     }
+    if (flight.sent && idem !== null) {
+      // The next flush follows on from this one.
+      for (let i = 0; i < sequences.length; i += 3) {
+        const [idx, p, base] = [sequences[i], sequences[i + 1], sequences[i + 2]]
+        idem.sequences.set(`${b.topics[idx]}\u0000${p}`, (base + b.groupCounts[idx][p]) % SEQUENCE_SPACE)
+      }
+    }
     b.reset()
-    b.inflight = request.then(
+    gate.flights++
+    if (flight.alone) gate.alone = true
+    gate.queue.push(flight)
+    const handled = request.then(
       (out) => {
-        this.shared.appended(snap.topics, snap.groupCounts)
-        const rows = rowsOf(out)
-        advanceSequences(snap, out, rows)
-        for (const job of snap.jobs) {
-          const outcome = outcomeOf(job, out, rows)
-          // A partition the owner refused whole (a message too large for the topic) was
-          // refused for every send in this flush that wrote to it: one bad send must not
-          // fail its neighbours, so each such send's part goes again in a flush of its own.
-          const again = snap.jobs.length > 1 ? outcome.failures.filter((f) => f.error.type === 'MESSAGE_TOO_LARGE') : []
-          if (again.length === 0) {
-            settle({ job, value: outcome })
-            continue
-          }
-          const rest = outcome.failures.filter((f) => !again.includes(f))
-          // (The owner refuses a partition by itself when the topic's own limit is lower
-          // than the directory's, which sends are cut to.)
-          this.resendAlone(again, job.now, b.codec, snap.idempotence, gate).then(
-            (alone) => settle({ job, value: { results: [...outcome.results, ...alone.results], failures: [...rest, ...alone.failures] } }),
-            (error) => settle({ job, error })
-          )
-        }
+        flight.out = out
       },
       (e) => {
-        const error = fromNative(e)
-        if (snap.idempotence !== null && error.samsaType === 'CONNECTION_ERROR') snap.idempotence.broken = true
-        if (snap.jobs.length > 1 && NOTHING_WRITTEN.has(error.type)) {
-          // Nothing was sent: each send gets its own attempt and its own outcome, in call
-          // order, so one bad send cannot fail its neighbours (as in the owner's process,
-          // where only an idempotent producer's sends all fail).
-          for (const job of snap.jobs) {
-            this.resendAlone(partsOf(job), job.now, b.codec, snap.idempotence, gate).then(
-              (value) => settle({ job, value }),
-              (own) => settle({ job, error: own })
-            )
-          }
-          return
-        }
-        for (const job of snap.jobs) settle({ job, error })
+        flight.error = e
       }
-    ).finally(() => {
-      b.inflight = null
-      gate.remoteInflight = null
-      const resend = gate.resends && gate.resends.shift()
-      if (resend) return this.flushRemote(resend)
-      // Whatever waited (in this builder or another of the producer's) goes now.
-      for (const other of this.builders.values()) if (other.count > 0 && (other.idempotence || other) === gate) this.flushRemote(other)
+    ).then(() => {
+      flight.done = true
+      this.answered(gate)
     })
-    gate.remoteInflight = b.inflight
-    this.track(b.inflight)
+    this.track(handled)
+  }
+
+  /** Handles the answers in, in the order their flushes went, and starts what may go. */
+  answered(gate) {
+    while (gate.queue.length > 0 && gate.queue[0].done) {
+      const flight = gate.queue.shift()
+      gate.flights--
+      if (flight.alone) gate.alone = false
+      if (flight.error === null) this.stored(gate, flight)
+      else this.refused(gate, flight)
+    }
+    if (gate.flights === 0) {
+      // Every flush sent with sequences from before a failure has been answered.
+      gate.recovering = false
+      gate.rolledBack.clear()
+    }
+    this.next(gate)
+  }
+
+  /** Starts what waits for a producer: its resends first, one at a time, then its builders. */
+  next(gate) {
+    if (gate.renewing) return
+    if (gate.resends.length > 0) {
+      if (gate.flights === 0) this.flushRemote(gate.resends.shift())
+      return
+    }
+    for (const other of this.builders.values()) if (other.count > 0 && gateOf(other) === gate) this.flushRemote(other)
+  }
+
+  /** A partition of `flight` was not stored: the producer's next sequence there goes back
+   * to where this flush had it (the earliest such flush wins), and later flushes out wait. */
+  rollBack(gate, flight, idx, p) {
+    gate.recovering = true
+    const idem = flight.idempotence
+    if (idem === null || !flight.sent) return
+    const key = `${flight.topics[idx]}\u0000${p}`
+    if (gate.rolledBack.has(key)) return
+    gate.rolledBack.add(key)
+    const s = flight.sequences
+    for (let i = 0; i < s.length; i += 3) if (s[i] === idx && s[i + 1] === p) idem.sequences.set(key, s[i + 2])
+  }
+
+  /** A flush the owner answered: each send's outcome, per partition. */
+  stored(gate, flight) {
+    const { out } = flight
+    this.shared.appended(flight.topics, flight.groupCounts)
+    const rows = rowsOf(out)
+    const r = out.rows
+    for (let i = 0; i < r.length; i += RESULT_FIELDS) if (r[i + 4] >= 0) this.rollBack(gate, flight, r[i], r[i + 1])
+    for (const job of flight.jobs) {
+      const outcome = outcomeOf(job, out, rows)
+      // A partition the owner refused whole (a message too large for the topic) was
+      // refused for every send in this flush that wrote to it: one bad send must not fail
+      // its neighbours, so each such send's part goes again in a flush of its own. (The
+      // owner refuses a partition by itself when the topic's own limit is lower than the
+      // directory's, which sends are cut to.) So does a part refused as out of order
+      // behind an earlier flush's failure.
+      const again = outcome.failures.filter((f) => (flight.jobs.length > 1 && f.error.type === 'MESSAGE_TOO_LARGE') || (flight.behind && f.error.type === 'OUT_OF_ORDER_SEQUENCE_NUMBER'))
+      if (again.length === 0) {
+        settle({ job, value: outcome })
+        continue
+      }
+      const rest = outcome.failures.filter((f) => !again.includes(f))
+      this.resendAlone(again, job.now, flight.codec, flight.idempotence, gate).then(
+        (alone) => settle({ job, value: { results: [...outcome.results, ...alone.results], failures: [...rest, ...alone.failures] } }),
+        (error) => settle({ job, error })
+      )
+    }
+  }
+
+  /** A flush that failed whole: nothing of it is known to be stored. */
+  refused(gate, flight) {
+    const error = fromNative(flight.error)
+    flight.groupCounts.forEach((counts, idx) => {
+      for (let p = 0; p < counts.length; p++) if (counts[p] > 0) this.rollBack(gate, flight, idx, p)
+    })
+    if (flight.idempotence !== null && error.samsaType === 'CONNECTION_ERROR') flight.idempotence.broken = true
+    if (flight.jobs.length > 1 && NOTHING_WRITTEN.has(error.type)) {
+      // Nothing was sent: each send gets its own attempt and its own outcome, in call
+      // order, so one bad send cannot fail its neighbours (as in the owner's process,
+      // where only an idempotent producer's sends all fail).
+      for (const job of flight.jobs) {
+        this.resendAlone(partsOf(job), job.now, flight.codec, flight.idempotence, gate).then(
+          (value) => settle({ job, value }),
+          (own) => settle({ job, error: own })
+        )
+      }
+      return
+    }
+    for (const job of flight.jobs) settle({ job, error })
   }
 
   /**
    * Sends `failures` (partitions of one send, with its messages for each, that a remote
    * flush did not store) again, in a flush of their own. Such resends go one at a time, in
-   * the order they were made, before any flush of sends made since (`gate.resends`).
-   * Messages without a timestamp keep the one their send gave them (`now`). Resolves to
-   * that flush's { results, failures }.
+   * the order they were made, before any flush of sends made since (`gate.resends`; they
+   * start from `answered`). Messages without a timestamp keep the one their send gave them
+   * (`now`). Resolves to that flush's { results, failures }.
    */
   resendAlone(failures, now, codec, idempotence, gate) {
     const b = new Builder(codec, idempotence, true)
@@ -450,9 +541,7 @@ class SendQueue {
       job.resolve = resolve
       job.reject = reject
     })
-    if (!gate.resends) gate.resends = []
     gate.resends.push(b)
-    if (!gate.remoteInflight) this.flushRemote(gate.resends.shift())
     return promise
   }
 
@@ -525,6 +614,10 @@ class SendQueue {
 }
 
 const NO_SEQUENCES = new Int32Array(0)
+// Produce requests a producer has out at a time to a directory another process owns.
+// Kafka allows up to 5 with idempotence, as many as a partition remembers batches of to
+// drop a resent one; one fewer here, as a large send to one partition may be two batches.
+const MAX_IN_FLIGHT = 4
 let producerSlots = 0
 // The partitioner of a resend, whose every message keeps the partition it had.
 const FORCED_PARTITIONS = () => {
@@ -532,6 +625,22 @@ const FORCED_PARTITIONS = () => {
 }
 const RESULT_FIELDS = 5
 const SEQUENCE_SPACE = 2 ** 31
+
+/** The producer a remote flush belongs to (its idempotence state, or the builder), with
+ * the state of its flushes out. */
+function gateOf(b) {
+  const gate = b.gate || b.idempotence || b
+  if (gate.queue === undefined) {
+    gate.queue = [] // flushes out, oldest first
+    gate.flights = 0
+    gate.recovering = false // a flush failed; those behind it are still out
+    gate.rolledBack = new Set() // partitions whose sequence went back meanwhile
+    gate.alone = false // a resend is out
+    gate.resends = []
+    gate.renewing = null
+  }
+  return gate
+}
 
 function settle({ job, value, error }) {
   if (error) job.reject(error)

@@ -1,18 +1,25 @@
-//! One Kafka-protocol connection to the data directory's owner, over its Unix socket: a
-//! request goes out, its response comes back, one at a time (the owner answers in order).
+//! One Kafka-protocol connection to the data directory's owner, over its Unix socket.
+//! Requests are pipelined: a call writes its frame whole and in turn, and waits for its
+//! own answer while later calls write theirs; a reader task hands each response to the
+//! call that waits first (the owner answers a connection's requests in order). A producer
+//! so has its next Produce at the owner while the one before is answered.
 //! A connection that fails is dropped and made again on the next call, from the owner
 //! record as it is then, so a new owner is found without anything to configure.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes};
 use kafka_protocol::messages::{RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
-use tokio::sync::OwnedMutexGuard;
+use tokio::sync::{oneshot, Notify, OwnedMutexGuard};
+use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
 use crate::wire::connection::read_frame;
@@ -21,24 +28,84 @@ use crate::wire::local;
 /// Responses larger than this are refused (the owner never sends one: fetches are bounded).
 const MAX_RESPONSE_BYTES: usize = 1 << 30;
 
-type Slot = Option<(UnixStream, i32)>;
+/// A response body, or why the connection ended before it came.
+type Answer = std::result::Result<Bytes, String>;
+
+/// The calls waiting for an answer on one connection, oldest first, and whether the
+/// connection has ended (then no call may wait on it any more).
+#[derive(Default)]
+struct Waiting {
+    calls: VecDeque<(i32, oneshot::Sender<Answer>)>,
+    ended: Option<String>,
+}
+
+/// An open connection: its write half (written under the [`Conn`]'s lock, a whole frame at
+/// a time) and the reader task that answers the waiting calls.
+struct Link {
+    /// Which connection of this [`Conn`] it is (from 1).
+    id: u64,
+    write: OwnedWriteHalf,
+    next_correlation: i32,
+    waiting: Arc<Mutex<Waiting>>,
+    reader: JoinHandle<()>,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        // Calls still waiting learn it from their dropped senders.
+        self.reader.abort();
+    }
+}
+
+impl Link {
+    fn ended(&self) -> bool {
+        lock(&self.waiting).ended.is_some()
+    }
+
+    /// Registers a call (its frame is written next, before any other).
+    fn enqueue(&mut self, frame: &mut [u8]) -> Result<(i32, oneshot::Receiver<Answer>)> {
+        let correlation = self.next_correlation;
+        self.next_correlation = correlation.wrapping_add(1);
+        set_correlation(frame, correlation);
+        let (tx, rx) = oneshot::channel();
+        let mut w = lock(&self.waiting);
+        if let Some(why) = &w.ended {
+            return Err(Error::Connection(why.clone()));
+        }
+        w.calls.push_back((correlation, tx));
+        Ok((correlation, rx))
+    }
+}
+
+type Slot = Option<Link>;
 
 pub struct Conn {
     dir: PathBuf,
-    stream: Arc<tokio::sync::Mutex<Slot>>,
+    link: Arc<tokio::sync::Mutex<Slot>>,
+    links_made: AtomicU64,
 }
 
-/// A call begun on the calling thread: the connection is held, and the request written as
-/// far as the socket took it at once.
+/// Asked, under the connection's lock, just before a call's frame is written on the
+/// connection with this id: may it go now? (See [`Conn::call_frame_in_turn`].)
+pub type MayWrite<'a> = &'a (dyn Fn(u64) -> bool + Send + Sync);
+
+/// Every call may go at once.
+fn any_time(_: u64) -> bool {
+    true
+}
+
+/// A call begun on the calling thread: its frame written as far as the socket took it at
+/// once. While some of it is left to write, the connection stays held.
 pub struct Begun {
-    guard: OwnedMutexGuard<Slot>,
+    guard: Option<OwnedMutexGuard<Slot>>,
     correlation: i32,
     written: usize,
+    answer: oneshot::Receiver<Answer>,
 }
 
 impl Conn {
     pub fn new(dir: &Path) -> Conn {
-        Conn { dir: dir.to_path_buf(), stream: Arc::new(tokio::sync::Mutex::new(None)) }
+        Conn { dir: dir.to_path_buf(), link: Arc::new(tokio::sync::Mutex::new(None)), links_made: AtomicU64::new(0) }
     }
 
     /// Sends `req` at `version` and waits up to `timeout` for the response.
@@ -50,92 +117,134 @@ impl Conn {
     /// Sends a whole request frame (its correlation id is set here) and waits for the
     /// response to it.
     pub async fn call_frame<R: Request>(&self, frame: &mut [u8], version: i16, timeout: Duration) -> Result<R::Response> {
-        let mut guard = Arc::clone(&self.stream).lock_owned().await;
+        self.call_frame_in_turn::<R>(frame, &any_time, None, version, timeout).await
+    }
+
+    /// As [`Conn::call_frame`], writing the frame only once `may_write` allows it on the
+    /// connection then open: until then the call waits for `changed` (or a few ms) and asks
+    /// again. Calls that must reach the owner in the order they were made, across lost
+    /// connections, keep that order this way.
+    pub async fn call_frame_in_turn<R: Request>(
+        &self,
+        frame: &mut [u8],
+        may_write: MayWrite<'_>,
+        changed: Option<&Notify>,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response> {
+        // A connection kept from an owner that has since gone is found ended, or fails at
+        // the first write: nothing reached anyone, so the frame goes once more on a new
+        // connection (to the next owner, if there is one).
         let mut fresh = false;
-        if guard.is_none() {
-            *guard = Some((connect(&self.dir).await?, 0));
-            fresh = true;
-        }
-        // A connection kept from an owner that has since gone fails at its first write;
-        // the request did not reach anyone, so it goes once more on a new connection (to
-        // the next owner, if there is one).
-        if !fresh {
-            if let Some((stream, _)) = guard.as_mut() {
-                // The owner never speaks unasked: anything readable now is its close.
-                let mut probe = [0u8; 1];
-                if !matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
-                    *guard = Some((connect(&self.dir).await?, 0));
+        loop {
+            let notified = changed.map(Notify::notified);
+            tokio::pin!(notified);
+            if let Some(n) = notified.as_mut().as_pin_mut() {
+                n.enable();
+            }
+            let mut guard = Arc::clone(&self.link).lock_owned().await;
+            let link = match guard.as_mut() {
+                Some(link) if !link.ended() => link,
+                _ => {
+                    fresh = true;
+                    guard.insert(self.connect().await?)
                 }
+            };
+            if !may_write(link.id) {
+                drop(guard);
+                let pause = Duration::from_millis(5);
+                match notified.as_pin_mut() {
+                    Some(n) => drop(tokio::time::timeout(pause, n).await),
+                    None => tokio::time::sleep(pause).await,
+                }
+                continue;
+            }
+            let (correlation, answer) = link.enqueue(frame)?;
+            match link.write.write_all(frame).await {
+                Ok(()) => {
+                    drop(guard);
+                    return self.answer::<R>(correlation, answer, version, timeout).await;
+                }
+                Err(e) if fresh => {
+                    *guard = None;
+                    return Err(self.lost(&e.to_string()));
+                }
+                Err(_) => *guard = None,
             }
         }
-        let correlation = next_correlation(&mut guard);
-        set_correlation(frame, correlation);
-        self.exchange::<R>(Begun { guard, correlation, written: 0 }, frame, version, timeout).await
     }
 
     /// Begins a call without waiting, from any thread: when the connection is open and
-    /// free, the frame is written now, so the owner is at work on it while the caller
-    /// schedules the wait for the answer ([`Conn::finish`], with the same frame). None:
-    /// use [`Conn::call_frame`].
-    pub fn begin(&self, frame: &mut [u8]) -> Option<Begun> {
-        let Ok(mut guard) = Arc::clone(&self.stream).try_lock_owned() else { return None };
-        if guard.is_none() {
+    /// free and `may_write` allows it, the frame is written now, so the owner is at work on
+    /// it while the caller schedules the wait for the answer ([`Conn::finish`], with the
+    /// same frame). None: use [`Conn::call_frame_in_turn`].
+    pub fn begin(&self, frame: &mut [u8], may_write: MayWrite<'_>) -> Option<Begun> {
+        let Ok(mut guard) = Arc::clone(&self.link).try_lock_owned() else { return None };
+        let link = guard.as_mut().filter(|l| !l.ended())?;
+        if !may_write(link.id) {
             return None;
         }
-        let correlation = next_correlation(&mut guard);
-        set_correlation(frame, correlation);
+        let (correlation, answer) = link.enqueue(frame).ok()?;
         let mut written = 0;
-        if let Some((stream, _)) = guard.as_ref() {
-            while written < frame.len() {
-                match stream.try_write(&frame[written..]) {
-                    Ok(n) => written += n,
-                    // The rest goes from the runtime; an error shows there too.
-                    Err(_) => break,
-                }
+        while written < frame.len() {
+            match link.write.try_write(&frame[written..]) {
+                Ok(n) => written += n,
+                // The rest goes from the runtime; an error shows there too.
+                Err(_) => break,
             }
         }
-        Some(Begun { guard, correlation, written })
+        let guard = (written < frame.len()).then_some(guard);
+        Some(Begun { guard, correlation, written, answer })
     }
 
     /// Writes what is left of a begun call and waits up to `timeout` for its answer.
     pub async fn finish<R: Request>(&self, begun: Begun, frame: &[u8], version: i16, timeout: Duration) -> Result<R::Response> {
-        self.exchange::<R>(begun, frame, version, timeout).await
-    }
-
-    async fn exchange<R: Request>(&self, begun: Begun, frame: &[u8], version: i16, timeout: Duration) -> Result<R::Response> {
-        let Begun { mut guard, correlation, written } = begun;
-        let Some((stream, _)) = guard.as_mut() else { return Err(self.lost("it closed")) };
-        let exchange = async {
-            stream.write_all(&frame[written..]).await?;
-            let mut size = [0u8; 4];
-            stream.read_exact(&mut size).await?;
-            let len = i32::from_be_bytes(size);
-            if len < 4 || len as usize > MAX_RESPONSE_BYTES {
-                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("a response frame of {len} bytes")));
-            }
-            read_frame(stream, len as usize).await
-        };
-        let body = match tokio::time::timeout(timeout, exchange).await {
-            Ok(Ok(b)) => b,
-            Ok(Err(e)) => {
+        let Begun { guard, correlation, written, answer } = begun;
+        if let Some(mut guard) = guard {
+            let Some(link) = guard.as_mut() else { return Err(self.lost("it closed")) };
+            if let Err(e) = link.write.write_all(&frame[written..]).await {
+                // Part of the frame went: this connection cannot carry another.
                 *guard = None;
                 return Err(self.lost(&e.to_string()));
             }
+        }
+        self.answer::<R>(correlation, answer, version, timeout).await
+    }
+
+    /// Waits for the answer to a call written on the link now held.
+    async fn answer<R: Request>(&self, correlation: i32, answer: oneshot::Receiver<Answer>, version: i16, timeout: Duration) -> Result<R::Response> {
+        let body = match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(Ok(body))) => body,
+            Ok(Ok(Err(why))) => return Err(self.lost(&why)),
+            Ok(Err(_)) => return Err(self.lost("it closed")),
             Err(_) => {
-                *guard = None;
+                // The owner may still answer later: the next call goes on a new connection.
+                self.drop_link_of(correlation).await;
                 return Err(Error::Connection(format!(
                     "the process that owns {} did not answer within {timeout:?}",
                     self.dir.display()
                 )));
             }
         };
-        match decode::<R>(body, version, correlation) {
-            Ok(r) => Ok(r),
-            Err(e) => {
-                *guard = None;
-                Err(e)
-            }
+        decode::<R>(body, version, correlation)
+    }
+
+    /// Drops the connection on which the call `correlation` waits, if it still is the
+    /// current one (calls waiting on it fail; the next call connects again).
+    async fn drop_link_of(&self, correlation: i32) {
+        let mut guard = self.link.lock().await;
+        let waits_here = guard.as_ref().is_some_and(|l| lock(&l.waiting).calls.iter().any(|(c, _)| *c == correlation));
+        if waits_here {
+            *guard = None;
         }
+    }
+
+    async fn connect(&self) -> Result<Link> {
+        let (read, write) = connect(&self.dir).await?.into_split();
+        let waiting = Arc::new(Mutex::new(Waiting::default()));
+        let reader = tokio::spawn(read_answers(read, Arc::clone(&waiting)));
+        let id = self.links_made.fetch_add(1, Ordering::Relaxed) + 1;
+        Ok(Link { id, write, next_correlation: 0, waiting, reader })
     }
 
     fn lost(&self, why: &str) -> Error {
@@ -147,19 +256,45 @@ impl Conn {
 
     /// Drops the connection (the owner sees it close).
     pub async fn close(&self) {
-        *self.stream.lock().await = None;
+        *self.link.lock().await = None;
     }
 }
 
-fn next_correlation(slot: &mut Slot) -> i32 {
-    match slot.as_mut() {
-        Some((_, next)) => {
-            let c = *next;
-            *next = next.wrapping_add(1);
-            c
+fn lock(waiting: &Mutex<Waiting>) -> std::sync::MutexGuard<'_, Waiting> {
+    waiting.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Hands each response frame to the oldest waiting call, until the connection ends; then
+/// every call still waiting learns why.
+async fn read_answers(mut read: OwnedReadHalf, waiting: Arc<Mutex<Waiting>>) {
+    let why = loop {
+        let mut size = [0u8; 4];
+        if let Err(e) = read.read_exact(&mut size).await {
+            break if e.kind() == std::io::ErrorKind::UnexpectedEof { "the owner closed it".to_string() } else { e.to_string() };
         }
-        None => 0,
+        let len = i32::from_be_bytes(size);
+        if len < 4 || len as usize > MAX_RESPONSE_BYTES {
+            break format!("a response frame of {len} bytes");
+        }
+        let body = match read_frame(&mut read, len as usize).await {
+            Ok(b) => b,
+            Err(e) => break e.to_string(),
+        };
+        let correlation = i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
+        let Some((expected, call)) = lock(&waiting).calls.pop_front() else {
+            break format!("a response (correlation id {correlation}) to no request");
+        };
+        if correlation != expected {
+            break format!("correlation id {correlation} where {expected} was expected");
+        }
+        // A call that gave up waiting has dropped its receiver.
+        let _ = call.send(Ok(body));
+    };
+    let mut w = lock(&waiting);
+    for (_, call) in w.calls.drain(..) {
+        let _ = call.send(Err(why.clone()));
     }
+    w.ended = Some(why);
 }
 
 /// The correlation id of a frame: after its size (4 bytes), api key and version (2 + 2).

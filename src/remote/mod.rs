@@ -68,6 +68,60 @@ pub struct Inner {
     fetcher: fetcher::Fetcher,
     /// Produce frame buffers to reuse.
     frames: Mutex<Vec<Vec<u8>>>,
+    produce_order: Arc<ProduceOrder>,
+}
+
+/// Produce requests reach the owner in the order they were made, on every connection: a
+/// producer has several out at a time (each with the sequences that follow the one before),
+/// and after a lost connection they are sent again in that same order. Were a later one to
+/// arrive first, the owner would refuse it as out of order, or, for a producer it does not
+/// know yet, take it and then refuse the earlier one.
+#[derive(Default)]
+struct ProduceOrder {
+    /// Per produce not yet answered (by when it was made): the connection it was last
+    /// written on (0: none yet).
+    written_on: Mutex<BTreeMap<u64, u64>>,
+    made: AtomicU64,
+    /// Told when a produce is written or answered.
+    changed: tokio::sync::Notify,
+}
+
+impl ProduceOrder {
+    fn take(self: &Arc<Self>) -> ProduceTicket {
+        let id = self.made.fetch_add(1, Ordering::Relaxed) + 1;
+        self.lock().insert(id, 0);
+        ProduceTicket { order: Arc::clone(self), id }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, u64>> {
+        self.written_on.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether produce `id` may be written on connection `link` now: once every produce
+    /// made before it and not yet answered is written there. Yes also marks it written.
+    fn may_write(&self, id: u64, link: u64) -> bool {
+        let mut written = self.lock();
+        if !written.range(..id).all(|(_, on)| *on == link) {
+            return false;
+        }
+        written.insert(id, link);
+        drop(written);
+        self.changed.notify_waiters();
+        true
+    }
+}
+
+/// A produce's place in [`ProduceOrder`], given up when it is answered (or given up on).
+struct ProduceTicket {
+    order: Arc<ProduceOrder>,
+    id: u64,
+}
+
+impl Drop for ProduceTicket {
+    fn drop(&mut self) {
+        self.order.lock().remove(&self.id);
+        self.order.changed.notify_waiters();
+    }
 }
 
 /// A handle on a data directory another process owns.
@@ -131,6 +185,7 @@ impl RemoteBroker {
             closed: AtomicBool::new(false),
             fetcher: fetcher::Fetcher::default(),
             frames: Mutex::new(Vec::new()),
+            produce_order: Arc::default(),
         });
         let handle = runtime.handle().clone();
         let i = Arc::clone(&inner);
@@ -468,21 +523,26 @@ impl Inner {
     /// the answer.
     pub fn begin_produce(&self, parts: Vec<(String, i32)>, mut frame: Vec<u8>) -> Result<ProduceCall> {
         self.ensure_open()?;
-        let begun = self.produce.begin(&mut frame);
-        Ok(ProduceCall { frame, parts, begun })
+        let ticket = self.produce_order.take();
+        let begun = self.produce.begin(&mut frame, &|link| ticket.order.may_write(ticket.id, link));
+        Ok(ProduceCall { frame, parts, begun, ticket })
     }
 
     /// The answer to a produce begun. A lost connection sends the very same request again
     /// (the same producer sequences: the owner, or the next one, drops what it already
-    /// stored) until RESEND_FOR passes.
+    /// stored), in the order the produces were made, until RESEND_FOR passes.
     pub async fn finish_produce(&self, call: ProduceCall) -> Result<Vec<ProduceOutcome>> {
-        let ProduceCall { mut frame, parts, begun } = call;
+        let ProduceCall { mut frame, parts, begun, ticket } = call;
         let started = std::time::Instant::now();
         let mut first = begun;
+        let may_write = |link| ticket.order.may_write(ticket.id, link);
         let answer = loop {
             let attempt = match first.take() {
                 Some(b) => self.produce.finish::<ProduceRequest>(b, &frame, produce::VERSION, REQUEST_TIMEOUT).await,
-                None => self.produce.call_frame::<ProduceRequest>(&mut frame, produce::VERSION, REQUEST_TIMEOUT).await,
+                None => {
+                    let changed = Some(&ticket.order.changed);
+                    self.produce.call_frame_in_turn::<ProduceRequest>(&mut frame, &may_write, changed, produce::VERSION, REQUEST_TIMEOUT).await
+                }
             };
             match attempt {
                 Err(Error::Connection(_)) if started.elapsed() < RESEND_FOR && !self.closed.load(Ordering::SeqCst) => {
@@ -491,6 +551,7 @@ impl Inner {
                 r => break r,
             }
         };
+        drop(ticket);
         // The buffer serves the next send (a few kept, none huge).
         let mut frames = self.frames.lock().unwrap_or_else(|e| e.into_inner());
         if frames.len() < 4 && frame.capacity() <= 64 << 20 {
@@ -654,6 +715,7 @@ pub struct ProduceCall {
     frame: Vec<u8>,
     parts: Vec<(String, i32)>,
     begun: Option<conn::Begun>,
+    ticket: ProduceTicket,
 }
 
 pub struct GroupDescription {
