@@ -360,6 +360,8 @@ class SendQueue {
       if (gate.flights > 0) return
     } else if (gate.flights >= MAX_IN_FLIGHT || gate.recovering || gate.alone || gate.resends.length > 0) {
       return
+    } else if (gate.flights > 0 && !this.mayGoBehind(b)) {
+      return
     }
     if (b.idempotence !== null && b.idempotence.broken) {
       // What waits in the builder goes once the new producer id is here.
@@ -391,6 +393,8 @@ class SendQueue {
       codec: b.codec,
       // Sent while flushes before it are out: the owner may refuse it for their sake.
       behind: gate.flights > 0,
+      // More than one batch per partition, maybe: it goes alone.
+      large: !this.oneBatchEach(b),
       alone: Boolean(b.gate),
       sent: false,
       done: false,
@@ -405,6 +409,9 @@ class SendQueue {
       flight.sent = true
     } catch (e) {
       request = Promise.reject(e)
+      // Its sends are tried one by one once the flushes before it are answered, before
+      // anything newer.
+      gate.recovering = true
     }
     if (flight.sent && idem !== null) {
       // The next flush follows on from this one.
@@ -415,7 +422,7 @@ class SendQueue {
     }
     b.reset()
     gate.flights++
-    if (flight.alone) gate.alone = true
+    if (flight.alone || flight.large) gate.alone = true
     gate.queue.push(flight)
     const handled = request.then(
       (out) => {
@@ -436,7 +443,7 @@ class SendQueue {
     while (gate.queue.length > 0 && gate.queue[0].done) {
       const flight = gate.queue.shift()
       gate.flights--
-      if (flight.alone) gate.alone = false
+      if (flight.alone || flight.large) gate.alone = false
       if (flight.error === null) this.stored(gate, flight)
       else this.refused(gate, flight)
     }
@@ -446,6 +453,40 @@ class SendQueue {
       gate.rolledBack.clear()
     }
     this.next(gate)
+  }
+
+  /**
+   * Whether `b` may go while other flushes of its producer are out. The owner remembers
+   * a producer's last 5 batches per partition, to answer one sent again after a lost
+   * connection instead of storing it twice, so the flushes out hold one batch per
+   * partition at most. And it takes a producer it does not know on a partition at any
+   * sequence: a flush behind one it refused would be stored out of order. So `b` must write
+   * only where this producer id's sends were stored lately.
+   */
+  mayGoBehind(b) {
+    if (!this.oneBatchEach(b)) return false
+    const idem = b.idempotence
+    if (idem === null) return true
+    const since = Date.now() - KNOWN_FOR_MS
+    for (let idx = 0; idx < b.groupCounts.length; idx++) {
+      const counts = b.groupCounts[idx]
+      for (let p = 0; p < counts.length; p++) {
+        if (counts[p] === 0) continue
+        const at = idem.stored && idem.stored.get(`${b.topics[idx]}\u0000${p}`)
+        if (!(at >= since)) return false
+      }
+    }
+    return true
+  }
+
+  /** Whether every partition's records in `b` fit one batch of the directory's size: all
+   * of them together do, reckoning each record's framing at its largest (8 bytes per
+   * entry of `meta`) and a batch header per partition. */
+  oneBatchEach(b) {
+    if (b.count === 1) return true
+    let partitions = 0
+    for (const counts of b.groupCounts) for (let p = 0; p < counts.length; p++) if (counts[p] > 0) partitions++
+    return b.dataPos + 8 * b.metaPos + BATCH_HEADER_BYTES * partitions <= this.shared.settings.maxMessageBytes
   }
 
   /** Starts what waits for a producer: its resends first, one at a time, then its builders. */
@@ -473,11 +514,27 @@ class SendQueue {
 
   /** A flush the owner answered: each send's outcome, per partition. */
   stored(gate, flight) {
-    const { out } = flight
+    const { out, idempotence: idem } = flight
     this.shared.appended(flight.topics, flight.groupCounts)
     const rows = rowsOf(out)
     const r = out.rows
-    for (let i = 0; i < r.length; i += RESULT_FIELDS) if (r[i + 4] >= 0) this.rollBack(gate, flight, r[i], r[i + 1])
+    const now = Date.now()
+    for (let i = 0; i < r.length; i += RESULT_FIELDS) {
+      const [idx, p, error] = [r[i], r[i + 1], r[i + 4]]
+      if (idem === null) {
+        if (error >= 0) this.rollBack(gate, flight, idx, p)
+        continue
+      }
+      const key = `${flight.topics[idx]}\u0000${p}`
+      // Stored behind a flush refused there, or refused as out of order with nothing
+      // before it: the owner's sequence for the partition is not the one kept here. The
+      // next flush takes a new producer id, which starts afresh everywhere.
+      if (error < 0 ? gate.rolledBack.has(key) : !flight.behind && fromNative(new Error(out.errors[error])).type === 'OUT_OF_ORDER_SEQUENCE_NUMBER') {
+        idem.broken = true
+      }
+      if (error >= 0) this.rollBack(gate, flight, idx, p)
+      else (idem.stored || (idem.stored = new Map())).set(key, now)
+    }
     for (const job of flight.jobs) {
       const outcome = outcomeOf(job, out, rows)
       // A partition the owner refused whole (a message too large for the topic) was
@@ -557,6 +614,7 @@ class SendQueue {
     idem.producerId = producerId
     idem.epoch = epoch
     idem.sequences = new Map()
+    idem.stored = new Map()
     idem.broken = false
   }
 
@@ -614,10 +672,15 @@ class SendQueue {
 }
 
 const NO_SEQUENCES = new Int32Array(0)
-// Produce requests a producer has out at a time to a directory another process owns.
-// Kafka allows up to 5 with idempotence, as many as a partition remembers batches of to
-// drop a resent one; one fewer here, as a large send to one partition may be two batches.
+// Produce requests a producer has out at a time to a directory another process owns
+// (Kafka allows up to 5 with idempotence: as many batches as a partition remembers per
+// producer). A flush that may be more than one batch per partition goes alone.
 const MAX_IN_FLIGHT = 4
+// A flush goes behind others only to partitions where the producer's sends were stored
+// this recently: the owner forgets a producer idle for 24 hours.
+const KNOWN_FOR_MS = 60 * 60 * 1000
+// A record batch's header (61 bytes), rounded up.
+const BATCH_HEADER_BYTES = 64
 let producerSlots = 0
 // The partitioner of a resend, whose every message keeps the partition it had.
 const FORCED_PARTITIONS = () => {

@@ -39,6 +39,16 @@ struct Waiting {
     ended: Option<String>,
 }
 
+/// Ends a connection for its calls: those waiting learn `why`, no call may wait on it any
+/// more, and the next call connects again. Its reader may still be at work.
+fn end(waiting: &Mutex<Waiting>, why: &str) {
+    let mut w = lock(waiting);
+    for (_, call) in w.calls.drain(..) {
+        let _ = call.send(Err(why.to_string()));
+    }
+    w.ended.get_or_insert_with(|| why.to_string());
+}
+
 /// An open connection: its write half (written under the [`Conn`]'s lock, a whole frame at
 /// a time) and the reader task that answers the waiting calls.
 struct Link {
@@ -47,19 +57,29 @@ struct Link {
     write: OwnedWriteHalf,
     next_correlation: i32,
     waiting: Arc<Mutex<Waiting>>,
-    reader: JoinHandle<()>,
+    /// None once the link is retired: its reader then runs on to the owner's close.
+    reader: Option<JoinHandle<()>>,
 }
 
 impl Drop for Link {
     fn drop(&mut self) {
         // Calls still waiting learn it from their dropped senders.
-        self.reader.abort();
+        if let Some(reader) = self.reader.take() {
+            reader.abort();
+        }
     }
 }
 
 impl Link {
     fn ended(&self) -> bool {
         lock(&self.waiting).ended.is_some()
+    }
+
+    /// Takes a link that failed to write out of use without losing the answers already on
+    /// their way to earlier calls: its write half closes (so the owner, having answered
+    /// what it read, closes too) and its reader hands those answers over until then.
+    fn retire(mut self) {
+        drop(self.reader.take());
     }
 
     /// Registers a call (its frame is written next, before any other).
@@ -101,6 +121,7 @@ pub struct Begun {
     correlation: i32,
     written: usize,
     answer: oneshot::Receiver<Answer>,
+    waiting: Arc<Mutex<Waiting>>,
 }
 
 impl Conn {
@@ -133,7 +154,7 @@ impl Conn {
         timeout: Duration,
     ) -> Result<R::Response> {
         // A connection kept from an owner that has since gone is found ended, or fails at
-        // the first write: nothing reached anyone, so the frame goes once more on a new
+        // the write: this frame did not reach anyone, so it goes once more on a new
         // connection (to the next owner, if there is one).
         let mut fresh = false;
         loop {
@@ -160,16 +181,14 @@ impl Conn {
                 continue;
             }
             let (correlation, answer) = link.enqueue(frame)?;
-            match link.write.write_all(frame).await {
+            let waiting = Arc::clone(&link.waiting);
+            match self.write(&mut guard, frame, timeout).await {
                 Ok(()) => {
                     drop(guard);
-                    return self.answer::<R>(correlation, answer, version, timeout).await;
+                    return self.answer::<R>(correlation, answer, &waiting, version, timeout).await;
                 }
-                Err(e) if fresh => {
-                    *guard = None;
-                    return Err(self.lost(&e.to_string()));
-                }
-                Err(_) => *guard = None,
+                Err(e) if fresh => return Err(e),
+                Err(_) => {}
             }
         }
     }
@@ -193,56 +212,68 @@ impl Conn {
                 Err(_) => break,
             }
         }
+        let waiting = Arc::clone(&link.waiting);
         let guard = (written < frame.len()).then_some(guard);
-        Some(Begun { guard, correlation, written, answer })
+        Some(Begun { guard, correlation, written, answer, waiting })
     }
 
     /// Writes what is left of a begun call and waits up to `timeout` for its answer.
     pub async fn finish<R: Request>(&self, begun: Begun, frame: &[u8], version: i16, timeout: Duration) -> Result<R::Response> {
-        let Begun { guard, correlation, written, answer } = begun;
+        let Begun { guard, correlation, written, answer, waiting } = begun;
         if let Some(mut guard) = guard {
-            let Some(link) = guard.as_mut() else { return Err(self.lost("it closed")) };
-            if let Err(e) = link.write.write_all(&frame[written..]).await {
-                // Part of the frame went: this connection cannot carry another.
-                *guard = None;
-                return Err(self.lost(&e.to_string()));
-            }
+            self.write(&mut guard, &frame[written..], timeout).await?;
         }
-        self.answer::<R>(correlation, answer, version, timeout).await
+        self.answer::<R>(correlation, answer, &waiting, version, timeout).await
     }
 
-    /// Waits for the answer to a call written on the link now held.
-    async fn answer<R: Request>(&self, correlation: i32, answer: oneshot::Receiver<Answer>, version: i16, timeout: Duration) -> Result<R::Response> {
+    /// Writes (the rest of) a frame on the link held, within `timeout`. A link that fails
+    /// to write is retired (see [`Link::retire`]); one that takes no bytes for that long
+    /// (the owner is alive but stuck) is ended for its calls too.
+    async fn write(&self, guard: &mut OwnedMutexGuard<Slot>, bytes: &[u8], timeout: Duration) -> Result<()> {
+        let Some(link) = guard.as_mut() else { return Err(self.lost("it closed")) };
+        let why = match tokio::time::timeout(timeout, link.write.write_all(bytes)).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => {
+                let why = format!("the process that owns {} took no request for {timeout:?}", self.dir.display());
+                end(&link.waiting, &why);
+                why
+            }
+        };
+        if let Some(link) = guard.take() {
+            link.retire();
+        }
+        Err(self.lost(&why))
+    }
+
+    /// Waits for the answer to a call written on the link whose calls are `waiting`.
+    async fn answer<R: Request>(
+        &self,
+        correlation: i32,
+        answer: oneshot::Receiver<Answer>,
+        waiting: &Mutex<Waiting>,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response> {
         let body = match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(Ok(body))) => body,
             Ok(Ok(Err(why))) => return Err(self.lost(&why)),
             Ok(Err(_)) => return Err(self.lost("it closed")),
             Err(_) => {
-                // The owner may still answer later: the next call goes on a new connection.
-                self.drop_link_of(correlation).await;
-                return Err(Error::Connection(format!(
-                    "the process that owns {} did not answer within {timeout:?}",
-                    self.dir.display()
-                )));
+                // The owner may still answer later: the calls on this connection fail, and
+                // the next call connects again.
+                let why = format!("the process that owns {} did not answer within {timeout:?}", self.dir.display());
+                end(waiting, &why);
+                return Err(Error::Connection(why));
             }
         };
         decode::<R>(body, version, correlation)
     }
 
-    /// Drops the connection on which the call `correlation` waits, if it still is the
-    /// current one (calls waiting on it fail; the next call connects again).
-    async fn drop_link_of(&self, correlation: i32) {
-        let mut guard = self.link.lock().await;
-        let waits_here = guard.as_ref().is_some_and(|l| lock(&l.waiting).calls.iter().any(|(c, _)| *c == correlation));
-        if waits_here {
-            *guard = None;
-        }
-    }
-
     async fn connect(&self) -> Result<Link> {
         let (read, write) = connect(&self.dir).await?.into_split();
         let waiting = Arc::new(Mutex::new(Waiting::default()));
-        let reader = tokio::spawn(read_answers(read, Arc::clone(&waiting)));
+        let reader = Some(tokio::spawn(read_answers(read, Arc::clone(&waiting))));
         let id = self.links_made.fetch_add(1, Ordering::Relaxed) + 1;
         Ok(Link { id, write, next_correlation: 0, waiting, reader })
     }
@@ -290,11 +321,7 @@ async fn read_answers(mut read: OwnedReadHalf, waiting: Arc<Mutex<Waiting>>) {
         // A call that gave up waiting has dropped its receiver.
         let _ = call.send(Ok(body));
     };
-    let mut w = lock(&waiting);
-    for (_, call) in w.calls.drain(..) {
-        let _ = call.send(Err(why.clone()));
-    }
-    w.ended = Some(why);
+    end(&waiting, &why);
 }
 
 /// The correlation id of a frame: after its size (4 bytes), api key and version (2 + 2).
