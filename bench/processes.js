@@ -6,7 +6,8 @@
 //    sends in flight at a time
 //  - eachBatch: msgs/s reading a backlog from the beginning
 //  - latency: produce-to-handler p50/p99/p999 at a steady 10,000 msgs/s, the producer and
-//    the consumer each in a process of its own, neither the owner; beside it, the floor
+//    the consumer each in a process of its own, neither the owner (the producer waiting for
+//    each tick's answers, and not waiting: an app taking requests meanwhile); beside it, the floor
 //    this machine sets at that moment: the same two hops (producer -> middle -> consumer)
 //    between plain Node processes over Unix sockets, the timestamps relayed and not stored
 // Each figure is the median of RUNS runs.
@@ -69,20 +70,30 @@ async function consume(kafka, topic, total, groupId) {
   return ms
 }
 
-/** Sends one message every 0.1 ms on average (in ticks of 1 ms) for `seconds`. */
-async function steadyProducer(kafka, topic, seconds) {
+/** Sends one message every 0.1 ms on average (in ticks of 1 ms) for `seconds`. A tick
+ * waits for its sends' answers, unless `open` (as an app whose requests each send, and
+ * which takes the next request meanwhile). */
+async function steadyProducer(kafka, topic, seconds, open = false) {
   const producer = kafka.producer()
   await producer.connect()
   const end = Date.now() + seconds * 1000
   let sent = 0
+  let failed = null
+  const unanswered = []
   const start = performance.now()
   while (Date.now() < end) {
     const due = Math.floor((performance.now() - start) * 10)
     const sends = []
-    for (; sent < due; sent++) sends.push(producer.send({ topic, messages: [{ key: `rider-${sent % 1000}`, value: String(performance.timeOrigin + performance.now()) }] }))
-    await Promise.all(sends)
+    for (; sent < due; sent++) {
+      const send = producer.send({ topic, messages: [{ key: `rider-${sent % 1000}`, value: String(performance.timeOrigin + performance.now()) }] })
+      sends.push(send.catch((e) => (failed = e)))
+    }
+    if (open) unanswered.push(...sends)
+    else await Promise.all(sends)
     await new Promise((r) => setTimeout(r, 1))
   }
+  await Promise.all(unanswered)
+  if (failed) throw failed
   await producer.disconnect()
   return sent
 }
@@ -208,7 +219,7 @@ async function runChild() {
   let result
   if (role === 'produce') result = { ms: await produce(kafka, topic, Number(n), Number(process.argv[7] || 1)) }
   else if (role === 'consume') result = { ms: await consume(kafka, topic, Number(n), `remote-${process.pid}`) }
-  else if (role === 'latency-produce') result = { sent: await steadyProducer(kafka, topic, Number(n)) }
+  else if (role === 'latency-produce') result = { sent: await steadyProducer(kafka, topic, Number(n), process.argv[7] === 'open') }
   else if (role === 'latency-consume') result = summary(await latencyConsumer(kafka, topic, Number(n)))
   console.log(JSON.stringify(result))
   await kafka.close()
@@ -247,18 +258,22 @@ async function main() {
 
   // Latency: producer and consumer in two other processes, 10,000 msgs/s for 10 s.
   await admin.createTopics({ topics: [{ topic: 'live', numPartitions: 4 }] })
-  const lat = []
-  for (let r = 0; r < runs; r++) {
-    let ready
-    const isReady = new Promise((res) => (ready = res))
-    const consumer = child('latency-consume', [dataDir, 'live', 10], (line) => line === 'ready' && ready())
-    await isReady
-    const sent = await child('latency-produce', [dataDir, 'live', 10])
-    const got = await consumer
-    lat.push({ ...got, sent: sent.sent })
+  const latency = async (open) => {
+    const lat = []
+    for (let r = 0; r < runs; r++) {
+      let ready
+      const isReady = new Promise((res) => (ready = res))
+      const consumer = child('latency-consume', [dataDir, 'live', 10], (line) => line === 'ready' && ready())
+      await isReady
+      const sent = await child('latency-produce', [dataDir, 'live', 10, open ? 'open' : 'ticks'])
+      const got = await consumer
+      lat.push({ ...got, sent: sent.sent })
+    }
+    const m = (k) => median(lat.map((x) => x[k])).toFixed(2)
+    return `(${lat.map((x) => `${x.count}/${x.sent}`).join(', ')} delivered): p50 ${m('p50')} ms, p99 ${m('p99')} ms, p999 ${m('p999')} ms`
   }
-  const m = (k) => median(lat.map((x) => x[k])).toFixed(2)
-  console.log(`produce->handler at 10,000 msgs/s, producer and consumer each in a process that does not own the directory (${lat.map((x) => `${x.count}/${x.sent}`).join(', ')} delivered): p50 ${m('p50')} ms, p99 ${m('p99')} ms, p999 ${m('p999')} ms`)
+  console.log(`produce->handler at 10,000 msgs/s, producer and consumer each in a process that does not own the directory ${await latency(false)}`)
+  console.log(`the same, the producer not waiting for a tick's answers before the next tick ${await latency(true)}`)
 
   // The floor, measured now: the same ticks through three plain Node processes.
   const floor = []
