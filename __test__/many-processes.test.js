@@ -619,6 +619,38 @@ test('sends made together from another process to a topic it has not seen yet ar
   await owner.stop('SIGTERM')
 }, 60000)
 
+test('a send from another process goes out when the task that made it ends, not after the timers and I/O callbacks that follow it: stored and consumed while the sender is still busy', async () => {
+  const dataDir = tempDir('samsa-send-at-once-')
+  // The owner consumes the topic and prints when it handled each message.
+  const owner = spawnNode([fixture('mp-consumer.js'), dataDir, 'at-once', 'g', '1'])
+  const handled = (value) => owner.lines.map((l) => (l.startsWith('{"m"') ? JSON.parse(l) : null)).find((l) => l && l.m[3] === value)
+  await until(() => owner.lines.some((l) => l.startsWith('{"assigned":[0]')), { timeoutMs: 20000, what: () => `the owner's consumer to be assigned\n${owner.output()}` })
+  const kafka = quiet(dataDir)
+  const producer = kafka.producer()
+  await producer.connect()
+  await producer.send({ topic: 'at-once', messages: [{ key: 'k', value: 'first' }] })
+  await until(() => handled('first'), { timeoutMs: 20000, what: () => `the first message to be handled\n${owner.output()}` })
+  // Two timers due together: the first sends, the second holds the event loop. The send
+  // must not wait for the second (nor for anything else the event loop has to do).
+  const BUSY_MS = 1500
+  let sending
+  const busyUntil = await new Promise((resolve) => {
+    setTimeout(() => {
+      sending = producer.send({ topic: 'at-once', messages: [{ key: 'k', value: 'second' }] })
+    }, 1)
+    setTimeout(() => {
+      const end = Date.now() + BUSY_MS
+      while (Date.now() < end);
+      resolve(Date.now())
+    }, 1)
+  })
+  await sending
+  await until(() => handled('second'), { timeoutMs: 20000, what: () => `the second message to be handled\n${owner.output()}` })
+  expect(handled('second').at).toBeLessThan(busyUntil)
+  await producer.disconnect()
+  await owner.stop('SIGTERM')
+}, 60000)
+
 test("the same admin, producer and consumer calls, bad ones among them, answer the same from another process as from the owner's", async () => {
   const tour = async (dataDir) => {
     const r = await runNode([fixture('api-tour.js'), dataDir], { timeoutMs: 30000 })
