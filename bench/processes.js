@@ -185,10 +185,11 @@ function median(xs) {
   return s[Math.floor(s.length / 2)]
 }
 
-/** Runs this file as a child in `role`; resolves to what it prints last (JSON). */
-function child(role, args, onLine) {
+/** Runs `file` (this one unless given) as a child in `role`; resolves to what it prints
+ * last (JSON). */
+function child(role, args, onLine, file = __filename) {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [__filename, '--role', role, ...args.map(String)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const p = spawn(process.execPath, [file, '--role', role, ...args.map(String)], { stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''
     p.stdout.on('data', (d) => {
       out += d
@@ -313,11 +314,18 @@ async function main() {
   fs.rmSync(dataDir, { recursive: true, force: true })
 }
 
-if (process.argv[2] === '--role') runChild().catch((e) => {
-  console.error(e)
-  process.exit(1)
-})
-else main().catch((e) => {
-  console.error(e)
-  process.exit(1)
-})
+module.exports = { child, summary, median }
+
+if (require.main !== module) {
+  // Required by another bench for its helpers.
+} else if (process.argv[2] === '--role') {
+  runChild().catch((e) => {
+    console.error(e)
+    process.exit(1)
+  })
+} else {
+  main().catch((e) => {
+    console.error(e)
+    process.exit(1)
+  })
+}
