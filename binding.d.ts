@@ -247,9 +247,11 @@ export interface ConfigEntry {
 
 /**
  * Connects to the process that owns `dir` (its Unix socket, as recorded in `dir`).
- * `max_message_bytes`: the directory's limit, so sends are cut into batches it accepts.
+ * `max_message_bytes`: the directory's limit, so sends are cut into batches it accepts;
+ * `request_timeout_ms`: how long a request waits for the owner's answer (kafkajs's
+ * requestTimeout).
  */
-export declare function connectBroker(dir: string, maxMessageBytes: number): Promise<RemoteBroker>
+export declare function connectBroker(dir: string, maxMessageBytes: number, requestTimeoutMs: number): Promise<RemoteBroker>
 
 export interface DamageJs {
   topic: string

@@ -73,6 +73,10 @@ export interface KafkaConfig {
   logLevel?: logLevel
   logCreator?: logCreator
   retry?: RetryOptions
+  /** How long a request to another process that owns `dataDir` waits for its answer, in ms
+   * (default 30000); then it fails with a retriable KafkaJSConnectionError. Calls in the
+   * owner's own process are not requests and never time out. */
+  requestTimeout?: number
   /** false (default): a send is acknowledged once written to the OS; true: once fsynced (group commit). */
   fsync?: boolean
   /** Kafka's `segment.bytes` for every topic (default 1 GiB). */

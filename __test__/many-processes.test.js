@@ -678,3 +678,44 @@ test('a process on a held directory sees a connection error if nobody serves it 
   expect(Date.now() - started).toBeLessThan(20000)
   await owner.stop('SIGTERM')
 }, 60000)
+
+test('a process whose owner stops answering (SIGSTOP) gets retriable connection errors, never a hang: an admin call after its requestTimeout, a send larger than the socket holds after its resends; both work again once the owner goes on', async () => {
+  const dataDir = tempDir('samsa-stuck-owner-')
+  const owner = await holder(dataDir)
+  const kafka = quiet(dataDir, { requestTimeout: 1000, retry: { retries: 0 } })
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic: 'stuck', numPartitions: 1 }] })
+  const producer = kafka.producer()
+  await producer.connect()
+  await producer.send({ topic: 'stuck', messages: [{ value: 'before' }] })
+  owner.child.kill('SIGSTOP')
+  try {
+    let started = Date.now()
+    const adminErr = await admin.createTopics({ topics: [{ topic: 'stuck-2' }] }).catch((e) => e)
+    expect(adminErr).toBeInstanceOf(KafkaJSConnectionError)
+    expect(adminErr.retriable).toBe(true)
+    expect(adminErr.message).toContain(dataDir)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900)
+    expect(Date.now() - started).toBeLessThan(10000)
+    // 2 MB: more than the socket takes while nobody reads it, so the write itself waits
+    // (bounded by requestTimeout too); the send is resent, with the same producer
+    // sequences, over new connections for 30 s before it fails.
+    started = Date.now()
+    const big = Array.from({ length: 2000 }, (_, i) => ({ key: String(i), value: Buffer.alloc(1000, 97) }))
+    const sendErr = await producer.send({ topic: 'stuck', messages: big }).catch((e) => e)
+    expect(sendErr).toBeInstanceOf(KafkaJSConnectionError)
+    expect(sendErr.retriable).toBe(true)
+    expect(Date.now() - started).toBeLessThan(45000)
+  } finally {
+    owner.child.kill('SIGCONT')
+  }
+  // The owner goes on: calls work again (the failed send may have been stored meanwhile,
+  // at most once: at least once, as a timed-out Kafka produce).
+  await admin.createTopics({ topics: [{ topic: 'stuck-3' }] })
+  const [after] = await producer.send({ topic: 'stuck', messages: [{ value: 'after' }] })
+  const offsets = await admin.fetchTopicOffsets('stuck')
+  expect(Number(offsets[0].high)).toBe(Number(after.baseOffset) + 1)
+  expect([2, 2002]).toContain(Number(offsets[0].high))
+  await owner.stop('SIGTERM')
+}, 90000)

@@ -23,7 +23,7 @@ const open = new Map() // real path -> SharedBroker
 const closing = new Map()
 
 class SharedBroker {
-  constructor(key, options, logger) {
+  constructor(key, options, logger, requestTimeout) {
     this.key = key
     this.refs = 0
     this.logger = logger
@@ -52,7 +52,7 @@ class SharedBroker {
     // groups) runs a few milliseconds of joining per turn of the event loop, not all at once.
     this.joinQueue = Promise.resolve()
     this.joinTurnStarted = 0
-    this.opening = openOrConnect(key, options, logger).then(
+    this.opening = openOrConnect(key, options, logger, requestTimeout).then(
       ({ n, remote, inForce }) => {
         this.native = n
         this.remote = remote
@@ -238,8 +238,9 @@ function drainNativeLogs(logger) {
 setInterval(drainNativeLogs, 1000).unref()
 
 /** Opens the directory as its owner, or, when another process owns it, connects to that
- * process. Resolves to { n: the native handle, remote, inForce: the settings in force }. */
-async function openOrConnect(key, given, logger) {
+ * process (each request waiting up to `requestTimeout` ms for its answer). Resolves to
+ * { n: the native handle, remote, inForce: the settings in force }. */
+async function openOrConnect(key, given, logger, requestTimeout) {
   const deadline = Date.now() + CONNECT_WAIT_MS
   let delay = 10
   for (;;) {
@@ -255,7 +256,7 @@ async function openOrConnect(key, given, logger) {
     let n = null
     try {
       const inForce = settings.effective(settings.read(key))
-      n = await native.connectBroker(key, inForce.maxMessageBytes)
+      n = await native.connectBroker(key, inForce.maxMessageBytes, requestTimeout)
       // Read again now that the owner answered: it records its settings before it serves.
       const current = settings.effective(settings.read(key))
       settings.check(key, current, given, 'as its owning process opened it')
@@ -285,8 +286,10 @@ function realDataDir(dataDir) {
   return fs.realpathSync(dir)
 }
 
-/** Takes a reference on the broker for `dataDir`, opening it if needed. */
-async function acquire(dataDir, options, logger) {
+/** Takes a reference on the broker for `dataDir`, opening it if needed. The process's
+ * connection to another process that owns it is shared: its requestTimeout is that of the
+ * Kafka object that opened it. */
+async function acquire(dataDir, options, logger, requestTimeout) {
   const key = realDataDir(dataDir)
   let shared = open.get(key)
   while (!shared && closing.has(key)) {
@@ -295,7 +298,7 @@ async function acquire(dataDir, options, logger) {
   }
   const joining = !!shared
   if (!shared) {
-    shared = new SharedBroker(key, options, logger)
+    shared = new SharedBroker(key, options, logger, requestTimeout)
     open.set(key, shared)
   }
   shared.refs += 1

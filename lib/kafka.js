@@ -69,6 +69,13 @@ class Kafka {
     this.clientId = clientId
     this.dataDir = path.resolve(dataDir)
     this.options = brokerOptions(config)
+    // How long a request to the process that owns the directory (when another one does)
+    // waits for its answer: kafkajs's requestTimeout, with its default.
+    const requestTimeout = config.requestTimeout ?? 30000
+    if (!Number.isSafeInteger(requestTimeout) || requestTimeout < 1) {
+      throw new TypeError(`requestTimeout must be an integer number of milliseconds of at least 1, got ${describe(requestTimeout)}`)
+    }
+    this.requestTimeout = requestTimeout
     // Checked here, merged with each client's own retry settings when it is created.
     retryConfig(config.retry)
     this.retry = config.retry
@@ -100,7 +107,7 @@ class Kafka {
 
   /** Takes a reference on this data directory's broker for a connecting client. */
   async _acquire(client) {
-    const shared = await brokers.acquire(this.dataDir, this.options, this.rootLogger.namespace('Broker'))
+    const shared = await brokers.acquire(this.dataDir, this.options, this.rootLogger.namespace('Broker'), this.requestTimeout)
     this.clients.add(client)
     return shared
   }

@@ -37,7 +37,7 @@ fn a_second_process_works_through_the_owner() {
     let (listener, socket) = samsa::wire::local::serve(owner.clone()).unwrap();
     assert_eq!(socket, dir.path().join("samsa.sock"));
 
-    let remote = RemoteBroker::connect(dir.path()).unwrap();
+    let remote = RemoteBroker::connect(dir.path(), samsa::remote::DEFAULT_REQUEST_TIMEOUT).unwrap();
     let inner = remote.inner().clone();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
 

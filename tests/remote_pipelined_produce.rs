@@ -55,7 +55,7 @@ fn produces_out_together_are_each_answered_and_stored_in_the_order_made_across_a
     owner.create_topic("p", 1, -1, &[], false).unwrap();
     let (listener, socket) = samsa::wire::local::serve(owner.clone()).unwrap();
 
-    let remote = RemoteBroker::connect(dir.path()).unwrap();
+    let remote = RemoteBroker::connect(dir.path(), samsa::remote::DEFAULT_REQUEST_TIMEOUT).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (pid, epoch) = rt
         .block_on(remote.run({

@@ -21,11 +21,17 @@ use crate::remote::produce;
 use crate::remote::{RemoteBroker as Core, RemoteMember as CoreMember};
 
 /// Connects to the process that owns `dir` (its Unix socket, as recorded in `dir`).
-/// `max_message_bytes`: the directory's limit, so sends are cut into batches it accepts.
+/// `max_message_bytes`: the directory's limit, so sends are cut into batches it accepts;
+/// `request_timeout_ms`: how long a request waits for the owner's answer (kafkajs's
+/// requestTimeout).
 #[napi]
-pub async fn connect_broker(dir: String, max_message_bytes: f64) -> napi::Result<RemoteBroker> {
+pub async fn connect_broker(dir: String, max_message_bytes: f64, request_timeout_ms: f64) -> napi::Result<RemoteBroker> {
     super::logs::install();
-    let core = napi::bindgen_prelude::spawn_blocking(move || Core::connect(dir)).await.map_err(invalid_arg)?.js()?;
+    if !(request_timeout_ms.is_finite() && request_timeout_ms >= 1.0) {
+        return Err(invalid_arg(format!("requestTimeout must be a number of milliseconds of at least 1, not {request_timeout_ms}")));
+    }
+    let timeout = std::time::Duration::from_secs_f64(request_timeout_ms.min(1e12) / 1000.0);
+    let core = napi::bindgen_prelude::spawn_blocking(move || Core::connect(dir, timeout)).await.map_err(invalid_arg)?.js()?;
     Ok(RemoteBroker { core: Arc::new(core), max_message_bytes: max_message_bytes.max(1024.0) as usize })
 }
 

@@ -31,9 +31,9 @@ pub use self::member::{MemberState, RemoteMember};
 use crate::broker::{NewTopic, PartitionOffsets};
 use crate::error::{Error, Result};
 
-/// How long a request may take before the owner counts as unreachable (kafkajs's
-/// requestTimeout).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a request may take before the owner counts as unreachable, unless the client
+/// says otherwise (kafkajs's requestTimeout and its default).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How old the topic list may grow before it is loaded again.
 const TOPICS_MAX_AGE: Duration = Duration::from_secs(10);
 /// How long a produce is resent over lost connections before it fails (kafkajs's default
@@ -69,6 +69,8 @@ pub struct Inner {
     /// Produce frame buffers to reuse.
     frames: Mutex<Vec<Vec<u8>>>,
     produce_order: Arc<ProduceOrder>,
+    /// How long one request may wait for the owner's answer.
+    request_timeout: Duration,
 }
 
 /// Produce requests reach the owner in the order they were made, on every connection: a
@@ -162,7 +164,9 @@ fn check(code: i16, message: Option<&StrBytes>, what: impl FnOnce() -> String) -
 impl RemoteBroker {
     /// A handle on `dir`, owned by another process. Connects at once, so a directory no
     /// process serves (or one this user may not reach) fails here.
-    pub fn connect(dir: impl AsRef<Path>) -> Result<RemoteBroker> {
+    /// Connects to the process that owns `dir`. A request the owner has not answered
+    /// within `request_timeout` fails with a connection error (and ends its connection).
+    pub fn connect(dir: impl AsRef<Path>, request_timeout: Duration) -> Result<RemoteBroker> {
         let dir = dir.as_ref().to_path_buf();
         // One thread, parked in epoll, that runs its tasks itself: an answer from the owner
         // wakes the very thread that hands it to JS (a multi-threaded runtime would wake a
@@ -186,6 +190,7 @@ impl RemoteBroker {
             fetcher: fetcher::Fetcher::default(),
             frames: Mutex::new(Vec::new()),
             produce_order: Arc::default(),
+            request_timeout,
         });
         let handle = runtime.handle().clone();
         let i = Arc::clone(&inner);
@@ -294,7 +299,7 @@ impl Inner {
     pub async fn refresh_topics(&self) -> Result<()> {
         self.ensure_open()?;
         let req = MetadataRequest::default().with_topics(None).with_allow_auto_topic_creation(false);
-        let resp = self.control.call(&req, 12, REQUEST_TIMEOUT).await?;
+        let resp = self.control.call(&req, 12, self.request_timeout).await?;
         let mut fresh = Topics::default();
         for t in resp.topics {
             let Some(n) = t.name else { continue };
@@ -363,7 +368,7 @@ impl Inner {
             })
             .collect();
         let req = CreateTopicsRequest::default().with_topics(topics).with_timeout_ms(30_000).with_validate_only(validate_only);
-        let resp = self.control.call(&req, 7, REQUEST_TIMEOUT).await?;
+        let resp = self.control.call(&req, 7, self.request_timeout).await?;
         let mut by_name: HashMap<String, Result<()>> = resp
             .topics
             .into_iter()
@@ -386,7 +391,7 @@ impl Inner {
         self.ensure_open()?;
         let req = DeleteTopicsRequest::default().with_topic_names(vec![name(topic)]).with_timeout_ms(30_000);
         // v5: the first with the owner's error message.
-        let resp = self.control.call(&req, 5, REQUEST_TIMEOUT).await?;
+        let resp = self.control.call(&req, 5, self.request_timeout).await?;
         let r = match resp.responses.first() {
             Some(t) => check(t.error_code, t.error_message.as_ref(), || format!("deleting topic \"{topic}\"")),
             None => Err(Error::InvalidRequest(format!("the owner did not answer for topic \"{topic}\""))),
@@ -399,7 +404,7 @@ impl Inner {
         self.ensure_open()?;
         let t = create_partitions_request::CreatePartitionsTopic::default().with_name(name(topic)).with_count(count);
         let req = CreatePartitionsRequest::default().with_topics(vec![t]).with_timeout_ms(30_000).with_validate_only(validate_only);
-        let resp = self.control.call(&req, 3, REQUEST_TIMEOUT).await?;
+        let resp = self.control.call(&req, 3, self.request_timeout).await?;
         let r = match resp.results.first() {
             Some(t) => check(t.error_code, t.error_message.as_ref(), || format!("adding partitions to \"{topic}\"")),
             None => Err(Error::InvalidRequest(format!("the owner did not answer for topic \"{topic}\""))),
@@ -421,7 +426,7 @@ impl Inner {
                 .collect(),
         );
         let req = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![t]);
-        let resp = self.control.call(&req, 7, REQUEST_TIMEOUT).await?;
+        let resp = self.control.call(&req, 7, self.request_timeout).await?;
         let mut out = BTreeMap::new();
         for t in resp.topics {
             for p in t.partitions {
@@ -456,7 +461,7 @@ impl Inner {
             .with_name(name(topic))
             .with_partitions(vec![delete_records_request::DeleteRecordsPartition::default().with_partition_index(partition).with_offset(offset)]);
         let req = DeleteRecordsRequest::default().with_topics(vec![t]).with_timeout_ms(30_000);
-        let resp = self.control.call(&req, 2, REQUEST_TIMEOUT).await?;
+        let resp = self.control.call(&req, 2, self.request_timeout).await?;
         let p = resp
             .topics
             .first()
@@ -473,7 +478,7 @@ impl Inner {
         self.ensure_open()?;
         let r = describe_configs_request::DescribeConfigsResource::default().with_resource_type(2).with_resource_name(sb(topic)).with_configuration_keys(None);
         let req = DescribeConfigsRequest::default().with_resources(vec![r]);
-        let resp = self.control.call(&req, 4, REQUEST_TIMEOUT).await?;
+        let resp = self.control.call(&req, 4, self.request_timeout).await?;
         let res = resp.results.into_iter().next().ok_or_else(|| Error::InvalidRequest("the owner did not describe the topic".into()))?;
         check(res.error_code, res.error_message.as_ref(), || format!("describing topic \"{topic}\""))?;
         // Config source 5 is DEFAULT_CONFIG.
@@ -490,7 +495,7 @@ impl Inner {
             entries.iter().map(|(k, v)| alter_configs_request::AlterableConfig::default().with_name(sb(k)).with_value(Some(sb(v)))).collect(),
         );
         let req = AlterConfigsRequest::default().with_resources(vec![r]).with_validate_only(validate_only);
-        let resp = self.control.call(&req, 2, REQUEST_TIMEOUT).await?;
+        let resp = self.control.call(&req, 2, self.request_timeout).await?;
         match resp.responses.first() {
             Some(r) => check(r.error_code, r.error_message.as_ref(), || format!("altering topic \"{topic}\"")),
             None => Err(Error::InvalidRequest("the owner did not answer the change".into())),
@@ -506,7 +511,7 @@ impl Inner {
             .with_transaction_timeout_ms(-1)
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1);
-        let resp = self.control.call(&req, 4, REQUEST_TIMEOUT).await?;
+        let resp = self.control.call(&req, 4, self.request_timeout).await?;
         check(resp.error_code, None, || "getting a producer id".into())?;
         Ok((resp.producer_id.0, resp.producer_epoch))
     }
@@ -538,10 +543,10 @@ impl Inner {
         let may_write = |link| ticket.order.may_write(ticket.id, link);
         let answer = loop {
             let attempt = match first.take() {
-                Some(b) => self.produce.finish::<ProduceRequest>(b, &frame, produce::VERSION, REQUEST_TIMEOUT).await,
+                Some(b) => self.produce.finish::<ProduceRequest>(b, &frame, produce::VERSION, self.request_timeout).await,
                 None => {
                     let changed = Some(&ticket.order.changed);
-                    self.produce.call_frame_in_turn::<ProduceRequest>(&mut frame, &may_write, changed, produce::VERSION, REQUEST_TIMEOUT).await
+                    self.produce.call_frame_in_turn::<ProduceRequest>(&mut frame, &may_write, changed, produce::VERSION, self.request_timeout).await
                 }
             };
             match attempt {
@@ -600,7 +605,7 @@ impl Inner {
 
     pub async fn list_groups(&self) -> Result<Vec<String>> {
         self.ensure_open()?;
-        let resp = self.control.call(&ListGroupsRequest::default(), 4, REQUEST_TIMEOUT).await?;
+        let resp = self.control.call(&ListGroupsRequest::default(), 4, self.request_timeout).await?;
         check(resp.error_code, None, || "listing groups".into())?;
         let mut ids: Vec<String> = resp.groups.into_iter().map(|g| g.group_id.0.to_string()).collect();
         ids.sort();
@@ -610,7 +615,7 @@ impl Inner {
     pub async fn describe_group(&self, group: &str) -> Result<GroupDescription> {
         self.ensure_open()?;
         let req = DescribeGroupsRequest::default().with_groups(vec![group_name(group)]);
-        let resp = self.control.call(&req, 5, REQUEST_TIMEOUT).await?;
+        let resp = self.control.call(&req, 5, self.request_timeout).await?;
         let g = resp.groups.into_iter().next().ok_or_else(|| Error::InvalidRequest("the owner did not describe the group".into()))?;
         check(g.error_code, g.error_message.as_ref(), || format!("describing group \"{group}\""))?;
         let members = g
@@ -635,7 +640,7 @@ impl Inner {
     pub async fn delete_group(&self, group: &str) -> Result<()> {
         self.ensure_open()?;
         let req = DeleteGroupsRequest::default().with_groups_names(vec![group_name(group)]);
-        let resp = self.control.call(&req, 2, REQUEST_TIMEOUT).await?;
+        let resp = self.control.call(&req, 2, self.request_timeout).await?;
         match resp.results.first() {
             Some(r) => check(r.error_code, None, || format!("deleting group \"{group}\"")),
             None => Err(Error::InvalidRequest("the owner did not answer the deletion".into())),
@@ -647,7 +652,7 @@ impl Inner {
         self.ensure_open()?;
         let g = offset_fetch_request::OffsetFetchRequestGroup::default().with_group_id(group_name(group)).with_topics(None).with_member_epoch(-1);
         let req = OffsetFetchRequest::default().with_groups(vec![g]);
-        let resp = self.control.call(&req, 8, REQUEST_TIMEOUT).await?;
+        let resp = self.control.call(&req, 8, self.request_timeout).await?;
         let g = resp.groups.into_iter().next().ok_or_else(|| Error::InvalidRequest("the owner did not answer the offset fetch".into()))?;
         check(g.error_code, None, || format!("fetching offsets of group \"{group}\""))?;
         let mut out: BTreeMap<String, Vec<(i32, i64, Option<String>)>> = BTreeMap::new();
@@ -688,7 +693,7 @@ impl Inner {
             .with_member_id(sb(member))
             .with_retention_time_ms(-1)
             .with_topics(topics);
-        let resp = self.control.call(&req, 9, REQUEST_TIMEOUT).await?;
+        let resp = self.control.call(&req, 9, self.request_timeout).await?;
         // OffsetCommit carries no message. A commit the owner refuses to a member (KIP-848's
         // STALE_MEMBER_EPOCH, on every partition of the request) is given as kafkajs users
         // know it, ILLEGAL_GENERATION, before a partition that does not exist, as the
