@@ -75,7 +75,8 @@ export interface KafkaConfig {
   retry?: RetryOptions
   /** How long a request to another process that owns `dataDir` waits for its answer, in ms
    * (default 30000); then it fails with a retriable KafkaJSConnectionError. Calls in the
-   * owner's own process are not requests and never time out. */
+   * owner's own process are not requests and never time out. A process's connection to
+   * the owner is shared by its Kafka objects on that directory: the first one's value holds. */
   requestTimeout?: number
   /** false (default): a send is acknowledged once written to the OS; true: once fsynced (group commit). */
   fsync?: boolean

@@ -302,6 +302,10 @@ class Admin {
     if (!Array.isArray(topics)) throw new KafkaJSNonRetriableError(`Invalid topics array ${show(topics)}`)
     for (const topic of topics) checkTopic(topic)
     return this.once(async (b) => {
+      // kafkajs asks the broker each time: from a process that does not own the directory,
+      // partitions another process added a moment ago show at once, and an owner that is
+      // gone is an error rather than old metadata.
+      if (topics.length > 0 && b.remote) await b.callAsync(() => b.native.refreshTopics())
       const names = topics.length > 0 ? topics : await b.callAsync(() => b.native.topics())
       const out = []
       for (const name of names) {

@@ -25,6 +25,7 @@ const closing = new Map()
 class SharedBroker {
   constructor(key, options, logger, requestTimeout) {
     this.key = key
+    this.requestTimeout = requestTimeout
     this.refs = 0
     this.logger = logger
     this.native = null
@@ -306,6 +307,9 @@ async function acquire(dataDir, options, logger, requestTimeout) {
     await shared.opening
     // A second Kafka object on an open directory: its settings must be the same.
     if (joining) settings.check(key, shared.settings, options, shared.remote ? 'as its owning process opened it' : 'by an earlier Kafka object in this process')
+    if (joining && shared.remote && requestTimeout !== shared.requestTimeout) {
+      logger.warn('This process already reaches the data directory with another requestTimeout, which stays in force', { dataDir: key, requestTimeout: shared.requestTimeout, ignored: requestTimeout })
+    }
     return shared
   } catch (e) {
     shared.refs -= 1
