@@ -20,6 +20,7 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 use tokio::sync::{oneshot, Notify, OwnedMutexGuard};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::wire::connection::read_frame;
@@ -118,6 +119,8 @@ fn any_time(_: u64) -> bool {
 /// once. While some of it is left to write, the connection stays held.
 pub struct Begun {
     guard: Option<OwnedMutexGuard<Slot>>,
+    /// When its writing began: its timeout counts from then.
+    began: std::time::Instant,
     correlation: i32,
     written: usize,
     answer: oneshot::Receiver<Answer>,
@@ -182,10 +185,13 @@ impl Conn {
             }
             let (correlation, answer) = link.enqueue(frame)?;
             let waiting = Arc::clone(&link.waiting);
-            match self.write(&mut guard, frame, timeout).await {
+            // The timeout covers writing and answering together, from when the request
+            // goes (as kafkajs's requestTimeout counts from when it is sent).
+            let deadline = Instant::now() + timeout;
+            match self.write(&mut guard, frame, deadline, timeout).await {
                 Ok(()) => {
                     drop(guard);
-                    return self.answer::<R>(correlation, answer, &waiting, version, timeout).await;
+                    return self.answer::<R>(correlation, answer, &waiting, version, deadline, timeout).await;
                 }
                 Err(e) if fresh => return Err(e),
                 Err(_) => {}
@@ -204,6 +210,7 @@ impl Conn {
             return None;
         }
         let (correlation, answer) = link.enqueue(frame).ok()?;
+        let began = std::time::Instant::now();
         let mut written = 0;
         while written < frame.len() {
             match link.write.try_write(&frame[written..]) {
@@ -214,24 +221,27 @@ impl Conn {
         }
         let waiting = Arc::clone(&link.waiting);
         let guard = (written < frame.len()).then_some(guard);
-        Some(Begun { guard, correlation, written, answer, waiting })
+        Some(Begun { guard, began, correlation, written, answer, waiting })
     }
 
-    /// Writes what is left of a begun call and waits up to `timeout` for its answer.
+    /// Writes what is left of a begun call and waits for its answer, both within
+    /// `timeout` of its beginning.
     pub async fn finish<R: Request>(&self, begun: Begun, frame: &[u8], version: i16, timeout: Duration) -> Result<R::Response> {
-        let Begun { guard, correlation, written, answer, waiting } = begun;
+        let Begun { guard, began, correlation, written, answer, waiting } = begun;
+        let deadline = Instant::from_std(began) + timeout;
         if let Some(mut guard) = guard {
-            self.write(&mut guard, &frame[written..], timeout).await?;
+            self.write(&mut guard, &frame[written..], deadline, timeout).await?;
         }
-        self.answer::<R>(correlation, answer, &waiting, version, timeout).await
+        self.answer::<R>(correlation, answer, &waiting, version, deadline, timeout).await
     }
 
-    /// Writes (the rest of) a frame on the link held, within `timeout`. A link that fails
-    /// to write is retired (see [`Link::retire`]); one that takes no bytes for that long
-    /// (the owner is alive but stuck) is ended for its calls too.
-    async fn write(&self, guard: &mut OwnedMutexGuard<Slot>, bytes: &[u8], timeout: Duration) -> Result<()> {
+    /// Writes (the rest of) a frame on the link held, by `deadline` (`timeout` after the
+    /// call began). A link that fails to write is retired (see [`Link::retire`]); one that
+    /// has not taken the frame by then (the owner is alive but stuck) is ended for its
+    /// calls too.
+    async fn write(&self, guard: &mut OwnedMutexGuard<Slot>, bytes: &[u8], deadline: Instant, timeout: Duration) -> Result<()> {
         let Some(link) = guard.as_mut() else { return Err(self.lost("it closed")) };
-        let why = match tokio::time::timeout(timeout, link.write.write_all(bytes)).await {
+        let why = match tokio::time::timeout_at(deadline, link.write.write_all(bytes)).await {
             Ok(Ok(())) => return Ok(()),
             Ok(Err(e)) => e.to_string(),
             Err(_) => {
@@ -253,9 +263,10 @@ impl Conn {
         answer: oneshot::Receiver<Answer>,
         waiting: &Mutex<Waiting>,
         version: i16,
+        deadline: Instant,
         timeout: Duration,
     ) -> Result<R::Response> {
-        let body = match tokio::time::timeout(timeout, answer).await {
+        let body = match tokio::time::timeout_at(deadline, answer).await {
             Ok(Ok(Ok(body))) => body,
             Ok(Ok(Err(why))) => return Err(self.lost(&why)),
             Ok(Err(_)) => return Err(self.lost("it closed")),
