@@ -74,7 +74,7 @@ export interface KafkaConfig {
   logCreator?: logCreator
   retry?: RetryOptions
   /** How long a request to another process that owns `dataDir` waits for its answer, in ms
-   * (default 30000); then it fails with a retriable KafkaJSConnectionError. Calls in the
+   * (default 30000); then it fails with a retriable KafkaJSRequestTimeoutError. Calls in the
    * owner's own process are not requests and never time out. A process's connection to
    * the owner is shared by its Kafka objects on that directory: the first one's value holds. */
   requestTimeout?: number

@@ -80,6 +80,11 @@ let readers = 0
 // so 2 ms keeps a same-process server's p99 under 20 ms while a consumer catches up (at 5
 // ms it was 28-35 ms; the catch-up rate did not change measurably).
 const YIELD_AFTER_MS = 2
+// The longest wait between two tries of a loop that keeps failing (the process that owns
+// the directory is away, say): the wait grows from retry.initialRetryTime as kafkajs's
+// retries do, so a long outage logs a line every few seconds rather than every 300 ms,
+// and the consumer goes on within this long once the cause is gone.
+const LOOP_RETRY_MAX_MS = 5000
 // Messages between two looks at the clock inside a batch.
 const CLOCK_EVERY = 64
 // Partitions started between two looks at the clock when a large assignment arrives.
@@ -186,6 +191,7 @@ class Consumer {
     this.pendingSeeks = new Map() // seeks of partitions not (yet) assigned to this member
     this.wakeup = null
     this.lastYield = 0
+    this.loopFailures = 0 // failed tries of the loop in a row
 
     const { events, on, emit, listening } = createEvents('consumer', EVENTS, this.log)
     for (const [k, v] of Object.entries(EVENT_NAMES)) events[k] = v
@@ -449,29 +455,40 @@ class Consumer {
         this.emit(this.events.REBALANCING, { groupId: this.groupId, memberId: this.memberId })
         try {
           await this.join(shared)
+          this.loopFailures = 0
         } catch (joinError) {
           // A closed broker ends the loop; anything else is tried again.
           if (!this.running || shared.closed) break
           // The owning process is away, say: try again after the retry delay.
-          this.log.warn('Joining the group failed', { groupId: this.groupId, error: joinError.message })
-          await new Promise((r) => setTimeout(r, retryDelay(this.retry, 1)))
+          const retryTime = this.loopRetryTime()
+          this.log.warn('Joining the group failed', { groupId: this.groupId, error: joinError.message, retryCount: this.loopFailures, retryTime })
+          await new Promise((r) => setTimeout(r, retryTime))
         }
         continue
       }
       try {
         await this.iterate(shared, a)
+        this.loopFailures = 0
       } catch (e) {
         // Nothing here may end the loop: a topic deleted under the consumer, say, only
         // drops its partitions (the coordinator revokes them too).
-        this.log.error(`Consumer loop error: ${e.message}`, { groupId: this.groupId, stack: e.stack })
+        const retryTime = this.loopRetryTime()
+        this.log.error(`Consumer loop error: ${e.message}`, { groupId: this.groupId, retryCount: this.loopFailures, retryTime, stack: e.stack })
         // An assignment this round failed to take (its offsets could not be looked up, say)
         // is taken again from the coordinator on the next.
         if (a) this.mustPoll = true
         for (const [k, p] of this.partitions) if ((await shared.partitionCountFresh(p.topic).catch(() => 0)) === null) this.forget(k)
-        await new Promise((r) => setTimeout(r, retryDelay(this.retry, 1)))
+        await new Promise((r) => setTimeout(r, retryTime))
       }
       await this.maybeYield()
     }
+  }
+
+  /** Counts a failed try of the loop and says how long to wait before the next. */
+  loopRetryTime() {
+    this.loopFailures++
+    // The exponent stays small: a wait that overflowed would come out as NaN (no wait).
+    return Math.min(LOOP_RETRY_MAX_MS, retryDelay(this.retry, Math.min(this.loopFailures, 20)))
   }
 
   forget(k) {

@@ -193,6 +193,10 @@ function fromNative(err, context = {}) {
     // user): kafkajs's connection error, retriable unless it is a matter of permissions.
     out = new KafkaJSConnectionError(message)
     out.retriable = retriableFlag === '1'
+  } else if (type === 'REQUEST_TIMEOUT') {
+    // It is there but did not answer within requestTimeout, as kafkajs reports a broker
+    // that stops answering.
+    out = new KafkaJSRequestTimeoutError(message)
   } else if (code < 0) {
     out = retriable ? new KafkaJSError(message) : new KafkaJSNonRetriableError(message)
   } else if (type === 'OFFSET_OUT_OF_RANGE') {
@@ -202,6 +206,15 @@ function fromNative(err, context = {}) {
   }
   out.samsaType = type
   return out
+}
+
+/**
+ * Whether a request to the process that owns the directory failed with its fate unknown:
+ * the connection was lost, or the owner did not answer in time. It may have been carried
+ * out.
+ */
+function isConnectionLoss(e) {
+  return e != null && (e.samsaType === 'CONNECTION_ERROR' || e.samsaType === 'REQUEST_TIMEOUT')
 }
 
 /** Creates the kafkajs protocol error for a Kafka error name, with samsa's own message;
@@ -218,6 +231,7 @@ function protocolError(type, message, { retriable } = {}) {
 }
 
 module.exports = {
+  isConnectionLoss,
   KafkaJSError,
   KafkaJSNonRetriableError,
   KafkaJSProtocolError,

@@ -5,6 +5,7 @@ const {
   KafkaJSNonRetriableError,
   KafkaJSNotImplemented,
   KafkaJSProtocolError,
+  isConnectionLoss,
   protocolError,
 } = require('./errors')
 const { retryConfig, createRetry } = require('./retry')
@@ -346,13 +347,14 @@ class Producer {
 }
 
 /**
- * A send to a directory another process owns that failed for a lost connection was resent
- * as it was, with its sequences, for as long as the native side allows (src/remote): sent
- * again now, with new sequences, it could be stored twice. It fails as it is (retriable:
+ * A send to a directory another process owns that failed for a lost connection, or an
+ * owner that did not answer in time, was resent as it was, with its sequences, for as long
+ * as the native side allows (src/remote): sent again now, with new sequences, it could be
+ * stored twice. It fails as it is (retriable:
  * the application decides).
  */
 function resentAlready(shared, e) {
-  return shared.remote && e.samsaType === 'CONNECTION_ERROR'
+  return shared.remote && isConnectionLoss(e)
 }
 
 /** The error of partitions that failed: the first failure's class and code, with a

@@ -11,7 +11,7 @@
 //
 // The layout is decoded by src/binding/produce.rs.
 
-const { fromNative } = require('./errors')
+const { fromNative, isConnectionLoss } = require('./errors')
 const { messageErrors } = require('./validate')
 
 // Errors the native side raises before it writes anything: a flush that fails with one
@@ -572,7 +572,7 @@ class SendQueue {
     flight.groupCounts.forEach((counts, idx) => {
       for (let p = 0; p < counts.length; p++) if (counts[p] > 0) this.rollBack(gate, flight, idx, p)
     })
-    if (flight.idempotence !== null && error.samsaType === 'CONNECTION_ERROR') flight.idempotence.broken = true
+    if (flight.idempotence !== null && isConnectionLoss(error)) flight.idempotence.broken = true
     if (flight.jobs.length > 1 && NOTHING_WRITTEN.has(error.type)) {
       // Nothing was sent: each send gets its own attempt and its own outcome, in call
       // order, so one bad send cannot fail its neighbours (as in the owner's process,

@@ -73,6 +73,9 @@ pub enum Error {
     /// The process that owns the data directory cannot be reached (it exited, or is
     /// starting): retriable, as kafkajs's connection errors are.
     Connection(String),
+    /// The owner took a request but did not answer it within the client's requestTimeout
+    /// (it is alive but stuck, say): retriable, as kafkajs's request timeouts are.
+    RequestTimeout(String),
     /// This user may not open the owner's socket: retrying does not help.
     PermissionDenied(String),
     /// An error code the data directory's owner answered with (see [`kafka_error_name`]).
@@ -127,7 +130,7 @@ impl Error {
             Error::GroupMaxSizeReached(_) => 81,
             Error::FencedInstanceId(_) => 82,
             Error::CoordinatorNotAvailable(_) => 15,
-            Error::Locked { .. } | Error::Closed | Error::Connection(_) | Error::PermissionDenied(_) => -1,
+            Error::Locked { .. } | Error::Closed | Error::Connection(_) | Error::RequestTimeout(_) | Error::PermissionDenied(_) => -1,
             Error::Remote { code, .. } => *code,
         }
     }
@@ -170,6 +173,7 @@ impl Error {
             Error::Locked { .. } => "DATA_DIR_LOCKED",
             Error::Closed => "BROKER_CLOSED",
             Error::Connection(_) | Error::PermissionDenied(_) => "CONNECTION_ERROR",
+            Error::RequestTimeout(_) => "REQUEST_TIMEOUT",
             Error::Remote { code, .. } => kafka_error_name(*code).0,
         }
     }
@@ -184,7 +188,7 @@ impl Error {
             Error::UnknownTopicOrPartition { .. } => true,
             Error::UnknownMemberId { .. } | Error::IllegalGeneration(_) => true,
             Error::CoordinatorNotAvailable(_) => true,
-            Error::Connection(_) => true,
+            Error::Connection(_) | Error::RequestTimeout(_) => true,
             Error::Remote { code, .. } => kafka_error_name(*code).1,
             _ => false,
         }
@@ -319,7 +323,7 @@ impl std::fmt::Display for Error {
                 None => write!(f, "data directory {} is locked by another process; one process owns a data directory", path.display()),
             },
             Error::Closed => write!(f, "the broker is closed"),
-            Error::Connection(msg) | Error::PermissionDenied(msg) | Error::Remote { message: msg, .. } => write!(f, "{msg}"),
+            Error::Connection(msg) | Error::RequestTimeout(msg) | Error::PermissionDenied(msg) | Error::Remote { message: msg, .. } => write!(f, "{msg}"),
         }
     }
 }

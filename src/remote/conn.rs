@@ -238,22 +238,22 @@ impl Conn {
     /// Writes (the rest of) a frame on the link held, by `deadline` (`timeout` after the
     /// call began). A link that fails to write is retired (see [`Link::retire`]); one that
     /// has not taken the frame by then (the owner is alive but stuck) is ended for its
-    /// calls too.
+    /// calls too, and the call fails as timed out.
     async fn write(&self, guard: &mut OwnedMutexGuard<Slot>, bytes: &[u8], deadline: Instant, timeout: Duration) -> Result<()> {
         let Some(link) = guard.as_mut() else { return Err(self.lost("it closed")) };
-        let why = match tokio::time::timeout_at(deadline, link.write.write_all(bytes)).await {
+        let error = match tokio::time::timeout_at(deadline, link.write.write_all(bytes)).await {
             Ok(Ok(())) => return Ok(()),
-            Ok(Err(e)) => e.to_string(),
+            Ok(Err(e)) => self.lost(&e.to_string()),
             Err(_) => {
                 let why = format!("the process that owns {} took no request for {timeout:?}", self.dir.display());
                 end(&link.waiting, &why);
-                why
+                self.timed_out(why)
             }
         };
         if let Some(link) = guard.take() {
             link.retire();
         }
-        Err(self.lost(&why))
+        Err(error)
     }
 
     /// Waits for the answer to a call written on the link whose calls are `waiting`.
@@ -275,7 +275,7 @@ impl Conn {
                 // the next call connects again.
                 let why = format!("the process that owns {} did not answer within {timeout:?}", self.dir.display());
                 end(waiting, &why);
-                return Err(Error::Connection(why));
+                return Err(self.timed_out(why));
             }
         };
         decode::<R>(body, version, correlation)
@@ -287,6 +287,12 @@ impl Conn {
         let reader = Some(tokio::spawn(read_answers(read, Arc::clone(&waiting))));
         let id = self.links_made.fetch_add(1, Ordering::Relaxed) + 1;
         Ok(Link { id, write, next_correlation: 0, waiting, reader })
+    }
+
+    /// A call the owner did not take or answer in time. Other calls on the connection
+    /// fail as lost (it is made again for the next call), as after any failure.
+    fn timed_out(&self, why: String) -> Error {
+        Error::RequestTimeout(format!("{why} (requestTimeout); retry once it answers again"))
     }
 
     fn lost(&self, why: &str) -> Error {

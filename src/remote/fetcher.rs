@@ -204,7 +204,10 @@ impl Fetcher {
     fn fail_all(&self, requested: &[Asked], error: &Error) -> Vec<(String, i32)> {
         let mut out = Vec::new();
         for a in requested {
-            let e = Error::Connection(error.to_string());
+            let e = match error {
+                Error::RequestTimeout(why) => Error::RequestTimeout(why.clone()),
+                other => Error::Connection(other.to_string()),
+            };
             if self.deliver(&a.key, a.offset, Some(Item::Failed { offset: a.offset, error: e })) {
                 out.push((a.key.1.clone(), a.key.2));
             }

@@ -4,7 +4,8 @@
 //! as the local broker, so the JavaScript layer keeps one code path.
 //!
 //! Kafka types stay in here; callers get the same plain values and the same errors (Kafka
-//! error codes become [`Error::Remote`], an unreachable owner [`Error::Connection`]).
+//! error codes become [`Error::Remote`], an unreachable owner [`Error::Connection`], a
+//! request it does not answer in time [`Error::RequestTimeout`]).
 //!
 //! Requests go on a few connections, so a long-polling fetch or a slow produce never
 //! holds a heartbeat: control (admin, offsets), produce, fetch and group. Background work
@@ -550,7 +551,7 @@ impl Inner {
                 }
             };
             match attempt {
-                Err(Error::Connection(_)) if started.elapsed() < RESEND_FOR && !self.closed.load(Ordering::SeqCst) => {
+                Err(Error::Connection(_) | Error::RequestTimeout(_)) if started.elapsed() < RESEND_FOR && !self.closed.load(Ordering::SeqCst) => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 r => break r,
