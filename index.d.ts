@@ -78,6 +78,9 @@ export interface KafkaConfig {
    * owner's own process are not requests and never time out. A process's connection to
    * the owner is shared by its Kafka objects on that directory: the first one's value holds. */
   requestTimeout?: number
+  /** false: requests to another process that owns `dataDir` wait for their answer however
+   * long it takes, as kafkajs's enforceRequestTimeout: false (default true). */
+  enforceRequestTimeout?: boolean
   /** false (default): a send is acknowledged once written to the OS; true: once fsynced (group commit). */
   fsync?: boolean
   /** Kafka's `segment.bytes` for every topic (default 1 GiB). */

@@ -81,6 +81,7 @@ describe('bad input gets a clear error and leaves the broker working', () => {
     expect(() => new Kafka({ dataDir: 42 })).toThrow(/dataDir must be a non-empty string/)
     expect(() => new Kafka({ dataDir: tempDir(), requestTimeout: '1s' })).toThrow(/requestTimeout must be an integer number of milliseconds of at least 1, got string "1s"/)
     expect(() => new Kafka({ dataDir: tempDir(), requestTimeout: 0 })).toThrow(/requestTimeout must be/)
+    expect(() => new Kafka({ dataDir: tempDir(), enforceRequestTimeout: 'no' })).toThrow(/enforceRequestTimeout must be a boolean, got string "no"/)
   })
 
   test('a broker with auto-creation off refuses unknown topics for every producer', async () => {

@@ -725,6 +725,29 @@ test('a process whose owner stops answering (SIGSTOP) gets retriable errors, nev
   await owner.stop('SIGTERM')
 }, 90000)
 
+test('with enforceRequestTimeout: false, a request from another process waits for an owner that stopped answering past requestTimeout, as in kafkajs, and is answered once it goes on', async () => {
+  const dataDir = tempDir('samsa-unenforced-')
+  const owner = await holder(dataDir)
+  const admin = quiet(dataDir, { requestTimeout: 300, enforceRequestTimeout: false, retry: { retries: 0 } }).admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic: 'first' }] })
+  owner.child.kill('SIGSTOP')
+  let outcome = null
+  const started = Date.now()
+  try {
+    admin.createTopics({ topics: [{ topic: 'patient' }] }).then((created) => (outcome = { created }), (error) => (outcome = { error }))
+    // Five times requestTimeout: enforced, it would have failed by now.
+    await until(() => outcome !== null || Date.now() - started >= 1500, { timeoutMs: 5000 })
+    expect(outcome).toBe(null)
+  } finally {
+    owner.child.kill('SIGCONT')
+  }
+  await until(() => outcome !== null, { timeoutMs: 20000, what: () => `the call to be answered\n${owner.output()}` })
+  expect(outcome).toEqual({ created: true })
+  expect((await admin.listTopics()).sort()).toEqual(['first', 'patient'])
+  await owner.stop('SIGTERM')
+}, 60000)
+
 test('a consumer in another process tries again less and less often while the owner is away (a log line every few seconds, not every 300 ms), and reads again soon after a new owner opens the directory', async () => {
   const dataDir = tempDir('samsa-owner-away-')
   const first = await holder(dataDir)

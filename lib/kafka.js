@@ -51,6 +51,10 @@ function brokerOptions(config) {
 
 const LOG_LEVELS = new Set(Object.values(logLevel))
 
+// A request's wait with enforceRequestTimeout: false. Node's longest timer (24.8 days):
+// no limit in practice.
+const UNENFORCED_REQUEST_TIMEOUT = 2 ** 31 - 1
+
 class Kafka {
   constructor(config = {}) {
     if (config === null || typeof config !== 'object' || Array.isArray(config)) {
@@ -70,12 +74,15 @@ class Kafka {
     this.dataDir = path.resolve(dataDir)
     this.options = brokerOptions(config)
     // How long a request to the process that owns the directory (when another one does)
-    // waits for its answer: kafkajs's requestTimeout, with its default.
+    // waits for its answer: kafkajs's requestTimeout, with its default, unless
+    // enforceRequestTimeout is false (then, as in kafkajs, it waits as long as it takes).
     const requestTimeout = config.requestTimeout ?? 30000
     if (!Number.isSafeInteger(requestTimeout) || requestTimeout < 1) {
       throw new TypeError(`requestTimeout must be an integer number of milliseconds of at least 1, got ${describe(requestTimeout)}`)
     }
-    this.requestTimeout = requestTimeout
+    const enforce = config.enforceRequestTimeout ?? true
+    if (typeof enforce !== 'boolean') throw new TypeError(`enforceRequestTimeout must be a boolean, got ${describe(enforce)}`)
+    this.requestTimeout = enforce ? requestTimeout : UNENFORCED_REQUEST_TIMEOUT
     // Checked here, merged with each client's own retry settings when it is created.
     retryConfig(config.retry)
     this.retry = config.retry
