@@ -790,6 +790,27 @@ test('a consumer in another process tries again less and less often while the ow
   await second.stop('SIGTERM')
 }, 90000)
 
+test('a consumer in another process that waits to try again while the owner is away disconnects at once, not after the wait', async () => {
+  const dataDir = tempDir('samsa-away-disconnect-')
+  const owner = await holder(dataDir)
+  const tries = []
+  const logCreator = () => ({ log }) => {
+    if (log.retryTime !== undefined) tries.push({ at: Date.now(), retryTime: log.retryTime })
+  }
+  const kafka = quiet(dataDir, { logLevel: logLevel.WARN, logCreator })
+  await kafka.admin().connect()
+  const consumer = kafka.consumer({ groupId: 'away-disconnect' })
+  await consumer.connect()
+  await consumer.subscribe({ topics: ['gone'] })
+  await consumer.run({ eachMessage: async () => {} })
+  await owner.stop('SIGKILL')
+  // The third failed try waits about 1.2 s, the fourth about 2.4 s.
+  await until(() => tries.length >= 3, { timeoutMs: 20000, what: () => `three failed tries, got ${JSON.stringify(tries)}` })
+  const started = Date.now()
+  await consumer.disconnect()
+  expect(Date.now() - started).toBeLessThan(Math.min(1000, tries[tries.length - 1].retryTime))
+}, 60000)
+
 test("admin.fetchTopicMetadata from another process asks the owner each time, as kafkajs asks the broker: partitions a third process added show at once", async () => {
   const dataDir = tempDir('samsa-fresh-metadata-')
   const owner = await holder(dataDir)

@@ -308,7 +308,7 @@ async function acquire(dataDir, options, logger, requestTimeout) {
     // A second Kafka object on an open directory: its settings must be the same.
     if (joining) settings.check(key, shared.settings, options, shared.remote ? 'as its owning process opened it' : 'by an earlier Kafka object in this process')
     if (joining && shared.remote && requestTimeout !== shared.requestTimeout) {
-      logger.warn('This process already reaches the data directory with another requestTimeout, which stays in force', { dataDir: key, requestTimeout: shared.requestTimeout, ignored: requestTimeout })
+      logger.warn('This process already reaches the data directory with another requestTimeout or enforceRequestTimeout, which stays in force', { dataDir: key, requestTimeout: shared.requestTimeout, ignored: requestTimeout })
     }
     return shared
   } catch (e) {

@@ -325,6 +325,7 @@ class Consumer {
       throw new KafkaJSNonRetriableError('The consumer has no subscriptions: call subscribe() before run()')
     }
     this.handlers = { eachMessage, eachBatch, eachBatchAutoResolve }
+    this.loopFailures = 0
     this.autoCommit = autoCommit !== false
     this.autoCommitInterval = autoCommitInterval ?? null
     this.autoCommitThreshold = autoCommitThreshold ?? null
@@ -462,7 +463,7 @@ class Consumer {
           // The owning process is away, say: try again after the retry delay.
           const retryTime = this.loopRetryTime()
           this.log.warn('Joining the group failed', { groupId: this.groupId, error: joinError.message, retryCount: this.loopFailures, retryTime })
-          await new Promise((r) => setTimeout(r, retryTime))
+          await this.pauseLoop(retryTime)
         }
         continue
       }
@@ -478,10 +479,26 @@ class Consumer {
         // is taken again from the coordinator on the next.
         if (a) this.mustPoll = true
         for (const [k, p] of this.partitions) if ((await shared.partitionCountFresh(p.topic).catch(() => 0)) === null) this.forget(k)
-        await new Promise((r) => setTimeout(r, retryTime))
+        if (!this.running) break
+        await this.pauseLoop(retryTime)
       }
       await this.maybeYield()
     }
+  }
+
+  /** Waits `ms` before the loop tries again, or less if the consumer stops meanwhile.
+   * Other wake-ups do not cut it short: while the owner is away, its failed fetches are
+   * announced too, and would bring the tries back to one a second. */
+  async pauseLoop(ms) {
+    await new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms)
+      this.wakeup = () => {
+        if (this.running) return
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+    this.wakeup = null
   }
 
   /** Counts a failed try of the loop and says how long to wait before the next. */

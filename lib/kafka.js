@@ -80,7 +80,7 @@ class Kafka {
     if (!Number.isSafeInteger(requestTimeout) || requestTimeout < 1) {
       throw new TypeError(`requestTimeout must be an integer number of milliseconds of at least 1, got ${describe(requestTimeout)}`)
     }
-    const enforce = config.enforceRequestTimeout ?? true
+    const enforce = config.enforceRequestTimeout === undefined ? true : config.enforceRequestTimeout
     if (typeof enforce !== 'boolean') throw new TypeError(`enforceRequestTimeout must be a boolean, got ${describe(enforce)}`)
     this.requestTimeout = enforce ? requestTimeout : UNENFORCED_REQUEST_TIMEOUT
     // Checked here, merged with each client's own retry settings when it is created.

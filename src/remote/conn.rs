@@ -193,7 +193,9 @@ impl Conn {
                     drop(guard);
                     return self.answer::<R>(correlation, answer, &waiting, version, deadline, timeout).await;
                 }
-                Err(e) if fresh => return Err(e),
+                // A timed-out write had its whole requestTimeout: not another on a new
+                // connection.
+                Err(e) if fresh || matches!(e, Error::RequestTimeout(_)) => return Err(e),
                 Err(_) => {}
             }
         }

@@ -272,7 +272,8 @@ pub async fn run(inner: Arc<Inner>, lane: Lane) {
                 r
             }
             Err(e) => {
-                // The consumers hear of it (a retriable connection error) and ask again.
+                // The consumers hear of it (a retriable connection error or request
+                // timeout) and ask again.
                 let failed = inner.fetcher.fail_all(&wanted, &e);
                 if !failed.is_empty() {
                     let (ts, ps) = failed.into_iter().unzip();

@@ -165,8 +165,8 @@ fn check(code: i16, message: Option<&StrBytes>, what: impl FnOnce() -> String) -
 impl RemoteBroker {
     /// A handle on `dir`, owned by another process. Connects at once, so a directory no
     /// process serves (or one this user may not reach) fails here. A request the owner has
-    /// not answered within `request_timeout` fails with a connection error (and ends its
-    /// connection).
+    /// not answered within `request_timeout` fails with [`Error::RequestTimeout`] (and ends
+    /// its connection).
     pub fn connect(dir: impl AsRef<Path>, request_timeout: Duration) -> Result<RemoteBroker> {
         let dir = dir.as_ref().to_path_buf();
         // One thread, parked in epoll, that runs its tasks itself: an answer from the owner
