@@ -350,8 +350,7 @@ class Producer {
  * A send to a directory another process owns that failed for a lost connection, or an
  * owner that did not answer in time, was resent as it was, with its sequences, for as long
  * as the native side allows (src/remote): sent again now, with new sequences, it could be
- * stored twice. It fails as it is (retriable:
- * the application decides).
+ * stored twice. It fails as it is (retriable: the application decides).
  */
 function resentAlready(shared, e) {
   return shared.remote && isConnectionLoss(e)
