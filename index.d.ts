@@ -110,9 +110,25 @@ export interface ListenOptions {
   port?: number
   /** Default '127.0.0.1' (loopback); any other host must be asked for. */
   host?: string
-  /** The address clients are told to connect to, when it is not the bound one. */
+  /** The address clients are told to connect to, when it is not the bound one. With a
+   * host of every interface ('0.0.0.0' or '::') it defaults to this machine's first
+   * non-loopback address. */
   advertisedHost?: string
   advertisedPort?: number
+  /** The largest request accepted (Kafka's `socket.request.max.bytes`; default 100 MiB). */
+  maxRequestBytes?: number
+  /** The bytes all requests being read or handled may hold together (Kafka's
+   * `queued.max.request.bytes`; default 200 MiB, at least maxRequestBytes). */
+  maxQueuedRequestBytes?: number
+  /** Connections open at once (Kafka's `max.connections`; default 1000). A new one past
+   * it takes the place of the one that has gone longest without a request. */
+  maxConnections?: number
+  /** A connection idle this long between requests is closed (Kafka's
+   * `connections.max.idle.ms`; default 600000). */
+  idleTimeoutMs?: number
+  /** A request must arrive whole within this from its first byte, and a new connection
+   * must send its first within this of connecting (default 10000). */
+  requestReadTimeoutMs?: number
 }
 
 /** Damage found by `kafka.verify()`: bytes of a partition's log that are not valid batches. */

@@ -302,7 +302,7 @@ describe('many processes, one data directory', () => {
   }, 60000)
 
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0
-  ;(asRoot ? test : test.skip)('a process whose user may not open the socket gets a clear KafkaJS error naming its path (as root: the client runs as nobody)', async () => {
+  ;(asRoot ? test : test.skip)('a process whose user may not use the data directory gets a clear KafkaJS error naming it (as root: the client runs as nobody)', async () => {
     const base = tempDir('samsa-perm-')
     fs.chmodSync(base, 0o755)
     const dataDir = path.join(base, 'data')
@@ -334,8 +334,9 @@ kafka.producer().connect().then(() => console.log('connected'), (e) => console.l
     const out = JSON.parse(r.stdout.trim())
     expect(out.name).toBe('KafkaJSConnectionError')
     expect(out.retriable).toBe(false)
-    expect(out.message).toContain(path.join(dataDir, 'samsa.sock'))
+    expect(out.message).toContain(dataDir)
     expect(out.message).toMatch(/permission denied/i)
+    expect(out.message).toMatch(/is user root's alone/)
     await owner.stop('SIGTERM')
   }, 60000)
 

@@ -3,11 +3,14 @@
 
 // The samsa command.
 //
-//   samsa serve [--data-dir DIR] [--port 9092] [--host 127.0.0.1]   a Kafka broker for any client
-//   samsa verify <dataDir> [--repair]   check a closed data directory's logs whole; exit 1 on damage
+//   samsa serve [--data-dir DIR] [--port 9092] [--host 127.0.0.1] [settings]   a Kafka broker for any client
+//   samsa verify [DIR] [--repair]   check a closed data directory's logs whole; exit 1 on damage
 //
 // serve logs one line with the address once it accepts connections, and stops cleanly
-// (flushes, marks a clean shutdown) on SIGINT or SIGTERM.
+// (flushes, marks a clean shutdown) on SIGINT or SIGTERM, or when the process that started
+// it exits (`npx samsa serve &` then `kill $!` stops npx: the broker follows), unless
+// started with --detached. Every broker setting of `new Kafka()` and every limit of
+// `kafka.listen()` is a flag, named as the option in kebab case.
 //
 // verify reads every batch (CRC, offsets) and every index entry of every partition, and
 // prints what it found. --repair cuts each damaged partition at its first damage and
@@ -16,50 +19,111 @@
 const path = require('node:path')
 const { Kafka, logLevel } = require('..')
 
-const USAGE = `usage:
-  samsa serve [--data-dir DIR] [--port N] [--host H] [--advertised-host H] [--advertised-port N] [--fsync]
-                                      serve the Kafka protocol (default ./data on 127.0.0.1:9092)
-  samsa verify <dataDir> [--repair]   check every batch and index of a closed data directory`
+const DEFAULT_DATA_DIR = './data'
 
-/** --name value pairs and --flags; returns null on anything else. */
-function flags(args, known, booleans = []) {
-  const out = {}
+// Flag -> [option name, kind, where it goes]. Kinds: 'int' (a number), 'bool' (--x sets
+// true, --no-x false), 'string'.
+const SERVE_FLAGS = {
+  'data-dir': ['dataDir', 'string', 'serve'],
+  port: ['port', 'int', 'listen'],
+  host: ['host', 'string', 'listen'],
+  'advertised-host': ['advertisedHost', 'string', 'listen'],
+  'advertised-port': ['advertisedPort', 'int', 'listen'],
+  'max-request-bytes': ['maxRequestBytes', 'int', 'listen'],
+  'max-queued-request-bytes': ['maxQueuedRequestBytes', 'int', 'listen'],
+  'max-connections': ['maxConnections', 'int', 'listen'],
+  'idle-timeout-ms': ['idleTimeoutMs', 'int', 'listen'],
+  'request-read-timeout-ms': ['requestReadTimeoutMs', 'int', 'listen'],
+  fsync: ['fsync', 'bool', 'broker'],
+  'auto-create-topics': ['autoCreateTopics', 'bool', 'broker'],
+  'default-num-partitions': ['defaultNumPartitions', 'int', 'broker'],
+  'segment-bytes': ['segmentBytes', 'int', 'broker'],
+  'segment-ms': ['segmentMs', 'int', 'broker'],
+  'retention-ms': ['retentionMs', 'int', 'broker'],
+  'retention-bytes': ['retentionBytes', 'int', 'broker'],
+  'max-message-bytes': ['maxMessageBytes', 'int', 'broker'],
+  'retention-check-interval-ms': ['retentionCheckIntervalMs', 'int', 'broker'],
+  'max-open-files': ['maxOpenFiles', 'int', 'broker'],
+  detached: ['detached', 'bool', 'serve'],
+}
+
+const USAGE = `usage:
+  samsa serve [--data-dir DIR] [--port N] [--host H] [--advertised-host H] [--advertised-port N]
+              [--fsync] [--no-auto-create-topics] [--default-num-partitions N] [--segment-bytes N]
+              [--segment-ms N] [--retention-ms N] [--retention-bytes N] [--max-message-bytes N]
+              [--retention-check-interval-ms N] [--max-open-files N]
+              [--max-request-bytes N] [--max-queued-request-bytes N] [--max-connections N]
+              [--idle-timeout-ms N] [--request-read-timeout-ms N] [--detached]
+        serve the Kafka protocol (default ${DEFAULT_DATA_DIR} on 127.0.0.1:9092); stops with the
+        process that started it unless --detached
+  samsa verify [DIR] [--repair]
+        check every batch and index of a closed data directory (default ${DEFAULT_DATA_DIR})`
+
+class UsageError extends Error {}
+
+/** The serve flags as { serve, listen, broker } option objects. */
+function parseServe(args) {
+  const out = { serve: {}, listen: {}, broker: {} }
   for (let i = 0; i < args.length; i++) {
-    const name = args[i].replace(/^--/, '')
-    if (!args[i].startsWith('--') || (!known.includes(name) && !booleans.includes(name))) return null
-    if (booleans.includes(name)) out[name] = true
-    else if (i + 1 < args.length) out[name] = args[++i]
-    else return null
+    const arg = args[i]
+    if (!arg.startsWith('--')) throw new UsageError(`unexpected argument "${arg}"`)
+    let name = arg.slice(2)
+    let value
+    const eq = name.indexOf('=')
+    if (eq >= 0) [name, value] = [name.slice(0, eq), name.slice(eq + 1)]
+    const negated = name.startsWith('no-') && SERVE_FLAGS[name.slice(3)]?.[1] === 'bool'
+    if (negated) name = name.slice(3)
+    const spec = SERVE_FLAGS[name]
+    if (!spec) throw new UsageError(`unknown flag --${name}`)
+    const [option, kind, where] = spec
+    if (kind === 'bool') {
+      if (value !== undefined && value !== 'true' && value !== 'false') throw new UsageError(`--${name} takes no value (or =true / =false)`)
+      out[where][option] = negated ? false : value !== 'false'
+      continue
+    }
+    if (value === undefined) {
+      if (i + 1 >= args.length) throw new UsageError(`--${name} needs a value`)
+      value = args[++i]
+    }
+    if (kind === 'int') {
+      if (!/^-?\d+$/.test(value)) throw new UsageError(`--${name} must be an integer, got "${value}"`)
+      out[where][option] = Number(value)
+    } else {
+      out[where][option] = value
+    }
   }
   return out
 }
 
-async function serve(args) {
-  const f = flags(args, ['data-dir', 'port', 'host', 'advertised-host', 'advertised-port'], ['fsync'])
-  const port = f && Number(f.port ?? 9092)
-  if (!f || !Number.isInteger(port) || (f['advertised-port'] !== undefined && !Number.isInteger(Number(f['advertised-port'])))) {
-    console.error(USAGE)
-    return 2
-  }
-  const dataDir = path.resolve(f['data-dir'] || './data')
-  const kafka = new Kafka({ clientId: 'samsa-serve', dataDir, fsync: !!f.fsync, logLevel: logLevel.WARN })
-  const address = await kafka.listen({
-    port,
-    host: f.host || '127.0.0.1',
-    advertisedHost: f['advertised-host'],
-    advertisedPort: f['advertised-port'] === undefined ? undefined : Number(f['advertised-port']),
+/** Resolves when the process that started this one exits (it is then reparented). */
+function parentExit() {
+  const parent = process.ppid
+  return new Promise((resolve) => {
+    const timer = setInterval(() => {
+      if (process.ppid !== parent) {
+        clearInterval(timer)
+        resolve()
+      }
+    }, 250)
+    timer.unref()
   })
+}
+
+async function serve(args) {
+  const { serve: own, listen, broker } = parseServe(args)
+  const dataDir = path.resolve(own.dataDir || DEFAULT_DATA_DIR)
+  const kafka = new Kafka({ clientId: 'samsa-serve', dataDir, logLevel: logLevel.WARN, ...broker })
+  const address = await kafka.listen({ port: 9092, host: '127.0.0.1', ...listen })
   // performance.now() counts from the start of the process: node itself included.
   const ms = performance.now().toFixed(0)
   console.log(`samsa: accepting Kafka connections on ${address.host}:${address.port} (data in ${dataDir}, ready in ${ms} ms)`)
-  await new Promise((resolve) => {
-    const stop = (signal) => {
-      console.log(`samsa: ${signal}: stopping`)
-      resolve()
-    }
-    process.once('SIGINT', stop)
-    process.once('SIGTERM', stop)
+  const reason = await new Promise((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'))
+    process.once('SIGTERM', () => resolve('SIGTERM'))
+    process.once('SIGHUP', () => resolve('SIGHUP'))
+    if (!own.detached) parentExit().then(() => resolve('the process that started it exited'))
   })
+  console.log(`samsa: ${reason}: stopping`)
   await kafka.close()
   return 0
 }
@@ -67,11 +131,8 @@ async function serve(args) {
 async function verify(args) {
   const repair = args.includes('--repair')
   const rest = args.filter((a) => a !== '--repair')
-  if (rest.length !== 1 || rest[0].startsWith('-')) {
-    console.error(USAGE)
-    return 2
-  }
-  const dataDir = path.resolve(rest[0])
+  if (rest.length > 1 || rest.some((a) => a.startsWith('-'))) throw new UsageError(`unexpected arguments: ${rest.join(' ')}`)
+  const dataDir = path.resolve(rest[0] || DEFAULT_DATA_DIR)
   const kafka = new Kafka({ dataDir, logLevel: logLevel.NOTHING })
   const r = await kafka.verify({ repair })
   const mb = (r.bytes / 1e6).toFixed(1)
@@ -97,8 +158,7 @@ async function main(argv) {
   const [command, ...args] = argv
   if (command === 'serve') return serve(args)
   if (command === 'verify') return verify(args)
-  console.error(USAGE)
-  return 2
+  throw new UsageError(command ? `unknown command "${command}"` : 'no command given')
 }
 
 main(process.argv.slice(2)).then(
@@ -106,7 +166,11 @@ main(process.argv.slice(2)).then(
     process.exitCode = code
   },
   (e) => {
-    console.error(`samsa: ${e.message}`)
+    if (e instanceof UsageError) {
+      console.error(`samsa: ${e.message}\n${USAGE}`)
+    } else {
+      console.error(`samsa: ${e.message}`)
+    }
     process.exitCode = 2
   }
 )

@@ -407,7 +407,7 @@ class Admin {
     return {
       brokers: [{ nodeId: 0, host: 'localhost', port: 0 }],
       controller: 0,
-      clusterId: b.clusterId,
+      clusterId: b.native.clusterId,
     }
   }
 

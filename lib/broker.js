@@ -5,11 +5,10 @@
 // When the last client disconnects, the broker flushes, writes its clean-shutdown marker
 // and releases the directory lock. Nothing here keeps the event loop alive.
 
-const crypto = require('node:crypto')
 const fs = require('node:fs')
 const path = require('node:path')
 const native = require('../binding.js')
-const { fromNative } = require('./errors')
+const { fromNative, KafkaJSConnectionError } = require('./errors')
 const { SendQueue } = require('./send-queue')
 const settings = require('./settings')
 
@@ -36,7 +35,6 @@ class SharedBroker {
     this.settings = null
     this.fsync = false
     this.autoCreateTopics = true
-    this.clusterId = `samsa-${crypto.createHash('sha256').update(key).digest('hex').slice(0, 22)}`
     // Topic name -> partition count, cleared whenever this process changes topics.
     this.topicCache = new Map()
     // Topic name -> promise of its auto-creation in progress.
@@ -252,7 +250,7 @@ async function openOrConnect(key, given, logger, requestTimeout) {
       return { n, remote: false, inForce: settings.effective(ownerSettings) }
     } catch (e) {
       ownerError = fromNative(e)
-      if (!heldElsewhere(ownerError)) throw ownerError
+      if (ownerError.samsaType !== 'DATA_DIR_LOCKED') throw ownerError
     }
     let n = null
     try {
@@ -267,23 +265,29 @@ async function openOrConnect(key, given, logger, requestTimeout) {
       if (n) await n.close().catch(() => {})
       const err = fromNative(e)
       // A refused permission or a settings mismatch does not mend by waiting.
-      if (!err.retriable || Date.now() > deadline) throw err
+      if (!err.retriable) throw err
+      if (Date.now() > deadline) throw notServed(ownerError, err)
       await new Promise((resolve) => setTimeout(resolve, delay))
       delay = Math.min(delay * 2, 200)
     }
   }
 }
 
-/** Whether opening failed because another process holds the directory (its lock, or
- * files this user may not write while their owner may). */
-function heldElsewhere(e) {
-  if (e.samsaType === 'DATA_DIR_LOCKED') return true
-  return e.samsaType === 'KAFKA_STORAGE_ERROR' && /lock file/.test(e.message) && /ermission denied|os error 13/.test(e.message)
+/** The directory is locked (`locked` names the process holding the lock) but nothing
+ * answered on its owner's socket in time (`unreached` says why): a samsa owner serves it
+ * within moments of taking the lock, so the holder is likely another program. */
+function notServed(locked, unreached) {
+  const e = new KafkaJSConnectionError(
+    `${locked.message.replace(/; one process owns a data directory$/, '')}, which does not serve it: ${unreached.message} (waited ${CONNECT_WAIT_MS / 1000} s)`
+  )
+  e.samsaType = unreached.samsaType
+  return e
 }
 
 function realDataDir(dataDir) {
   const dir = path.resolve(dataDir)
-  fs.mkdirSync(dir, { recursive: true })
+  // The owner's alone, as the native side makes every file and directory in it.
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
   return fs.realpathSync(dir)
 }
 

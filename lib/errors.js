@@ -146,36 +146,39 @@ class KafkaJSAlterPartitionReassignmentsError extends KafkaJSProtocolError {
 }
 class KafkaJSFetcherRebalanceError extends Error {}
 
-// The Kafka errors samsa can return: code, whether retrying may help (kafkajs's table in
-// its protocol/error.js) and kafkajs's description.
-const PROTOCOL_ERRORS = {
-  OFFSET_OUT_OF_RANGE: [1, false, 'The requested offset is not within the range of offsets maintained by the server'],
-  CORRUPT_MESSAGE: [2, true, 'This message has failed its CRC checksum, exceeds the valid size, or is otherwise corrupt'],
-  UNKNOWN_TOPIC_OR_PARTITION: [3, true, 'This server does not host this topic-partition'],
-  MESSAGE_TOO_LARGE: [10, false, 'The request included a message larger than the max message size the server will accept'],
-  INVALID_TOPIC_EXCEPTION: [17, false, 'The request attempted to perform an operation on an invalid topic'],
-  INVALID_REQUIRED_ACKS: [21, false, 'Produce request specified an invalid value for required acks'],
-  ILLEGAL_GENERATION: [22, false, 'Specified group generation id is not valid'],
-  INVALID_GROUP_ID: [24, false, 'The configured groupId is invalid'],
-  UNKNOWN_MEMBER_ID: [25, false, 'The coordinator is not aware of this member'],
-  TOPIC_ALREADY_EXISTS: [36, false, 'Topic with this name already exists'],
-  INVALID_PARTITIONS: [37, false, 'Number of partitions is invalid'],
-  INVALID_REPLICATION_FACTOR: [38, false, 'Replication-factor is invalid'],
-  INVALID_CONFIG: [40, false, 'Configuration is invalid'],
-  OUT_OF_ORDER_SEQUENCE_NUMBER: [45, false, 'The broker received an out of order sequence number'],
-  INVALID_PRODUCER_EPOCH: [47, false, "Producer attempted an operation with an old epoch. Either there is a newer producer with the same transactionalId, or the producer's transaction has been expired by the broker"],
-  KAFKA_STORAGE_ERROR: [56, true, 'Disk error when trying to access log file on the disk'],
-  NON_EMPTY_GROUP: [68, false, 'The group is not empty'],
-  GROUP_ID_NOT_FOUND: [69, false, 'The group id does not exist'],
-  UNSUPPORTED_COMPRESSION_TYPE: [76, false, 'The requesting client does not support the compression type of given partition'],
-  INVALID_RECORD: [87, false, 'This record has failed the validation on broker and hence be rejected'],
+// Kafka's errors: name -> [code, whether retrying may help, description]. Names, codes
+// and retriability come from the native side's one table (Kafka's, under kafkajs's names),
+// so an error made here and one from the native side, in this process or another, agree.
+// The descriptions are what kafkajs shows when there is no message.
+const DESCRIPTIONS = {
+  OFFSET_OUT_OF_RANGE: 'The requested offset is not within the range of offsets maintained by the server',
+  CORRUPT_MESSAGE: 'This message has failed its CRC checksum, exceeds the valid size, or is otherwise corrupt',
+  UNKNOWN_TOPIC_OR_PARTITION: 'This server does not host this topic-partition',
+  MESSAGE_TOO_LARGE: 'The request included a message larger than the max message size the server will accept',
+  INVALID_TOPIC_EXCEPTION: 'The request attempted to perform an operation on an invalid topic',
+  INVALID_REQUIRED_ACKS: 'Produce request specified an invalid value for required acks',
+  ILLEGAL_GENERATION: 'Specified group generation id is not valid',
+  INVALID_GROUP_ID: 'The configured groupId is invalid',
+  UNKNOWN_MEMBER_ID: 'The coordinator is not aware of this member',
+  TOPIC_ALREADY_EXISTS: 'Topic with this name already exists',
+  INVALID_PARTITIONS: 'Number of partitions is invalid',
+  INVALID_REPLICATION_FACTOR: 'Replication-factor is invalid',
+  INVALID_REPLICA_ASSIGNMENT: 'Replica assignment is invalid',
+  INVALID_CONFIG: 'Configuration is invalid',
+  INVALID_REQUEST: 'This most likely occurs because of a request being malformed by the client library or the message was sent to an incompatible broker',
+  OUT_OF_ORDER_SEQUENCE_NUMBER: 'The broker received an out of order sequence number',
+  INVALID_PRODUCER_EPOCH: "Producer attempted an operation with an old epoch. Either there is a newer producer with the same transactionalId, or the producer's transaction has been expired by the broker",
+  KAFKA_STORAGE_ERROR: 'Disk error when trying to access log file on the disk',
+  NON_EMPTY_GROUP: 'The group is not empty',
+  GROUP_ID_NOT_FOUND: 'The group id does not exist',
+  UNSUPPORTED_COMPRESSION_TYPE: 'The requesting client does not support the compression type of given partition',
+  INVALID_RECORD: 'This record has failed the validation on broker and hence be rejected',
 }
-
-// Where samsa knows more than the error code: a full disk is a KAFKA_STORAGE_ERROR that
-// retrying does not mend (nor does a broker poisoned by a failed fsync), and a
-// CORRUPT_MESSAGE is retriable only for a batch damaged on its way in, not for damage in
-// the stored log. For these the native side's own flag stands.
-const NATIVE_DECIDES = new Set(['KAFKA_STORAGE_ERROR', 'CORRUPT_MESSAGE'])
+const PROTOCOL_ERRORS = Object.fromEntries(
+  require('../binding.js')
+    .kafkaErrors()
+    .map(({ name, code, retriable }) => [name, [code, retriable, DESCRIPTIONS[name] || name]])
+)
 
 const NATIVE_PREFIX = /^\[samsa:([A-Z_]+):(-?\d+):([01])\] ([\s\S]*)$/
 
@@ -185,14 +188,15 @@ function fromNative(err, context = {}) {
   if (!m) return err
   const [, type, codeText, retriableFlag, message] = m
   const code = Number(codeText)
-  const known = PROTOCOL_ERRORS[type]
-  const retriable = known && !NATIVE_DECIDES.has(type) ? known[1] : retriableFlag === '1'
+  // The native side's flag: the table's, or samsa's own where it knows more (a full disk
+  // is a KAFKA_STORAGE_ERROR retrying does not mend), from whichever process it came.
+  const retriable = retriableFlag === '1'
   let out
   if (type === 'CONNECTION_ERROR') {
     // The process that owns the data directory cannot be reached (or may not be, by this
     // user): kafkajs's connection error, retriable unless it is a matter of permissions.
     out = new KafkaJSConnectionError(message)
-    out.retriable = retriableFlag === '1'
+    out.retriable = retriable
   } else if (type === 'REQUEST_TIMEOUT') {
     // It is there but did not answer within requestTimeout, as kafkajs reports a broker
     // that stops answering.

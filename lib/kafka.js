@@ -94,6 +94,16 @@ class Kafka {
         { brokers: Array.isArray(brokerList) && brokerList.every((b) => typeof b === 'string') ? brokerList : describe(brokerList), dataDir: this.dataDir }
       )
     }
+    // Security settings for a cluster: nothing to connect to, so nothing to secure. Said
+    // once, so code written for a secured cluster does not pass for secured here.
+    for (const option of ['ssl', 'sasl']) {
+      if (config[option] !== undefined && config[option] !== false && config[option] !== null) {
+        this.rootLogger.warn(
+          `samsa is an embedded broker: the "${option}" option is ignored (clients in this process reach the data directory directly; kafka.listen() serves loopback without authentication)`,
+          { option, dataDir: this.dataDir }
+        )
+      }
+    }
   }
 
   logger() {
@@ -160,7 +170,7 @@ class Kafka {
    * it listens; `kafka.close()` stops it.
    */
   async listen(options) {
-    const { port = 9092, host = '127.0.0.1', advertisedHost, advertisedPort } = optionsOf(options, 'listen')
+    const { port = 9092, host = '127.0.0.1', advertisedHost, advertisedPort, ...limits } = optionsOf(options, 'listen')
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`port must be an integer from 0 to 65535, got ${describe(port)}`)
     if (typeof host !== 'string' || host === '') throw new TypeError(`host must be a non-empty string, got ${describe(host)}`)
     if (advertisedHost !== undefined && (typeof advertisedHost !== 'string' || advertisedHost === '')) {
@@ -169,6 +179,7 @@ class Kafka {
     if (advertisedPort !== undefined && (!Number.isInteger(advertisedPort) || advertisedPort < 1 || advertisedPort > 65535)) {
       throw new TypeError(`advertisedPort must be an integer from 1 to 65535, got ${describe(advertisedPort)}`)
     }
+    const bounds = listenLimits(limits)
     if (this.listener) throw new KafkaJSNonRetriableError(`this Kafka object is already listening on ${this.listener.address.host}:${this.listener.address.port}`)
     const listener = {
       address: null,
@@ -189,7 +200,7 @@ class Kafka {
     }
     listener.shared = await this._acquire(listener)
     try {
-      const a = listener.shared.call(() => listener.shared.native.listen({ host, port, advertisedHost, advertisedPort }))
+      const a = listener.shared.call(() => listener.shared.native.listen({ host, port, advertisedHost, advertisedPort, ...bounds }))
       listener.address = { host: a.advertisedHost, port: a.advertisedPort }
     } catch (e) {
       await this._release(listener, listener.shared)
@@ -208,6 +219,33 @@ class Kafka {
   async close() {
     await Promise.all([...this.clients].map((c) => c.disconnect()))
   }
+}
+
+// listen()'s limits: name -> [least, most]. Sizes up to 2 GiB (a Kafka frame's size is an
+// int32); times up to Node's longest timer.
+const LISTEN_LIMITS = {
+  maxRequestBytes: [8, 2 ** 31 - 1],
+  maxQueuedRequestBytes: [8, 2 ** 40],
+  maxConnections: [1, 1_000_000],
+  idleTimeoutMs: [1, 2 ** 31 - 1],
+  requestReadTimeoutMs: [1, 2 ** 31 - 1],
+}
+
+function listenLimits(given) {
+  const out = {}
+  for (const [name, value] of Object.entries(given)) {
+    const range = LISTEN_LIMITS[name]
+    if (!range) throw new TypeError(`listen() has no option "${name}" (it takes port, host, advertisedHost, advertisedPort, ${Object.keys(LISTEN_LIMITS).join(', ')})`)
+    if (value === undefined) continue
+    if (!Number.isSafeInteger(value) || value < range[0] || value > range[1]) {
+      throw new TypeError(`${name} must be an integer from ${range[0]} to ${range[1]}, got ${describe(value)}`)
+    }
+    out[name] = value
+  }
+  if (out.maxQueuedRequestBytes !== undefined && out.maxQueuedRequestBytes < (out.maxRequestBytes ?? 100 * 2 ** 20)) {
+    throw new TypeError(`maxQueuedRequestBytes (${out.maxQueuedRequestBytes}) must be at least maxRequestBytes (${out.maxRequestBytes ?? 100 * 2 ** 20}): a request of the largest size must fit`)
+  }
+  return out
 }
 
 /** kafkajs's logCreator contract, checked when the logger is made: `logCreator(level)`

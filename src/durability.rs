@@ -54,6 +54,13 @@ impl Durability {
         result.map_err(|e| self.poison(format!("fsync {}: {e}", path.display())))
     }
 
+    /// Replaces `path` with `bytes` durably (see [`crate::fsutil::replace_synced`]). Only
+    /// a failed fsync poisons the broker: a failed write (a full disk) fails this call
+    /// alone and leaves the old content, as a failed append does.
+    pub fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        crate::fsutil::replace_synced(path, bytes, |f, tmp| self.sync_data(f, tmp), |dir| self.run(|| crate::fsutil::sync_dir(dir)))
+    }
+
     /// Any other durable step (a directory fsync, a whole-filesystem sync), poisoning the
     /// broker on failure.
     pub fn run(&self, step: impl FnOnce() -> Result<()>) -> Result<()> {

@@ -1,5 +1,12 @@
-//! The crate's one error type. Every variant has a stable Kafka error code and name, so
-//! the binding can turn it into the kafkajs error class a Kafka user already handles.
+//! The crate's one error type, and the one table of Kafka's errors every door uses.
+//!
+//! Every variant has a stable Kafka error code; its name and whether retrying may help
+//! come from the table ([`kafka_error`]: Kafka's own, as the kafka-protocol crate carries
+//! it, under the names kafkajs gives them), except where samsa knows more than the code
+//! says: a full disk, a broker poisoned by a failed fsync and damage in the stored log are
+//! KAFKA_STORAGE_ERROR and CORRUPT_MESSAGE that retrying does not mend. An error that
+//! crosses to another samsa process keeps that knowledge ([`Error::wire_code`] and
+//! [`Error::from_wire`]), so the same failure means the same in every process.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -38,6 +45,9 @@ pub enum Error {
     InvalidReplicationFactor(String),
     InvalidConfig(String),
     MessageTooLarge { size: usize, max: usize },
+    /// A compressed batch expands past what samsa takes from one batch (see
+    /// [`crate::log::batch::decompressed_cap`]).
+    RecordsTooLarge { max: usize },
     InvalidRecord(String),
     OffsetOutOfRange { topic: String, partition: i32, offset: i64 },
     UnsupportedCompression(String),
@@ -64,6 +74,8 @@ pub enum Error {
     GroupMaxSizeReached(String),
     /// Another member holds this static member's group.instance.id.
     FencedInstanceId(String),
+    /// A KIP-848 member asked for a server assignor the coordinator does not have.
+    UnsupportedAssignor(String),
     /// The group coordinator cannot answer (the group went away under a waiting request).
     CoordinatorNotAvailable(String),
     /// Another process holds the data directory.
@@ -78,8 +90,8 @@ pub enum Error {
     RequestTimeout(String),
     /// This user may not open the owner's socket: retrying does not help.
     PermissionDenied(String),
-    /// An error code the data directory's owner answered with (see [`kafka_error_name`]).
-    Remote { code: i16, message: String },
+    /// An error the data directory's owner answered with (see [`Error::from_wire`]).
+    Remote { code: i16, message: String, retriable: bool },
 }
 
 impl Error {
@@ -114,7 +126,7 @@ impl Error {
             Error::InvalidPartitions(_) => 37,
             Error::InvalidReplicationFactor(_) => 38,
             Error::InvalidConfig(_) => 40,
-            Error::MessageTooLarge { .. } => 10,
+            Error::MessageTooLarge { .. } | Error::RecordsTooLarge { .. } => 10,
             Error::InvalidRecord(_) => 87,
             Error::OffsetOutOfRange { .. } => 1,
             Error::UnsupportedCompression(_) => 76,
@@ -130,115 +142,135 @@ impl Error {
             Error::GroupMaxSizeReached(_) => 81,
             Error::FencedInstanceId(_) => 82,
             Error::CoordinatorNotAvailable(_) => 15,
+            Error::UnsupportedAssignor(_) => 112,
             Error::Locked { .. } | Error::Closed | Error::Connection(_) | Error::RequestTimeout(_) | Error::PermissionDenied(_) => -1,
             Error::Remote { code, .. } => *code,
         }
     }
 
-    /// Kafka's error name, as kafkajs puts it in `error.type`.
+    /// Kafka's error name, as kafkajs puts it in `error.type`; samsa's own for errors
+    /// that have no Kafka code.
     pub fn kind(&self) -> &'static str {
         match self {
-            Error::Io { source, .. } if is_disk_full(source) => "KAFKA_STORAGE_ERROR",
-            Error::Io { .. } => "KAFKA_STORAGE_ERROR",
-            Error::Corrupt { .. } | Error::CorruptRequest(_) => "CORRUPT_MESSAGE",
-            Error::Poisoned(_) => "KAFKA_STORAGE_ERROR",
-            Error::OutOfOrderSequence(_) => "OUT_OF_ORDER_SEQUENCE_NUMBER",
-            Error::InvalidProducerEpoch(_) => "INVALID_PRODUCER_EPOCH",
-            Error::FencedMemberEpoch(_) => "FENCED_MEMBER_EPOCH",
-            Error::StaleMemberEpoch(_) => "STALE_MEMBER_EPOCH",
-            Error::InvalidRequest(_) => "INVALID_REQUEST",
-            Error::GroupSubscribedToTopic(_) => "GROUP_SUBSCRIBED_TO_TOPIC",
-            Error::InvalidTopic(_) => "INVALID_TOPIC_EXCEPTION",
-            Error::UnknownTopicOrPartition { .. } => "UNKNOWN_TOPIC_OR_PARTITION",
-            Error::TopicAlreadyExists(_) => "TOPIC_ALREADY_EXISTS",
-            Error::InvalidPartitions(_) => "INVALID_PARTITIONS",
-            Error::InvalidReplicationFactor(_) => "INVALID_REPLICATION_FACTOR",
-            Error::InvalidConfig(_) => "INVALID_CONFIG",
-            Error::MessageTooLarge { .. } => "MESSAGE_TOO_LARGE",
-            Error::InvalidRecord(_) => "INVALID_RECORD",
-            Error::OffsetOutOfRange { .. } => "OFFSET_OUT_OF_RANGE",
-            Error::UnsupportedCompression(_) => "UNSUPPORTED_COMPRESSION_TYPE",
-            Error::UnknownMemberId { .. } => "UNKNOWN_MEMBER_ID",
-            Error::IllegalGeneration(_) => "ILLEGAL_GENERATION",
-            Error::InvalidGroupId(_) => "INVALID_GROUP_ID",
-            Error::NonEmptyGroup(_) => "NON_EMPTY_GROUP",
-            Error::GroupIdNotFound(_) => "GROUP_ID_NOT_FOUND",
-            Error::MemberIdRequired { .. } => "MEMBER_ID_REQUIRED",
-            Error::RebalanceInProgress(_) => "REBALANCE_IN_PROGRESS",
-            Error::InconsistentGroupProtocol(_) => "INCONSISTENT_GROUP_PROTOCOL",
-            Error::InvalidSessionTimeout(_) => "INVALID_SESSION_TIMEOUT",
-            Error::GroupMaxSizeReached(_) => "GROUP_MAX_SIZE_REACHED",
-            Error::FencedInstanceId(_) => "FENCED_INSTANCE_ID",
-            Error::CoordinatorNotAvailable(_) => "COORDINATOR_NOT_AVAILABLE",
             Error::Locked { .. } => "DATA_DIR_LOCKED",
             Error::Closed => "BROKER_CLOSED",
             Error::Connection(_) | Error::PermissionDenied(_) => "CONNECTION_ERROR",
             Error::RequestTimeout(_) => "REQUEST_TIMEOUT",
-            Error::Remote { code, .. } => kafka_error_name(*code).0,
+            other => kafka_error(other.code()).name,
         }
     }
 
-    /// Whether retrying the same request may succeed (kafkajs's `retriable`).
+    /// Whether retrying the same request may succeed (kafkajs's `retriable`): the table's
+    /// answer for the error's code, except where samsa knows more.
     pub fn retriable(&self) -> bool {
         match self {
-            Error::Io { source, .. } => !is_disk_full(source),
-            // A client's batch damaged on the way may arrive whole when sent again; damage
-            // on disk does not mend by reading it again.
-            Error::CorruptRequest(_) => true,
-            Error::UnknownTopicOrPartition { .. } => true,
-            Error::UnknownMemberId { .. } | Error::IllegalGeneration(_) => true,
-            Error::CoordinatorNotAvailable(_) => true,
+            // A full disk stays full, and a failed fsync poisons until the broker is
+            // reopened: a retry within kafkajs's budget cannot succeed.
+            Error::Io { source, .. } if is_disk_full(source) => false,
+            Error::Poisoned(_) => false,
+            // Damage on disk does not mend by reading it again (a client's batch damaged
+            // on its way in, CorruptRequest, may arrive whole when sent again).
+            Error::Corrupt { .. } => false,
             Error::Connection(_) | Error::RequestTimeout(_) => true,
-            Error::Remote { code, .. } => kafka_error_name(*code).1,
-            _ => false,
+            Error::Locked { .. } | Error::Closed | Error::PermissionDenied(_) => false,
+            Error::Remote { retriable, .. } => *retriable,
+            other => kafka_error(other.code()).retriable,
+        }
+    }
+
+    /// The code to answer a request with. For another samsa process (the owner's socket
+    /// serves only those), an error whose retriability differs from its code's in the
+    /// table is sent as [`SAMSA_FLIPPED`] plus the code, which [`Error::from_wire`] reads
+    /// back; every other client gets Kafka's code.
+    pub fn wire_code(&self, samsa_peer: bool) -> i16 {
+        let code = self.code();
+        if samsa_peer && code >= 0 && self.retriable() != kafka_error(code).retriable {
+            SAMSA_FLIPPED + code
+        } else {
+            code
+        }
+    }
+
+    /// The error another process's broker answered with: its code (see
+    /// [`Error::wire_code`]) and message.
+    pub fn from_wire(code: i16, message: String) -> Error {
+        if code >= SAMSA_FLIPPED {
+            let code = code - SAMSA_FLIPPED;
+            Error::Remote { code, message, retriable: !kafka_error(code).retriable }
+        } else {
+            Error::Remote { code, message, retriable: kafka_error(code).retriable }
         }
     }
 }
 
-/// Kafka's name for an error code and whether Kafka counts it retriable: the codes a
-/// samsa broker answers with, and the common ones of any Kafka broker.
-pub fn kafka_error_name(code: i16) -> (&'static str, bool) {
-    match code {
-        1 => ("OFFSET_OUT_OF_RANGE", false),
-        2 => ("CORRUPT_MESSAGE", true),
-        3 => ("UNKNOWN_TOPIC_OR_PARTITION", true),
-        5 => ("LEADER_NOT_AVAILABLE", true),
-        6 => ("NOT_LEADER_OR_FOLLOWER", true),
-        7 => ("REQUEST_TIMED_OUT", true),
-        10 => ("MESSAGE_TOO_LARGE", false),
-        13 => ("NETWORK_EXCEPTION", true),
-        14 => ("COORDINATOR_LOAD_IN_PROGRESS", true),
-        15 => ("COORDINATOR_NOT_AVAILABLE", true),
-        16 => ("NOT_COORDINATOR", true),
-        17 => ("INVALID_TOPIC_EXCEPTION", false),
-        22 => ("ILLEGAL_GENERATION", true),
-        23 => ("INCONSISTENT_GROUP_PROTOCOL", false),
-        24 => ("INVALID_GROUP_ID", false),
-        25 => ("UNKNOWN_MEMBER_ID", true),
-        26 => ("INVALID_SESSION_TIMEOUT", false),
-        27 => ("REBALANCE_IN_PROGRESS", false),
-        35 => ("UNSUPPORTED_VERSION", false),
-        36 => ("TOPIC_ALREADY_EXISTS", false),
-        37 => ("INVALID_PARTITIONS", false),
-        38 => ("INVALID_REPLICATION_FACTOR", false),
-        40 => ("INVALID_CONFIG", false),
-        42 => ("INVALID_REQUEST", false),
-        45 => ("OUT_OF_ORDER_SEQUENCE_NUMBER", false),
-        46 => ("DUPLICATE_SEQUENCE_NUMBER", false),
-        47 => ("INVALID_PRODUCER_EPOCH", false),
-        56 => ("KAFKA_STORAGE_ERROR", true),
-        68 => ("NON_EMPTY_GROUP", false),
-        69 => ("GROUP_ID_NOT_FOUND", false),
-        76 => ("UNSUPPORTED_COMPRESSION_TYPE", false),
-        79 => ("MEMBER_ID_REQUIRED", false),
-        81 => ("GROUP_MAX_SIZE_REACHED", false),
-        82 => ("FENCED_INSTANCE_ID", false),
-        86 => ("GROUP_SUBSCRIBED_TO_TOPIC", false),
-        87 => ("INVALID_RECORD", false),
-        110 => ("FENCED_MEMBER_EPOCH", false),
-        113 => ("STALE_MEMBER_EPOCH", false),
-        _ => ("UNKNOWN_SERVER_ERROR", false),
+/// Added to a Kafka error code sent to another samsa process when samsa's retriability
+/// for the error is the opposite of the table's (see [`Error::wire_code`]).
+pub const SAMSA_FLIPPED: i16 = 10_000;
+
+/// One row of the table of Kafka's errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KafkaError {
+    /// As kafkajs names it (`error.type`).
+    pub name: &'static str,
+    pub code: i16,
+    /// Whether retrying may help, as Kafka (and kafkajs, which agrees) says.
+    pub retriable: bool,
+}
+
+/// The names kafkajs gives codes that Kafka has since renamed.
+const KAFKAJS_NAMES: &[(i16, &str)] = &[
+    (-1, "UNKNOWN"),
+    (6, "NOT_LEADER_FOR_PARTITION"),
+    (14, "GROUP_LOAD_IN_PROGRESS"),
+    (15, "GROUP_COORDINATOR_NOT_AVAILABLE"),
+    (16, "NOT_COORDINATOR_FOR_GROUP"),
+];
+
+/// Every Kafka error the kafka-protocol crate knows, from -1 up.
+fn table() -> &'static [KafkaError] {
+    static TABLE: std::sync::OnceLock<Vec<KafkaError>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        use kafka_protocol::error::ResponseError;
+        (-1..=i16::MAX)
+            .map_while(|code| match ResponseError::try_from_code(code) {
+                Some(ResponseError::Unknown(_)) => None,
+                None => Some(None),
+                Some(e) => Some(Some(e)),
+            })
+            .flatten()
+            .map(|e| {
+                let name = KAFKAJS_NAMES.iter().find(|(c, _)| *c == e.code()).map_or_else(|| screaming_snake(&e.to_string()), |(_, n)| n.to_string());
+                KafkaError { name: Box::leak(name.into_boxed_str()), code: e.code(), retriable: e.is_retriable() }
+            })
+            .collect()
+    })
+}
+
+/// "UnknownTopicOrPartition" as "UNKNOWN_TOPIC_OR_PARTITION".
+fn screaming_snake(camel: &str) -> String {
+    let mut out = String::with_capacity(camel.len() + 8);
+    for (i, ch) in camel.chars().enumerate() {
+        if ch.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(ch.to_ascii_uppercase());
     }
+    out
+}
+
+/// The table's row for a code; codes it does not know are UNKNOWN_SERVER_ERROR's kind
+/// (not retriable) under their own number.
+pub fn kafka_error(code: i16) -> KafkaError {
+    table()
+        .iter()
+        .find(|e| e.code == code)
+        .copied()
+        .unwrap_or(KafkaError { name: "UNKNOWN_SERVER_ERROR", code, retriable: false })
+}
+
+/// Every row of the table, for the JavaScript side's error classes.
+pub fn kafka_errors() -> &'static [KafkaError] {
+    table()
 }
 
 fn is_disk_full(e: &io::Error) -> bool {
@@ -294,6 +326,10 @@ impl std::fmt::Display for Error {
                 f,
                 "The request included a message larger than the max message size the server will accept: {size} bytes > max.message.bytes {max}"
             ),
+            Error::RecordsTooLarge { max } => write!(
+                f,
+                "The request included a message larger than the max message size the server will accept: a compressed record batch expands to more than {max} bytes (64 times max.message.bytes, at most 1 GiB)"
+            ),
             Error::InvalidRecord(msg) => write!(f, "{msg}"),
             Error::OffsetOutOfRange { topic, partition, offset } => write!(
                 f,
@@ -317,7 +353,7 @@ impl std::fmt::Display for Error {
             Error::InvalidSessionTimeout(msg) => write!(f, "{msg}"),
             Error::GroupMaxSizeReached(msg) => write!(f, "{msg}"),
             Error::FencedInstanceId(msg) => write!(f, "{msg}"),
-            Error::CoordinatorNotAvailable(msg) => write!(f, "{msg}"),
+            Error::CoordinatorNotAvailable(msg) | Error::UnsupportedAssignor(msg) => write!(f, "{msg}"),
             Error::Locked { path, holder } => match holder {
                 Some(h) => write!(f, "data directory {} is locked by another process ({h}); one process owns a data directory", path.display()),
                 None => write!(f, "data directory {} is locked by another process; one process owns a data directory", path.display()),
@@ -333,6 +369,34 @@ impl std::error::Error for Error {
         match self {
             Error::Io { source, .. } => Some(source),
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_has_kafkajs_names_and_kafka_retriability() {
+        assert_eq!(kafka_error(3), KafkaError { name: "UNKNOWN_TOPIC_OR_PARTITION", code: 3, retriable: true });
+        assert_eq!(kafka_error(15).name, "GROUP_COORDINATOR_NOT_AVAILABLE");
+        assert_eq!(kafka_error(17).name, "INVALID_TOPIC_EXCEPTION");
+        assert!(!kafka_error(22).retriable && !kafka_error(25).retriable);
+        assert_eq!(kafka_error(113).name, "STALE_MEMBER_EPOCH");
+        assert_eq!(kafka_error(-1).name, "UNKNOWN");
+        assert_eq!(kafka_error(9999).name, "UNKNOWN_SERVER_ERROR");
+    }
+
+    #[test]
+    fn errors_keep_their_retriability_across_processes() {
+        let full = Error::io("appending", io::Error::from_raw_os_error(28));
+        let eio = Error::io("appending", io::Error::from_raw_os_error(5));
+        let illegal = Error::IllegalGeneration("stale".into());
+        for e in [full, eio, Error::Poisoned("fsync".into()), illegal, Error::CorruptRequest("crc".into())] {
+            let there = Error::from_wire(e.wire_code(true), e.to_string());
+            assert_eq!((there.kind(), there.code(), there.retriable()), (e.kind(), e.code(), e.retriable()), "{e}");
+            assert!(e.wire_code(false) < SAMSA_FLIPPED, "other clients get Kafka's code");
         }
     }
 }

@@ -1,10 +1,31 @@
-//! Small durable file operations shared by the broker, the log and the groups.
+//! Small durable file operations shared by the broker, the log and the groups, and the
+//! modes every file and directory of a data directory is made with: the owner's alone
+//! (0600 and 0700), as PostgreSQL insists for its data directory, since the log holds
+//! every message and its lock decides who serves it.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
 use crate::error::{Error, Result};
+
+/// Files of a data directory: read and written by their owner only.
+pub const FILE_MODE: u32 = 0o600;
+/// Directories of a data directory: entered by their owner only.
+pub const DIR_MODE: u32 = 0o700;
+
+/// Options for opening a file that may be created: created with [`FILE_MODE`].
+pub fn private_file() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.mode(FILE_MODE);
+    o
+}
+
+/// Creates a directory with [`DIR_MODE`] (its missing parents too, with `all`).
+pub fn create_private_dir(path: &Path, all: bool) -> std::io::Result<()> {
+    std::fs::DirBuilder::new().recursive(all).mode(DIR_MODE).create(path)
+}
 
 /// Replaces `path` with `bytes` so that a crash leaves either the old or the new content.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -14,23 +35,43 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Like [`write_atomic`]; without `durable` nothing is fsynced, so the replacement
 /// survives a process crash but not necessarily a power loss.
 pub fn replace(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(|e| Error::io_at("creating", &tmp, e))?;
-    f.write_all(bytes).map_err(|e| Error::io_at("writing", &tmp, e))?;
     if durable {
-        f.sync_all().map_err(|e| Error::io_at("fsync", &tmp, e))?;
+        let sync = |f: &File, tmp: &Path| f.sync_all().map_err(|e| Error::io_at("fsync", tmp, e));
+        replace_synced(path, bytes, sync, sync_dir)
+    } else {
+        replace_synced(path, bytes, |_, _| Ok(()), |_| Ok(()))
     }
-    drop(f);
+}
+
+/// Replaces `path` with `bytes` through a temporary file: `sync_file` runs on it once
+/// written, `sync_parent` on the directory once it is renamed into place. A failed write
+/// (a full disk) removes the temporary file and leaves `path` as it was.
+pub fn replace_synced(
+    path: &Path,
+    bytes: &[u8],
+    sync_file: impl FnOnce(&File, &Path) -> Result<()>,
+    sync_parent: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let written = (|| {
+        let mut f = private_file()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(|e| Error::io_at("creating", &tmp, e))?;
+        f.write_all(bytes).map_err(|e| Error::io_at("writing", &tmp, e))?;
+        sync_file(&f, &tmp)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     std::fs::rename(&tmp, path).map_err(|e| Error::io_at("renaming", &tmp, e))?;
-    if let (true, Some(parent)) = (durable, path.parent()) {
-        sync_dir(parent)?;
+    match path.parent() {
+        Some(parent) => sync_parent(parent),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Makes a directory's entries (created, renamed or deleted files) durable.

@@ -14,6 +14,7 @@ fn hb(member_id: &str, epoch: i32, owned: Option<Vec<(String, i32)>>) -> Consume
         client_host: "/127.0.0.1".into(),
         rebalance_timeout_ms: Some(30_000),
         session_timeout_ms: 45_000,
+        assignor: None,
         subscribed_topics: (epoch == 0).then(|| vec!["t".to_string()]),
         owned,
     }

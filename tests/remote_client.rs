@@ -92,7 +92,7 @@ fn a_second_process_works_through_the_owner() {
     let member: std::sync::Arc<RemoteMember> =
         rt.block_on(remote.run({
             let i = inner.clone();
-            async move { RemoteMember::join(i, "g".into(), vec!["rides".into()], 30_000, 30_000, 20).await }
+            async move { RemoteMember::join(i, "g".into(), "remote-test".into(), samsa::group::Strategy::Range, vec!["rides".into()], 30_000, 30_000, 20).await }
         }))
         .unwrap();
     // The local member gives up one partition; the remote one ends up owning it, and the

@@ -2,6 +2,8 @@
 //! prefix, `[samsa:<TYPE>:<code>:<retriable>] `, which `lib/errors.js` turns into the
 //! kafkajs error class a Kafka user already handles.
 
+use napi_derive::napi;
+
 use crate::error::Error;
 
 pub fn to_js(e: Error) -> napi::Error {
@@ -21,4 +23,22 @@ impl<T> IntoJs<T> for crate::error::Result<T> {
     fn js(self) -> napi::Result<T> {
         self.map_err(to_js)
     }
+}
+
+/// One row of the table of Kafka's errors (see `crate::error::kafka_error`).
+#[napi(object)]
+pub struct KafkaErrorRow {
+    pub name: String,
+    pub code: i32,
+    pub retriable: bool,
+}
+
+/// The table of Kafka's errors: `lib/errors.js` names and classes errors from it, so
+/// errors made in JS and errors from the native side agree.
+#[napi]
+pub fn kafka_errors() -> Vec<KafkaErrorRow> {
+    crate::error::kafka_errors()
+        .iter()
+        .map(|e| KafkaErrorRow { name: e.name.to_string(), code: i32::from(e.code), retriable: e.retriable })
+        .collect()
 }

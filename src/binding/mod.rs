@@ -141,6 +141,11 @@ pub struct ListenOptions {
     pub port: u32,
     pub advertised_host: Option<String>,
     pub advertised_port: Option<u32>,
+    pub max_request_bytes: Option<f64>,
+    pub max_queued_request_bytes: Option<f64>,
+    pub max_connections: Option<u32>,
+    pub idle_timeout_ms: Option<f64>,
+    pub request_read_timeout_ms: Option<f64>,
 }
 
 #[napi(object)]
@@ -202,6 +207,12 @@ impl NativeBroker {
     #[napi(getter)]
     pub fn opened_clean(&self) -> bool {
         self.inner.opened_clean()
+    }
+
+    /// The data directory's cluster id (its meta.properties).
+    #[napi(getter)]
+    pub fn cluster_id(&self) -> String {
+        self.inner.cluster_id().to_string()
     }
 
     #[napi]
@@ -392,12 +403,18 @@ impl NativeBroker {
         if slot.is_some() {
             return Err(error::to_js(crate::Error::InvalidRequest("this broker is already listening".into())));
         }
+        let d = crate::wire::ListenerConfig::default();
+        let ms = |v: Option<f64>, default: std::time::Duration| v.map_or(default, |ms| std::time::Duration::from_millis(ms as u64));
         let config = crate::wire::ListenerConfig {
             host: options.host,
             port: u16::try_from(options.port).map_err(|_| invalid_arg("port must be 0 to 65535"))?,
             advertised_host: options.advertised_host,
             advertised_port: options.advertised_port.map(|p| u16::try_from(p).unwrap_or(0)),
-            ..crate::wire::ListenerConfig::default()
+            max_frame_bytes: options.max_request_bytes.map_or(d.max_frame_bytes, |b| b as usize),
+            max_queued_request_bytes: options.max_queued_request_bytes.map_or(d.max_queued_request_bytes, |b| b as usize),
+            max_connections: options.max_connections.map_or(d.max_connections, |n| n as usize),
+            idle_timeout: ms(options.idle_timeout_ms, d.idle_timeout),
+            request_read_timeout: ms(options.request_read_timeout_ms, d.request_read_timeout),
         };
         let listener = crate::wire::Listener::start(Arc::clone(&self.inner), config).js()?;
         let local = listener.local_addr();

@@ -15,6 +15,7 @@ use super::produce::{result_rows, with_groups, ProduceResult};
 use super::fetched::{decode_fetch, Read};
 use super::{AppendWatcher, ConfigEntry, FetchResult, ListenAddress, ListenOptions, NewTopicJs, PartitionOffsets, VerifyReport};
 use crate::error::Error;
+use crate::group::Strategy;
 use crate::log::batch::encode_batches;
 use crate::log::Compression;
 use crate::remote::produce;
@@ -115,6 +116,12 @@ impl RemoteBroker {
     #[napi(getter)]
     pub fn opened_clean(&self) -> bool {
         true
+    }
+
+    /// The data directory's cluster id, as its owner reports it.
+    #[napi(getter)]
+    pub fn cluster_id(&self) -> String {
+        self.core.inner().cluster_id()
     }
 
     #[napi]
@@ -326,7 +333,15 @@ impl RemoteBroker {
 
     #[napi]
     pub fn listen(&self, _options: ListenOptions) -> napi::Result<ListenAddress> {
-        Err(unsupported("listen()"))
+        let dir = self.core.inner().dir().to_path_buf();
+        let owner = match crate::wire::local::read_record(&dir) {
+            Ok(Some(r)) => crate::broker::describe_process(r.pid),
+            _ => "another process".to_string(),
+        };
+        Err(to_js(Error::InvalidRequest(format!(
+            "data directory {} is held by {owner}, which owns it: listen() (and `samsa serve`) runs in the owning process; one process serves a data directory",
+            dir.display()
+        ))))
     }
 
     #[napi]
@@ -364,18 +379,19 @@ impl RemoteBroker {
     pub async fn join_group(
         &self,
         group_id: String,
-        _client_id: String,
+        client_id: String,
         topics: Vec<String>,
         session_timeout_ms: f64,
         rebalance_timeout_ms: f64,
-        _strategy: String,
+        strategy: String,
         heartbeat_interval_ms: Option<f64>,
     ) -> napi::Result<RemoteMember> {
         let i = self.inner();
         let hb = heartbeat_interval_ms.unwrap_or(3000.0).max(10.0) as u64;
         let rebalance = rebalance_timeout_ms.clamp(1.0, i32::MAX as f64) as i32;
         let session = session_timeout_ms.clamp(1.0, i32::MAX as f64) as i32;
-        let member = self.run(async move { CoreMember::join(i, group_id, topics, rebalance, session, hb).await }).await?;
+        let assignor = Strategy::parse(&strategy).ok_or_else(|| invalid_arg(format!("unknown partition assigner {strategy}")))?;
+        let member = self.run(async move { CoreMember::join(i, group_id, client_id, assignor, topics, rebalance, session, hb).await }).await?;
         Ok(RemoteMember { core: Arc::clone(&self.core), member })
     }
 
@@ -452,7 +468,7 @@ pub struct RemoteMember {
 
 /// The member is out of the group (the owner said why): it must join again.
 fn out_of_group(group: &str, why: &str) -> napi::Error {
-    to_js(Error::Remote { code: 25, message: format!("out of group \"{group}\": {why}") })
+    to_js(Error::from_wire(25, format!("out of group \"{group}\": {why}")))
 }
 
 #[napi]

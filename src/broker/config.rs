@@ -123,6 +123,26 @@ pub fn describe(defaults: &LogConfig, overrides: &BTreeMap<String, String>) -> V
         .collect()
 }
 
+/// The topics Kafka keeps for itself (its group coordinator's offsets, its transaction and
+/// share-group state, its metadata log). samsa keeps that state in stores of its own, so a
+/// topic of one of these names would be an ordinary topic that tools mistake for Kafka's.
+const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state", "__share_group_state", "__cluster_metadata"];
+
+pub fn is_internal_topic(name: &str) -> bool {
+    INTERNAL_TOPICS.contains(&name)
+}
+
+/// Refuses creating one of Kafka's internal topics, as Kafka refuses its metadata log.
+pub fn check_creatable(name: &str) -> Result<()> {
+    validate_topic_name(name)?;
+    if is_internal_topic(name) {
+        return Err(Error::InvalidRequest(format!(
+            "Creation of internal topic {name} is prohibited: Kafka reserves the name, and samsa keeps committed offsets and group and transaction state in its own stores"
+        )));
+    }
+    Ok(())
+}
+
 /// Kafka's topic name rule: 1 to 249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
 pub fn validate_topic_name(name: &str) -> Result<()> {
     let invalid = |why: &str| Err(Error::InvalidTopic(format!("Invalid topic name \"{name}\": {why}")));

@@ -3,6 +3,8 @@
 //! group-committed by [`sync::Syncer`] on its own thread.
 
 pub mod config;
+mod data_dir;
+pub use data_dir::describe_process;
 mod producer_ids;
 mod requests;
 mod sync;
@@ -17,8 +19,7 @@ pub enum ConfigOp {
 }
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read, Seek, Write};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
@@ -37,7 +38,6 @@ use crate::group::{Committed, GroupCoordinator, TopicCounts};
 use crate::log::verify::{self, PartitionReport};
 use crate::log::{self as plog, AppendResult, Compression, EncodedBatches, FileCache, LogConfig, PartitionLog, ProducerStamp, Record};
 
-const LOCK_FILE: &str = ".lock";
 const CLEAN_MARKER: &str = ".clean-shutdown";
 const TOPICS_DIR: &str = "topics";
 const TOPIC_META: &str = "topic.json";
@@ -91,19 +91,7 @@ struct TopicMeta {
 pub type TopicId = [u8; 16];
 
 fn new_topic_id() -> TopicId {
-    let mut id = [0u8; 16];
-    // SAFETY: getrandom writes at most `len` bytes into the buffer it is given.
-    let n = unsafe { libc::getrandom(id.as_mut_ptr().cast(), id.len(), 0) };
-    if n != id.len() as isize {
-        // No entropy source: time and a counter still make ids unique on this machine.
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        id[..8].copy_from_slice(&(now_ms() as u64).to_be_bytes());
-        id[8..].copy_from_slice(&COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes());
-    }
-    // A version-4 UUID, and never the all-zero "no id".
-    id[6] = (id[6] & 0x0f) | 0x40;
-    id[8] = (id[8] & 0x3f) | 0x80;
-    id
+    data_dir::random_uuid()
 }
 
 fn id_to_hex(id: &TopicId) -> String {
@@ -192,6 +180,8 @@ type Maintenance = (JoinHandle<()>, Arc<(Mutex<bool>, Condvar)>);
 /// stop: the next open verifies the active segments.
 pub struct Broker {
     dir: PathBuf,
+    /// The directory's cluster id (meta.properties), the same through every door.
+    cluster_id: String,
     config: BrokerConfig,
     lock_file: Mutex<Option<File>>,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
@@ -221,9 +211,10 @@ impl Broker {
     pub fn open(dir: impl AsRef<Path>, config: BrokerConfig) -> Result<Arc<Broker>> {
         let dir = dir.as_ref();
         let fresh = !dir.join(TOPICS_DIR).exists();
-        std::fs::create_dir_all(dir.join(TOPICS_DIR)).map_err(|e| Error::io_at("creating data directory", dir, e))?;
+        data_dir::prepare(dir)?;
         let dir = dir.canonicalize().map_err(|e| Error::io_at("resolving", dir, e))?;
-        let lock_file = acquire_lock(&dir)?;
+        let lock_file = data_dir::lock(&dir)?;
+        let cluster_id = data_dir::cluster_id(&dir, config.fsync)?;
         let marker = dir.join(CLEAN_MARKER);
         let clean = fresh || marker.exists();
         if marker.exists() {
@@ -238,6 +229,7 @@ impl Broker {
         let groups = GroupCoordinator::open(&dir.join("groups"), config.fsync, Arc::clone(&durability), Arc::new(SystemClock))?;
         let producer_ids = producer_ids::ProducerIds::open(&dir)?;
         let broker = Arc::new(Broker {
+            cluster_id,
             groups,
             topics_version: AtomicU64::new(0),
             syncer: sync::Syncer::start(Arc::clone(&durability))?,
@@ -262,6 +254,10 @@ impl Broker {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
     }
 
     pub fn config(&self) -> &BrokerConfig {
@@ -356,7 +352,7 @@ impl Broker {
         let json = serde_json::to_vec_pretty(meta).map_err(|e| Error::io("encoding topic metadata", std::io::Error::other(e)))?;
         let path = dir.join(TOPIC_META);
         if self.config.fsync {
-            self.durability.run(|| fsutil::write_atomic(&path, &json))
+            self.durability.write_atomic(&path, &json)
         } else {
             fsutil::replace(&path, &json, false)
         }
@@ -407,7 +403,7 @@ impl Broker {
 
     fn create_one(&self, spec: &NewTopic, validate_only: bool) -> Result<()> {
         let name = spec.name.as_str();
-        config::validate_topic_name(name)?;
+        config::check_creatable(name)?;
         let partitions = if spec.partitions == -1 { self.config.default_num_partitions } else { spec.partitions };
         if partitions < 1 {
             return Err(Error::InvalidPartitions(format!("Number of partitions must be at least 1, got {}", spec.partitions)));
@@ -435,7 +431,7 @@ impl Broker {
         let dir = self.dir.join(TOPICS_DIR).join(name);
         let id = new_topic_id();
         let created = (|| {
-            std::fs::create_dir_all(&dir).map_err(|e| Error::io_at("creating", &dir, e))?;
+            fsutil::create_private_dir(&dir, true).map_err(|e| Error::io_at("creating", &dir, e))?;
             let mut parts = Vec::with_capacity(partitions as usize);
             for p in 0..partitions {
                 parts.push(new_partition(&dir, p, log_config, &self.log_options(true))?);
@@ -792,7 +788,13 @@ impl Broker {
             let (dir, marker) = (&self.dir, self.dir.join(CLEAN_MARKER));
             result = self.durability.run(|| {
                 fsutil::sync_filesystem(dir)?;
-                File::create(&marker).and_then(|f| f.sync_all()).map_err(|e| Error::io_at("writing", &marker, e))?;
+                fsutil::private_file()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(&marker)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| Error::io_at("writing", &marker, e))?;
                 fsutil::sync_dir(dir)
             });
         }
@@ -850,37 +852,10 @@ fn partition(id: i32, log: PartitionLog) -> Result<Arc<Partition>> {
     }))
 }
 
-fn acquire_lock(dir: &Path) -> Result<File> {
-    let path = dir.join(LOCK_FILE);
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| Error::io_at("opening lock file", &path, e))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            let holder = holder.trim();
-            return Err(Error::Locked { path: dir.to_path_buf(), holder: (!holder.is_empty()).then(|| holder.to_string()) });
-        }
-        Err(TryLockError::Error(e)) => return Err(Error::io_at("locking", &path, e)),
-    }
-    let who = format!("pid {}", std::process::id());
-    file.set_len(0)
-        .and_then(|()| file.rewind())
-        .and_then(|()| file.write_all(who.as_bytes()))
-        .map_err(|e| Error::io_at("writing lock file", &path, e))?;
-    Ok(file)
-}
-
 /// Takes the data directory's lock without opening a broker (offline tools); the lock is
 /// held while the returned file lives.
 pub fn lock_data_dir(dir: &Path) -> Result<File> {
-    acquire_lock(dir)
+    data_dir::lock(dir)
 }
 
 fn load_topics(topics_dir: &Path, defaults: &LogConfig, options: &plog::OpenOptions) -> Result<BTreeMap<String, Arc<Topic>>> {
@@ -979,7 +954,7 @@ pub fn verify_data_dir(dir: &Path, repair: bool) -> Result<DataDirReport> {
     if !dir.join(TOPICS_DIR).is_dir() {
         return Err(Error::io_at("verifying", dir, std::io::Error::other("not a samsa data directory (no topics/ in it)")));
     }
-    let _lock = acquire_lock(dir)?;
+    let _lock = data_dir::lock(dir)?;
     let mut report = DataDirReport { partitions: Vec::new(), repaired: Vec::new() };
     for (topic, partition, pdir) in list_partitions(dir)? {
         if !pdir.exists() {

@@ -133,7 +133,7 @@ impl Broker {
         };
         let missing: Vec<NewTopic> = names
             .iter()
-            .filter(|n| self.topic(n).is_err() && super::config::validate_topic_name(n).is_ok())
+            .filter(|n| self.topic(n).is_err() && super::config::check_creatable(n).is_ok())
             .map(|n| NewTopic { name: n.clone(), partitions: -1, replication_factor: -1, configs: Vec::new() })
             .collect();
         if !missing.is_empty() && allow_auto_create && self.config.auto_create_topics {

@@ -28,6 +28,23 @@ impl Strategy {
             Strategy::Range => "RangeAssigner",
         }
     }
+
+    /// A KIP-848 server assignor (ConsumerGroupHeartbeat's `server_assignor`): Kafka's
+    /// "uniform" spreads partitions evenly as samsa's round robin does, "range" is range.
+    pub fn from_server_assignor(name: &str) -> Option<Self> {
+        match name {
+            "uniform" => Some(Strategy::RoundRobin),
+            "range" => Some(Strategy::Range),
+            other => Self::parse(other),
+        }
+    }
+
+    pub fn server_assignor(self) -> &'static str {
+        match self {
+            Strategy::RoundRobin => "uniform",
+            Strategy::Range => "range",
+        }
+    }
 }
 
 /// Computes the next assignment. `members`: member id -> subscribed topics, in join order

@@ -2172,6 +2172,6 @@ mod tests {
         // A reply the state machine drops unanswered (the broker closed) says so.
         let (_, reply) = join_new(&mut g, params("h", "", "a", 5));
         drop(g);
-        assert_eq!(rt.block_on(reply.wait()).unwrap_err().kind(), "COORDINATOR_NOT_AVAILABLE");
+        assert_eq!(rt.block_on(reply.wait()).unwrap_err().kind(), "GROUP_COORDINATOR_NOT_AVAILABLE");
     }
 }

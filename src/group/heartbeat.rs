@@ -22,6 +22,9 @@ pub struct ConsumerHeartbeat {
     pub client_host: String,
     pub rebalance_timeout_ms: Option<i64>,
     pub session_timeout_ms: i64,
+    /// The assignor the member asks for (KIP-848's server assignor); the group keeps the
+    /// one its first member asked for.
+    pub assignor: Option<super::Strategy>,
     /// The subscription, when it changed (always on a join).
     pub subscribed_topics: Option<Vec<String>>,
     /// The partitions the member owns now, when it reports them.
@@ -57,7 +60,7 @@ impl GroupCoordinator {
             if !group.members.contains_key(&id) {
                 let topics: BTreeSet<String> = hb.subscribed_topics.clone().unwrap_or_default().into_iter().collect();
                 let rebalance_ms = hb.rebalance_timeout_ms.unwrap_or(300_000);
-                group.strategy.get_or_insert(super::Strategy::RoundRobin);
+                group.strategy.get_or_insert(hb.assignor.unwrap_or(super::Strategy::RoundRobin));
                 group.members.insert(id.clone(), Member::new(hb.client_id.clone(), hb.client_host.clone(), topics, hb.session_timeout_ms, rebalance_ms, now));
                 rebalance(group, counts);
                 group.changed();

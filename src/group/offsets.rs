@@ -53,7 +53,7 @@ pub struct OffsetStore {
 
 impl OffsetStore {
     pub fn open(dir: &Path, fsync: bool, durability: Arc<Durability>) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io_at("creating", dir, e))?;
+        crate::fsutil::create_private_dir(dir, true).map_err(|e| Error::io_at("creating", dir, e))?;
         let path = dir.join(FILE);
         let mut groups: HashMap<String, GroupOffsets> = HashMap::new();
         let mut lines = 0;
@@ -85,7 +85,7 @@ impl OffsetStore {
                 }
             }
         }
-        let file = OpenOptions::new()
+        let file = crate::fsutil::private_file()
             .create(true)
             .append(true)
             .open(&path)
@@ -204,8 +204,11 @@ impl OffsetStore {
                 out.push(b'\n');
             }
         }
-        let (path, fsync) = (&self.path, self.fsync);
-        self.durability.run(|| fsutil::replace(path, &out, fsync))?;
+        if self.fsync {
+            self.durability.write_atomic(&self.path, &out)?;
+        } else {
+            fsutil::replace(&self.path, &out, false)?;
+        }
         self.file = OpenOptions::new().append(true).open(&self.path).map_err(|e| Error::io_at("opening", &self.path, e))?;
         self.lines = self.live();
         Ok(())

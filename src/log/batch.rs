@@ -8,8 +8,10 @@
 //! The CRC-32C covers everything from `attributes` to the end of the batch. Integers are
 //! big-endian; record fields are zigzag varints.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
+use super::codec::{self, Capped};
+pub use super::codec::Compression;
 use crate::error::{Error, Result};
 
 pub const MAGIC: i8 = 2;
@@ -19,128 +21,6 @@ pub const HEADER_LEN: usize = 61;
 const CRC_OFFSET: usize = 17;
 const ATTRIBUTES_OFFSET: usize = 21;
 const COMPRESSION_MASK: i16 = 0x07;
-
-/// Kafka's record-batch codecs, all built in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    Gzip,
-    Snappy,
-    Lz4,
-    Zstd,
-}
-
-impl Compression {
-    /// Kafka's codec ids: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
-    pub fn from_id(id: i32) -> Result<Self> {
-        match id {
-            0 => Ok(Compression::None),
-            1 => Ok(Compression::Gzip),
-            2 => Ok(Compression::Snappy),
-            3 => Ok(Compression::Lz4),
-            4 => Ok(Compression::Zstd),
-            _ => Err(Error::UnsupportedCompression(format!("unknown compression codec {id}"))),
-        }
-    }
-
-    pub fn id(self) -> i16 {
-        match self {
-            Compression::None => 0,
-            Compression::Gzip => 1,
-            Compression::Snappy => 2,
-            Compression::Lz4 => 3,
-            Compression::Zstd => 4,
-        }
-    }
-}
-
-/// Snappy as Kafka's clients frame it (xerial's SnappyOutputStream): a magic header,
-/// then blocks of at most 32 KiB, each a big-endian length and a raw snappy block.
-const XERIAL_MAGIC: &[u8; 16] = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01";
-const XERIAL_BLOCK: usize = 32 * 1024;
-
-/// Compresses the records section of a batch.
-fn compress(codec: Compression, records: &[u8], out: &mut Vec<u8>) -> Result<()> {
-    let fail = |what: &str, e: &dyn std::fmt::Display| Error::io(format!("{what} compression"), std::io::Error::other(e.to_string()));
-    match codec {
-        Compression::None => out.extend_from_slice(records),
-        Compression::Gzip => {
-            let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
-            enc.write_all(records).map_err(|e| Error::io("gzip compression", e))?;
-            enc.finish().map_err(|e| Error::io("gzip compression", e))?;
-        }
-        Compression::Snappy => {
-            out.extend_from_slice(XERIAL_MAGIC);
-            let mut encoder = snap::raw::Encoder::new();
-            for block in records.chunks(XERIAL_BLOCK) {
-                let at = out.len();
-                out.resize(at + 4 + snap::raw::max_compress_len(block.len()), 0);
-                let n = encoder.compress(block, &mut out[at + 4..]).map_err(|e| fail("snappy", &e))?;
-                out[at..at + 4].copy_from_slice(&(n as u32).to_be_bytes());
-                out.truncate(at + 4 + n);
-            }
-        }
-        Compression::Lz4 => {
-            // Independent blocks, as Kafka's LZ4 streams require.
-            let info = lz4_flex::frame::FrameInfo::new().block_mode(lz4_flex::frame::BlockMode::Independent);
-            let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, out);
-            enc.write_all(records).map_err(|e| Error::io("lz4 compression", e))?;
-            enc.finish().map_err(|e| fail("lz4", &e))?;
-        }
-        Compression::Zstd => {
-            let compressed = zstd::bulk::compress(records, 3).map_err(|e| Error::io("zstd compression", e))?;
-            out.extend_from_slice(&compressed);
-        }
-    }
-    Ok(())
-}
-
-/// Decompresses the records section of a batch into `out`.
-fn decompress(codec: i16, data: &[u8], out: &mut Vec<u8>) -> Result<()> {
-    out.clear();
-    match codec {
-        1 => {
-            flate2::read::GzDecoder::new(data).read_to_end(out).map_err(|e| bad(&format!("gzip: {e}")))?;
-        }
-        2 => {
-            let mut decoder = snap::raw::Decoder::new();
-            let mut unframe = |block: &[u8], out: &mut Vec<u8>| -> Result<()> {
-                let n = snap::raw::decompress_len(block).map_err(|e| bad(&format!("snappy: {e}")))?;
-                let at = out.len();
-                out.resize(at + n, 0);
-                decoder.decompress(block, &mut out[at..]).map_err(|e| bad(&format!("snappy: {e}")))?;
-                Ok(())
-            };
-            if data.starts_with(&XERIAL_MAGIC[..8]) && data.len() >= XERIAL_MAGIC.len() {
-                let mut pos = XERIAL_MAGIC.len();
-                while pos < data.len() {
-                    let len = data
-                        .get(pos..pos + 4)
-                        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
-                        .ok_or_else(|| bad("snappy: truncated block length"))?;
-                    let block = data.get(pos + 4..pos + 4 + len).ok_or_else(|| bad("snappy: truncated block"))?;
-                    unframe(block, out)?;
-                    pos += 4 + len;
-                }
-            } else {
-                // Plain snappy, as xerial's reader also accepts.
-                unframe(data, out)?;
-            }
-        }
-        3 => {
-            lz4_flex::frame::FrameDecoder::new(data).read_to_end(out).map_err(|e| bad(&format!("lz4: {e}")))?;
-        }
-        4 => {
-            zstd::stream::read::Decoder::new(data)
-                .and_then(|mut d| d.read_to_end(out))
-                .map_err(|e| bad(&format!("zstd: {e}")))?;
-        }
-        c => {
-            return Err(Error::UnsupportedCompression(format!("stored batch uses compression codec {c}, which samsa cannot read")))
-        }
-    }
-    Ok(())
-}
 
 #[derive(Clone, Copy, Debug)]
 pub struct Header<'a> {
@@ -473,7 +353,7 @@ pub fn encode_batch(
     }
     if compression != Compression::None {
         let plain = out.split_off(records_start);
-        compress(compression, &plain, out)?;
+        codec::compress(compression, &plain, out)?;
     }
     let total = out.len() - start;
     let h = &mut out[start..start + HEADER_LEN];
@@ -568,11 +448,13 @@ impl EncodedBatches {
 
     /// Takes batches as a client sent them (Kafka's produce request): each must be a whole,
     /// valid RecordBatch v2 whose CRC matches, none transactional, all of one producer with
-    /// consecutive sequences. They are stored byte for byte, compressed or not; only their
-    /// base offsets change when they are written.
+    /// consecutive sequences, each record whole. A compressed batch is checked as a stream
+    /// and refused once it expands past [`decompressed_cap`] of `max_bytes`. They are
+    /// stored byte for byte, compressed or not; only their base offsets change when they
+    /// are written.
     pub fn from_client(bytes: Vec<u8>, max_bytes: usize) -> Result<Self> {
         let mut infos = Vec::new();
-        let mut scratch = Vec::new();
+        let cap = decompressed_cap(max_bytes);
         let mut pos = 0;
         let mut relative = 0i64;
         while pos < bytes.len() {
@@ -597,8 +479,8 @@ impl EncodedBatches {
             // are not would be stored and then break every reader of the partition.
             let mut expected = h.base_offset;
             let mut decoded = 0i64;
-            for_each_record(&bytes[pos..pos + h.total_size()], &mut scratch, |r| {
-                if r.offset == expected {
+            check_client_records(&h, &bytes[pos..pos + h.total_size()], cap, |offset| {
+                if offset == expected {
                     expected += 1;
                 }
                 decoded += 1;
@@ -705,7 +587,57 @@ fn bad(detail: &str) -> Error {
     Error::InvalidRecord(format!("malformed record batch: {detail}"))
 }
 
-/// Calls `f` for every record of a verified batch, decompressing gzip into `scratch`.
+/// The most any stored batch is expanded to when read. Batches are refused at the door
+/// well below it ([`decompressed_cap`]); this bounds what a batch stored by an older
+/// version may cost a reader.
+pub const MAX_DECOMPRESSED: usize = 1 << 30;
+
+/// The most the records of one compressed batch may expand to, for a topic whose
+/// `max.message.bytes` is `max_message_bytes`: 64 times it (64 MiB at the default of
+/// 1 MiB), at most [`MAX_DECOMPRESSED`], never below the limit itself.
+///
+/// Why 64: real records compress 2 to 20 times (JSON with gzip or zstd at the top), so a
+/// batch within max.message.bytes that expands beyond 64 times it is an attack or a
+/// mistake; and every consumer of the partition (kafkajs, librdkafka, samsa's own fetch)
+/// expands a batch whole in memory, so the cap is what one stored batch may cost each
+/// of them.
+pub fn decompressed_cap(max_message_bytes: usize) -> usize {
+    max_message_bytes.saturating_mul(64).min(MAX_DECOMPRESSED).max(max_message_bytes)
+}
+
+/// One record's fields; `body` is the record after its length varint. Returns the record
+/// and where its headers end (the record's end, for a well-formed one).
+fn parse_record<'a>(h: &BatchHeader, body: &'a [u8]) -> Result<(RecordView<'a>, usize)> {
+    let attributes = *body.first().ok_or_else(|| bad("record attributes"))? as i8;
+    let mut pos = 1;
+    let ts_delta = get_varlong(body, &mut pos).ok_or_else(|| bad("timestamp delta"))?;
+    let offset_delta = get_varlong(body, &mut pos).ok_or_else(|| bad("offset delta"))?;
+    let key = get_bytes(body, &mut pos).ok_or_else(|| bad("key"))?;
+    let value = get_bytes(body, &mut pos).ok_or_else(|| bad("value"))?;
+    let count = get_varlong(body, &mut pos).ok_or_else(|| bad("header count"))?;
+    let headers = HeaderIter { bytes: body, pos, remaining: count };
+    // Walk the headers: each must be whole.
+    let mut skip = headers;
+    let mut whole = 0;
+    while skip.next().is_some() {
+        whole += 1;
+    }
+    if whole < count {
+        return Err(bad("headers"));
+    }
+    let record = RecordView {
+        offset: h.base_offset + offset_delta,
+        timestamp: h.base_timestamp.wrapping_add(ts_delta),
+        attributes,
+        key,
+        value,
+        headers,
+    };
+    Ok((record, skip.pos))
+}
+
+/// Calls `f` for every record of a verified batch, expanding a compressed one whole into
+/// `scratch` (at most [`MAX_DECOMPRESSED`] bytes).
 pub fn for_each_record<'s>(
     batch: &'s [u8],
     scratch: &'s mut Vec<u8>,
@@ -716,43 +648,135 @@ pub fn for_each_record<'s>(
     let records: &[u8] = match h.compression() {
         0 => &batch[HEADER_LEN..end],
         c => {
-            decompress(c, &batch[HEADER_LEN..end], scratch)?;
+            codec::decompress(c, &batch[HEADER_LEN..end], scratch, MAX_DECOMPRESSED)?;
             scratch
         }
     };
     let mut pos = 0;
     for _ in 0..h.record_count {
-        let len = get_varlong(records, &mut pos).ok_or_else(|| bad("record length"))?;
-        let body_end = pos
-            .checked_add(usize::try_from(len).map_err(|_| bad("negative record length"))?)
-            .filter(|e| *e <= records.len())
-            .ok_or_else(|| bad("record runs past the batch"))?;
-        let body = &records[..body_end];
-        let attributes = *body.get(pos).ok_or_else(|| bad("record attributes"))? as i8;
-        pos += 1;
-        let ts_delta = get_varlong(body, &mut pos).ok_or_else(|| bad("timestamp delta"))?;
-        let offset_delta = get_varlong(body, &mut pos).ok_or_else(|| bad("offset delta"))?;
-        let key = get_bytes(body, &mut pos).ok_or_else(|| bad("key"))?;
-        let value = get_bytes(body, &mut pos).ok_or_else(|| bad("value"))?;
-        let count = get_varlong(body, &mut pos).ok_or_else(|| bad("header count"))?;
-        let headers = HeaderIter { bytes: body, pos, remaining: count };
-        // Skip over the headers to find where the next record starts.
-        let mut skip = headers;
-        while skip.next().is_some() {}
-        if skip.remaining > 0 {
-            return Err(bad("headers"));
-        }
-        f(RecordView {
-            offset: h.base_offset + offset_delta,
-            timestamp: h.base_timestamp.wrapping_add(ts_delta),
-            attributes,
-            key,
-            value,
-            headers,
-        });
-        pos = body_end;
+        f(parse_record(&h, next_record(records, &mut pos)?)?.0);
     }
     Ok(())
+}
+
+/// The body of the record at `pos` in an uncompressed records section (after its length
+/// varint), moving `pos` past it.
+fn next_record<'a>(records: &'a [u8], pos: &mut usize) -> Result<&'a [u8]> {
+    let len = get_varlong(records, pos).ok_or_else(|| bad("record length"))?;
+    let start = *pos;
+    let end = start
+        .checked_add(usize::try_from(len).map_err(|_| bad("negative record length"))?)
+        .filter(|e| *e <= records.len())
+        .ok_or_else(|| bad("record runs past the batch"))?;
+    *pos = end;
+    Ok(&records[start..end])
+}
+
+/// Checks every record of a client's batch as Kafka's validation does, calling `f` with
+/// each one's offset: whole, with nothing after its headers and no negative length or
+/// header count. A compressed batch is checked as a stream, its keys, values and headers
+/// skipped rather than kept, so it costs the codec's own buffers however large its
+/// records are; it is refused once it expands past `cap` bytes, and nothing is ever
+/// allocated for what it merely claims.
+fn check_client_records(h: &BatchHeader, batch: &[u8], cap: usize, mut f: impl FnMut(i64)) -> Result<()> {
+    let data = &batch[HEADER_LEN..h.total_size().min(batch.len())];
+    if h.compression() == 0 {
+        let mut pos = 0;
+        for _ in 0..h.record_count {
+            let body = next_record(data, &mut pos)?;
+            let (record, end) = parse_record(h, body)?;
+            if end != body.len() || record.headers.remaining < 0 {
+                return Err(bad("a record's length does not match its fields"));
+            }
+            f(record.offset);
+        }
+        if pos != data.len() {
+            return Err(bad("bytes after the batch's last record"));
+        }
+        return Ok(());
+    }
+    let codec = h.compression();
+    let mut stream = std::io::BufReader::with_capacity(16 * 1024, Capped::new(codec::reader(codec, data)?, cap));
+    for _ in 0..h.record_count {
+        let checked = check_streamed_record(&mut stream);
+        let offset_delta = match checked {
+            Ok(Ok(delta)) => delta,
+            Ok(Err(e)) => return Err(e),
+            Err(io) => return Err(stream.get_ref().error(codec, io)),
+        };
+        f(h.base_offset + offset_delta);
+    }
+    match stream.read(&mut [0u8; 1]) {
+        Ok(0) => Ok(()),
+        Ok(_) => Err(bad("bytes after the batch's last record")),
+        Err(io) => Err(stream.get_ref().error(codec, io)),
+    }
+}
+
+/// Reads one record from a stream of records, keeping none of its bytes: its offset
+/// delta, or why it is malformed (the outer error: the stream failed).
+fn check_streamed_record(stream: &mut impl Read) -> std::io::Result<Result<i64>> {
+    let len = read_varlong(stream)?;
+    let Ok(len) = u64::try_from(len) else { return Ok(Err(bad("negative record length"))) };
+    let mut body = stream.take(len);
+    let short = || Ok(Err(bad("record runs past the batch")));
+    let mut attributes = [0u8; 1];
+    if body.read(&mut attributes)? == 0 {
+        return short();
+    }
+    let fields = (|| -> std::io::Result<Option<i64>> {
+        let _timestamp_delta = read_varlong(&mut body)?;
+        let offset_delta = read_varlong(&mut body)?;
+        // Key and value: a length (-1 for null) and that many bytes.
+        for _ in 0..2 {
+            let n = read_varlong(&mut body)?;
+            if n >= 0 && !skip(&mut body, n as u64)? {
+                return Ok(None);
+            }
+        }
+        let count = read_varlong(&mut body)?;
+        if count < 0 {
+            return Ok(None);
+        }
+        for _ in 0..count {
+            let key = read_varlong(&mut body)?;
+            if key < 0 || !skip(&mut body, key as u64)? {
+                return Ok(None);
+            }
+            let value = read_varlong(&mut body)?;
+            if value >= 0 && !skip(&mut body, value as u64)? {
+                return Ok(None);
+            }
+        }
+        Ok(Some(offset_delta))
+    })();
+    match fields {
+        // A record cut short reads as the end of its body.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => short(),
+        Err(e) => Err(e),
+        Ok(None) => Ok(Err(bad("a record's fields are malformed"))),
+        Ok(Some(_)) if body.limit() != 0 => Ok(Err(bad("a record's length does not match its fields"))),
+        Ok(Some(delta)) => Ok(Ok(delta)),
+    }
+}
+
+/// Reads past `n` bytes of a stream; false if it ended first.
+fn skip(r: &mut impl Read, n: u64) -> std::io::Result<bool> {
+    Ok(std::io::copy(&mut r.take(n), &mut std::io::sink())? == n)
+}
+
+/// A zigzag varint read from a stream.
+fn read_varlong(r: &mut impl Read) -> std::io::Result<i64> {
+    let mut z: u64 = 0;
+    let mut byte = [0u8; 1];
+    for shift in (0..64).step_by(7) {
+        r.read_exact(&mut byte)?;
+        z |= u64::from(byte[0] & 0x7f) << shift;
+        if byte[0] & 0x80 == 0 {
+            return Ok(((z >> 1) as i64) ^ -((z & 1) as i64));
+        }
+    }
+    Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "varint longer than 10 bytes"))
 }
 
 #[cfg(test)]
@@ -854,6 +878,66 @@ mod tests {
         encode_batch(&mut out, 0, &sample(&[]), Compression::None, None).unwrap();
         set_base_offset(&mut out, 1000);
         assert_eq!(verify(&out).unwrap().base_offset, 1000);
+    }
+
+    #[test]
+    fn a_client_batch_expanding_past_the_cap_is_refused_and_one_within_it_taken() {
+        let big = vec![0u8; 3 << 20];
+        let headers = [Header { key: b"h", value: Some(b"v") }];
+        let records = [
+            Record { timestamp: 1, key: Some(b"k"), value: Some(&big), headers: &headers },
+            Record { timestamp: 2, key: None, value: None, headers: &[] },
+        ];
+        // Snappy expands at most 22 times: a batch within max.message.bytes never reaches
+        // 64 times it (its bombs lie about block lengths, see codec.rs).
+        for codec in [Compression::Gzip, Compression::Lz4, Compression::Zstd] {
+            let mut out = Vec::new();
+            encode_batch(&mut out, 0, &records, codec, None).unwrap();
+            assert!(out.len() < 40 << 10, "{codec:?} made {} bytes", out.len());
+            // 64 times 40 KiB is under the 3 MiB the batch expands to; 64 times 64 KiB is over.
+            let e = EncodedBatches::from_client(out.clone(), 40 << 10).err().unwrap();
+            assert_eq!((e.code(), e.retriable()), (10, false), "{codec:?}: {e}");
+            let taken = EncodedBatches::from_client(out, 64 << 10).unwrap();
+            assert_eq!(taken.record_count(), 2, "{codec:?}");
+        }
+    }
+
+    /// A batch of `codec` whose records section is `records` as given (one record claimed).
+    fn batch_around(codec: Compression, records: &[u8]) -> Vec<u8> {
+        let value = [1u8];
+        let mut out = Vec::new();
+        encode_batch(&mut out, 0, &[Record { timestamp: 1, key: None, value: Some(&value), headers: &[] }], Compression::None, None).unwrap();
+        out.truncate(HEADER_LEN);
+        out[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&codec.id().to_be_bytes());
+        codec::compress(codec, records, &mut out).unwrap();
+        let len = (out.len() - LOG_OVERHEAD) as i32;
+        out[8..12].copy_from_slice(&len.to_be_bytes());
+        let crc = crc32c::crc32c(&out[ATTRIBUTES_OFFSET..]);
+        out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+        out
+    }
+
+    #[test]
+    fn a_record_cut_short_padded_or_followed_by_garbage_is_refused() {
+        let value = vec![7u8; 100];
+        let record = Record { timestamp: 1, key: None, value: Some(&value), headers: &[] };
+        let mut whole = Vec::new();
+        put_record(&mut whole, &record, 0, 0);
+        let body_len = record_body_len(&record, 0, 0);
+        let body = &whole[varlong_len(body_len as i64)..];
+        let mut padded = Vec::new();
+        put_varlong(&mut padded, body_len as i64 + 2);
+        padded.extend_from_slice(body);
+        padded.extend_from_slice(&[0, 0]);
+        let cut = &whole[..whole.len() - 3];
+        let followed = [&whole[..], &[0u8; 2][..]].concat();
+        for codec in [Compression::None, Compression::Gzip, Compression::Zstd] {
+            assert!(EncodedBatches::from_client(batch_around(codec, &whole), 1 << 20).is_ok(), "{codec:?}");
+            for (what, records) in [("cut short", cut), ("padded", &padded[..]), ("followed by garbage", &followed[..])] {
+                let e = EncodedBatches::from_client(batch_around(codec, records), 1 << 20).err();
+                assert_eq!(e.map(|e| e.kind()), Some("INVALID_RECORD"), "{codec:?}: a record {what}");
+            }
+        }
     }
 
     #[test]

@@ -119,7 +119,7 @@ pub struct CachedFile {
 impl CachedFile {
     /// Creates a new file (it must not exist) and keeps it open in the cache.
     pub fn create(cache: &Arc<FileCache>, path: &Path) -> io::Result<Self> {
-        let file = OpenOptions::new().read(true).write(true).create_new(true).open(path)?;
+        let file = crate::fsutil::private_file().read(true).write(true).create_new(true).open(path)?;
         Ok(cache.register(path.to_path_buf(), Some(file)))
     }
 

@@ -12,7 +12,7 @@
 //! Files grow in whole pages ahead of their entries; the zeros past the last entry end
 //! the plausible prefix, so nothing needs trimming.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use memmap2::MmapMut;
@@ -63,7 +63,7 @@ impl IndexFile {
     /// Sets the file to `capacity` entries (allocating any new blocks) and maps it.
     fn remap(&mut self, capacity: usize) -> Result<()> {
         self.map = None;
-        let file = OpenOptions::new()
+        let file = crate::fsutil::private_file()
             .read(true)
             .write(true)
             .create(true)

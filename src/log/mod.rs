@@ -1,6 +1,7 @@
 //! The log: partitions made of segments of Kafka RecordBatch v2 batches.
 
 pub mod batch;
+pub mod codec;
 pub mod files;
 pub mod index;
 pub mod partition;

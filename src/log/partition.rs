@@ -93,7 +93,7 @@ impl PartitionLog {
     /// one, only the active segment's tail is checked and sealed segments are not read
     /// until used. Damage found is recorded, not fatal: reads that reach it fail.
     pub fn open(dir: &Path, config: LogConfig, options: OpenOptions) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io_at("creating", dir, e))?;
+        crate::fsutil::create_private_dir(dir, true).map_err(|e| Error::io_at("creating", dir, e))?;
         let mut bases = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(|e| Error::io_at("listing", dir, e))? {
             let entry = entry.map_err(|e| Error::io_at("listing", dir, e))?;
@@ -148,7 +148,7 @@ impl PartitionLog {
     /// most of the cost of creating thousands of partitions at once. A directory that is
     /// already there (left by an earlier attempt) is opened as it is instead.
     pub fn create(dir: &Path, config: LogConfig, options: OpenOptions) -> Result<Self> {
-        match std::fs::create_dir(dir) {
+        match crate::fsutil::create_private_dir(dir, false) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Self::open(dir, config, options),
             Err(e) => return Err(Error::io_at("creating", dir, e)),

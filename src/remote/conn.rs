@@ -134,7 +134,13 @@ impl Conn {
 
     /// Sends `req` at `version` and waits up to `timeout` for the response.
     pub async fn call<R: Request>(&self, req: &R, version: i16, timeout: Duration) -> Result<R::Response> {
-        let mut frame = encode(req, version)?;
+        self.call_as(req, version, timeout, CLIENT_ID).await
+    }
+
+    /// As [`Conn::call`], with the application's client id in the request's header (the
+    /// owner reports it for the group member the request is for).
+    pub async fn call_as<R: Request>(&self, req: &R, version: i16, timeout: Duration, client_id: &str) -> Result<R::Response> {
+        let mut frame = encode(req, version, client_id)?;
         self.call_frame::<R>(&mut frame, version, timeout).await
     }
 
@@ -326,8 +332,8 @@ async fn read_answers(mut read: OwnedReadHalf, waiting: Arc<Mutex<Waiting>>) {
         if len < 4 || len as usize > MAX_RESPONSE_BYTES {
             break format!("a response frame of {len} bytes");
         }
-        let body = match read_frame(&mut read, len as usize).await {
-            Ok(b) => b,
+        let body = match read_frame(&mut read, len as usize, None).await {
+            Ok((b, _)) => b,
             Err(e) => break e.to_string(),
         };
         let correlation = i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
@@ -376,12 +382,12 @@ async fn connect(dir: &Path) -> Result<UnixStream> {
 }
 
 /// A request frame, its correlation id still to be set.
-fn encode<R: Request>(req: &R, version: i16) -> Result<Vec<u8>> {
+fn encode<R: Request>(req: &R, version: i16, client_id: &str) -> Result<Vec<u8>> {
     let header = RequestHeader::default()
         .with_request_api_key(R::KEY)
         .with_request_api_version(version)
         .with_correlation_id(0)
-        .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
+        .with_client_id(Some(StrBytes::from_string(client_id.to_string())));
     let fail = |e: String| Error::InvalidRequest(format!("encoding a request (api {} v{version}): {e}", R::KEY));
     let size = req.compute_size(version).map_err(|e| fail(format!("{e:#}")))?;
     let mut out = Vec::with_capacity(4 + 64 + size);

@@ -307,13 +307,12 @@ pub async fn run(inner: Arc<Inner>, lane: Lane) {
                 }
                 let Some((key, offset)) = entry.take() else { continue };
                 let item = if p.error_code != 0 {
-                    let (name, _) = crate::error::kafka_error_name(p.error_code);
                     let error = match p.error_code {
                         1 => Error::OffsetOutOfRange { topic: topic.clone(), partition: p.partition_index, offset },
-                        _ => Error::Remote {
-                            code: p.error_code,
-                            message: format!("fetching \"{topic}\" partition {} at offset {offset}: {name}", p.partition_index),
-                        },
+                        code => {
+                            let name = crate::error::kafka_error(code % crate::error::SAMSA_FLIPPED).name;
+                            Error::from_wire(code, format!("fetching \"{topic}\" partition {} at offset {offset}: {name}", p.partition_index))
+                        }
                     };
                     Item::Failed { offset, error }
                 } else {

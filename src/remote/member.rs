@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 
 use super::{group_name, sb, Inner};
 use crate::error::{Error, Result};
+use crate::group::Strategy;
 use crate::wire::SESSION_TIMEOUT_TAG;
 
 /// While the assignment is settling, heartbeats go this often (a hand-over takes a few).
@@ -42,6 +43,10 @@ pub struct MemberState {
 pub struct RemoteMember {
     inner: Arc<Inner>,
     pub group_id: String,
+    /// The application's client id, which the owner reports for this member.
+    client_id: String,
+    /// The assignor asked for (the group keeps its first member's).
+    assignor: Strategy,
     rebalance_timeout_ms: i32,
     session_timeout_ms: i32,
     heartbeat_interval: Duration,
@@ -52,9 +57,12 @@ pub struct RemoteMember {
 
 impl RemoteMember {
     /// Joins `group_id` (the first heartbeat, epoch 0) and starts heartbeating.
+    #[allow(clippy::too_many_arguments)]
     pub async fn join(
         inner: Arc<Inner>,
         group_id: String,
+        client_id: String,
+        assignor: Strategy,
         topics: Vec<String>,
         rebalance_timeout_ms: i32,
         session_timeout_ms: i32,
@@ -64,6 +72,8 @@ impl RemoteMember {
         let member = Arc::new(RemoteMember {
             inner,
             group_id,
+            client_id,
+            assignor,
             rebalance_timeout_ms,
             session_timeout_ms,
             heartbeat_interval: Duration::from_millis(heartbeat_interval_ms.max(10)),
@@ -205,13 +215,14 @@ impl RemoteMember {
                 .with_member_id(sb(&s.member_id))
                 .with_member_epoch(s.epoch)
                 .with_rebalance_timeout_ms(self.rebalance_timeout_ms)
+                .with_server_assignor((s.epoch == 0).then(|| sb(self.assignor.server_assignor())))
                 .with_subscribed_topic_names(topics)
                 .with_topic_partitions(Some(owned))
                 .with_unknown_tagged_fields(
                     [(SESSION_TIMEOUT_TAG, bytes::Bytes::copy_from_slice(&self.session_timeout_ms.to_be_bytes()))].into(),
                 )
         };
-        let resp = match self.inner.group.call(&req, 0, self.inner.request_timeout).await {
+        let resp = match self.inner.group.call_as(&req, 0, self.inner.request_timeout, &self.client_id).await {
             Ok(r) => r,
             Err(e) => {
                 self.lock().topics_changed = true;
@@ -219,7 +230,7 @@ impl RemoteMember {
             }
         };
         if resp.error_code != 0 {
-            let message = resp.error_message.map(|m| m.to_string()).unwrap_or_else(|| crate::error::kafka_error_name(resp.error_code).0.to_string());
+            let message = resp.error_message.map(|m| m.to_string()).unwrap_or_else(|| crate::error::kafka_error(resp.error_code % crate::error::SAMSA_FLIPPED).name.to_string());
             match resp.error_code {
                 // Out of the group: the consumer joins again as a new member.
                 25 | 110 => {
@@ -229,7 +240,7 @@ impl RemoteMember {
                 }
                 _ => {
                     self.lock().topics_changed = true;
-                    return Err(Error::Remote { code: resp.error_code, message });
+                    return Err(Error::from_wire(resp.error_code, message));
                 }
             }
         }

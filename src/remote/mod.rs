@@ -64,6 +64,8 @@ pub struct Inner {
     group: Conn,
     topics: Mutex<Topics>,
     topics_version: AtomicU64,
+    /// The owner's cluster id, from its Metadata answers.
+    cluster_id: Mutex<String>,
     notify: Mutex<Option<Arc<Notify>>>,
     closed: AtomicBool,
     fetcher: fetcher::Fetcher,
@@ -157,9 +159,9 @@ fn check(code: i16, message: Option<&StrBytes>, what: impl FnOnce() -> String) -
     }
     let message = match message {
         Some(m) if !m.is_empty() => m.to_string(),
-        _ => format!("{} ({})", what(), crate::error::kafka_error_name(code).0),
+        _ => format!("{} ({})", what(), crate::error::kafka_error(code % crate::error::SAMSA_FLIPPED).name),
     };
-    Err(Error::Remote { code, message })
+    Err(Error::from_wire(code, message))
 }
 
 impl RemoteBroker {
@@ -186,6 +188,7 @@ impl RemoteBroker {
             dir,
             topics: Mutex::new(Topics::default()),
             topics_version: AtomicU64::new(0),
+            cluster_id: Mutex::new(String::new()),
             notify: Mutex::new(None),
             closed: AtomicBool::new(false),
             fetcher: fetcher::Fetcher::default(),
@@ -301,6 +304,9 @@ impl Inner {
         self.ensure_open()?;
         let req = MetadataRequest::default().with_topics(None).with_allow_auto_topic_creation(false);
         let resp = self.control.call(&req, 12, self.request_timeout).await?;
+        if let Some(id) = &resp.cluster_id {
+            *self.cluster_id.lock().unwrap_or_else(|e| e.into_inner()) = id.to_string();
+        }
         let mut fresh = Topics::default();
         for t in resp.topics {
             let Some(n) = t.name else { continue };
@@ -316,6 +322,10 @@ impl Inner {
         }
         *topics = fresh;
         Ok(())
+    }
+
+    pub fn cluster_id(&self) -> String {
+        self.cluster_id.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Changes whenever a refresh found the topics changed.

@@ -2,10 +2,11 @@
 //!
 //! A frame is a big-endian i32 size and that many bytes. The api key, version and
 //! correlation id are read from the first 8 bytes here (the crate's header decoder fails
-//! on keys it does not know). A frame that is oversized, truncated or malformed closes
-//! this connection with a logged reason and changes nothing else; an unsupported
-//! ApiVersions version gets error 35 in the v0 format (KIP-511); any other unknown key or
-//! version closes the connection.
+//! on keys it does not know). A frame that is oversized, truncated, malformed or not
+//! whole within the request read timeout closes this connection with a logged reason and
+//! changes nothing else; an unsupported ApiVersions version gets error 35 in the v0
+//! format (KIP-511); any other unknown key or version closes the connection. A frame
+//! costs the memory of what has arrived, taken from the listener's byte budget.
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
+use super::limits::{ByteBudget, Held, Slot};
 use super::{api, versions, Ctx};
 
 /// What the handler of a request decided.
@@ -25,45 +27,103 @@ pub enum Reply {
     Close(String),
 }
 
-/// Reads a frame's `len` bytes straight into fresh memory: zeroing a large frame first
-/// (a produce of a thousand messages, a fetch, is over 100 KB) costs about as much as
-/// reading it.
-pub(crate) async fn read_frame<S: AsyncRead + Unpin>(stream: &mut S, len: usize) -> std::io::Result<Bytes> {
-    let mut body = BytesMut::with_capacity(len);
+/// The first allocation for a frame's body; it grows with what arrives.
+const FIRST_CHUNK: usize = 16 * 1024;
+
+/// Reads a frame's `len` bytes into memory that grows with what arrives (each step at
+/// most doubling it, never past `len`), so a frame that declares megabytes and sends a
+/// few bytes costs a few bytes. With a budget, every step is taken from it first (and
+/// waits for room); the bytes stay taken while the returned [`Held`] lives.
+pub(crate) async fn read_frame<S: AsyncRead + Unpin>(stream: &mut S, len: usize, budget: Option<&Arc<ByteBudget>>) -> std::io::Result<(Bytes, Option<Held>)> {
+    let mut held = budget.map(Held::new);
+    let mut body: Vec<u8> = Vec::new();
     while body.len() < len {
-        let want = len - body.len();
+        if body.capacity() == body.len() {
+            let grow = (len - body.len()).min(body.len().max(FIRST_CHUNK));
+            if let (Some(budget), Some(held)) = (budget, held.as_mut()) {
+                budget.take(held, grow).await;
+            }
+            body.reserve_exact(grow);
+        }
+        let want = (len - body.len()).min(body.capacity() - body.len());
         if stream.read_buf(&mut (&mut body).limit(want)).await? == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
     }
-    Ok(body.freeze())
+    Ok((Bytes::from(body), held))
 }
 
-/// Serves one connection, over TCP or a Unix domain socket (`peer` names it in logs).
-pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, peer: String, ctx: Arc<Ctx>, mut stopped: watch::Receiver<bool>) {
-    let reason = loop {
+/// Why a connection closed, and whether that is worth a warning: a client that hangs up,
+/// or one idle past the limit, is ordinary; a bad or stalled frame is not.
+struct Closed {
+    why: String,
+    ordinary: bool,
+}
+
+impl Closed {
+    fn ordinary(why: impl Into<String>) -> Self {
+        Closed { why: why.into(), ordinary: true }
+    }
+
+    fn bad(why: impl Into<String>) -> Self {
+        Closed { why: why.into(), ordinary: false }
+    }
+
+    fn read_failed(e: &std::io::Error, inside_frame: bool) -> Self {
+        use std::io::ErrorKind::*;
+        match e.kind() {
+            ConnectionReset | BrokenPipe | ConnectionAborted | UnexpectedEof if !inside_frame => Closed::ordinary(format!("the client went away: {e}")),
+            ConnectionReset | BrokenPipe | ConnectionAborted | UnexpectedEof => Closed::ordinary(format!("the client went away inside a frame: {e}")),
+            _ => Closed::bad(format!("read failed: {e}")),
+        }
+    }
+}
+
+/// Serves one connection, over TCP or a Unix domain socket (`peer` names it in logs),
+/// while it holds `slot`.
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, peer: String, ctx: Arc<Ctx>, mut stopped: watch::Receiver<bool>, slot: Slot) {
+    let limits = &ctx.config;
+    let standing = &slot.standing;
+    // A connection must complete its first request within the frame deadline too: one
+    // that opens and says nothing holds a slot no longer than one that stalls a frame.
+    let mut first = true;
+    let closed = loop {
         let mut size = [0u8; 4];
+        let wait = if first { limits.request_read_timeout } else { limits.idle_timeout };
+        let started = tokio::time::Instant::now();
         let read = tokio::select! {
-            r = tokio::time::timeout(ctx.config.idle_timeout, stream.read_exact(&mut size)) => r,
-            _ = stopped.changed() => break "the listener is stopping".to_string(),
+            r = tokio::time::timeout(wait, stream.read_exact(&mut size)) => r,
+            _ = stopped.changed() => break Closed::ordinary("the listener is stopping"),
+            _ = standing.evicted.notified() => break Closed::bad("every connection slot is taken and this one has gone longest without a request"),
         };
         match read {
-            Err(_) => break format!("idle for {:?}", ctx.config.idle_timeout),
+            Err(_) if first => break Closed::bad(format!("no request within {:?} of connecting", limits.request_read_timeout)),
+            Err(_) => break Closed::ordinary(format!("idle for {:?}", limits.idle_timeout)),
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return,
-            Ok(Err(e)) => break format!("read failed: {e}"),
+            Ok(Err(e)) => break Closed::read_failed(&e, false),
             Ok(Ok(_)) => {}
         }
         let len = i32::from_be_bytes(size);
         if len < 8 {
-            break format!("a frame of {len} bytes cannot hold a request header");
+            break Closed::bad(format!("a frame of {len} bytes cannot hold a request header"));
         }
-        if len as usize > ctx.config.max_frame_bytes {
-            break format!("a frame of {len} bytes is over the limit of {}", ctx.config.max_frame_bytes);
+        if len as usize > limits.max_frame_bytes {
+            break Closed::bad(format!("a frame of {len} bytes is over the limit of {}", limits.max_frame_bytes));
         }
-        let body = match read_frame(&mut stream, len as usize).await {
-            Ok(b) => b,
-            Err(e) => break format!("the connection ended inside a frame: {e}"),
+        // The frame's deadline counts from its first byte (from connecting, for the first).
+        let deadline = if first { started } else { tokio::time::Instant::now() } + limits.request_read_timeout;
+        let read = tokio::select! {
+            r = tokio::time::timeout_at(deadline, read_frame(&mut stream, len as usize, Some(&ctx.frame_budget))) => r,
+            _ = stopped.changed() => break Closed::ordinary("the listener is stopping"),
+            _ = standing.evicted.notified() => break Closed::bad("every connection slot is taken and this one has gone longest without a request"),
         };
+        let (body, _held) = match read {
+            Err(_) => break Closed::bad(format!("a frame of {len} bytes was not complete within {:?}", limits.request_read_timeout)),
+            Ok(Err(e)) => break Closed::read_failed(&e, true),
+            Ok(Ok(b)) => b,
+        };
+        first = false;
+        standing.set_busy(true);
         let key = i16::from_be_bytes([body[0], body[1]]);
         let version = i16::from_be_bytes([body[2], body[3]]);
         let correlation = i32::from_be_bytes([body[4], body[5], body[6], body[7]]);
@@ -79,23 +139,26 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, peer: Strin
                 _ = stopped.changed() => Reply::Close("the listener is stopping".into()),
             }
         };
-        match reply {
-            Reply::Nothing => {}
-            Reply::Close(why) => break why,
+        let written = match reply {
+            Reply::Nothing => Ok(()),
+            Reply::Close(why) => break Closed::bad(why),
             Reply::Frame(frame) => {
                 let mut out = BytesMut::with_capacity(4 + frame.len());
                 out.put_i32(frame.len() as i32);
                 out.extend_from_slice(&frame);
-                if let Err(e) = stream.write_all(&out).await {
-                    break format!("write failed: {e}");
-                }
+                stream.write_all(&out).await
             }
+        };
+        standing.set_busy(false);
+        standing.progressed(&ctx.slots);
+        if let Err(e) = written {
+            break Closed::read_failed(&e, false);
         }
     };
-    // A close the listener's own stop caused is no news.
-    if *stopped.borrow() {
-        tracing::debug!(%peer, "closing a Kafka connection: {reason}");
+    // A close the listener's own stop caused, or the client's own, is no news.
+    if closed.ordinary || *stopped.borrow() {
+        tracing::debug!(%peer, "closing a Kafka connection: {}", closed.why);
     } else {
-        tracing::warn!(%peer, "closing a Kafka connection: {reason}");
+        tracing::warn!(%peer, "closing a Kafka connection: {}", closed.why);
     }
 }

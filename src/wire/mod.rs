@@ -6,9 +6,11 @@
 //! (src/broker/requests.rs, the group coordinator): nothing here holds broker logic. The
 //! listener runs on a small runtime of its own and stops by a broadcast to every task.
 
+mod address;
 mod api;
 pub use api::SESSION_TIMEOUT_TAG;
 pub(crate) mod connection;
+mod limits;
 pub mod local;
 pub mod versions;
 
@@ -17,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 use crate::broker::Broker;
 use crate::error::{Error, Result};
@@ -34,9 +36,18 @@ pub struct ListenerConfig {
     pub advertised_port: Option<u16>,
     /// The largest request accepted (Kafka's socket.request.max.bytes).
     pub max_frame_bytes: usize,
+    /// The bytes every request being read or handled may hold together (Kafka's
+    /// queued.max.request.bytes); at least `max_frame_bytes`.
+    pub max_queued_request_bytes: usize,
+    /// Connections open at once (Kafka's max.connections). A new one past it takes the
+    /// place of the connection that has gone longest without completing a request.
     pub max_connections: usize,
-    /// A connection silent this long is closed (Kafka's connections.max.idle.ms).
+    /// A connection silent this long between requests is closed (Kafka's
+    /// connections.max.idle.ms).
     pub idle_timeout: Duration,
+    /// A request must arrive whole within this from its first byte, and a new connection
+    /// must send its first one within this of connecting; otherwise it is closed.
+    pub request_read_timeout: Duration,
 }
 
 impl Default for ListenerConfig {
@@ -47,8 +58,10 @@ impl Default for ListenerConfig {
             advertised_host: None,
             advertised_port: None,
             max_frame_bytes: 100 * 1024 * 1024,
+            max_queued_request_bytes: 200 * 1024 * 1024,
             max_connections: 1000,
             idle_timeout: Duration::from_secs(600),
+            request_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -61,6 +74,32 @@ pub struct Ctx {
     pub port: i32,
     pub cluster_id: String,
     pub config: ListenerConfig,
+    /// Whether the clients are other samsa processes (the owner's socket): their error
+    /// codes carry samsa's retriability (see [`Error::wire_code`]).
+    samsa_peers: bool,
+    /// What requests in progress hold, together.
+    frame_budget: Arc<limits::ByteBudget>,
+    slots: Arc<limits::Slots>,
+}
+
+impl Ctx {
+    /// The error code to answer with (see [`Error::wire_code`]).
+    pub fn code(&self, e: &Error) -> i16 {
+        e.wire_code(self.samsa_peers)
+    }
+
+    fn new(broker: Arc<Broker>, host: String, port: i32, config: ListenerConfig, samsa_peers: bool) -> Arc<Ctx> {
+        Arc::new(Ctx {
+            samsa_peers,
+            cluster_id: broker.cluster_id().to_string(),
+            frame_budget: limits::ByteBudget::new(config.max_queued_request_bytes.max(config.max_frame_bytes)),
+            slots: limits::Slots::new(config.max_connections),
+            broker,
+            host,
+            port,
+            config,
+        })
+    }
 }
 
 /// A running listener. Dropping it without [`Listener::stop`] stops it too.
@@ -98,8 +137,22 @@ impl Listener {
             let _guard = runtime.enter();
             UnixListener::bind(path).map_err(|e| Error::io_at("listening on the socket", path, e))?
         };
-        let config = ListenerConfig { max_frame_bytes: 1024 * 1024 * 1024, max_connections: 10_000, idle_timeout: Duration::from_secs(365 * 24 * 3600), ..ListenerConfig::default() };
-        let ctx = Arc::new(Ctx { cluster_id: cluster_id(broker.dir()), broker, host: "localhost".into(), port: 0, config });
+        // Connecting takes write permission on the socket: this user's processes alone.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(crate::fsutil::FILE_MODE))
+                .map_err(|e| Error::io_at("making the socket private", path, e))?;
+        }
+        // The owner's socket: only this user's processes may connect, and they may send
+        // what a producer of theirs sends; idle connections are theirs to keep.
+        let config = ListenerConfig {
+            max_frame_bytes: 1024 * 1024 * 1024,
+            max_queued_request_bytes: 1024 * 1024 * 1024,
+            max_connections: 10_000,
+            idle_timeout: Duration::from_secs(365 * 24 * 3600),
+            ..ListenerConfig::default()
+        };
+        let ctx = Ctx::new(broker, "localhost".into(), 0, config, true);
         let (stop, stopped) = watch::channel(false);
         runtime.spawn(accept_unix(listener, ctx, stopped));
         tracing::debug!(socket = %path.display(), "serving the data directory to this machine's other processes");
@@ -115,15 +168,23 @@ impl Listener {
             .block_on(TcpListener::bind(&bind))
             .map_err(|e| Error::io(format!("listening on {bind}"), e))?;
         let local = listener.local_addr().map_err(|e| Error::io("reading the listener's address", e))?;
-        let advertised_host = config.advertised_host.clone().unwrap_or_else(|| local.ip().to_string());
-        let advertised_port = config.advertised_port.unwrap_or(local.port());
-        let ctx = Arc::new(Ctx {
-            cluster_id: cluster_id(broker.dir()),
-            broker,
-            host: advertised_host.clone(),
-            port: i32::from(advertised_port),
-            config: config.clone(),
+        // Bound to every interface, the listener tells clients an address they can reach.
+        let advertised_host = config.advertised_host.clone().unwrap_or_else(|| {
+            if local.ip().is_unspecified() {
+                address::reachable_address().to_string()
+            } else {
+                local.ip().to_string()
+            }
         });
+        if !local.ip().is_loopback() {
+            tracing::warn!(
+                address = %local,
+                "samsa has no authentication: anyone who can reach port {} on this machine can read and write every topic; listen on 127.0.0.1 unless the network is trusted",
+                local.port()
+            );
+        }
+        let advertised_port = config.advertised_port.unwrap_or(local.port());
+        let ctx = Ctx::new(broker, advertised_host.clone(), i32::from(advertised_port), config, false);
         let (stop, stopped) = watch::channel(false);
         runtime.spawn(accept(listener, ctx, stopped));
         tracing::info!(address = %local, advertised = %format!("{advertised_host}:{advertised_port}"), "accepting Kafka connections");
@@ -161,17 +222,7 @@ impl Drop for Listener {
     }
 }
 
-/// A stable id for the data directory's "cluster", as Kafka's cluster ids look.
-fn cluster_id(dir: &std::path::Path) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in dir.as_os_str().as_encoded_bytes() {
-        h = (h ^ u64::from(*b)).wrapping_mul(0x100000001b3);
-    }
-    format!("samsa-{h:016x}")
-}
-
 async fn accept(listener: TcpListener, ctx: Arc<Ctx>, mut stopped: watch::Receiver<bool>) {
-    let slots = Arc::new(Semaphore::new(ctx.config.max_connections));
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -186,22 +237,18 @@ async fn accept(listener: TcpListener, ctx: Arc<Ctx>, mut stopped: watch::Receiv
                 continue;
             }
         };
-        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-            tracing::warn!(%peer, max = ctx.config.max_connections, "refusing a connection: too many open");
+        let Some(slot) = ctx.slots.admit() else {
+            tracing::warn!(%peer, max = ctx.config.max_connections, "refusing a connection: too many open, each inside a request");
             drop(stream);
             continue;
         };
         let _ = stream.set_nodelay(true);
         let (ctx, stopped) = (Arc::clone(&ctx), stopped.clone());
-        tokio::spawn(async move {
-            connection::serve(stream, peer.to_string(), ctx, stopped).await;
-            drop(permit);
-        });
+        tokio::spawn(connection::serve(stream, peer.to_string(), ctx, stopped, slot));
     }
 }
 
 async fn accept_unix(listener: UnixListener, ctx: Arc<Ctx>, mut stopped: watch::Receiver<bool>) {
-    let slots = Arc::new(Semaphore::new(ctx.config.max_connections));
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -215,8 +262,8 @@ async fn accept_unix(listener: UnixListener, ctx: Arc<Ctx>, mut stopped: watch::
                 continue;
             }
         };
-        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-            tracing::warn!(max = ctx.config.max_connections, "refusing a local connection: too many open");
+        let Some(slot) = ctx.slots.admit() else {
+            tracing::warn!(max = ctx.config.max_connections, "refusing a local connection: too many open, each inside a request");
             continue;
         };
         let peer = match stream.peer_cred() {
@@ -224,9 +271,6 @@ async fn accept_unix(listener: UnixListener, ctx: Arc<Ctx>, mut stopped: watch::
             Err(_) => "local process".to_string(),
         };
         let (ctx, stopped) = (Arc::clone(&ctx), stopped.clone());
-        tokio::spawn(async move {
-            connection::serve(stream, peer, ctx, stopped).await;
-            drop(permit);
-        });
+        tokio::spawn(connection::serve(stream, peer, ctx, stopped, slot));
     }
 }

@@ -7,7 +7,7 @@ use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionRe
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::*;
 
-use super::{code, str_bytes, topic_name, uuid};
+use super::{str_bytes, topic_name, uuid};
 use crate::broker::NewTopic;
 use crate::error::Error;
 use crate::wire::Ctx;
@@ -56,7 +56,7 @@ pub async fn create_topics(ctx: &Ctx, req: CreateTopicsRequest, version: i16, _:
                         result
                     }
                 }
-                Err(e) => result.with_error_code(code(&e)).with_error_message(message(&e)),
+                Err(e) => result.with_error_code(ctx.code(&e)).with_error_message(message(&e)),
             }
         })
         .collect();
@@ -84,8 +84,8 @@ pub async fn delete_topics(ctx: &Ctx, req: DeleteTopicsRequest, version: i16, _:
             let result = name.and_then(|n| tokio::task::block_in_place(|| b.delete_topic(&n)));
             match result {
                 Ok(()) => resp,
-                Err(e) if version >= 5 => resp.with_error_code(code(&e)).with_error_message(message(&e)),
-                Err(e) => resp.with_error_code(code(&e)),
+                Err(e) if version >= 5 => resp.with_error_code(ctx.code(&e)).with_error_message(message(&e)),
+                Err(e) => resp.with_error_code(ctx.code(&e)),
             }
         })
         .collect();
@@ -100,7 +100,7 @@ pub async fn create_partitions(ctx: &Ctx, req: CreatePartitionsRequest, _: i16, 
             let resp = CreatePartitionsTopicResult::default().with_name(t.name.clone());
             match tokio::task::block_in_place(|| ctx.broker.create_partitions(&t.name.0, t.count, req.validate_only)) {
                 Ok(()) => resp,
-                Err(e) => resp.with_error_code(code(&e)).with_error_message(message(&e)),
+                Err(e) => resp.with_error_code(ctx.code(&e)).with_error_message(message(&e)),
             }
         })
         .collect();
@@ -119,7 +119,7 @@ pub async fn delete_records(ctx: &Ctx, req: DeleteRecordsRequest, _: i16, _: &Re
                     let resp = DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index);
                     match tokio::task::block_in_place(|| ctx.broker.delete_records(&t.name.0, p.partition_index, p.offset)) {
                         Ok(low) => resp.with_low_watermark(low),
-                        Err(e) => resp.with_error_code(code(&e)).with_low_watermark(-1),
+                        Err(e) => resp.with_error_code(ctx.code(&e)).with_low_watermark(-1),
                     }
                 })
                 .collect();

@@ -4,7 +4,7 @@
 use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult};
 use kafka_protocol::messages::*;
 
-use super::{code, str_bytes};
+use super::str_bytes;
 use crate::broker::ConfigOp;
 use crate::error::Error;
 use crate::wire::Ctx;
@@ -59,7 +59,7 @@ pub async fn describe(ctx: &Ctx, req: DescribeConfigsRequest, version: i16, _: &
                             })
                             .collect(),
                     ),
-                    Err(e) => result.with_error_code(code(&e)).with_error_message(Some(str_bytes(e.to_string()))),
+                    Err(e) => result.with_error_code(ctx.code(&e)).with_error_message(Some(str_bytes(e.to_string()))),
                 },
                 BROKER => {
                     let c = b.config();
@@ -109,7 +109,7 @@ pub async fn alter(ctx: &Ctx, req: AlterConfigsRequest, _: i16, _: &RequestHeade
                 .with_error_message(None);
             match result {
                 Ok(()) => resp,
-                Err(e) => resp.with_error_code(code(&e)).with_error_message(Some(str_bytes(e.to_string()))),
+                Err(e) => resp.with_error_code(ctx.code(&e)).with_error_message(Some(str_bytes(e.to_string()))),
             }
         })
         .collect();
@@ -147,7 +147,7 @@ pub async fn incremental_alter(ctx: &Ctx, req: IncrementalAlterConfigsRequest, _
                 .with_error_message(None);
             match result {
                 Ok(()) => resp,
-                Err(e) => resp.with_error_code(code(&e)).with_error_message(Some(str_bytes(e.to_string()))),
+                Err(e) => resp.with_error_code(ctx.code(&e)).with_error_message(Some(str_bytes(e.to_string()))),
             }
         })
         .collect();

@@ -10,7 +10,6 @@ use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::*;
 
-use super::code;
 use crate::broker::FetchPartition;
 use crate::wire::Ctx;
 
@@ -52,7 +51,7 @@ pub async fn handle(ctx: &Ctx, req: FetchRequest, version: i16, _: &RequestHeade
                             .with_log_start_offset(if version >= 5 { r.log_start_offset } else { -1 })
                             .with_records(Some(Bytes::from(r.bytes))),
                         Some(Err(e)) => data
-                            .with_error_code(code(&e))
+                            .with_error_code(ctx.code(&e))
                             .with_high_watermark(-1)
                             .with_last_stable_offset(-1)
                             .with_log_start_offset(-1)

@@ -4,7 +4,8 @@
 use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
 use kafka_protocol::messages::*;
 
-use super::{code, str_bytes};
+use super::str_bytes;
+use crate::error::Error;
 use crate::group::ConsumerHeartbeat;
 use crate::wire::Ctx;
 
@@ -33,7 +34,18 @@ pub async fn consumer_heartbeat(ctx: &Ctx, req: ConsumerGroupHeartbeatRequest, _
                 .with_error_message(Some(str_bytes("samsa does not serve regular-expression subscriptions over KIP-848 yet: subscribe to topic names"))),
         );
     }
+    let assignor = match req.server_assignor.as_ref().filter(|a| !a.is_empty()) {
+        None => None,
+        Some(name) => match crate::group::Strategy::from_server_assignor(name) {
+            Some(s) => Some(s),
+            None => {
+                let e = Error::UnsupportedAssignor(format!("samsa's coordinator has no assignor \"{name}\": use \"uniform\" or \"range\""));
+                return Some(resp.with_error_code(ctx.code(&e)).with_error_message(Some(str_bytes(e.to_string()))));
+            }
+        },
+    };
     let hb = ConsumerHeartbeat {
+        assignor,
         group_id: req.group_id.0.to_string(),
         member_id: req.member_id.to_string(),
         member_epoch: req.member_epoch,
@@ -51,7 +63,7 @@ pub async fn consumer_heartbeat(ctx: &Ctx, req: ConsumerGroupHeartbeatRequest, _
         owned,
     };
     if let Err(e) = b.groups.check_protocol(&hb.group_id, crate::group::Protocol::Consumer) {
-        return Some(resp.with_error_code(code(&e)).with_error_message(Some(str_bytes(e.to_string()))));
+        return Some(resp.with_error_code(ctx.code(&e)).with_error_message(Some(str_bytes(e.to_string()))));
     }
     match b.groups.consumer_heartbeat(hb, &b.topic_counts()) {
         Ok(r) => {
@@ -68,7 +80,7 @@ pub async fn consumer_heartbeat(ctx: &Ctx, req: ConsumerGroupHeartbeatRequest, _
             });
             Some(resp.with_member_id(Some(str_bytes(r.member_id))).with_member_epoch(r.member_epoch).with_assignment(assignment))
         }
-        Err(e) => Some(resp.with_error_code(code(&e)).with_error_message(Some(str_bytes(e.to_string())))),
+        Err(e) => Some(resp.with_error_code(ctx.code(&e)).with_error_message(Some(str_bytes(e.to_string())))),
     }
 }
 
@@ -79,7 +91,6 @@ use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::protocol::StrBytes;
-use crate::error::Error;
 use crate::group::classic::{self, Reply};
 
 fn client(header: &RequestHeader) -> String {
@@ -157,7 +168,7 @@ pub async fn join(ctx: &Ctx, req: JoinGroupRequest, version: i16, header: &Reque
                 Error::MemberIdRequired { member_id, .. } => member_id.clone(),
                 _ => member_id,
             };
-            resp.with_error_code(code(&e)).with_generation_id(-1).with_protocol_name(name(None)).with_member_id(str_bytes(member))
+            resp.with_error_code(ctx.code(&e)).with_generation_id(-1).with_protocol_name(name(None)).with_member_id(str_bytes(member))
         }
     })
 }
@@ -182,7 +193,7 @@ pub async fn sync(ctx: &Ctx, req: SyncGroupRequest, version: i16, _: &RequestHea
                 resp
             }
         }
-        Err(e) => SyncGroupResponse::default().with_error_code(code(&e)),
+        Err(e) => SyncGroupResponse::default().with_error_code(ctx.code(&e)),
     })
 }
 
@@ -190,7 +201,7 @@ pub async fn heartbeat(ctx: &Ctx, req: HeartbeatRequest, _: i16, _: &RequestHead
     let r = ctx.broker.groups.classic().heartbeat(&req.group_id.0, &req.member_id, req.group_instance_id.as_deref(), req.generation_id);
     Some(match r {
         Ok(()) => HeartbeatResponse::default(),
-        Err(e) => HeartbeatResponse::default().with_error_code(code(&e)),
+        Err(e) => HeartbeatResponse::default().with_error_code(ctx.code(&e)),
     })
 }
 
@@ -202,7 +213,7 @@ pub async fn leave(ctx: &Ctx, req: LeaveGroupRequest, version: i16, _: &RequestH
     };
     let outcome = ctx.broker.groups.classic().leave(&req.group_id.0, &members);
     Some(match outcome {
-        Err(e) => LeaveGroupResponse::default().with_error_code(code(&e)),
+        Err(e) => LeaveGroupResponse::default().with_error_code(ctx.code(&e)),
         Ok(outcomes) if version >= 3 => LeaveGroupResponse::default().with_members(
             outcomes
                 .into_iter()
@@ -210,14 +221,14 @@ pub async fn leave(ctx: &Ctx, req: LeaveGroupRequest, version: i16, _: &RequestH
                     let r = MemberResponse::default().with_member_id(str_bytes(o.member_id)).with_group_instance_id(o.group_instance_id.map(str_bytes));
                     match o.result {
                         Ok(()) => r,
-                        Err(e) => r.with_error_code(code(&e)),
+                        Err(e) => r.with_error_code(ctx.code(&e)),
                     }
                 })
                 .collect(),
         ),
         Ok(outcomes) => {
             let error = outcomes.into_iter().find_map(|o| o.result.err());
-            LeaveGroupResponse::default().with_error_code(error.map_or(0, |e| code(&e)))
+            LeaveGroupResponse::default().with_error_code(error.map_or(0, |e| ctx.code(&e)))
         }
     })
 }
@@ -243,9 +254,13 @@ fn assignment_bytes(tps: &[(String, i32)]) -> bytes::Bytes {
     for (t, p) in tps {
         by_topic.entry(t).or_default().push(*p);
     }
-    let a = ConsumerProtocolAssignment::default().with_assigned_partitions(
-        by_topic.into_iter().map(|(t, ps)| TopicPartition::default().with_topic(super::topic_name(t)).with_partitions(ps)).collect(),
-    );
+    // User data empty rather than null, as Kafka's clients write it: some decoders read
+    // the field as compact bytes and cannot take a null.
+    let a = ConsumerProtocolAssignment::default()
+        .with_assigned_partitions(
+            by_topic.into_iter().map(|(t, ps)| TopicPartition::default().with_topic(super::topic_name(t)).with_partitions(ps)).collect(),
+        )
+        .with_user_data(Some(bytes::Bytes::new()));
     let mut out = bytes::BytesMut::new();
     out.extend_from_slice(&0i16.to_be_bytes());
     if a.encode(&mut out, 0).is_err() {
@@ -337,7 +352,7 @@ pub async fn delete(ctx: &Ctx, req: DeleteGroupsRequest, _: i16, _: &RequestHead
             let r = DeletableGroupResult::default().with_group_id(id.clone());
             match tokio::task::block_in_place(|| ctx.broker.groups.delete(id)) {
                 Ok(()) => r,
-                Err(e) => r.with_error_code(code(&e)),
+                Err(e) => r.with_error_code(ctx.code(&e)),
             }
         })
         .collect();

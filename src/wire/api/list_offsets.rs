@@ -5,7 +5,6 @@ use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionRespon
 use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
 use kafka_protocol::messages::*;
 
-use super::code;
 use crate::wire::Ctx;
 
 pub async fn handle(ctx: &Ctx, req: ListOffsetsRequest, version: i16, _: &RequestHeader) -> Option<ListOffsetsResponse> {
@@ -22,7 +21,7 @@ pub async fn handle(ctx: &Ctx, req: ListOffsetsRequest, version: i16, _: &Reques
                         .with_leader_epoch(if version >= 4 { 0 } else { -1 });
                     match ctx.broker.list_offset(&t.name.0, p.partition_index, p.timestamp) {
                         Ok(o) => resp.with_offset(o.offset).with_timestamp(o.timestamp),
-                        Err(e) => resp.with_error_code(code(&e)).with_offset(-1).with_timestamp(-1),
+                        Err(e) => resp.with_error_code(ctx.code(&e)).with_offset(-1).with_timestamp(-1),
                     }
                 })
                 .collect();
@@ -46,7 +45,7 @@ pub async fn for_leader_epoch(ctx: &Ctx, req: OffsetForLeaderEpochRequest, _: i1
                         // Epoch 0 is the only epoch: it ends at the high watermark.
                         Ok(o) if p.leader_epoch <= 0 => resp.with_leader_epoch(0).with_end_offset(o.offset),
                         Ok(_) => resp.with_error_code(74).with_leader_epoch(-1).with_end_offset(-1), // FENCED_LEADER_EPOCH
-                        Err(e) => resp.with_error_code(code(&e)).with_leader_epoch(-1).with_end_offset(-1),
+                        Err(e) => resp.with_error_code(ctx.code(&e)).with_leader_epoch(-1).with_end_offset(-1),
                     }
                 })
                 .collect();

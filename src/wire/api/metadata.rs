@@ -6,7 +6,7 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
 use kafka_protocol::messages::*;
 
-use super::{code, str_bytes, topic_name, uuid};
+use super::{str_bytes, topic_name, uuid};
 use crate::wire::Ctx;
 
 const NODE: i32 = 0;
@@ -43,10 +43,13 @@ pub async fn handle(ctx: &Ctx, req: MetadataRequest, version: i16, _: &RequestHe
                     .with_name(Some(topic_name(&t.name)))
                     .with_topic_id(if version >= 10 { uuid(&id) } else { uuid::Uuid::nil() })
                     .with_partitions((0..count).map(|p| partition(p, version)).collect()),
-                Err(e) => MetadataResponseTopic::default().with_name(Some(topic_name(&t.name))).with_error_code(code(&e)),
+                Err(e) => MetadataResponseTopic::default()
+                    .with_name(Some(topic_name(&t.name)))
+                    .with_error_code(ctx.code(&e))
+                    .with_is_internal(crate::broker::config::is_internal_topic(&t.name)),
             })
             .collect(),
-        Err(e) => vec![MetadataResponseTopic::default().with_error_code(code(&e))],
+        Err(e) => vec![MetadataResponseTopic::default().with_error_code(ctx.code(&e))],
     };
     for id in by_id {
         topics.push(match b.topic_by_id(id.as_bytes()) {

@@ -18,12 +18,6 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use super::connection::Reply;
 use super::Ctx;
-use crate::error::Error;
-
-/// Kafka's error code for a core error (UNKNOWN_SERVER_ERROR for samsa's own).
-pub fn code(e: &Error) -> i16 {
-    e.code()
-}
 
 pub fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())

@@ -10,7 +10,7 @@ use kafka_protocol::messages::offset_fetch_response::{
 };
 use kafka_protocol::messages::*;
 
-use super::{code, str_bytes, topic_name};
+use super::{str_bytes, topic_name};
 use crate::error::Error;
 use crate::group::{Committed, Committer};
 use crate::wire::Ctx;
@@ -75,7 +75,7 @@ pub async fn commit(ctx: &Ctx, req: OffsetCommitRequest, version: i16, _: &Reque
                     } else {
                         match &result {
                             Ok(()) => r,
-                            Err(e) => r.with_error_code(code(e)),
+                            Err(e) => r.with_error_code(ctx.code(e)),
                         }
                     }
                 })
@@ -144,9 +144,12 @@ pub async fn fetch(ctx: &Ctx, req: OffsetFetchRequest, version: i16, _: &Request
         .map(|g| {
             let group = g.group_id.0.to_string();
             let resp = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
-            if let Some(member) = g.member_id.as_ref().filter(|m| !m.is_empty()) {
+            // Kafka checks the member of a KIP-848 group only: a classic member's id (which
+            // some clients send with v9 too) says nothing about its right to read.
+            let member = g.member_id.as_ref().filter(|m| !m.is_empty());
+            if let Some(member) = member.filter(|_| ctx.broker.groups.describe_classic(&group).is_none()) {
                 if let Err(e) = ctx.broker.groups.check_member_epoch(&group, member, g.member_epoch) {
-                    return resp.with_error_code(code(&e));
+                    return resp.with_error_code(ctx.code(&e));
                 }
             }
             let topics = g.topics.as_ref().map(|ts| ts.iter().map(|t| (t.name.0.to_string(), t.partition_indexes.clone())).collect());
@@ -179,7 +182,7 @@ pub async fn delete(ctx: &Ctx, req: OffsetDeleteRequest, _: i16, _: &RequestHead
         req.topics.iter().flat_map(|t| t.partitions.iter().map(move |p| (t.name.0.to_string(), p.partition_index))).collect();
     let results = match tokio::task::block_in_place(|| ctx.broker.groups.delete_offsets(&req.group_id.0, &partitions)) {
         Ok(r) => r,
-        Err(e) => return Some(OffsetDeleteResponse::default().with_error_code(code(&e))),
+        Err(e) => return Some(OffsetDeleteResponse::default().with_error_code(ctx.code(&e))),
     };
     let mut results = results.into_iter();
     let topics = req
@@ -192,7 +195,7 @@ pub async fn delete(ctx: &Ctx, req: OffsetDeleteRequest, _: i16, _: &RequestHead
                 .map(|p| {
                     let r = OffsetDeleteResponsePartition::default().with_partition_index(p.partition_index);
                     match results.next() {
-                        Some(Err(e)) => r.with_error_code(code(&e)),
+                        Some(Err(e)) => r.with_error_code(ctx.code(&e)),
                         _ => r,
                     }
                 })

@@ -5,7 +5,7 @@
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::*;
 
-use super::{code, str_bytes};
+use super::str_bytes;
 use crate::error::Error;
 use crate::log::EncodedBatches;
 use crate::wire::Ctx;
@@ -46,17 +46,24 @@ pub async fn handle(ctx: &Ctx, req: ProduceRequest, version: i16, _: &RequestHea
     if req.transactional_id.is_some() {
         return (req.acks != 0).then(|| refuse(INVALID_REQUEST, "samsa has no transactions: produce without a transactional id"));
     }
-    let mut appends = Vec::new();
-    for t in &req.topic_data {
-        let topic = t.name.0.to_string();
-        for p in &t.partition_data {
-            let batches = match &p.records {
-                None => Err(Error::InvalidRecord("a produce request for a partition carried no records".into())),
-                Some(bytes) => b.max_message_bytes(&topic).and_then(|max| EncodedBatches::from_client(bytes.to_vec(), max)),
-            };
-            appends.push((topic.clone(), p.index, batches));
+    let check = || {
+        let mut appends = Vec::new();
+        for t in &req.topic_data {
+            let topic = t.name.0.to_string();
+            for p in &t.partition_data {
+                let batches = match &p.records {
+                    None => Err(Error::InvalidRecord("a produce request for a partition carried no records".into())),
+                    Some(bytes) => b.max_message_bytes(&topic).and_then(|max| EncodedBatches::from_client(bytes.to_vec(), max)),
+                };
+                appends.push((topic.clone(), p.index, batches));
+            }
         }
-    }
+        appends
+    };
+    // Checking a compressed batch expands it (up to 64 MiB at the default limit): off the
+    // thread that serves other connections' requests.
+    let compressed = req.topic_data.iter().flat_map(|t| &t.partition_data).any(|p| p.records.as_ref().is_some_and(|r| is_compressed(r)));
+    let appends = if compressed { tokio::task::block_in_place(check) } else { check() };
     let results = b.produce_batches(appends);
     if req.acks == 0 {
         return None;
@@ -82,7 +89,7 @@ pub async fn handle(ctx: &Ctx, req: ProduceRequest, version: i16, _: &RequestHea
                     let failed = |e: &Error| {
                         PartitionProduceResponse::default()
                             .with_index(p.index)
-                            .with_error_code(code(e))
+                            .with_error_code(ctx.code(e))
                             .with_base_offset(-1)
                             .with_log_start_offset(-1)
                             .with_error_message(message(e.to_string()))
@@ -103,6 +110,11 @@ pub async fn handle(ctx: &Ctx, req: ProduceRequest, version: i16, _: &RequestHea
     Some(ProduceResponse::default().with_responses(responses))
 }
 
+/// Whether the first batch of a partition's records is compressed (its attributes' codec).
+fn is_compressed(records: &[u8]) -> bool {
+    records.get(22).is_some_and(|attributes| attributes & 0x07 != 0)
+}
+
 /// InitProducerId: a new producer id at epoch 0, or, for a producer that gives its id
 /// and epoch (KIP-360), the same id at the next epoch.
 pub async fn init_producer_id(ctx: &Ctx, req: InitProducerIdRequest, _: i16, _: &RequestHeader) -> Option<InitProducerIdResponse> {
@@ -115,6 +127,6 @@ pub async fn init_producer_id(ctx: &Ctx, req: InitProducerIdRequest, _: i16, _: 
     }
     Some(match ctx.broker.init_producer_id() {
         Ok((id, epoch)) => resp.with_producer_id(id.into()).with_producer_epoch(epoch),
-        Err(e) => resp.with_error_code(code(&e)).with_producer_id((-1).into()).with_producer_epoch(-1),
+        Err(e) => resp.with_error_code(ctx.code(&e)).with_producer_id((-1).into()).with_producer_epoch(-1),
     })
 }
