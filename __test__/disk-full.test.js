@@ -5,29 +5,48 @@
 
 const fs = require('node:fs')
 const path = require('node:path')
-const { execFileSync } = require('node:child_process')
+const { execFileSync, spawn } = require('node:child_process')
 const { Kafka, logLevel } = require('..')
 const os = require('node:os')
 const { readPartition } = require('./helpers')
 
-let mountPoint
+const mounts = []
 
-beforeAll(() => {
-  mountPoint = fs.mkdtempSync(path.join(os.tmpdir(), 'samsa-full-'))
+/** A fresh 2 MiB tmpfs: a disk to fill. */
+function smallDisk() {
+  const mountPoint = fs.mkdtempSync(path.join(os.tmpdir(), 'samsa-full-'))
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mountPoint], { stdio: 'pipe' })
   } catch (e) {
     throw new Error(`the full-disk test mounts a 2 MiB tmpfs and needs root: ${e.stderr || e.message}`)
   }
-})
+  mounts.push(mountPoint)
+  return mountPoint
+}
 
 afterAll(() => {
-  execFileSync('umount', ['-l', mountPoint])
-  fs.rmSync(mountPoint, { recursive: true, force: true })
+  for (const mountPoint of mounts) {
+    execFileSync('umount', ['-l', mountPoint])
+    fs.rmSync(mountPoint, { recursive: true, force: true })
+  }
 })
 
+/** Sends 8 KB at a time until a send fails; resolves with the failure and how long it took. */
+async function fillDisk(producer, topic) {
+  for (let i = 0; i < 10000; i++) {
+    const messages = Array.from({ length: 8 }, (_, j) => ({ key: `k${i}-${j}`, value: `${i}-${j}:`.padEnd(1000, 'x') }))
+    const started = Date.now()
+    try {
+      await producer.send({ topic, messages })
+    } catch (e) {
+      return { error: e, ms: Date.now() - started }
+    }
+  }
+  throw new Error('the disk never filled')
+}
+
 test('sends fail with a storage error when the disk is full, and the log stays intact', async () => {
-  const dataDir = path.join(mountPoint, 'data')
+  const dataDir = path.join(smallDisk(), 'data')
   const kafka = new Kafka({ dataDir, logLevel: logLevel.NOTHING })
   const admin = kafka.admin()
   await admin.connect()
@@ -84,3 +103,53 @@ test('sends fail with a storage error when the disk is full, and the log stays i
   await again.close()
   expect(fs.existsSync(path.join(dataDir, '.clean-shutdown'))).toBe(true)
 })
+
+test('with fsync, a full disk fails the call that hit it: createTopics fails alone, and once space is freed everything works (only a failed fsync poisons)', async () => {
+  const dataDir = path.join(smallDisk(), 'data')
+  const kafka = new Kafka({ dataDir, logLevel: logLevel.NOTHING, fsync: true })
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic: 'full', numPartitions: 2, configEntries: [{ name: 'segment.bytes', value: '65536' }] }] })
+  const producer = kafka.producer()
+  await producer.connect()
+  const { error } = await fillDisk(producer, 'full')
+  expect(error).toMatchObject({ type: 'KAFKA_STORAGE_ERROR', retriable: false })
+  const createError = await admin.createTopics({ topics: [{ topic: 'more', numPartitions: 20 }] }).catch((e) => e)
+  expect(createError.errors).toEqual([expect.objectContaining({ topic: 'more', type: 'KAFKA_STORAGE_ERROR' })])
+  expect(createError.errors[0].message).toMatch(/disk full/)
+
+  await admin.deleteTopicRecords({ topic: 'full', partitions: [{ partition: 0, offset: '-1' }, { partition: 1, offset: '-1' }] })
+  await producer.send({ topic: 'full', messages: [{ value: 'after-freeing' }] })
+  await admin.createTopics({ topics: [{ topic: 'more', numPartitions: 2 }] })
+  expect((await admin.listTopics()).sort()).toEqual(['full', 'more'])
+  await kafka.close()
+})
+
+test('a full disk means the same in another process: not retriable, so a send fails at once rather than after the retry budget', async () => {
+  const dataDir = path.join(smallDisk(), 'data')
+  fs.mkdirSync(dataDir)
+  const owner = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'hold-lock.js'), dataDir], { stdio: ['ignore', 'pipe', 'inherit'] })
+  try {
+    await new Promise((resolve, reject) => {
+      owner.stdout.on('data', (d) => String(d).includes('ready') && resolve())
+      owner.once('exit', (code) => reject(new Error(`the owner exited (${code})`)))
+    })
+    const kafka = new Kafka({ dataDir, logLevel: logLevel.NOTHING })
+    const admin = kafka.admin()
+    await admin.connect()
+    await admin.createTopics({ topics: [{ topic: 'full', numPartitions: 2, configEntries: [{ name: 'segment.bytes', value: '65536' }] }] })
+    const producer = kafka.producer()
+    await producer.connect()
+    const { error, ms } = await fillDisk(producer, 'full')
+    // As in the owner's process: KAFKA_STORAGE_ERROR, not retriable; kafkajs's retry
+    // budget (about 10 s) would end in KafkaJSNumberOfRetriesExceeded.
+    expect(error).toMatchObject({ name: 'KafkaJSProtocolError', type: 'KAFKA_STORAGE_ERROR', retriable: false })
+    expect(error.message).toMatch(/disk full/)
+    expect(ms).toBeLessThan(2000)
+    const createError = await admin.createTopics({ topics: [{ topic: 'more', numPartitions: 20 }] }).catch((e) => e)
+    expect(createError.errors).toEqual([expect.objectContaining({ topic: 'more', type: 'KAFKA_STORAGE_ERROR', retriable: false })])
+    await kafka.close()
+  } finally {
+    owner.kill('SIGKILL')
+  }
+}, 60000)

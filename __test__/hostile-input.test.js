@@ -11,7 +11,7 @@ const net = require('node:net')
 const zlib = require('node:zlib')
 const lz4 = require('lz4-napi')
 const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C')
-const { tempDir } = require('./helpers')
+const { tempDir, waitFor } = require('./helpers')
 const { serve, kafkajsClient } = require('./wire-helpers')
 const { requestFrame, WireSocket } = require('./fixtures/kafka-wire')
 
@@ -182,10 +182,10 @@ test('compressed batches that expand to gigabytes are refused in bounded memory,
     await admin.createTopics({ topics: [{ topic: 'bombs' }] })
     await admin.disconnect()
     const bombs = [
-      ['gzip, 512 MiB of records', gzipBomb(512), 10],
-      ['zstd, 1 GiB', zstdBomb(1024), 10],
-      ['lz4, 200 MiB', lz4Bomb(200), 10],
+      ['zstd, 2 GiB of records', zstdBomb(2048), 10],
       ['snappy, a block claiming 4 GiB', snappyBomb(), 87],
+      ['gzip, 512 MiB', gzipBomb(512), 10],
+      ['lz4, 200 MiB', lz4Bomb(200), 10],
     ]
     const socket = await WireSocket.connect('127.0.0.1', broker.port)
     let correlationId = 1
@@ -307,4 +307,34 @@ test('the request limits are listen() options, checked', async () => {
   await Promise.race([closedSoon(s), new Promise((_, reject) => setTimeout(() => reject(new Error('the silent connection was still open after 5 s')), 5000))])
   expect(Date.now() - started).toBeGreaterThan(500)
   await kafka.close()
+})
+
+test('a client that hangs up is no news (no warning); a frame that cannot be a request still warns', async () => {
+  const broker = await serve(tempDir())
+  try {
+    // Hang-ups as librdkafka's look to the broker: a reset after a request, a reset in the
+    // middle of one, a close between requests.
+    for (const how of ['reset after a request', 'reset inside a frame', 'close']) {
+      const s = await connect(broker.port)
+      s.on('error', () => {})
+      const wire = new WireSocket(s)
+      const r = await wire.exchange(requestFrame({ apiKey: 18, apiVersion: 0, correlationId: 1 }))
+      expect([how, r.kind]).toEqual([how, 'response'])
+      if (how === 'reset inside a frame') s.write(Buffer.from([0, 0, 0, 100, 0, 18]))
+      if (how === 'close') s.end()
+      else s.resetAndDestroy()
+      await closedSoon(s)
+    }
+    // A frame too short for a request header: warned about. Its line shows the native
+    // log lines are drained by now (once a second), so the hang-ups' would be there too.
+    const bad = await connect(broker.port)
+    bad.on('error', () => {})
+    bad.write(Buffer.from([0, 0, 0, 2, 0, 0]))
+    await closedSoon(bad)
+    const warned = await waitFor(() => /closing a Kafka connection: a frame of 2 bytes cannot hold a request header/.test(broker.output()), { timeoutMs: 5000, what: 'the warning' }).then(() => true)
+    expect(warned).toBe(true)
+    expect(broker.output()).not.toMatch(/went away|reset by peer|Broken pipe/i)
+  } finally {
+    await broker.stop()
+  }
 })

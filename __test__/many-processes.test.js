@@ -340,6 +340,20 @@ kafka.producer().connect().then(() => console.log('connected'), (e) => console.l
     await owner.stop('SIGTERM')
   }, 60000)
 
+  test("a consumer in another process keeps its options: the owner's describeGroups shows its assigner and its clientId", async () => {
+    const dataDir = tempDir('samsa-options-')
+    const kafka = quiet(dataDir)
+    const admin = kafka.admin()
+    await admin.connect()
+    await admin.createTopics({ topics: [{ topic: 'opts', numPartitions: 4 }] })
+    const member = spawnNode([fixture('mp-consumer.js'), dataDir, 'opts', 'ranged'], { env: { ASSIGNER: 'range' } })
+    await until(() => member.lines.some((l) => l.includes('"assigned"')), { timeoutMs: 15000, what: () => `the member to join\n${member.output()}` })
+    const { groups } = await admin.describeGroups(['ranged'])
+    expect(groups[0]).toMatchObject({ groupId: 'ranged', protocol: 'RangeAssigner' })
+    expect(groups[0].members.map((m) => m.clientId)).toEqual([`consumer-${member.child.pid}`])
+    await member.stop('SIGTERM')
+  })
+
   test('broker settings belong to the data directory: a process or Kafka object whose options differ gets an error naming the setting', async () => {
     const dataDir = tempDir('samsa-settings-')
     const first = quiet(dataDir, { retentionMs: 60000 })

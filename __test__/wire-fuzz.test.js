@@ -61,7 +61,7 @@ const FLEXIBLE_FROM = {
   Produce: 9, Fetch: 12, ListOffsets: 6, Metadata: 9, OffsetCommit: 8, OffsetFetch: 6, FindCoordinator: 3, JoinGroup: 6,
   Heartbeat: 4, LeaveGroup: 4, SyncGroup: 4, DescribeGroups: 5, ListGroups: 3, ApiVersions: 3, CreateTopics: 5,
   DeleteTopics: 4, DeleteRecords: 2, InitProducerId: 2, OffsetForLeaderEpoch: 4, DescribeConfigs: 4, AlterConfigs: 2,
-  CreatePartitions: 2, DeleteGroups: 2, IncrementalAlterConfigs: 1, OffsetDelete: Infinity, DescribeCluster: 0,
+  CreatePartitions: 2, DeleteGroups: 2, IncrementalAlterConfigs: 1, OffsetDelete: Infinity, DescribeCluster: 0, DescribeLogDirs: 2,
   ConsumerGroupHeartbeat: 0,
 }
 
@@ -870,7 +870,7 @@ describe('frame rules (broker in this process)', () => {
     ['key 32767', 32767, 0],
     ['key -1', -1, 0],
     ['Produce v2 (below the range served)', 0, 2],
-    ['Fetch v13 (above it)', 1, 13],
+    ['Fetch v18 (above it)', 1, 18],
     ['Metadata v0', 3, 0],
   ])('%s closes the connection without a response', async (_, apiKey, apiVersion) => {
     const s = await connect()

@@ -81,6 +81,20 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io_at("fsync directory", dir, e))
 }
 
+/// The filesystem holding `path`: its total bytes and the bytes an unprivileged writer
+/// may still use.
+pub fn disk_space(path: &Path) -> Result<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|e| Error::io_at("statvfs", path, std::io::Error::other(e)))?;
+    // SAFETY: statvfs fills the struct it is given; `c` is a NUL-terminated path.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+        return Err(Error::io_at("statvfs", path, std::io::Error::last_os_error()));
+    }
+    let unit = s.f_frsize as u64;
+    Ok((s.f_blocks as u64 * unit, s.f_bavail as u64 * unit))
+}
+
 /// Flushes every dirty page of the filesystem holding `dir` in one call (Linux's
 /// `syncfs`): one system call where an fsync per file would cost one each, which is what
 /// a clean close of thousands of partitions needs.

@@ -157,6 +157,29 @@ impl Broker {
             .collect())
     }
 
+    /// Each partition's size on disk (its segments' bytes), by topic: every partition, or
+    /// those `wanted` names that exist.
+    pub fn partition_sizes(&self, wanted: Option<&[(String, Vec<i32>)]>) -> Result<Vec<(String, Vec<(i32, u64)>)>> {
+        self.check_open()?;
+        let topics: Vec<(Arc<Topic>, Option<Vec<i32>>)> = match wanted {
+            None => super::read(&self.topics).values().map(|t| (Arc::clone(t), None)).collect(),
+            Some(list) => list.iter().filter_map(|(name, ps)| self.topic(name).ok().map(|t| (t, Some(ps.clone())))).collect(),
+        };
+        let mut out = Vec::with_capacity(topics.len());
+        for (topic, only) in topics {
+            let sizes: Vec<(i32, u64)> = topic
+                .partitions()
+                .iter()
+                .filter(|p| only.as_ref().is_none_or(|ps| ps.contains(&p.id)))
+                .map(|p| (p.id, p.log().size_bytes()))
+                .collect();
+            if !sizes.is_empty() {
+                out.push((topic.name.clone(), sizes));
+            }
+        }
+        Ok(out)
+    }
+
     /// The largest batch a topic's partitions accept (its `max.message.bytes`).
     pub fn max_message_bytes(&self, topic: &str) -> Result<usize> {
         let t = self.topic(topic)?;

@@ -2,7 +2,9 @@
 //! even above the byte limits, long-polled until `min_bytes` arrived or `max_wait` passed
 //! (woken by the appends themselves, never a sleep loop). There are no transactions, so
 //! the last stable offset is the high watermark (kafkajs reads READ_COMMITTED). Fetch
-//! sessions are declined: every response has session id 0.
+//! sessions are declined: every response has session id 0. From v13 topics are named by
+//! id (v15's replica state and v16's node endpoints concern followers and leader changes,
+//! which one broker never has).
 
 use std::time::Duration;
 
@@ -16,12 +18,28 @@ use crate::wire::Ctx;
 /// The longest a fetch is held, whatever the client asks.
 const MAX_WAIT: Duration = Duration::from_secs(30);
 
+/// UNKNOWN_TOPIC_ID: a v13+ fetch names a topic by an id no topic has.
+const UNKNOWN_TOPIC_ID: i16 = 100;
+
 pub async fn handle(ctx: &Ctx, req: FetchRequest, version: i16, _: &RequestHeader) -> Option<FetchResponse> {
+    // v13+ name topics by id (Kafka 3.1+); an id no topic has fails its partitions alone.
+    let names: Vec<Option<String>> = req
+        .topics
+        .iter()
+        .map(|t| {
+            if version >= 13 {
+                ctx.broker.topic_by_id(t.topic_id.as_bytes()).ok().map(|topic| topic.name.clone())
+            } else {
+                Some(t.topic.0.to_string())
+            }
+        })
+        .collect();
     let mut wanted = Vec::new();
-    for t in &req.topics {
+    for (t, name) in req.topics.iter().zip(&names) {
+        let Some(name) = name else { continue };
         for p in &t.partitions {
             wanted.push(FetchPartition {
-                topic: t.topic.0.to_string(),
+                topic: name.clone(),
                 partition: p.partition,
                 offset: p.fetch_offset,
                 max_bytes: p.partition_max_bytes.max(0) as usize,
@@ -35,7 +53,8 @@ pub async fn handle(ctx: &Ctx, req: FetchRequest, version: i16, _: &RequestHeade
     let responses = req
         .topics
         .iter()
-        .map(|t| {
+        .zip(&names)
+        .map(|(t, name)| {
             let partitions = t
                 .partitions
                 .iter()
@@ -44,6 +63,9 @@ pub async fn handle(ctx: &Ctx, req: FetchRequest, version: i16, _: &RequestHeade
                         .with_partition_index(p.partition)
                         .with_aborted_transactions(Some(Vec::new()))
                         .with_preferred_read_replica((-1).into());
+                    if name.is_none() {
+                        return data.with_error_code(UNKNOWN_TOPIC_ID).with_high_watermark(-1).with_aborted_transactions(None);
+                    }
                     match fetched.next().map(|f| f.result) {
                         Some(Ok(r)) => data
                             .with_high_watermark(r.high_watermark)
@@ -60,6 +82,7 @@ pub async fn handle(ctx: &Ctx, req: FetchRequest, version: i16, _: &RequestHeade
                     }
                 })
                 .collect();
+            // From v13 the topic is its id alone: the name is not on the wire.
             FetchableTopicResponse::default().with_topic(t.topic.clone()).with_topic_id(t.topic_id).with_partitions(partitions)
         })
         .collect();

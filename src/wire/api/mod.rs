@@ -8,6 +8,7 @@ mod fetch;
 mod groups;
 pub use groups::SESSION_TIMEOUT_TAG;
 mod list_offsets;
+mod log_dirs;
 mod metadata;
 mod offsets;
 mod produce;
@@ -102,6 +103,7 @@ pub async fn dispatch(ctx: &Ctx, key: i16, version: i16, frame: Bytes) -> Reply 
         ApiKey::DescribeGroups => serve!(ctx, api, body, version, header, DescribeGroupsRequest, groups::describe),
         ApiKey::ListGroups => serve!(ctx, api, body, version, header, ListGroupsRequest, groups::list),
         ApiKey::DeleteGroups => serve!(ctx, api, body, version, header, DeleteGroupsRequest, groups::delete),
+        ApiKey::DescribeLogDirs => serve!(ctx, api, body, version, header, DescribeLogDirsRequest, log_dirs::describe),
         ApiKey::ConsumerGroupHeartbeat => {
             serve!(ctx, api, body, version, header, ConsumerGroupHeartbeatRequest, groups::consumer_heartbeat)
         }
