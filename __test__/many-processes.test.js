@@ -26,6 +26,17 @@ afterEach(async () => {
   await Promise.all(made.splice(0).map((kafka) => kafka.close().catch(() => {})))
 })
 
+/** SIGSTOPs a process and waits until every thread of it is stopped: until then it may
+ * still answer what reached it. */
+async function stop(proc) {
+  proc.child.kill('SIGSTOP')
+  const threads = `/proc/${proc.child.pid}/task`
+  await until(() => fs.readdirSync(threads).every((t) => /^\d+ \(.*\) [Tt] /.test(fs.readFileSync(`${threads}/${t}/stat`, 'utf8'))), {
+    timeoutMs: 5000,
+    what: 'the owner to stop',
+  })
+}
+
 /** Starts a process that opens `dataDir` and holds it (the owner) until stopped. */
 async function holder(dataDir, options = {}) {
   const proc = spawnNode([fixture('hold-lock.js'), dataDir, JSON.stringify(options)])
@@ -704,7 +715,7 @@ test('a process whose owner stops answering (SIGSTOP) gets retriable errors, nev
   const producer = kafka.producer()
   await producer.connect()
   await producer.send({ topic: 'stuck', messages: [{ value: 'before' }] })
-  owner.child.kill('SIGSTOP')
+  await stop(owner)
   try {
     let started = Date.now()
     const adminErr = await admin.createTopics({ topics: [{ topic: 'stuck-2' }] }).catch((e) => e)
@@ -746,7 +757,7 @@ test('with enforceRequestTimeout: false, a request from another process waits fo
   const admin = quiet(dataDir, { requestTimeout: 300, enforceRequestTimeout: false, retry: { retries: 0 } }).admin()
   await admin.connect()
   await admin.createTopics({ topics: [{ topic: 'first' }] })
-  owner.child.kill('SIGSTOP')
+  await stop(owner)
   let outcome = null
   const started = Date.now()
   try {

@@ -69,12 +69,14 @@ impl Closed {
         Closed { why: why.into(), ordinary: false }
     }
 
-    fn read_failed(e: &std::io::Error, inside_frame: bool) -> Self {
+    /// A read or write (`what`) that failed: a client that hung up (a reset, a closed
+    /// pipe, an end inside a frame) is ordinary; anything else is not.
+    fn io_failed(what: &str, e: &std::io::Error) -> Self {
         use std::io::ErrorKind::*;
-        match e.kind() {
-            ConnectionReset | BrokenPipe | ConnectionAborted | UnexpectedEof if !inside_frame => Closed::ordinary(format!("the client went away: {e}")),
-            ConnectionReset | BrokenPipe | ConnectionAborted | UnexpectedEof => Closed::ordinary(format!("the client went away inside a frame: {e}")),
-            _ => Closed::bad(format!("read failed: {e}")),
+        if matches!(e.kind(), ConnectionReset | BrokenPipe | ConnectionAborted | UnexpectedEof) {
+            Closed::ordinary(format!("the client went away ({what}): {e}"))
+        } else {
+            Closed::bad(format!("{what} failed: {e}"))
         }
     }
 }
@@ -100,7 +102,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, peer: Strin
             Err(_) if first => break Closed::bad(format!("no request within {:?} of connecting", limits.request_read_timeout)),
             Err(_) => break Closed::ordinary(format!("idle for {:?}", limits.idle_timeout)),
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return,
-            Ok(Err(e)) => break Closed::read_failed(&e, false),
+            Ok(Err(e)) => break Closed::io_failed("reading a frame's size", &e),
             Ok(Ok(_)) => {}
         }
         let len = i32::from_be_bytes(size);
@@ -119,7 +121,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, peer: Strin
         };
         let (body, _held) = match read {
             Err(_) => break Closed::bad(format!("a frame of {len} bytes was not complete within {:?}", limits.request_read_timeout)),
-            Ok(Err(e)) => break Closed::read_failed(&e, true),
+            Ok(Err(e)) => break Closed::io_failed("reading a frame", &e),
             Ok(Ok(b)) => b,
         };
         first = false;
@@ -152,7 +154,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, peer: Strin
         standing.set_busy(false);
         standing.progressed(&ctx.slots);
         if let Err(e) = written {
-            break Closed::read_failed(&e, false);
+            break Closed::io_failed("writing a response", &e);
         }
     };
     // A close the listener's own stop caused, or the client's own, is no news.

@@ -17,6 +17,9 @@ use crate::wire::Ctx;
 
 /// The longest a fetch is held, whatever the client asks.
 const MAX_WAIT: Duration = Duration::from_secs(30);
+/// The most one response carries, whatever the client asks (Kafka's fetch.max.bytes):
+/// a response is built in memory, and a client's declared maximum is no bound.
+const FETCH_MAX_BYTES: usize = 57_671_680;
 
 /// UNKNOWN_TOPIC_ID: a v13+ fetch names a topic by an id no topic has.
 const UNKNOWN_TOPIC_ID: i16 = 100;
@@ -46,7 +49,7 @@ pub async fn handle(ctx: &Ctx, req: FetchRequest, version: i16, _: &RequestHeade
             });
         }
     }
-    let max_bytes = if req.max_bytes > 0 { req.max_bytes as usize } else { usize::MAX };
+    let max_bytes = if req.max_bytes > 0 { (req.max_bytes as usize).min(FETCH_MAX_BYTES) } else { FETCH_MAX_BYTES };
     let wait = Duration::from_millis(req.max_wait_ms.max(0) as u64).min(MAX_WAIT);
     let fetched = ctx.broker.fetch(&wanted, wait, req.min_bytes.max(0) as usize, max_bytes).await;
     let mut fetched = fetched.into_iter();
