@@ -117,8 +117,9 @@ export interface ListenOptions {
   advertisedPort?: number
   /** The largest request accepted (Kafka's `socket.request.max.bytes`; default 100 MiB). */
   maxRequestBytes?: number
-  /** The bytes all requests being read or handled may hold together (Kafka's
-   * `queued.max.request.bytes`; default 200 MiB, at least maxRequestBytes). */
+  /** The bytes requests being read or handled may hold together beyond the first 64 KiB
+   * of each (Kafka's `queued.max.request.bytes`; default 200 MiB, at least
+   * maxRequestBytes). */
   maxQueuedRequestBytes?: number
   /** Connections open at once (Kafka's `max.connections`; default 1000). A new one past
    * it takes the place of the one that has gone longest without a request. */

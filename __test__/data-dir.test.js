@@ -120,7 +120,10 @@ test('a process holding the lock that is not a samsa owner is named: its pid, co
   const dataDir = tempDir()
   // Another program takes the lock (flock(1), as any user could on a lock file it may open).
   const holder = spawn('flock', ['--exclusive', path.join(dataDir, '.lock'), 'sleep', '60'], { stdio: 'ignore' })
+  const failed = new Promise((resolve) => holder.once('error', resolve))
   try {
+    const spawnError = await Promise.race([failed, new Promise((resolve) => setTimeout(resolve, 50))])
+    if (spawnError) throw new Error(`flock(1) (util-linux) could not be run: ${spawnError.message}`)
     await waitFor(() => fs.readFileSync('/proc/locks', 'utf8').split('\n').some((l) => l.includes(` ${holder.pid} `)), { what: 'flock to take the lock' })
     const e = await quiet(dataDir).admin().connect().catch((x) => x)
     expect(e.name).toBe('KafkaJSConnectionError')

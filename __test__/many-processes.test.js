@@ -31,7 +31,14 @@ afterEach(async () => {
 async function stop(proc) {
   proc.child.kill('SIGSTOP')
   const threads = `/proc/${proc.child.pid}/task`
-  await until(() => fs.readdirSync(threads).every((t) => /^\d+ \(.*\) [Tt] /.test(fs.readFileSync(`${threads}/${t}/stat`, 'utf8'))), {
+  const stopped = (t) => {
+    try {
+      return /^\d+ \(.*\) [Tt] /.test(fs.readFileSync(`${threads}/${t}/stat`, 'utf8'))
+    } catch {
+      return true // the thread ended meanwhile
+    }
+  }
+  await until(() => fs.readdirSync(threads).every(stopped), {
     timeoutMs: 5000,
     what: 'the owner to stop',
   })

@@ -47,12 +47,15 @@ test('every broker setting is a flag: --default-num-partitions 4 gives auto-crea
 })
 
 test('the broker stops when the process that started it exits, unless --detached', async () => {
-  for (const detached of [false, true]) {
+  // As `npx samsa serve &` runs it: a parent process (npx), which may start it through
+  // `sh -c`, killed with `kill -9 $!` (the shell then outlives it).
+  for (const { via, detached } of [{ via: 'node' }, { via: 'sh' }, { via: 'node', detached: true }]) {
     const dataDir = tempDir()
-    // As `npx samsa serve &` runs it: a parent process (npx), killed with `kill $!`.
+    const serveArgs = [BIN, 'serve', '--data-dir', dataDir, '--port', '0', ...(detached ? ['--detached'] : [])]
+    const command = via === 'sh' ? ['/bin/sh', ['-c', `${JSON.stringify(process.execPath)} ${serveArgs.map((a) => JSON.stringify(a)).join(' ')}; true`]] : [process.execPath, serveArgs]
     const parent = spawnNode(['-e', `
 const { spawn } = require('child_process')
-const child = spawn(process.execPath, ${JSON.stringify([BIN, 'serve', '--data-dir', dataDir, '--port', '0', ...(detached ? ['--detached'] : [])])}, { stdio: 'inherit' })
+const child = spawn(...${JSON.stringify(command)}, { stdio: 'inherit' })
 setInterval(() => {}, 1000)
 `])
     await ready(parent)

@@ -9,13 +9,14 @@
 // serve logs one line with the address once it accepts connections, and stops cleanly
 // (flushes, marks a clean shutdown) on SIGINT or SIGTERM, or when the process that started
 // it exits (`npx samsa serve &` then `kill $!` stops npx: the broker follows), unless
-// started with --detached. Every broker setting of `new Kafka()` and every limit of
+// started with --detached. SIGHUP keeps its default (or what nohup made of it). Every broker setting of `new Kafka()` and every limit of
 // `kafka.listen()` is a flag, named as the option in kebab case.
 //
 // verify reads every batch (CRC, offsets) and every index entry of every partition, and
 // prints what it found. --repair cuts each damaged partition at its first damage and
 // prints the offsets it gives up; it never runs unless asked.
 
+const fs = require('node:fs')
 const path = require('node:path')
 const { Kafka, logLevel } = require('..')
 
@@ -95,12 +96,34 @@ function parseServe(args) {
   return out
 }
 
-/** Resolves when the process that started this one exits (it is then reparented). */
+/** The parent of process `pid` (from /proc), or null. */
+function parentOf(pid) {
+  try {
+    // "pid (comm) state ppid ...": comm may hold spaces, so read after its last ')'.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+  } catch {
+    return null
+  }
+}
+
+function commandOf(pid) {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim()
+  } catch {
+    return ''
+  }
+}
+
+/** Resolves when the process that started this one exits (it is then reparented). npx
+ * runs the command through `sh -c`: when this process's parent is a shell, the shell's
+ * parent counts, so that `kill -9` of npx stops the broker as its `kill` does. */
 function parentExit() {
   const parent = process.ppid
+  const starter = /^(sh|dash|bash|zsh)$/.test(commandOf(parent)) ? parentOf(parent) : null
   return new Promise((resolve) => {
     const timer = setInterval(() => {
-      if (process.ppid !== parent) {
+      if (process.ppid !== parent || (starter !== null && parentOf(parent) !== starter)) {
         clearInterval(timer)
         resolve()
       }
@@ -120,7 +143,6 @@ async function serve(args) {
   const reason = await new Promise((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'))
     process.once('SIGTERM', () => resolve('SIGTERM'))
-    process.once('SIGHUP', () => resolve('SIGHUP'))
     if (!own.detached) parentExit().then(() => resolve('the process that started it exited'))
   })
   console.log(`samsa: ${reason}: stopping`)

@@ -223,6 +223,7 @@ class Kafka {
 
 // listen()'s limits: name -> [least, most]. Sizes up to 2 GiB (a Kafka frame's size is an
 // int32); times up to Node's longest timer.
+const DEFAULT_MAX_REQUEST_BYTES = 100 * 2 ** 20
 const LISTEN_LIMITS = {
   maxRequestBytes: [8, 2 ** 31 - 1],
   maxQueuedRequestBytes: [8, 2 ** 40],
@@ -242,8 +243,9 @@ function listenLimits(given) {
     }
     out[name] = value
   }
-  if (out.maxQueuedRequestBytes !== undefined && out.maxQueuedRequestBytes < (out.maxRequestBytes ?? 100 * 2 ** 20)) {
-    throw new TypeError(`maxQueuedRequestBytes (${out.maxQueuedRequestBytes}) must be at least maxRequestBytes (${out.maxRequestBytes ?? 100 * 2 ** 20}): a request of the largest size must fit`)
+  const maxRequestBytes = out.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES
+  if (out.maxQueuedRequestBytes !== undefined && out.maxQueuedRequestBytes < maxRequestBytes) {
+    throw new TypeError(`maxQueuedRequestBytes (${out.maxQueuedRequestBytes}) must be at least maxRequestBytes (${maxRequestBytes}): a request of the largest size must fit`)
   }
   return out
 }

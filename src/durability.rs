@@ -54,11 +54,17 @@ impl Durability {
         result.map_err(|e| self.poison(format!("fsync {}: {e}", path.display())))
     }
 
-    /// Replaces `path` with `bytes` durably (see [`crate::fsutil::replace_synced`]). Only
-    /// a failed fsync poisons the broker: a failed write (a full disk) fails this call
-    /// alone and leaves the old content, as a failed append does.
+    /// Replaces `path` with `bytes` durably (see [`crate::fsutil::replace_synced`]). A
+    /// failed write or fsync of the new content (a full disk, which some filesystems
+    /// report at fsync) fails this call alone: the temporary file is thrown away and the
+    /// old content stays, nothing acknowledged depending on it. Only a failed fsync of the
+    /// directory, once the new file has replaced the old, poisons the broker.
     pub fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
-        crate::fsutil::replace_synced(path, bytes, |f, tmp| self.sync_data(f, tmp), |dir| self.run(|| crate::fsutil::sync_dir(dir)))
+        let sync = |f: &std::fs::File, tmp: &Path| {
+            let result = if self.injected() { Err(std::io::Error::from_raw_os_error(libc::EIO)) } else { f.sync_data() };
+            result.map_err(|e| Error::io_at("fsync", tmp, e))
+        };
+        crate::fsutil::replace_synced(path, bytes, sync, |dir| self.run(|| crate::fsutil::sync_dir(dir)))
     }
 
     /// Any other durable step (a directory fsync, a whole-filesystem sync), poisoning the

@@ -231,13 +231,12 @@ fn table() -> &'static [KafkaError] {
     static TABLE: std::sync::OnceLock<Vec<KafkaError>> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
         use kafka_protocol::error::ResponseError;
-        (-1..=i16::MAX)
-            .map_while(|code| match ResponseError::try_from_code(code) {
-                Some(ResponseError::Unknown(_)) => None,
-                None => Some(None),
-                Some(e) => Some(Some(e)),
+        // Kafka's codes run from -1 into the low hundreds; the crate knows them all.
+        (-1..1000)
+            .filter_map(|code| match ResponseError::try_from_code(code) {
+                Some(ResponseError::Unknown(_)) | None => None,
+                Some(e) => Some(e),
             })
-            .flatten()
             .map(|e| {
                 let name = KAFKAJS_NAMES.iter().find(|(c, _)| *c == e.code()).map_or_else(|| screaming_snake(&e.to_string()), |(_, n)| n.to_string());
                 KafkaError { name: Box::leak(name.into_boxed_str()), code: e.code(), retriable: e.is_retriable() }
@@ -266,6 +265,11 @@ pub fn kafka_error(code: i16) -> KafkaError {
         .find(|e| e.code == code)
         .copied()
         .unwrap_or(KafkaError { name: "UNKNOWN_SERVER_ERROR", code, retriable: false })
+}
+
+/// Kafka's name for a code another samsa process answered with (see [`Error::wire_code`]).
+pub fn wire_error_name(code: i16) -> &'static str {
+    kafka_error(if code >= SAMSA_FLIPPED { code - SAMSA_FLIPPED } else { code }).name
 }
 
 /// Every row of the table, for the JavaScript side's error classes.

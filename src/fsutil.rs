@@ -45,7 +45,7 @@ pub fn replace(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
 
 /// Replaces `path` with `bytes` through a temporary file: `sync_file` runs on it once
 /// written, `sync_parent` on the directory once it is renamed into place. A failed write
-/// (a full disk) removes the temporary file and leaves `path` as it was.
+/// or rename (a full disk) removes the temporary file and leaves `path` as it was.
 pub fn replace_synced(
     path: &Path,
     bytes: &[u8],
@@ -63,11 +63,10 @@ pub fn replace_synced(
         f.write_all(bytes).map_err(|e| Error::io_at("writing", &tmp, e))?;
         sync_file(&f, &tmp)
     })();
-    if let Err(e) = written {
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io_at("renaming", &tmp, e))) {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    std::fs::rename(&tmp, path).map_err(|e| Error::io_at("renaming", &tmp, e))?;
     match path.parent() {
         Some(parent) => sync_parent(parent),
         None => Ok(()),

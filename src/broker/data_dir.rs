@@ -25,21 +25,21 @@ pub fn prepare(dir: &Path) -> Result<()> {
             fsutil::create_private_dir(dir, true).map_err(|e| failed("creating", dir, dir, e))?;
         }
         Err(e) => return Err(failed("checking", dir, dir, e)),
-        Ok(_) => {
-            // Follow a symlink to the directory it names.
-            let meta = std::fs::metadata(dir).map_err(|e| failed("checking", dir, dir, e))?;
-            if !meta.is_dir() {
-                return Err(Error::InvalidConfig(format!("data directory {} is not a directory", dir.display())));
-            }
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o022 != 0 {
-                return Err(Error::InvalidConfig(format!(
-                    "data directory {} has mode {mode:04o}: other users may write it, and so replace its files or take its lock; make it the owner's alone (chmod 700 {})",
-                    dir.display(),
-                    dir.display()
-                )));
-            }
-        }
+        Ok(_) => {}
+    }
+    // Checked whether made here or found: in a shared parent (/tmp) another user may have
+    // made it first.
+    let meta = std::fs::metadata(dir).map_err(|e| failed("checking", dir, dir, e))?;
+    if !meta.is_dir() {
+        return Err(Error::InvalidConfig(format!("data directory {} is not a directory", dir.display())));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o022 != 0 {
+        return Err(Error::InvalidConfig(format!(
+            "data directory {} has mode {mode:04o}: other users may write it, and so replace its files or take its lock; make it the owner's alone (chmod 700 {})",
+            dir.display(),
+            dir.display()
+        )));
     }
     for sub in DATA_SUBDIRS {
         let path = dir.join(sub);
@@ -84,6 +84,11 @@ pub fn lock(dir: &Path) -> Result<File> {
         .truncate(false)
         .open(&path)
         .map_err(|e| failed("opening", dir, &path, e))?;
+    // A lock file from a version that made it readable by every user: private before it
+    // is locked, so no one else may open it to take the lock.
+    if file.metadata().is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(fsutil::FILE_MODE));
+    }
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
@@ -96,10 +101,6 @@ pub fn lock(dir: &Path) -> Result<File> {
             return Err(Error::Locked { path: dir.to_path_buf(), holder });
         }
         Err(TryLockError::Error(e)) => return Err(Error::io_at("locking", &path, e)),
-    }
-    // A lock file from a version that made it readable by every user.
-    if file.metadata().is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
-        let _ = file.set_permissions(std::fs::Permissions::from_mode(fsutil::FILE_MODE));
     }
     let who = format!("pid {}", std::process::id());
     file.set_len(0)
@@ -154,22 +155,24 @@ fn user_name(uid: u32) -> String {
 /// The data directory's cluster id, kept in meta.properties as Kafka keeps it (a random
 /// UUID in URL-safe base64, 22 characters): made when the directory is new, so a wiped
 /// directory at the same path is a new cluster. Every door reports this one id.
-pub fn cluster_id(dir: &Path, durable: bool) -> Result<String> {
+pub fn cluster_id(dir: &Path) -> Result<String> {
     let path = dir.join(META_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
-            return text
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("cluster.id=").map(|v| v.trim().to_string()))
-                .filter(|id| !id.is_empty())
-                .ok_or_else(|| Error::corrupt_file(&path, 0, "meta.properties has no cluster.id"))
+            let id = text.lines().find_map(|l| l.trim().strip_prefix("cluster.id=").map(|v| v.trim().to_string()));
+            match id.filter(|id| !id.is_empty()) {
+                Some(id) => return Ok(id),
+                // Only a crash while the directory was new leaves a file without an id.
+                None => tracing::warn!(path = %path.display(), "meta.properties has no cluster.id: the directory gets a new one"),
+            }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(Error::io_at("reading", &path, e)),
     }
     let id = base64_url(&random_uuid());
     let text = format!("#samsa data directory\nversion=1\ncluster.id={id}\nnode.id=0\n");
-    fsutil::replace(&path, text.as_bytes(), durable)?;
+    // Written once: fsynced whatever the broker's setting, so the id outlives a power loss.
+    fsutil::write_atomic(&path, text.as_bytes())?;
     Ok(id)
 }
 
@@ -221,9 +224,12 @@ mod tests {
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join("topics")), 0o700);
-        let id = cluster_id(&dir, false).unwrap();
+        let id = cluster_id(&dir).unwrap();
         assert_eq!(id.len(), 22);
-        assert_eq!(cluster_id(&dir, false).unwrap(), id);
+        assert_eq!(cluster_id(&dir).unwrap(), id);
+        std::fs::write(dir.join(META_FILE), "").unwrap();
+        let new = cluster_id(&dir).unwrap();
+        assert!(new.len() == 22 && new != id, "an empty file is a new id");
         assert_eq!(mode(&dir.join(META_FILE)), 0o600);
         let _held = lock(&dir).unwrap();
         assert_eq!(mode(&dir.join(LOCK_FILE)), 0o600);

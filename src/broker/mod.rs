@@ -214,7 +214,7 @@ impl Broker {
         data_dir::prepare(dir)?;
         let dir = dir.canonicalize().map_err(|e| Error::io_at("resolving", dir, e))?;
         let lock_file = data_dir::lock(&dir)?;
-        let cluster_id = data_dir::cluster_id(&dir, config.fsync)?;
+        let cluster_id = data_dir::cluster_id(&dir)?;
         let marker = dir.join(CLEAN_MARKER);
         let clean = fresh || marker.exists();
         if marker.exists() {

@@ -539,6 +539,11 @@ impl GroupCoordinator {
     }
 
     /// A classic group's description, if `group_id` is one.
+    /// Whether `group_id` is a classic (JoinGroup/SyncGroup) group.
+    pub fn is_classic(&self, group_id: &str) -> bool {
+        lock(&self.classic).state(group_id).is_some()
+    }
+
     pub fn describe_classic(&self, group_id: &str) -> Option<classic::GroupDescription> {
         lock(&self.classic).describe(group_id)
     }

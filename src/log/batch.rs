@@ -648,7 +648,13 @@ pub fn for_each_record<'s>(
     let records: &[u8] = match h.compression() {
         0 => &batch[HEADER_LEN..end],
         c => {
-            codec::decompress(c, &batch[HEADER_LEN..end], scratch, MAX_DECOMPRESSED)?;
+            codec::decompress(c, &batch[HEADER_LEN..end], scratch, MAX_DECOMPRESSED).map_err(|e| match e {
+                Error::RecordsTooLarge { max } => Error::InvalidRecord(format!(
+                    "a stored record batch at offset {} expands to more than {max} bytes, more than samsa reads of one batch",
+                    h.base_offset
+                )),
+                other => other,
+            })?;
             scratch
         }
     };
@@ -696,7 +702,7 @@ fn check_client_records(h: &BatchHeader, batch: &[u8], cap: usize, mut f: impl F
         return Ok(());
     }
     let codec = h.compression();
-    let mut stream = std::io::BufReader::with_capacity(16 * 1024, Capped::new(codec::reader(codec, data)?, cap));
+    let mut stream = std::io::BufReader::with_capacity(16 * 1024, Capped::new(codec::reader(codec, data, cap)?, cap));
     for _ in 0..h.record_count {
         let checked = check_streamed_record(&mut stream);
         let offset_delta = match checked {

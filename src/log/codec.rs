@@ -57,10 +57,6 @@ fn snappy_block_limit(compressed: usize) -> usize {
     compressed.saturating_mul(22).saturating_add(64)
 }
 
-/// The largest zstd window a batch may use (2^24 bytes): zstd's levels up to 19 use at
-/// most 8 MiB.
-const MAX_ZSTD_WINDOW_LOG: u32 = 24;
-
 /// Compresses the records section of a batch.
 pub fn compress(codec: Compression, records: &[u8], out: &mut Vec<u8>) -> Result<()> {
     let fail = |what: &str, e: &dyn std::fmt::Display| Error::io(format!("{what} compression"), io::Error::other(e.to_string()));
@@ -98,21 +94,18 @@ pub fn compress(codec: Compression, records: &[u8], out: &mut Vec<u8>) -> Result
 }
 
 /// The records of a batch compressed with `codec` (Kafka's id), as a stream that produces
-/// them as it expands them.
-pub fn reader<'a>(codec: i16, data: &'a [u8]) -> Result<Box<dyn Read + 'a>> {
+/// them as it expands them, at most `cap` bytes (read it through [`Capped`]).
+pub fn reader<'a>(codec: i16, data: &'a [u8], cap: usize) -> Result<Box<dyn Read + 'a>> {
     Ok(match codec {
         0 => Box::new(data),
         // Every member of the stream, as Java's GZIPInputStream and zlib read it.
         1 => Box::new(flate2::read::MultiGzDecoder::new(data)),
-        2 => Box::new(SnappyReader::new(data)),
+        2 => Box::new(SnappyReader::new(data, cap)),
         3 => Box::new(lz4_flex::frame::FrameDecoder::new(data)),
-        4 => {
-            let mut d = zstd::stream::read::Decoder::with_buffer(data).map_err(|e| malformed("zstd", &e))?;
-            // A frame may ask for a window of up to 2 GiB, allocated before anything is
-            // expanded; 16 MiB is more than any Kafka client's level asks for.
-            d.window_log_max(MAX_ZSTD_WINDOW_LOG).map_err(|e| malformed("zstd", &e))?;
-            Box::new(d)
-        }
+        // zstd's own bound on a frame's window (128 MiB) stands: the levels Kafka's
+        // clients offer need up to that, and the window's pages are touched only as
+        // output is produced, which the cap stops.
+        4 => Box::new(zstd::stream::read::Decoder::with_buffer(data).map_err(|e| malformed("zstd", &e))?),
         c => {
             return Err(Error::UnsupportedCompression(format!(
                 "a record batch uses compression codec {c}, which samsa cannot read"
@@ -125,7 +118,7 @@ pub fn reader<'a>(codec: i16, data: &'a [u8]) -> Result<Box<dyn Read + 'a>> {
 /// expands to more than `cap` bytes.
 pub fn decompress(codec: i16, data: &[u8], out: &mut Vec<u8>, cap: usize) -> Result<()> {
     out.clear();
-    let mut capped = Capped::new(reader(codec, data)?, cap);
+    let mut capped = Capped::new(reader(codec, data, cap)?, cap);
     capped.read_to_end(out).map_err(|e| capped.error(codec, e))?;
     Ok(())
 }
@@ -160,7 +153,7 @@ impl<R: Read> Capped<R> {
 
     /// The crate's error for a failure of this stream: over the cap, or malformed.
     pub fn error(&self, codec: i16, e: io::Error) -> Error {
-        if self.over {
+        if self.over || e.get_ref().is_some_and(|inner| inner.is::<OverCap>()) {
             Error::RecordsTooLarge { max: self.cap }
         } else {
             malformed(codec_name(codec), &e)
@@ -182,6 +175,18 @@ impl<R: Read> Read for Capped<R> {
     }
 }
 
+/// A codec's stream refusing to expand past the cap before it allocates for it.
+#[derive(Debug)]
+struct OverCap;
+
+impl std::fmt::Display for OverCap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("over the cap")
+    }
+}
+
+impl std::error::Error for OverCap {}
+
 /// Snappy records, xerial-framed (as Kafka's clients write them) or one plain block (as
 /// xerial's reader also accepts), expanded one block at a time.
 struct SnappyReader<'a> {
@@ -192,12 +197,16 @@ struct SnappyReader<'a> {
     block: Vec<u8>,
     at: usize,
     decoder: snap::raw::Decoder,
+    /// What may still be expanded: a block claiming more is refused before its buffer is
+    /// allocated.
+    left: usize,
 }
 
 impl<'a> SnappyReader<'a> {
-    fn new(data: &'a [u8]) -> Self {
+    fn new(data: &'a [u8], cap: usize) -> Self {
         let framed = data.starts_with(&XERIAL_MAGIC[..8]) && data.len() >= XERIAL_MAGIC.len();
-        SnappyReader { data, pos: if framed { XERIAL_MAGIC.len() } else { 0 }, framed, block: Vec::new(), at: 0, decoder: snap::raw::Decoder::new() }
+        let pos = if framed { XERIAL_MAGIC.len() } else { 0 };
+        SnappyReader { data, pos, framed, block: Vec::new(), at: 0, decoder: snap::raw::Decoder::new(), left: cap }
     }
 
     /// The next compressed block, if any.
@@ -232,6 +241,10 @@ impl Read for SnappyReader<'_> {
                     format!("a block of {} bytes claims to expand to {n}", compressed.len()),
                 ));
             }
+            if n > self.left {
+                return Err(io::Error::other(OverCap));
+            }
+            self.left -= n;
             self.block.resize(n, 0);
             self.decoder.decompress(compressed, &mut self.block).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
             self.at = 0;
@@ -277,11 +290,20 @@ mod tests {
             assert_eq!(e.kind(), "INVALID_RECORD", "{e}");
             assert!(out.capacity() < 1 << 20);
         }
+        // A block within 22 times its size that claims more than the cap leaves: refused
+        // before its buffer is allocated.
+        let plain = vec![9u8; 64 << 10];
+        let mut data = Vec::new();
+        compress(Compression::Snappy, &plain, &mut data).unwrap();
+        let mut out = Vec::new();
+        let e = decompress(2, &data, &mut out, 1000).unwrap_err();
+        assert_eq!(e.kind(), "MESSAGE_TOO_LARGE", "{e}");
+        assert!(out.capacity() <= 1001);
     }
 
     #[test]
     fn unknown_codecs_are_refused() {
-        assert_eq!(reader(5, b"").err().map(|e| e.code()), Some(76));
+        assert_eq!(reader(5, b"", 1).err().map(|e| e.code()), Some(76));
         assert_eq!(Compression::from_id(7).unwrap_err().code(), 76);
     }
 }

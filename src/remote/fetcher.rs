@@ -310,7 +310,7 @@ pub async fn run(inner: Arc<Inner>, lane: Lane) {
                     let error = match p.error_code {
                         1 => Error::OffsetOutOfRange { topic: topic.clone(), partition: p.partition_index, offset },
                         code => {
-                            let name = crate::error::kafka_error(code % crate::error::SAMSA_FLIPPED).name;
+                            let name = crate::error::wire_error_name(code);
                             Error::from_wire(code, format!("fetching \"{topic}\" partition {} at offset {offset}: {name}", p.partition_index))
                         }
                     };

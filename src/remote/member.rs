@@ -230,7 +230,7 @@ impl RemoteMember {
             }
         };
         if resp.error_code != 0 {
-            let message = resp.error_message.map(|m| m.to_string()).unwrap_or_else(|| crate::error::kafka_error(resp.error_code % crate::error::SAMSA_FLIPPED).name.to_string());
+            let message = resp.error_message.map(|m| m.to_string()).unwrap_or_else(|| crate::error::wire_error_name(resp.error_code).to_string());
             match resp.error_code {
                 // Out of the group: the consumer joins again as a new member.
                 25 | 110 => {

@@ -159,7 +159,7 @@ fn check(code: i16, message: Option<&StrBytes>, what: impl FnOnce() -> String) -
     }
     let message = match message {
         Some(m) if !m.is_empty() => m.to_string(),
-        _ => format!("{} ({})", what(), crate::error::kafka_error(code % crate::error::SAMSA_FLIPPED).name),
+        _ => format!("{} ({})", what(), crate::error::wire_error_name(code)),
     };
     Err(Error::from_wire(code, message))
 }

@@ -11,15 +11,19 @@
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 use super::limits::{ByteBudget, Held, Slot};
 use super::{api, versions, Ctx};
 
+/// Why an evicted connection closed.
+const EVICTED: &str = "every connection slot is taken and this one has gone longest without a request";
+
 /// What the handler of a request decided.
 pub enum Reply {
-    /// A response frame body (header and message).
+    /// A response frame: its size, then its header and message.
     Frame(BytesMut),
     /// No response (a Produce with acks=0).
     Nothing,
@@ -29,20 +33,27 @@ pub enum Reply {
 
 /// The first allocation for a frame's body; it grows with what arrives.
 const FIRST_CHUNK: usize = 16 * 1024;
+/// The part of each frame read outside the listener's budget: a small request (a new
+/// client's first ones, a heartbeat) never waits behind large ones.
+const ALLOWANCE: usize = 64 * 1024;
 
 /// Reads a frame's `len` bytes into memory that grows with what arrives (each step at
 /// most doubling it, never past `len`), so a frame that declares megabytes and sends a
-/// few bytes costs a few bytes. With a budget, every step is taken from it first (and
-/// waits for room); the bytes stay taken while the returned [`Held`] lives.
+/// few bytes costs a few bytes. With a budget, a frame past [`ALLOWANCE`] takes the rest
+/// of its declared size from it in one step, waiting for room while it holds nothing
+/// else (so frames waiting for room never wait on each other); the bytes stay taken
+/// while the returned [`Held`] lives.
 pub(crate) async fn read_frame<S: AsyncRead + Unpin>(stream: &mut S, len: usize, budget: Option<&Arc<ByteBudget>>) -> std::io::Result<(Bytes, Option<Held>)> {
     let mut held = budget.map(Held::new);
     let mut body: Vec<u8> = Vec::new();
     while body.len() < len {
         if body.capacity() == body.len() {
-            let grow = (len - body.len()).min(body.len().max(FIRST_CHUNK));
-            if let (Some(budget), Some(held)) = (budget, held.as_mut()) {
-                budget.take(held, grow).await;
+            if body.len() == ALLOWANCE {
+                if let (Some(budget), Some(held)) = (budget, held.as_mut()) {
+                    budget.take(held, len - ALLOWANCE).await;
+                }
             }
+            let grow = (len - body.len()).min(body.len().max(FIRST_CHUNK));
             body.reserve_exact(grow);
         }
         let want = (len - body.len()).min(body.capacity() - body.len());
@@ -96,7 +107,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, peer: Strin
         let read = tokio::select! {
             r = tokio::time::timeout(wait, stream.read_exact(&mut size)) => r,
             _ = stopped.changed() => break Closed::ordinary("the listener is stopping"),
-            _ = standing.evicted.notified() => break Closed::bad("every connection slot is taken and this one has gone longest without a request"),
+            _ = standing.evicted.notified() => break Closed::bad(EVICTED),
         };
         match read {
             Err(_) if first => break Closed::bad(format!("no request within {:?} of connecting", limits.request_read_timeout)),
@@ -117,15 +128,19 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, peer: Strin
         let read = tokio::select! {
             r = tokio::time::timeout_at(deadline, read_frame(&mut stream, len as usize, Some(&ctx.frame_budget))) => r,
             _ = stopped.changed() => break Closed::ordinary("the listener is stopping"),
-            _ = standing.evicted.notified() => break Closed::bad("every connection slot is taken and this one has gone longest without a request"),
+            _ = standing.evicted.notified() => break Closed::bad(EVICTED),
         };
-        let (body, _held) = match read {
+        let (body, held) = match read {
             Err(_) => break Closed::bad(format!("a frame of {len} bytes was not complete within {:?}", limits.request_read_timeout)),
             Ok(Err(e)) => break Closed::io_failed("reading a frame", &e),
             Ok(Ok(b)) => b,
         };
         first = false;
+        // Inside a request a connection is not evicted; one told to go just before is.
         standing.set_busy(true);
+        if standing.evicted.notified().now_or_never().is_some() {
+            break Closed::bad(EVICTED);
+        }
         let key = i16::from_be_bytes([body[0], body[1]]);
         let version = i16::from_be_bytes([body[2], body[3]]);
         let correlation = i32::from_be_bytes([body[4], body[5], body[6], body[7]]);
@@ -141,20 +156,23 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, peer: Strin
                 _ = stopped.changed() => Reply::Close("the listener is stopping".into()),
             }
         };
-        let written = match reply {
-            Reply::Nothing => Ok(()),
-            Reply::Close(why) => break Closed::bad(why),
-            Reply::Frame(frame) => {
-                let mut out = BytesMut::with_capacity(4 + frame.len());
-                out.put_i32(frame.len() as i32);
-                out.extend_from_slice(&frame);
-                stream.write_all(&out).await
-            }
-        };
+        drop(held);
         standing.set_busy(false);
-        standing.progressed(&ctx.slots);
-        if let Err(e) = written {
-            break Closed::io_failed("writing a response", &e);
+        // A client that sends requests and never reads the answers is closed after the
+        // idle timeout, or evicted, or stopped: never held forever.
+        let written = match reply {
+            Reply::Nothing => Ok(Ok(())),
+            Reply::Close(why) => break Closed::bad(why),
+            Reply::Frame(frame) => tokio::select! {
+                r = tokio::time::timeout(limits.idle_timeout, stream.write_all(&frame)) => r,
+                _ = stopped.changed() => break Closed::ordinary("the listener is stopping"),
+                _ = standing.evicted.notified() => break Closed::bad(EVICTED),
+            },
+        };
+        match written {
+            Err(_) => break Closed::bad(format!("a response was not taken within {:?}", limits.idle_timeout)),
+            Ok(Err(e)) => break Closed::io_failed("writing a response", &e),
+            Ok(Ok(())) => standing.progressed(&ctx.slots),
         }
     };
     // A close the listener's own stop caused, or the client's own, is no news.

@@ -124,15 +124,16 @@ impl Slots {
     }
 
     /// A slot for a new connection. When every slot is taken, the connection that has
-    /// gone longest without completing a request, and is not inside one, is told to close
-    /// and the new one takes its place; when every connection is inside a request, None.
+    /// gone longest without completing a request (the oldest of those tied), and is not
+    /// inside one, is told to close and the new one takes its place; when every
+    /// connection is inside a request, None.
     pub fn admit(self: &Arc<Self>) -> Option<Slot> {
         let mut open = self.lock();
         if open.len() >= self.max {
             let victim = open
                 .iter()
                 .filter(|(_, s)| !s.busy.load(Ordering::Acquire))
-                .min_by_key(|(_, s)| s.last_progress_ms.load(Ordering::Acquire))
+                .min_by_key(|(id, s)| (s.last_progress_ms.load(Ordering::Acquire), **id))
                 .map(|(id, _)| *id)?;
             if let Some(s) = open.remove(&victim) {
                 s.evicted.notify_one();

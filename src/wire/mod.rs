@@ -36,8 +36,8 @@ pub struct ListenerConfig {
     pub advertised_port: Option<u16>,
     /// The largest request accepted (Kafka's socket.request.max.bytes).
     pub max_frame_bytes: usize,
-    /// The bytes every request being read or handled may hold together (Kafka's
-    /// queued.max.request.bytes); at least `max_frame_bytes`.
+    /// The bytes requests being read or handled may hold together beyond the first 64 KiB
+    /// of each (Kafka's queued.max.request.bytes); at least `max_frame_bytes`.
     pub max_queued_request_bytes: usize,
     /// Connections open at once (Kafka's max.connections). A new one past it takes the
     /// place of the connection that has gone longest without completing a request.
@@ -132,16 +132,24 @@ impl Listener {
     pub fn start_unix(broker: Arc<Broker>, path: &std::path::Path) -> Result<Listener> {
         // The machine's other processes of one application: answered fast, one at a time.
         let runtime = listener_runtime(1)?;
-        let _ = std::fs::remove_file(path);
+        // Connecting takes write permission on the socket: this user's processes alone.
+        // It is bound under a name of its own (no longer than the socket's: sun_path is
+        // short), made private, then put in place, so no one connects while it has the
+        // process's default mode.
+        let unready = path.with_file_name(format!(".s{}", std::process::id()));
+        let _ = std::fs::remove_file(&unready);
         let listener = {
             let _guard = runtime.enter();
-            UnixListener::bind(path).map_err(|e| Error::io_at("listening on the socket", path, e))?
+            UnixListener::bind(&unready).map_err(|e| Error::io_at("listening on the socket", &unready, e))?
         };
-        // Connecting takes write permission on the socket: this user's processes alone.
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(crate::fsutil::FILE_MODE))
-                .map_err(|e| Error::io_at("making the socket private", path, e))?;
+            std::fs::set_permissions(&unready, std::fs::Permissions::from_mode(crate::fsutil::FILE_MODE))
+                .and_then(|()| std::fs::rename(&unready, path))
+                .map_err(|e| {
+                    let _ = std::fs::remove_file(&unready);
+                    Error::io_at("making the socket private", path, e)
+                })?;
         }
         // The owner's socket: only this user's processes may connect, and they may send
         // what a producer of theirs sends; idle connections are theirs to keep.

@@ -8,7 +8,19 @@ use kafka_protocol::messages::*;
 use crate::wire::Ctx;
 
 pub async fn handle(ctx: &Ctx, req: ListOffsetsRequest, version: i16, _: &RequestHeader) -> Option<ListOffsetsResponse> {
-    let topics = req
+    // A lookup by time reads (and expands) batches: off the thread that serves other
+    // connections' requests. The others answer from memory.
+    let by_time = req.topics.iter().flat_map(|t| &t.partitions).any(|p| p.timestamp >= 0);
+    let answer = || Some(ListOffsetsResponse::default().with_topics(list(ctx, &req, version)));
+    if by_time {
+        tokio::task::block_in_place(answer)
+    } else {
+        answer()
+    }
+}
+
+fn list(ctx: &Ctx, req: &ListOffsetsRequest, version: i16) -> Vec<ListOffsetsTopicResponse> {
+    req
         .topics
         .iter()
         .map(|t| {
@@ -27,8 +39,7 @@ pub async fn handle(ctx: &Ctx, req: ListOffsetsRequest, version: i16, _: &Reques
                 .collect();
             ListOffsetsTopicResponse::default().with_name(t.name.clone()).with_partitions(partitions)
         })
-        .collect();
-    Some(ListOffsetsResponse::default().with_topics(topics))
+        .collect()
 }
 
 pub async fn for_leader_epoch(ctx: &Ctx, req: OffsetForLeaderEpochRequest, _: i16, _: &RequestHeader) -> Option<OffsetForLeaderEpochResponse> {

@@ -46,16 +46,20 @@ macro_rules! serve {
     }};
 }
 
+/// The response frame: a size, filled in last, then the header and the message.
 fn respond<R: Encodable>(resp: &R, correlation_id: i32, version: i16, key: ApiKey) -> Reply {
     let mut out = BytesMut::new();
+    out.extend_from_slice(&[0; 4]);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     if let Err(e) = header.encode(&mut out, key.response_header_version(version)) {
         return Reply::Close(format!("encoding a response header: {e:#}"));
     }
-    match resp.encode(&mut out, version) {
-        Ok(()) => Reply::Frame(out),
-        Err(e) => Reply::Close(format!("encoding a {key:?} v{version} response: {e:#}")),
+    if let Err(e) = resp.encode(&mut out, version) {
+        return Reply::Close(format!("encoding a {key:?} v{version} response: {e:#}"));
     }
+    let size = (out.len() - 4) as i32;
+    out[..4].copy_from_slice(&size.to_be_bytes());
+    Reply::Frame(out)
 }
 
 /// KIP-511: an ApiVersions request of a version the broker does not know gets error 35

@@ -21,7 +21,7 @@ pub async fn commit(ctx: &Ctx, req: OffsetCommitRequest, version: i16, _: &Reque
     let g = &ctx.broker.groups;
     let who = if member.is_empty() && req.generation_id_or_member_epoch < 0 {
         Committer::Admin
-    } else if g.describe_classic(&group).is_some() || version < 9 {
+    } else if g.is_classic(&group) || version < 9 {
         Committer::Classic {
             member: &member,
             instance: req.group_instance_id.as_deref(),
@@ -147,7 +147,7 @@ pub async fn fetch(ctx: &Ctx, req: OffsetFetchRequest, version: i16, _: &Request
             // Kafka checks the member of a KIP-848 group only: a classic member's id (which
             // some clients send with v9 too) says nothing about its right to read.
             let member = g.member_id.as_ref().filter(|m| !m.is_empty());
-            if let Some(member) = member.filter(|_| ctx.broker.groups.describe_classic(&group).is_none()) {
+            if let Some(member) = member.filter(|_| !ctx.broker.groups.is_classic(&group)) {
                 if let Err(e) = ctx.broker.groups.check_member_epoch(&group, member, g.member_epoch) {
                     return resp.with_error_code(ctx.code(&e));
                 }

@@ -110,9 +110,17 @@ pub async fn handle(ctx: &Ctx, req: ProduceRequest, version: i16, _: &RequestHea
     Some(ProduceResponse::default().with_responses(responses))
 }
 
-/// Whether the first batch of a partition's records is compressed (its attributes' codec).
+/// Whether any batch of a partition's records is compressed (its attributes' codec), as
+/// far as their lengths can be followed.
 fn is_compressed(records: &[u8]) -> bool {
-    records.get(22).is_some_and(|attributes| attributes & 0x07 != 0)
+    let mut pos = 0;
+    while let Some(h) = records.get(pos..).and_then(crate::log::batch::BatchHeader::parse) {
+        if h.compression() != 0 {
+            return true;
+        }
+        pos += h.total_size().max(crate::log::batch::HEADER_LEN);
+    }
+    false
 }
 
 /// InitProducerId: a new producer id at epoch 0, or, for a producer that gives its id
