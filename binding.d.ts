@@ -27,6 +27,8 @@ export declare class NativeBroker {
   deleteGroup(groupId: string): Promise<void>
   get dir(): string
   get openedClean(): boolean
+  /** The data directory's cluster id (its meta.properties). */
+  get clusterId(): string
   createTopic(name: string, numPartitions: number, replicationFactor: number, configNames: Array<string>, configValues: Array<string>, validateOnly: boolean): Promise<void>
   /**
    * Creates several topics in one call (Kafka's CreateTopics): one entry per topic, in
@@ -37,7 +39,8 @@ export declare class NativeBroker {
   topics(): Array<string>
   /** The partition count of `name`, or null when there is no such topic. */
   partitionCount(name: string): number | null
-  createPartitions(name: string, count: number, validateOnly: boolean): Promise<void>
+  /** `assignments`: a replica list per new partition, or null. */
+  createPartitions(name: string, count: number, assignments: Array<Array<number>> | undefined | null, validateOnly: boolean): Promise<void>
   /**
    * Appends a whole send in one call; see `produce.rs` for the layout and the result.
    * `producer_id` is -1 for a producer that is not idempotent.
@@ -61,8 +64,10 @@ export declare class NativeBroker {
   /** The first offset with a timestamp >= `timestamp`, or null if every record is older. */
   offsetForTimestamp(topic: string, partition: number, timestamp: number): number | null
   deleteRecords(topic: string, partition: number, offset: number): Promise<number>
-  describeConfigs(topic: string): Array<ConfigEntry>
-  alterConfigs(topic: string, configNames: Array<string>, configValues: Array<string>, validateOnly: boolean): Promise<void>
+  /** The configs of a topic (type 2) or the broker (type 4), as DescribeConfigs gives them. */
+  describeConfigs(resourceType: number, name: string, configNames: Array<string> | undefined | null, includeSynonyms: boolean): Array<ConfigEntryJs>
+  /** Kafka's AlterConfigs: the entries replace the resource's configs. */
+  alterConfigs(resourceType: number, name: string, configNames: Array<string>, configValues: Array<string>, validateOnly: boolean): Promise<void>
   /**
    * Records from `offset` on, up to about `max_bytes` of batches, decoded into one
    * Buffer plus tables. Records before `offset` in the first batch are skipped. Null
@@ -138,6 +143,8 @@ export declare class RemoteBroker {
   get dir(): string
   /** Recovery is the owner's business: a remote handle always opens clean. */
   get openedClean(): boolean
+  /** The data directory's cluster id, as its owner reports it. */
+  get clusterId(): string
   topicsVersion(): number
   /** The partition count as last loaded from the owner; `refreshTopics` loads again. */
   partitionCount(name: string): number | null
@@ -146,7 +153,7 @@ export declare class RemoteBroker {
   createTopic(name: string, numPartitions: number, replicationFactor: number, configNames: Array<string>, configValues: Array<string>, validateOnly: boolean): Promise<void>
   createTopics(topics: Array<NewTopicJs>, validateOnly: boolean): Promise<Array<string | undefined | null>>
   deleteTopic(name: string): Promise<void>
-  createPartitions(name: string, count: number, validateOnly: boolean): Promise<void>
+  createPartitions(name: string, count: number, assignments: Array<Array<number>> | undefined | null, validateOnly: boolean): Promise<void>
   /**
    * A send, in the local broker's layout (src/binding/produce.rs), encoded here as
    * record batches straight into one Produce request (on the calling thread, as the
@@ -163,8 +170,8 @@ export declare class RemoteBroker {
   offsets(topic: string): Promise<Array<PartitionOffsets>>
   offsetForTimestamp(topic: string, partition: number, timestamp: number): Promise<number | null>
   deleteRecords(topic: string, partition: number, offset: number): Promise<number>
-  describeConfigs(topic: string): Promise<Array<ConfigEntry>>
-  alterConfigs(topic: string, configNames: Array<string>, configValues: Array<string>, validateOnly: boolean): Promise<void>
+  describeConfigs(resourceType: number, name: string, configNames: Array<string> | undefined | null, includeSynonyms: boolean): Promise<Array<ConfigEntryJs>>
+  alterConfigs(resourceType: number, name: string, configNames: Array<string>, configValues: Array<string>, validateOnly: boolean): Promise<void>
   /**
    * What was fetched ahead at `offset` for `reader` (each consumer has its own), or null
    * (asked for now; `watchAppends`'s callback names the partition when it arrives).
@@ -239,10 +246,23 @@ export interface BrokerOptions {
   maxOpenFiles?: number
 }
 
-export interface ConfigEntry {
+export interface ConfigEntryJs {
   name: string
-  value: string
-  isDefault: boolean
+  value?: string
+  /** Kafka's config source id (1 topic override, 2/3 dynamic broker, 4 static, 5 default). */
+  source: number
+  readOnly: boolean
+  isSensitive: boolean
+  /** Kafka's config type id. */
+  configType: number
+  synonyms: Array<ConfigSynonymJs>
+}
+
+export interface ConfigSynonymJs {
+  name: string
+  value?: string
+  /** Kafka's config source id. */
+  source: number
 }
 
 /**
@@ -289,6 +309,19 @@ export interface GroupJs {
   members: Array<MemberJs>
 }
 
+/** One row of the table of Kafka's errors (see `crate::error::kafka_error`). */
+export interface KafkaErrorRow {
+  name: string
+  code: number
+  retriable: boolean
+}
+
+/**
+ * The table of Kafka's errors: `lib/errors.js` names and classes errors from it, so
+ * errors made in JS and errors from the native side agree.
+ */
+export declare function kafkaErrors(): Array<KafkaErrorRow>
+
 export interface ListenAddress {
   host: string
   port: number
@@ -301,6 +334,11 @@ export interface ListenOptions {
   port: number
   advertisedHost?: string
   advertisedPort?: number
+  maxRequestBytes?: number
+  maxQueuedRequestBytes?: number
+  maxConnections?: number
+  idleTimeoutMs?: number
+  requestReadTimeoutMs?: number
 }
 
 export interface LogLine {
@@ -325,6 +363,8 @@ export interface NewTopicJs {
   replicationFactor: number
   configNames: Array<string>
   configValues: Array<string>
+  /** A manual replica assignment (partitions and replication factor then -1). */
+  assignments?: Array<ReplicaAssignmentJs>
 }
 
 export interface OffsetJs {
@@ -375,6 +415,12 @@ export interface RepairJs {
   /** The offsets given up by cutting the partition at its first damage. */
   firstOffset: number
   lastOffset: number
+}
+
+/** A manual assignment of a new topic's partition to brokers. */
+export interface ReplicaAssignmentJs {
+  partition: number
+  replicas: Array<number>
 }
 
 /** The core's log lines since the last call. */

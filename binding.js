@@ -840,6 +840,7 @@ module.exports.NativeMember = nativeBinding.NativeMember
 module.exports.RemoteBroker = nativeBinding.RemoteBroker
 module.exports.RemoteMember = nativeBinding.RemoteMember
 module.exports.connectBroker = nativeBinding.connectBroker
+module.exports.kafkaErrors = nativeBinding.kafkaErrors
 module.exports.openBroker = nativeBinding.openBroker
 module.exports.takeLogs = nativeBinding.takeLogs
 module.exports.verifyDataDir = nativeBinding.verifyDataDir

@@ -66,6 +66,35 @@ describe('producer', () => {
     await producer.disconnect()
   })
 
+  test("record timestamps as Kafka 4 rules them: an hour ahead at most, wider per topic, LogAppendTime stamped by the broker", async () => {
+    const { dataDir, kafka } = setup({ retry: { retries: 0 } })
+    const admin = kafka.admin()
+    await admin.connect()
+    await admin.createTopics({
+      topics: [
+        { topic: 'now', numPartitions: 1 },
+        { topic: 'scheduled', numPartitions: 1, configEntries: [{ name: 'message.timestamp.after.max.ms', value: '9223372036854775807' }] },
+        { topic: 'stamped', numPartitions: 1, configEntries: [{ name: 'message.timestamp.type', value: 'LogAppendTime' }] },
+      ],
+    })
+    const producer = kafka.producer()
+    await producer.connect()
+    const later = String(Date.now() + 2 * 3600 * 1000)
+    const refused = producer.send({ topic: 'now', messages: [{ value: 'ok', timestamp: String(Date.now()) }, { value: 'later', timestamp: later }] })
+    await expect(refused).rejects.toMatchObject({ type: 'INVALID_TIMESTAMP', code: 32, retriable: false })
+    expect(readPartition(dataDir, 'now', 0)).toEqual([])
+    await producer.send({ topic: 'scheduled', messages: [{ value: 'later', timestamp: later }] })
+    expect(readPartition(dataDir, 'scheduled', 0)[0].timestamp).toBe(Number(later))
+    const before = Date.now()
+    const [sent] = await producer.send({ topic: 'stamped', messages: [{ value: 'a', timestamp: '1000' }, { value: 'b' }] })
+    const stamped = Number(sent.logAppendTime)
+    expect(stamped).toBeGreaterThanOrEqual(before)
+    expect(stamped).toBeLessThanOrEqual(Date.now())
+    expect(readPartition(dataDir, 'stamped', 0).map((r) => r.timestamp)).toEqual([stamped, stamped])
+    await producer.disconnect()
+    await admin.disconnect()
+  })
+
   test('a header with several values is stored as several headers', async () => {
     const { dataDir, kafka } = setup()
     const producer = kafka.producer()

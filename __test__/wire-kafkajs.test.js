@@ -502,6 +502,69 @@ describe('consumer groups', () => {
 })
 
 describe('samsa serve as a separate process', () => {
+  test("kafkajs's admin: Kafka's topic configs, the broker's configs (dynamic ones kept across a restart), replica assignments", async () => {
+    const dataDir = tempDir('samsa-wire-configs-')
+    const first = await serve(dataDir)
+    live.push(() => first.stop('SIGKILL'))
+    let admin = await connected(kafkajsClient(first.broker).kafka.admin())
+    const { TOPIC, BROKER } = kafkajs.ConfigResourceTypes
+    // Configs tools set when creating topics: samsa keeps them (docs/configs.md).
+    const configEntries = [
+      { name: 'compression.type', value: 'zstd' },
+      { name: 'min.insync.replicas', value: '1' },
+      { name: 'unclean.leader.election.enable', value: 'false' },
+      { name: 'message.timestamp.type', value: 'CreateTime' },
+    ]
+    expect(await admin.createTopics({ topics: [{ topic: 'tooled', numPartitions: 2, configEntries }] })).toBe(true)
+    const elsewhere = admin.createTopics({ topics: [{ topic: 'elsewhere', replicaAssignment: [{ partition: 0, replicas: [1] }] }] })
+    await expect(elsewhere).rejects.toMatchObject({ errors: [expect.objectContaining({ type: 'INVALID_REPLICA_ASSIGNMENT' })] })
+    await expect(admin.createPartitions({ topicPartitions: [{ topic: 'tooled', count: 3, assignments: [[5]] }] })).rejects.toMatchObject({ type: 'INVALID_REPLICA_ASSIGNMENT' })
+    expect(await admin.createTopics({ topics: [{ topic: 'placed', replicaAssignment: [{ partition: 0, replicas: [0] }, { partition: 1, replicas: [0] }] }] })).toBe(true)
+    expect((await admin.listTopics()).sort()).toEqual(['placed', 'tooled'])
+    expect((await admin.fetchTopicMetadata({ topics: ['placed'] })).topics[0].partitions).toHaveLength(2)
+
+    const topic = await admin.describeConfigs({ includeSynonyms: true, resources: [{ type: TOPIC, name: 'tooled' }] })
+    expect(topic.resources[0]).toMatchObject({ errorCode: 0, errorMessage: '' })
+    const entries = topic.resources[0].configEntries
+    expect(entries).toHaveLength(33)
+    expect(entries.find((e) => e.configName === 'compression.type')).toEqual({
+      configName: 'compression.type',
+      configValue: 'zstd',
+      readOnly: false,
+      isDefault: false,
+      configSource: 1,
+      isSensitive: false,
+      configSynonyms: [
+        { configName: 'compression.type', configValue: 'zstd', configSource: 1 },
+        { configName: 'compression.type', configValue: 'producer', configSource: 5 },
+      ],
+    })
+    expect(entries.find((e) => e.configName === 'segment.bytes')).toMatchObject({ configValue: '1073741824', isDefault: true, configSource: 5 })
+
+    const brokerConfigs = async () => {
+      const r = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: BROKER, name: '0' }] })
+      return Object.fromEntries(r.resources[0].configEntries.map((e) => [e.configName, e]))
+    }
+    const broker = await brokerConfigs()
+    expect(broker['default.replication.factor']).toMatchObject({ configValue: '1', readOnly: true, isDefault: true })
+    expect(broker['num.partitions']).toMatchObject({ configValue: '1', readOnly: true })
+    expect(broker['log.dirs'].configValue).toBe(require('node:fs').realpathSync(dataDir))
+    expect(broker['message.max.bytes']).toMatchObject({ readOnly: false })
+    await admin.alterConfigs({ resources: [{ type: BROKER, name: '0', configEntries: [{ name: 'log.retention.ms', value: '1000' }] }] })
+    await expect(admin.alterConfigs({ resources: [{ type: BROKER, name: '0', configEntries: [{ name: 'num.partitions', value: '3' }] }] })).rejects.toMatchObject({
+      type: 'INVALID_REQUEST',
+    })
+
+    await first.stop('SIGTERM')
+    await admin.disconnect()
+    const second = await serve(dataDir)
+    live.push(() => second.stop('SIGKILL'))
+    admin = await connected(kafkajsClient(second.broker).kafka.admin())
+    expect((await brokerConfigs())['log.retention.ms']).toMatchObject({ configValue: '1000', configSource: 2, isDefault: false })
+    const kept = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: TOPIC, name: 'tooled', configNames: ['min.insync.replicas'] }] })
+    expect(kept.resources[0].configEntries).toEqual([expect.objectContaining({ configName: 'min.insync.replicas', configValue: '1', configSource: 1 })])
+  })
+
   test('committed offsets survive a restart of the samsa process', async () => {
     const dataDir = tempDir('samsa-wire-serve-')
     const first = await serve(dataDir)

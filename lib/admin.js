@@ -62,6 +62,35 @@ function checkConfigEntries(topic, configEntries) {
   }
 }
 
+/** Broker ids: int32s in an array. */
+function replicasOf(replicas, what) {
+  if (!Array.isArray(replicas)) throw new KafkaJSNonRetriableError(`Invalid ${what}: must be an array of broker ids, got ${show(replicas)}`)
+  for (let k = 0; k < replicas.length; k++) checkInt32(replicas[k], `${what}[${k}]`)
+  return replicas
+}
+
+/** kafkajs's `replicaAssignment` ([{ partition, replicas }]); an empty one is none, as
+ * kafkajs sends it. */
+function replicaAssignmentOf(assignment, what) {
+  if (assignment === undefined || assignment === null) return undefined
+  if (!Array.isArray(assignment)) throw new KafkaJSNonRetriableError(`Invalid ${what}: must be an array, got ${show(assignment)}`)
+  if (assignment.length === 0) return undefined
+  return Array.from(assignment, (a, k) => {
+    if (!a || typeof a !== 'object') throw new KafkaJSNonRetriableError(`Invalid ${what}[${k}]: must be { partition, replicas }`)
+    checkInt32(a.partition, `${what}[${k}].partition`)
+    return { partition: a.partition, replicas: replicasOf(a.replicas, `${what}[${k}].replicas`) }
+  })
+}
+
+/** kafkajs's createPartitions `assignments` (a replica list per new partition); an empty
+ * one is none, as kafkajs sends it (a null array). */
+function replicaListsOf(assignments, what) {
+  if (assignments === undefined || assignments === null) return undefined
+  if (!Array.isArray(assignments)) throw new KafkaJSNonRetriableError(`Invalid ${what}: must be an array, got ${show(assignments)}`)
+  if (assignments.length === 0) return undefined
+  return Array.from(assignments, (r, k) => replicasOf(r, `${what}[${k}]`))
+}
+
 /** A topic argument as kafkajs checks it (`Invalid topic ...` for a missing one), then
  * Kafka's name rule (INVALID_TOPIC_EXCEPTION, not retried). */
 function checkTopic(topic, quoted = false) {
@@ -197,7 +226,7 @@ class Admin {
       throw new KafkaJSNonRetriableError('Invalid topics array, it cannot have multiple entries for the same topic')
     }
     if (timeout !== undefined && timeout !== null) checkMillis(timeout, 'timeout')
-    const specs = topics.map(({ topic, configEntries, numPartitions, replicationFactor }, i) => {
+    const specs = topics.map(({ topic, configEntries, numPartitions, replicationFactor, replicaAssignment }, i) => {
       checkConfigEntries(topic, configEntries)
       for (const [field, v] of [['numPartitions', numPartitions], ['replicationFactor', replicationFactor]]) {
         if (v !== undefined && v !== null) checkInt32(v, `topics[${i}].${field} of "${topic}"`)
@@ -208,6 +237,7 @@ class Admin {
         replicationFactor: replicationFactor ?? -1,
         configNames: (configEntries || []).map((e) => e.name),
         configValues: (configEntries || []).map((e) => e.value),
+        assignments: replicaAssignmentOf(replicaAssignment, `topics[${i}].replicaAssignment of "${topic}"`),
       }
     })
     return this.once(async (b) => {
@@ -281,14 +311,15 @@ class Admin {
       throw new KafkaJSNonRetriableError('Invalid topic partitions array, it cannot have multiple entries for the same topic')
     }
     if (timeout !== undefined && timeout !== null) checkMillis(timeout, 'timeout')
-    topicPartitions.forEach(({ topic, count }, i) => {
+    const assignmentsOf = topicPartitions.map(({ topic, count, assignments }, i) => {
       checkTopicName(topic)
       checkInt32(count, `topicPartitions[${i}].count of "${topic}"`)
+      return replicaListsOf(assignments, `topicPartitions[${i}].assignments of "${topic}"`)
     })
     return this.once(async (b) => {
       try {
-        for (const { topic, count } of topicPartitions) {
-          await b.callAsync(() => b.native.createPartitions(topic, count, !!validateOnly))
+        for (const [i, { topic, count }] of topicPartitions.entries()) {
+          await b.callAsync(() => b.native.createPartitions(topic, count, assignmentsOf[i], !!validateOnly))
         }
       } finally {
         b.topicsChanged()
@@ -587,37 +618,33 @@ class Admin {
         if (k >= 0) throw new TypeError(`resources[${i}].configNames[${k}] must be a string, got ${describe(names[k])}`)
       })
     }
-    const notTopic = resources.find((r) => r.type !== ConfigResourceTypes.TOPIC)
-    if (notTopic) {
-      throw new KafkaJSNonRetriableError(
-        `samsa configures topics only (ConfigResourceTypes.TOPIC); broker settings are options of new Kafka({...}): ${safeJson(notTopic)}`
-      )
-    }
-    for (const r of resources) checkTopicName(r.name, 'resource name')
+    for (const r of resources) if (r.type === ConfigResourceTypes.TOPIC) checkTopicName(r.name, 'resource name')
   }
 
-  // `includeSynonyms` is accepted; topic configs here have no broker-level synonyms.
+  // Topics (ConfigResourceTypes.TOPIC) and the broker (BROKER, name "0"), as the wire's
+  // DescribeConfigs gives them: every topic config Kafka defines, samsa's broker settings.
   async describeConfigs(options) {
-    const { resources } = optionsOf(options, 'describeConfigs')
+    const { resources, includeSynonyms = false } = optionsOf(options, 'describeConfigs')
     this.checkResources(resources, { entries: false })
     return this.once(async (b) => {
       const described = []
       for (const { type, name, configNames } of resources) {
-        const all = await b.callAsync(() => b.native.describeConfigs(name))
-        const wanted = configNames && configNames.length > 0 ? all.filter((e) => configNames.includes(e.name)) : all
+        const names = configNames && configNames.length > 0 ? configNames : undefined
+        const entries = await b.callAsync(() => b.native.describeConfigs(type, name, names, !!includeSynonyms))
         described.push({
+          // Kafka's message on success is "", as kafkajs then reports it.
           errorCode: 0,
-          errorMessage: null,
+          errorMessage: '',
           resourceType: type,
           resourceName: name,
-          configEntries: wanted.map((e) => ({
+          configEntries: entries.map((e) => ({
             configName: e.name,
-            configValue: e.value,
-            readOnly: false,
-            isDefault: e.isDefault,
-            configSource: e.isDefault ? ConfigSource.DEFAULT_CONFIG : ConfigSource.TOPIC_CONFIG,
-            isSensitive: false,
-            configSynonyms: [],
+            configValue: e.value ?? null,
+            readOnly: e.readOnly,
+            isDefault: e.source === ConfigSource.DEFAULT_CONFIG,
+            configSource: e.source,
+            isSensitive: e.isSensitive,
+            configSynonyms: e.synonyms.map((s) => ({ configName: s.name, configValue: s.value ?? null, configSource: s.source })),
           })),
         })
       }
@@ -625,13 +652,15 @@ class Admin {
     })
   }
 
+  // Topic configs, and the broker's dynamic configs ("0" for this broker), which samsa
+  // keeps and describes but does not act on (docs/configs.md).
   async alterConfigs(options) {
     const { resources, validateOnly = false } = optionsOf(options, 'alterConfigs')
     this.checkResources(resources, { entries: true })
     return this.once(async (b) => {
-      for (const { name, configEntries } of resources) {
+      for (const { type, name, configEntries } of resources) {
         await b.callAsync(() =>
-          b.native.alterConfigs(name, configEntries.map((e) => e.name), configEntries.map((e) => e.value), !!validateOnly)
+          b.native.alterConfigs(type, name, configEntries.map((e) => e.name), configEntries.map((e) => e.value), !!validateOnly)
         )
       }
       return {

@@ -696,7 +696,7 @@ let producerSlots = 0
 const FORCED_PARTITIONS = () => {
   throw new Error('a resend gives every message its partition')
 }
-const RESULT_FIELDS = 5
+const RESULT_FIELDS = 6
 const SEQUENCE_SPACE = 2 ** 31
 
 /** The producer a remote flush belongs to (its idempotence state, or the builder), with
@@ -754,7 +754,7 @@ function advanceSequences(b, out, rows) {
 
 /**
  * A flush result lists, per topic-partition, [topic index, partition, base offset, log
- * start offset, error index]; a job's own base offset in a partition is that base plus
+ * start offset, error index, LogAppendTime or -1]; a job's own base offset in a partition is that base plus
  * the number of messages of earlier jobs in it. `alone`: the result is of this job by
  * itself. Returns { results, failures }.
  */
@@ -777,7 +777,7 @@ function outcomeOf(job, out, rows, alone = false) {
         partition: p,
         errorCode: 0,
         baseOffset: String(r[at + 2] + (alone ? 0 : order[k + 1])),
-        logAppendTime: '-1',
+        logAppendTime: String(r[at + 5]),
         logStartOffset: String(r[at + 3]),
       })
     }

@@ -13,6 +13,14 @@ use std::path::{Path, PathBuf};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// One record a produce refused (Kafka's KIP-467 record error): its position in its
+/// batch and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordError {
+    pub batch_index: i32,
+    pub message: String,
+}
+
 #[derive(Debug)]
 pub enum Error {
     /// A disk operation failed; the log is left as it was before the operation.
@@ -49,6 +57,11 @@ pub enum Error {
     /// [`crate::log::batch::decompressed_cap`]).
     RecordsTooLarge { max: usize },
     InvalidRecord(String),
+    /// Records whose timestamps the topic's `message.timestamp.*` configs refuse (each
+    /// listed), or a batch of the wrong timestamp type (`message`, no records).
+    InvalidTimestamp { message: Option<String>, records: Vec<RecordError> },
+    /// A manual replica assignment that does not fit the one broker (id 0) or itself.
+    InvalidReplicaAssignment(String),
     OffsetOutOfRange { topic: String, partition: i32, offset: i64 },
     UnsupportedCompression(String),
     /// The consumer group has no member with this id (it left, or was removed after a
@@ -128,6 +141,8 @@ impl Error {
             Error::InvalidConfig(_) => 40,
             Error::MessageTooLarge { .. } | Error::RecordsTooLarge { .. } => 10,
             Error::InvalidRecord(_) => 87,
+            Error::InvalidTimestamp { .. } => 32,
+            Error::InvalidReplicaAssignment(_) => 39,
             Error::OffsetOutOfRange { .. } => 1,
             Error::UnsupportedCompression(_) => 76,
             Error::UnknownMemberId { .. } => 25,
@@ -335,6 +350,9 @@ impl std::fmt::Display for Error {
                 "The request included a message larger than the max message size the server will accept: a compressed record batch expands to more than {max} bytes (64 times max.message.bytes, at most 1 GiB)"
             ),
             Error::InvalidRecord(msg) => write!(f, "{msg}"),
+            Error::InvalidTimestamp { message: Some(msg), .. } => write!(f, "{msg}"),
+            Error::InvalidTimestamp { message: None, .. } => write!(f, "One or more records have been rejected due to invalid timestamp"),
+            Error::InvalidReplicaAssignment(msg) => write!(f, "{msg}"),
             Error::OffsetOutOfRange { topic, partition, offset } => write!(
                 f,
                 "offset {offset} is out of range for topic \"{topic}\" partition {partition}"

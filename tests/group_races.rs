@@ -24,7 +24,7 @@ fn counts() -> samsa::group::TopicCounts {
 }
 
 fn offset(o: i64, by: &str) -> Vec<(String, i32, Committed)> {
-    vec![("t".into(), 0, Committed { offset: o, metadata: Some(by.into()) })]
+    vec![("t".into(), 0, Committed { offset: o, metadata: Some(by.into()), leader_epoch: None })]
 }
 
 #[test]

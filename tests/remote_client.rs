@@ -45,7 +45,7 @@ fn a_second_process_works_through_the_owner() {
     let created = rt
         .block_on(remote.run({
             let i = inner.clone();
-            async move { i.create_topics(vec![NewTopic { name: "rides".into(), partitions: 2, replication_factor: -1, configs: vec![] }], false).await }
+            async move { i.create_topics(vec![NewTopic { name: "rides".into(), partitions: 2, replication_factor: -1, ..NewTopic::default() }], false).await }
         }))
         .unwrap();
     assert!(created[0].is_ok());

@@ -34,7 +34,7 @@ fn start(remote: &RemoteBroker, pid: i64, epoch: i16, ks: std::ops::Range<usize>
             let bytes = batch(pid, epoch, k);
             let parts = vec![("p".to_string(), 0, 0..bytes.len())];
             let answer = match inner.produce(parts, &bytes).await {
-                Ok(mut outcomes) => outcomes.remove(0).map(|(base, _)| base).map_err(|e| e.kind().to_string()),
+                Ok(mut outcomes) => outcomes.remove(0).map(|(base, _, _)| base).map_err(|e| e.kind().to_string()),
                 Err(e) => Err(e.kind().to_string()),
             };
             let _ = answers.send((k, answer));

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::wire::{name, start, Client};
+use common::wire::{name, serve, Client};
 use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
 use kafka_protocol::messages::DescribeLogDirsRequest;
 use samsa::broker::{BrokerConfig, PartitionAppend};
@@ -12,7 +12,8 @@ use samsa::log::{Compression, Record};
 
 #[test]
 fn every_partition_size_and_the_disk_totals() {
-    let (_dir, broker, listener) = start(BrokerConfig::default());
+    let served = serve(BrokerConfig::default());
+    let (broker, listener) = (&served.broker, &served.listener);
     broker.create_topic("rides", 2, -1, &[], false).unwrap();
     broker.create_topic("maps", 1, -1, &[], false).unwrap();
     let value = vec![b'x'; 5000];
@@ -21,7 +22,7 @@ fn every_partition_size_and_the_disk_totals() {
     let mut client = Client::connect(&listener);
 
     for version in 1..=4 {
-        let resp = client.send(&DescribeLogDirsRequest::default().with_topics(None), version);
+        let resp = client.call(&DescribeLogDirsRequest::default().with_topics(None), version);
         assert_eq!(resp.error_code, 0);
         assert_eq!(resp.results.len(), 1, "one log directory");
         let dir = &resp.results[0];
@@ -44,7 +45,7 @@ fn every_partition_size_and_the_disk_totals() {
         DescribableLogDirTopic::default().with_topic(name("rides")).with_partitions(vec![1]),
         DescribableLogDirTopic::default().with_topic(name("nope")).with_partitions(vec![0]),
     ];
-    let resp = client.send(&DescribeLogDirsRequest::default().with_topics(Some(asked)), 4);
+    let resp = client.call(&DescribeLogDirsRequest::default().with_topics(Some(asked)), 4);
     let topics = &resp.results[0].topics;
     assert_eq!(topics.len(), 1);
     assert_eq!((topics[0].name.0.to_string(), topics[0].partitions.len(), topics[0].partitions[0].partition_index), ("rides".into(), 1, 1));

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::wire::{name, start, Client};
+use common::wire::{name, serve, Client};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, FetchRequest};
 use samsa::broker::{BrokerConfig, PartitionAppend};
@@ -18,7 +18,8 @@ fn fetch(topic: &str, id: uuid::Uuid, partitions: &[i32]) -> FetchTopic {
 
 #[test]
 fn fetches_by_topic_id_from_v13_to_v17() {
-    let (_dir, broker, listener) = start(BrokerConfig::default());
+    let served = serve(BrokerConfig::default());
+    let (broker, listener) = (&served.broker, &served.listener);
     broker.create_topic("rides", 2, -1, &[], false).unwrap();
     let records = [Record { timestamp: 1, key: Some(b"rider-1"), value: Some(b"52.52,13.40"), headers: &[] }];
     let append = PartitionAppend { topic: "rides", partition: 1, records: records.to_vec(), producer: None };
@@ -26,7 +27,7 @@ fn fetches_by_topic_id_from_v13_to_v17() {
     let id = uuid::Uuid::from_bytes(broker.topic("rides").unwrap().id);
     let mut client = Client::connect(&listener);
 
-    let versions = client.send(&ApiVersionsRequest::default(), 3);
+    let versions = client.call(&ApiVersionsRequest::default(), 3);
     let served = versions.api_keys.iter().find(|k| k.api_key == ApiKey::Fetch as i16).unwrap();
     assert_eq!((served.min_version, served.max_version), (4, 17), "Kafka 4.0's range");
 
@@ -36,7 +37,7 @@ fn fetches_by_topic_id_from_v13_to_v17() {
             .with_max_wait_ms(0)
             .with_max_bytes(1 << 20)
             .with_topics(vec![fetch("", id, &[0, 1]), fetch("", unknown, &[0])]);
-        let resp = client.send(&req, version);
+        let resp = client.call(&req, version);
         assert_eq!(resp.error_code, 0, "v{version}");
         assert_eq!(resp.responses.len(), 2);
         let known = &resp.responses[0];
@@ -52,6 +53,6 @@ fn fetches_by_topic_id_from_v13_to_v17() {
     }
 
     // v12 and before: by name, as before.
-    let resp = client.send(&FetchRequest::default().with_max_wait_ms(0).with_topics(vec![fetch("rides", uuid::Uuid::nil(), &[1])]), 12);
+    let resp = client.call(&FetchRequest::default().with_max_wait_ms(0).with_topics(vec![fetch("rides", uuid::Uuid::nil(), &[1])]), 12);
     assert_eq!((resp.responses[0].partitions[0].error_code, resp.responses[0].partitions[0].high_watermark), (0, 1));
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::wire::{name, start, Client};
+use common::wire::{name, serve, Client};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{CreateTopicsRequest, MetadataRequest};
@@ -11,19 +11,20 @@ use samsa::broker::BrokerConfig;
 
 #[test]
 fn internal_topic_names_are_never_created() {
-    let (_dir, broker, listener) = start(BrokerConfig::default());
+    let served = serve(BrokerConfig::default());
+    let (broker, listener) = (&served.broker, &served.listener);
     let mut c = Client::connect(&listener);
     for topic in ["__consumer_offsets", "__transaction_state"] {
         let create = CreateTopicsRequest::default()
             .with_topics(vec![CreatableTopic::default().with_name(name(topic)).with_num_partitions(1).with_replication_factor(1)]);
-        let r = c.send(&create, 7);
+        let r = c.call(&create, 7);
         assert_eq!(r.topics[0].error_code, 42, "{topic}: INVALID_REQUEST");
         assert!(r.topics[0].error_message.as_ref().is_some_and(|m| m.contains("internal topic")));
 
         let metadata = MetadataRequest::default()
             .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(name(topic)))]))
             .with_allow_auto_topic_creation(true);
-        let m = c.send(&metadata, 12);
+        let m = c.call(&metadata, 12);
         assert_eq!((m.topics[0].error_code, m.topics[0].is_internal), (3, true), "{topic}");
     }
     assert!(broker.topic_names().unwrap().is_empty());

@@ -87,7 +87,7 @@ pub(super) fn tps(v: Vec<TopicPartition>) -> Vec<TopicPartitionJs> {
 }
 
 fn offsets(v: Vec<OffsetJs>) -> Vec<(String, i32, Committed)> {
-    v.into_iter().map(|o| (o.topic, o.partition, Committed { offset: o.offset as i64, metadata: o.metadata })).collect()
+    v.into_iter().map(|o| (o.topic, o.partition, Committed { offset: o.offset as i64, metadata: o.metadata, leader_epoch: None })).collect()
 }
 
 /// One consumer's membership in a group.

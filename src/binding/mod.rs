@@ -2,6 +2,7 @@
 //! called, results and errors are converted back. Disk work that may take long (opening,
 //! recovery, topic creation, fsync, close) runs off the JS thread.
 
+mod configs;
 mod error;
 mod fetched;
 mod group;
@@ -79,6 +80,8 @@ pub struct NewTopicJs {
     pub replication_factor: i32,
     pub config_names: Vec<String>,
     pub config_values: Vec<String>,
+    /// A manual replica assignment (partitions and replication factor then -1).
+    pub assignments: Option<Vec<configs::ReplicaAssignmentJs>>,
 }
 
 #[napi(object)]
@@ -86,13 +89,6 @@ pub struct PartitionOffsets {
     pub partition: i32,
     pub low: f64,
     pub high: f64,
-}
-
-#[napi(object)]
-pub struct ConfigEntry {
-    pub name: String,
-    pub value: String,
-    pub is_default: bool,
 }
 
 /// Opens (and recovers) the data directory `dir` on a worker thread, and serves it to the
@@ -185,6 +181,12 @@ fn new_topics(topics: Vec<NewTopicJs>) -> napi::Result<Vec<crate::broker::NewTop
                 partitions: t.num_partitions,
                 replication_factor: t.replication_factor,
                 configs: pairs(t.config_names, t.config_values)?,
+                assignments: t
+                    .assignments
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|a| crate::broker::assignment::ReplicaAssignment { partition: a.partition, replicas: a.replicas })
+                    .collect(),
             })
         })
         .collect()
@@ -264,9 +266,10 @@ impl NativeBroker {
         }
     }
 
+    /// `assignments`: a replica list per new partition, or null.
     #[napi]
-    pub async fn create_partitions(&self, name: String, count: i32, validate_only: bool) -> napi::Result<()> {
-        blocking(&self.inner, move |b| b.create_partitions(&name, count, validate_only)).await
+    pub async fn create_partitions(&self, name: String, count: i32, assignments: Option<Vec<Vec<i32>>>, validate_only: bool) -> napi::Result<()> {
+        blocking(&self.inner, move |b| b.create_partitions(&name, count, assignments.as_deref(), validate_only)).await
     }
 
     /// Appends a whole send in one call; see `produce.rs` for the layout and the result.
@@ -344,27 +347,33 @@ impl NativeBroker {
         Ok(low as f64)
     }
 
+    /// The configs of a topic (type 2) or the broker (type 4), as DescribeConfigs gives them.
     #[napi]
-    pub fn describe_configs(&self, topic: String) -> napi::Result<Vec<ConfigEntry>> {
-        Ok(self
-            .inner
-            .describe_configs(&topic)
-            .js()?
-            .into_iter()
-            .map(|e| ConfigEntry { name: e.name, value: e.value, is_default: e.is_default })
-            .collect())
+    pub fn describe_configs(
+        &self,
+        resource_type: i32,
+        name: String,
+        config_names: Option<Vec<String>>,
+        include_synonyms: bool,
+    ) -> napi::Result<Vec<configs::ConfigEntryJs>> {
+        let resource = configs::resource(resource_type, name).js()?;
+        let entries = self.inner.describe_configs(&resource, &configs::options(config_names, include_synonyms)).js()?;
+        Ok(entries.into_iter().map(Into::into).collect())
     }
 
+    /// Kafka's AlterConfigs: the entries replace the resource's configs.
     #[napi]
     pub async fn alter_configs(
         &self,
-        topic: String,
+        resource_type: i32,
+        name: String,
         config_names: Vec<String>,
         config_values: Vec<String>,
         validate_only: bool,
     ) -> napi::Result<()> {
-        let entries = pairs(config_names, config_values)?;
-        blocking(&self.inner, move |b| b.alter_configs(&topic, &entries, validate_only)).await
+        let resource = configs::resource(resource_type, name).js()?;
+        let entries: Vec<(String, Option<String>)> = pairs(config_names, config_values)?.into_iter().map(|(n, v)| (n, Some(v))).collect();
+        blocking(&self.inner, move |b| b.alter_configs(&resource, &entries, validate_only)).await
     }
 
     /// Records from `offset` on, up to about `max_bytes` of batches, decoded into one

@@ -10,8 +10,8 @@
 //! index, partition, base sequence for every partition of the send.
 //!
 //! The result has one row of `RESULT_FIELDS` numbers per topic-partition: topic index,
-//! partition, base offset, log start offset, and the index of its error in `errors`
-//! (-1 when it was stored).
+//! partition, base offset, log start offset, the index of its error in `errors` (-1 when
+//! it was stored), and the time a LogAppendTime topic stamped on it (-1 for CreateTime).
 
 use napi_derive::napi;
 
@@ -142,7 +142,7 @@ pub fn produce(
     let compression = Compression::from_id(compression).js()?;
     with_groups(topics, data, meta, timestamps, producer, sequences, |indexes, groups| {
         let results = broker.append_all(groups, compression).js()?;
-        Ok(result_rows(indexes, groups.iter().map(|g| g.partition), results.into_iter().map(|r| r.map(|r| (r.base_offset, r.log_start_offset)))))
+        Ok(result_rows(indexes, groups.iter().map(|g| g.partition), results.into_iter().map(|r| r.map(|r| (r.base_offset, r.log_start_offset, r.log_append_time_ms)))))
     })
 }
 
@@ -150,19 +150,19 @@ pub fn produce(
 pub fn result_rows(
     indexes: &[usize],
     partitions: impl Iterator<Item = i32>,
-    outcomes: impl Iterator<Item = crate::Result<(i64, i64)>>,
+    outcomes: impl Iterator<Item = crate::Result<(i64, i64, i64)>>,
 ) -> ProduceResult {
-    let mut rows = Vec::with_capacity(indexes.len() * 5);
+    let mut rows = Vec::with_capacity(indexes.len() * 6);
     let mut errors = Vec::new();
     for ((partition, r), topic_index) in partitions.zip(outcomes).zip(indexes) {
-        let (base, low, error) = match r {
-            Ok((base, low)) => (base as f64, low as f64, -1.0),
+        let (base, low, error, appended_at) = match r {
+            Ok((base, low, appended_at)) => (base as f64, low as f64, -1.0, appended_at as f64),
             Err(e) => {
                 errors.push(to_js(e).reason);
-                (-1.0, -1.0, (errors.len() - 1) as f64)
+                (-1.0, -1.0, (errors.len() - 1) as f64, -1.0)
             }
         };
-        rows.extend_from_slice(&[*topic_index as f64, partition as f64, base, low, error]);
+        rows.extend_from_slice(&[*topic_index as f64, partition as f64, base, low, error, appended_at]);
     }
     ProduceResult { rows, errors }
 }

@@ -13,7 +13,7 @@ use super::error::{invalid_arg, to_js, IntoJs};
 use super::group::{pairs, tps, BeatResult, GroupJs, MemberJs, OffsetJs, PollResult, TopicPartitionJs};
 use super::produce::{result_rows, with_groups, ProduceResult};
 use super::fetched::{decode_fetch, Read};
-use super::{AppendWatcher, ConfigEntry, FetchResult, ListenAddress, ListenOptions, NewTopicJs, PartitionOffsets, VerifyReport};
+use super::{configs, AppendWatcher, FetchResult, ListenAddress, ListenOptions, NewTopicJs, PartitionOffsets, VerifyReport};
 use crate::error::Error;
 use crate::group::Strategy;
 use crate::log::batch::encode_batches;
@@ -162,7 +162,7 @@ impl RemoteBroker {
         validate_only: bool,
     ) -> napi::Result<()> {
         let configs = super::pairs(config_names, config_values)?;
-        let spec = crate::broker::NewTopic { name, partitions: num_partitions, replication_factor, configs };
+        let spec = crate::broker::NewTopic { name, partitions: num_partitions, replication_factor, configs, assignments: Vec::new() };
         let i = self.inner();
         self.run(async move { i.create_topics(vec![spec], validate_only).await?.pop().unwrap_or(Ok(())) }).await
     }
@@ -182,9 +182,9 @@ impl RemoteBroker {
     }
 
     #[napi]
-    pub async fn create_partitions(&self, name: String, count: i32, validate_only: bool) -> napi::Result<()> {
+    pub async fn create_partitions(&self, name: String, count: i32, assignments: Option<Vec<Vec<i32>>>, validate_only: bool) -> napi::Result<()> {
         let i = self.inner();
-        self.run(async move { i.create_partitions(&name, count, validate_only).await }).await
+        self.run(async move { i.create_partitions(&name, count, assignments, validate_only).await }).await
     }
 
     /// A send, in the local broker's layout (src/binding/produce.rs), encoded here as
@@ -287,23 +287,33 @@ impl RemoteBroker {
     }
 
     #[napi]
-    pub async fn describe_configs(&self, topic: String) -> napi::Result<Vec<ConfigEntry>> {
+    pub async fn describe_configs(
+        &self,
+        resource_type: i32,
+        name: String,
+        config_names: Option<Vec<String>>,
+        include_synonyms: bool,
+    ) -> napi::Result<Vec<configs::ConfigEntryJs>> {
+        let resource = configs::resource(resource_type, name).js()?;
+        let opts = configs::options(config_names, include_synonyms);
         let i = self.inner();
-        let entries = self.run(async move { i.describe_configs(&topic).await }).await?;
-        Ok(entries.into_iter().map(|(name, value, is_default)| ConfigEntry { name, value, is_default }).collect())
+        let entries = self.run(async move { i.describe_configs(&resource, &opts).await }).await?;
+        Ok(entries.into_iter().map(Into::into).collect())
     }
 
     #[napi]
     pub async fn alter_configs(
         &self,
-        topic: String,
+        resource_type: i32,
+        name: String,
         config_names: Vec<String>,
         config_values: Vec<String>,
         validate_only: bool,
     ) -> napi::Result<()> {
+        let resource = configs::resource(resource_type, name).js()?;
         let entries = super::pairs(config_names, config_values)?;
         let i = self.inner();
-        self.run(async move { i.alter_configs(&topic, entries, validate_only).await }).await
+        self.run(async move { i.alter_configs(&resource, entries, validate_only).await }).await
     }
 
     /// What was fetched ahead at `offset` for `reader` (each consumer has its own), or null

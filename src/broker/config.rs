@@ -1,6 +1,4 @@
-//! Broker settings and Kafka-named topic configs.
-
-use std::collections::BTreeMap;
+//! Broker settings, the shapes configs are described in, and Kafka's topic name rules.
 
 use crate::error::{Error, Result};
 use crate::log::LogConfig;
@@ -36,91 +34,140 @@ impl Default for BrokerConfig {
     }
 }
 
-/// One topic config as DescribeConfigs reports it.
+/// Kafka's config sources (DescribeConfigs' `config_source`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// A topic's own override (Kafka's TOPIC_CONFIG, shown as DYNAMIC_TOPIC_CONFIG).
+    Topic = 1,
+    /// Set with AlterConfigs for this broker.
+    DynamicBroker = 2,
+    /// Set with AlterConfigs for every broker (resource name "").
+    DynamicDefaultBroker = 3,
+    /// A setting samsa was opened with (Kafka's server.properties).
+    StaticBroker = 4,
+    Default = 5,
+}
+
+impl ConfigSource {
+    /// The source for a Kafka id (unknown ids as DEFAULT_CONFIG).
+    pub fn from_kafka(id: i8) -> Self {
+        match id {
+            1 => ConfigSource::Topic,
+            2 => ConfigSource::DynamicBroker,
+            3 => ConfigSource::DynamicDefaultBroker,
+            4 => ConfigSource::StaticBroker,
+            _ => ConfigSource::Default,
+        }
+    }
+}
+
+/// Kafka's config types (DescribeConfigs v3+ `config_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigType {
+    Unknown = 0,
+    Boolean = 1,
+    String = 2,
+    Int = 3,
+    Short = 4,
+    Long = 5,
+    Double = 6,
+    List = 7,
+    Class = 8,
+    Password = 9,
+}
+
+impl ConfigType {
+    pub fn from_kafka(id: i8) -> Self {
+        use ConfigType::*;
+        [Unknown, Boolean, String, Int, Short, Long, Double, List, Class, Password].get(id.max(0) as usize).copied().unwrap_or(Unknown)
+    }
+}
+
+/// Where else a config's value is set, in the order Kafka looks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigSynonym {
+    pub name: String,
+    pub value: Option<String>,
+    pub source: ConfigSource,
+}
+
+/// One config as DescribeConfigs reports it, through either door.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigEntry {
     pub name: String,
-    pub value: String,
-    pub is_default: bool,
+    /// None for sensitive values (and Kafka's configs without a value).
+    pub value: Option<String>,
+    pub source: ConfigSource,
+    pub read_only: bool,
+    pub sensitive: bool,
+    pub kind: ConfigType,
+    pub documentation: Option<String>,
+    /// Empty unless asked for.
+    pub synonyms: Vec<ConfigSynonym>,
 }
 
-/// The topic configs samsa understands, by Kafka's names.
-pub const TOPIC_CONFIGS: &[&str] = &[
-    "cleanup.policy",
-    "index.interval.bytes",
-    "max.message.bytes",
-    "retention.bytes",
-    "retention.ms",
-    "segment.bytes",
-    "segment.index.bytes",
-    "segment.ms",
-];
+/// What DescribeConfigs asks for besides the resource.
+#[derive(Clone, Debug, Default)]
+pub struct DescribeOptions {
+    /// The configs wanted; None or empty: all.
+    pub keys: Option<Vec<String>>,
+    pub synonyms: bool,
+    pub documentation: bool,
+}
 
-fn parse_long(name: &str, value: &str, min: i64) -> Result<i64> {
-    let v: i64 = value
-        .trim()
-        .parse()
-        .map_err(|_| Error::InvalidConfig(format!("Invalid value {value} for configuration {name}: not a number")))?;
-    if v < min {
-        return Err(Error::InvalidConfig(format!(
-            "Invalid value {value} for configuration {name}: value must be at least {min}"
-        )));
+impl DescribeOptions {
+    pub fn wants(&self, name: &str) -> bool {
+        self.keys.as_ref().is_none_or(|k| k.is_empty() || k.iter().any(|n| n == name))
     }
-    Ok(v)
 }
 
-/// Checks Kafka-named overrides and applies them over `defaults`.
-pub fn resolve(defaults: &LogConfig, overrides: &BTreeMap<String, String>) -> Result<LogConfig> {
-    let mut c = *defaults;
-    for (name, value) in overrides {
-        match name.as_str() {
-            "cleanup.policy" => {
-                if value.trim() != "delete" {
-                    return Err(Error::InvalidConfig(format!(
-                        "cleanup.policy={value} is not supported: samsa deletes old segments by retention (cleanup.policy=delete) and does not compact logs yet"
-                    )));
-                }
-            }
-            "index.interval.bytes" => c.segment.index_interval_bytes = parse_long(name, value, 0)? as u64,
-            "max.message.bytes" => c.max_message_bytes = parse_long(name, value, 0)?.min(i32::MAX as i64) as usize,
-            "retention.bytes" => c.retention_bytes = parse_long(name, value, i64::MIN)?,
-            "retention.ms" => c.retention_ms = parse_long(name, value, -1)?,
-            "segment.bytes" => c.segment_bytes = parse_long(name, value, 14)? as u64,
-            "segment.index.bytes" => c.segment.max_index_bytes = parse_long(name, value, 12)? as usize,
-            "segment.ms" => c.segment_ms = parse_long(name, value, 1)?,
-            other => {
-                return Err(Error::InvalidConfig(format!(
-                    "Unknown topic config name: {other} (samsa supports {})",
-                    TOPIC_CONFIGS.join(", ")
-                )))
-            }
+/// The resource a config request is about (Kafka's resource types 2 and 4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigResource {
+    Topic(String),
+    /// "0" (this broker) or "" (the cluster-wide defaults).
+    Broker(String),
+}
+
+impl ConfigResource {
+    pub const TOPIC: i8 = 2;
+    pub const BROKER: i8 = 4;
+
+    /// A resource by Kafka's type id; BROKER_LOGGER (8) and others have no configs here.
+    pub fn from_kafka(kind: i8, name: &str) -> Result<Self> {
+        match kind {
+            Self::TOPIC => Ok(ConfigResource::Topic(name.to_string())),
+            Self::BROKER => Ok(ConfigResource::Broker(name.to_string())),
+            other => Err(Error::InvalidRequest(format!(
+                "samsa has no configs for resource type {other}: it describes and alters topics (2) and the broker (4)"
+            ))),
         }
     }
-    Ok(c)
 }
 
-/// Every supported topic config with its effective value.
-pub fn describe(defaults: &LogConfig, overrides: &BTreeMap<String, String>) -> Vec<ConfigEntry> {
-    let d = defaults;
-    TOPIC_CONFIGS
-        .iter()
-        .map(|&name| {
-            let default = match name {
-                "cleanup.policy" => "delete".to_string(),
-                "index.interval.bytes" => d.segment.index_interval_bytes.to_string(),
-                "max.message.bytes" => d.max_message_bytes.to_string(),
-                "retention.bytes" => d.retention_bytes.to_string(),
-                "retention.ms" => d.retention_ms.to_string(),
-                "segment.bytes" => d.segment_bytes.to_string(),
-                "segment.index.bytes" => d.segment.max_index_bytes.to_string(),
-                _ => d.segment_ms.to_string(),
-            };
-            match overrides.get(name) {
-                Some(v) => ConfigEntry { name: name.into(), value: v.clone(), is_default: false },
-                None => ConfigEntry { name: name.into(), value: default, is_default: true },
-            }
-        })
-        .collect()
+/// One change of Kafka's IncrementalAlterConfigs.
+#[derive(Clone, Debug)]
+pub enum ConfigOp {
+    Set(String),
+    Delete,
+    /// Adds items to a LIST config.
+    Append(String),
+    /// Removes items from a LIST config.
+    Subtract(String),
+}
+
+impl ConfigOp {
+    /// Kafka's operation ids: SET 0, DELETE 1, APPEND 2, SUBTRACT 3.
+    pub fn from_kafka(op: i8, value: Option<String>) -> Result<Self> {
+        let value = || value.clone().ok_or_else(|| Error::InvalidRequest("Null value not supported for a config to set, append or subtract".into()));
+        match op {
+            0 => Ok(ConfigOp::Set(value()?)),
+            1 => Ok(ConfigOp::Delete),
+            2 => Ok(ConfigOp::Append(value()?)),
+            3 => Ok(ConfigOp::Subtract(value()?)),
+            other => Err(Error::InvalidRequest(format!("unknown config operation {other}"))),
+        }
+    }
 }
 
 /// The topics Kafka keeps for itself (its group coordinator's offsets, its transaction and
@@ -173,22 +220,5 @@ mod tests {
         for bad in ["", ".", "..", "has space", "slash/no", "ünï", &"x".repeat(250)] {
             assert_eq!(validate_topic_name(bad).unwrap_err().code(), 17, "{bad}");
         }
-    }
-
-    #[test]
-    fn overrides_apply_and_unknown_names_are_refused() {
-        let mut o = BTreeMap::new();
-        o.insert("retention.ms".to_string(), "3600000".to_string());
-        o.insert("segment.bytes".to_string(), "1048576".to_string());
-        let c = resolve(&LogConfig::default(), &o).unwrap();
-        assert_eq!(c.retention_ms, 3_600_000);
-        assert_eq!(c.segment_bytes, 1 << 20);
-        o.insert("no.such".to_string(), "1".to_string());
-        assert_eq!(resolve(&LogConfig::default(), &o).unwrap_err().code(), 40);
-        let mut bad = BTreeMap::new();
-        bad.insert("retention.ms".to_string(), "soon".to_string());
-        assert!(resolve(&LogConfig::default(), &bad).is_err());
-        let d = describe(&LogConfig::default(), &BTreeMap::new());
-        assert!(d.iter().all(|e| e.is_default));
     }
 }

@@ -2,21 +2,18 @@
 //! logs. Appends are synchronous writes to the OS; durability beyond that (fsync) is
 //! group-committed by [`sync::Syncer`] on its own thread.
 
+pub mod assignment;
+pub mod broker_configs;
 pub mod config;
+mod configure;
 mod data_dir;
 pub use data_dir::describe_process;
 mod producer_ids;
 mod requests;
 mod sync;
+pub mod topic_configs;
 
 pub use requests::{FetchPartition, FetchedPartition, ListedOffset, TopicMetadata, EARLIEST, LATEST, MAX_TIMESTAMP};
-
-/// One change of Kafka's IncrementalAlterConfigs.
-#[derive(Clone, Debug)]
-pub enum ConfigOp {
-    Set(String),
-    Delete,
-}
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -31,7 +28,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::clock::now_ms;
 use crate::clock::SystemClock;
 use crate::durability::Durability;
-pub use config::{BrokerConfig, ConfigEntry};
+pub use config::{BrokerConfig, ConfigEntry, ConfigOp, ConfigResource, ConfigSource, ConfigSynonym, ConfigType, DescribeOptions};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::group::{Committed, GroupCoordinator, TopicCounts};
@@ -148,13 +145,17 @@ pub struct PartitionAppend<'a> {
 }
 
 /// A topic to create (Kafka's CreateTopics entry).
+#[derive(Clone, Debug, Default)]
 pub struct NewTopic {
     pub name: String,
-    /// -1: the broker's default.
+    /// -1: the broker's default, or the assignment's count.
     pub partitions: i32,
     /// -1 or 1: there is one broker.
     pub replication_factor: i32,
     pub configs: Vec<(String, String)>,
+    /// A manual replica assignment (empty: none); partitions and replication factor
+    /// must then be -1.
+    pub assignments: Vec<assignment::ReplicaAssignment>,
 }
 
 /// The low and high watermarks of a partition.
@@ -203,6 +204,8 @@ pub struct Broker {
     /// Test hook: appends to these partitions fail with EIO this many more times.
     append_faults: Mutex<BTreeMap<(String, i32), u32>>,
     any_append_faults: AtomicBool,
+    /// Kafka's dynamic broker configs as AlterConfigs set them: kept and described only.
+    dynamic_configs: Mutex<broker_configs::DynamicConfigs>,
 }
 
 impl Broker {
@@ -228,7 +231,9 @@ impl Broker {
         let topics = load_topics(&dir.join(TOPICS_DIR), &config.log, &options)?;
         let groups = GroupCoordinator::open(&dir.join("groups"), config.fsync, Arc::clone(&durability), Arc::new(SystemClock))?;
         let producer_ids = producer_ids::ProducerIds::open(&dir)?;
+        let dynamic_configs = Mutex::new(broker_configs::DynamicConfigs::load(&dir)?);
         let broker = Arc::new(Broker {
+            dynamic_configs,
             cluster_id,
             groups,
             topics_version: AtomicU64::new(0),
@@ -340,7 +345,7 @@ impl Broker {
     }
 
     fn log_config(&self, overrides: &BTreeMap<String, String>) -> Result<LogConfig> {
-        config::resolve(&self.config.log, overrides)
+        topic_configs::resolve(&self.config.log, overrides)
     }
 
     fn log_options(&self, clean: bool) -> plog::OpenOptions {
@@ -350,11 +355,16 @@ impl Broker {
     /// Writes a topic's metadata: atomically, and durably when the broker fsyncs.
     fn save_meta(&self, dir: &Path, meta: &TopicMeta) -> Result<()> {
         let json = serde_json::to_vec_pretty(meta).map_err(|e| Error::io("encoding topic metadata", std::io::Error::other(e)))?;
-        let path = dir.join(TOPIC_META);
+        self.write_file(&dir.join(TOPIC_META), &json)
+    }
+
+    /// Replaces a small file of the data directory (owner-only): atomically, and durably
+    /// when the broker fsyncs.
+    fn write_file(&self, path: &Path, bytes: &[u8]) -> Result<()> {
         if self.config.fsync {
-            self.durability.write_atomic(&path, &json)
+            self.durability.write_atomic(path, bytes)
         } else {
-            fsutil::replace(&path, &json, false)
+            fsutil::replace(path, bytes, false)
         }
     }
 
@@ -375,7 +385,7 @@ impl Broker {
         configs: &[(String, String)],
         validate_only: bool,
     ) -> Result<()> {
-        let spec = NewTopic { name: name.to_string(), partitions: num_partitions, replication_factor, configs: configs.to_vec() };
+        let spec = NewTopic { name: name.to_string(), partitions: num_partitions, replication_factor, configs: configs.to_vec(), assignments: Vec::new() };
         self.create_topics(std::slice::from_ref(&spec), validate_only).pop().unwrap_or(Ok(()))
     }
 
@@ -401,10 +411,26 @@ impl Broker {
         results
     }
 
+    /// The partitions a topic gets when created from `spec` (for answers to a CreateTopics
+    /// that only validates).
+    pub fn partitions_for(&self, spec: &NewTopic) -> i32 {
+        match (spec.assignments.len(), spec.partitions) {
+            (0, -1) => self.config.default_num_partitions,
+            (0, n) => n,
+            (n, _) => n as i32,
+        }
+    }
+
     fn create_one(&self, spec: &NewTopic, validate_only: bool) -> Result<()> {
         let name = spec.name.as_str();
         config::check_creatable(name)?;
-        let partitions = if spec.partitions == -1 { self.config.default_num_partitions } else { spec.partitions };
+        if read(&self.topics).contains_key(name) {
+            return Err(Error::TopicAlreadyExists(name.to_string()));
+        }
+        if !spec.assignments.is_empty() {
+            assignment::check_new_topic(&spec.assignments, spec.partitions, spec.replication_factor)?;
+        }
+        let partitions = self.partitions_for(spec);
         if partitions < 1 {
             return Err(Error::InvalidPartitions(format!("Number of partitions must be at least 1, got {}", spec.partitions)));
         }
@@ -413,7 +439,7 @@ impl Broker {
                 "Number of partitions {partitions} is more than samsa allows ({MAX_PARTITIONS})"
             )));
         }
-        if spec.replication_factor != -1 && spec.replication_factor != 1 {
+        if spec.assignments.is_empty() && spec.replication_factor != -1 && spec.replication_factor != 1 {
             return Err(Error::InvalidReplicationFactor(format!(
                 "Replication factor: {} larger than available brokers: 1 (samsa is a single, embedded broker)",
                 spec.replication_factor
@@ -469,17 +495,25 @@ impl Broker {
         Ok(())
     }
 
-    /// Grows a topic to `count` partitions (Kafka's CreatePartitions). The new partitions
-    /// and the metadata that names them appear together or not at all.
-    pub fn create_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<()> {
+    /// Grows a topic to `count` partitions (Kafka's CreatePartitions), with a replica list
+    /// per new partition when `assignments` are given. The new partitions and the metadata
+    /// that names them appear together or not at all.
+    pub fn create_partitions(&self, name: &str, count: i32, assignments: Option<&[Vec<i32>]>, validate_only: bool) -> Result<()> {
         self.check_writable()?;
         let topic = self.topic(name)?;
         let mut parts = write(&topic.partitions);
         let current = parts.len() as i32;
-        if count <= current {
+        if count == current {
+            return Err(Error::InvalidPartitions(format!("Topic already has {current} partition(s).")));
+        }
+        if count < current {
             return Err(Error::InvalidPartitions(format!(
-                "Topic \"{name}\" already has {current} partitions; the new count must be larger, got {count}"
+                "The topic {name} currently has {current} partition(s); {count} would not be an increase."
             )));
+        }
+        if let Some(assignments) = assignments {
+            // Every partition has one replica: the topic's replication factor is 1.
+            assignment::check_new_partitions(assignments, current, count, 1)?;
         }
         if count > MAX_PARTITIONS {
             return Err(Error::InvalidPartitions(format!("Number of partitions {count} is more than samsa allows ({MAX_PARTITIONS})")));
@@ -529,33 +563,43 @@ impl Broker {
     /// Appends one producer send to several partitions. Bad input (an unknown partition, a
     /// record too large) fails the whole send before anything is written. After that,
     /// each partition succeeds or fails on its own, as Kafka's per-partition produce
-    /// results do; encoding and compression run before any partition is locked.
+    /// results do (records whose timestamps the topic refuses fail their partition);
+    /// encoding and compression run before any partition is locked.
     pub fn append_all(&self, appends: &[PartitionAppend<'_>], compression: Compression) -> Result<Vec<Result<AppendResult>>> {
         self.check_writable()?;
+        let now = now_ms();
         let mut encoded = Vec::with_capacity(appends.len());
         let prepared = (|| {
             for a in appends {
                 let p = self.partition(a.topic, a.partition)?;
-                let max = p.log().config().max_message_bytes;
+                let config = *p.log().config();
                 let mut enc = self.take_scratch();
-                let r = enc.encode(&a.records, compression, max, a.producer);
-                encoded.push((p, enc));
-                r?;
+                let times = a.records.iter().enumerate().map(|(i, r)| (i as i32, i as i64, r.timestamp));
+                let r = match config.timestamps.check_all(times, now) {
+                    Err(refused) => Ok(Some(refused)),
+                    Ok(()) => enc.encode(&a.records, compression, config.max_message_bytes, a.producer).map(|()| None),
+                };
+                match r {
+                    Ok(refused) => encoded.push((p, enc, refused)),
+                    Err(e) => {
+                        encoded.push((p, enc, None));
+                        return Err(e);
+                    }
+                }
             }
             Ok(())
         })();
         if let Err(e) = prepared {
-            for (_, enc) in encoded {
+            for (_, enc, _) in encoded {
                 self.return_scratch(enc);
             }
             return Err(e);
         }
-        let now = now_ms();
         let mut results = Vec::with_capacity(encoded.len());
-        for ((p, mut enc), a) in encoded.into_iter().zip(appends) {
-            let r = match self.injected_append_fault(a.topic, a.partition) {
-                Some(e) => Err(e),
-                None => self.append_to(&p, &mut enc, now),
+        for ((p, mut enc, refused), a) in encoded.into_iter().zip(appends) {
+            let r = match (refused, self.injected_append_fault(a.topic, a.partition)) {
+                (Some(e), _) | (None, Some(e)) => Err(e),
+                (None, None) => self.append_to(&p, &mut enc, now),
             };
             results.push(r.map_err(|e| with_partition(e, a.topic, a.partition)));
             self.return_scratch(enc);
@@ -619,54 +663,6 @@ impl Broker {
         let part = self.partition(topic, partition)?;
         let low = part.log().delete_records_before(offset, now_ms());
         low.map_err(|e| with_partition(e, topic, partition))
-    }
-
-    pub fn describe_configs(&self, topic: &str) -> Result<Vec<ConfigEntry>> {
-        let topic = self.topic(topic)?;
-        let overrides = read(&topic.overrides);
-        Ok(config::describe(&self.config.log, &overrides))
-    }
-
-    /// Kafka's (non-incremental) AlterConfigs: the given entries replace every override.
-    pub fn alter_configs(&self, topic: &str, entries: &[(String, String)], validate_only: bool) -> Result<()> {
-        self.change_configs(topic, validate_only, |overrides| *overrides = entries.iter().cloned().collect())
-    }
-
-    /// Kafka's IncrementalAlterConfigs: sets or removes single overrides, keeping the rest.
-    pub fn incremental_alter_configs(&self, topic: &str, ops: &[(String, ConfigOp)], validate_only: bool) -> Result<()> {
-        self.change_configs(topic, validate_only, |overrides| {
-            for (name, op) in ops {
-                match op {
-                    ConfigOp::Set(v) => {
-                        overrides.insert(name.clone(), v.clone());
-                    }
-                    ConfigOp::Delete => {
-                        overrides.remove(name);
-                    }
-                }
-            }
-        })
-    }
-
-    /// Changes a topic's overrides under its lock: the new configs are checked, written,
-    /// then applied, so memory and disk agree and concurrent changes do not interleave.
-    fn change_configs(&self, topic: &str, validate_only: bool, change: impl FnOnce(&mut BTreeMap<String, String>)) -> Result<()> {
-        self.check_writable()?;
-        let topic = self.topic(topic)?;
-        let mut current = write(&topic.overrides);
-        let mut overrides = current.clone();
-        change(&mut overrides);
-        let log_config = self.log_config(&overrides)?;
-        if validate_only {
-            return Ok(());
-        }
-        self.save_meta(&topic.dir, &topic.meta(topic.partition_count(), overrides.clone()))?;
-        *current = overrides;
-        drop(current);
-        for p in topic.partitions() {
-            p.log().set_config(log_config);
-        }
-        Ok(())
     }
 
     /// One pass of background work: retention. Runs on its own thread every
@@ -885,7 +881,7 @@ fn load_topics(topics_dir: &Path, defaults: &LogConfig, options: &plog::OpenOpti
                 id
             }
         };
-        let log_config = config::resolve(defaults, &meta.configs)?;
+        let log_config = topic_configs::resolve(defaults, &meta.configs)?;
         let mut partitions = Vec::with_capacity(meta.partitions.max(0) as usize);
         for id in 0..meta.partitions {
             partitions.push(open_partition(&dir, id, log_config, options)?);

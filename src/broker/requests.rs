@@ -134,7 +134,7 @@ impl Broker {
         let missing: Vec<NewTopic> = names
             .iter()
             .filter(|n| self.topic(n).is_err() && super::config::check_creatable(n).is_ok())
-            .map(|n| NewTopic { name: n.clone(), partitions: -1, replication_factor: -1, configs: Vec::new() })
+            .map(|n| NewTopic { name: n.clone(), partitions: -1, replication_factor: -1, ..NewTopic::default() })
             .collect();
         if !missing.is_empty() && allow_auto_create && self.config.auto_create_topics {
             for (spec, r) in missing.iter().zip(self.create_topics(&missing, false)) {
@@ -180,11 +180,13 @@ impl Broker {
         Ok(out)
     }
 
-    /// The largest batch a topic's partitions accept (its `max.message.bytes`).
-    pub fn max_message_bytes(&self, topic: &str) -> Result<usize> {
+    /// Takes a client's batches for a topic (Kafka's produce validation): their format, the
+    /// topic's `max.message.bytes`, and each record's timestamp against its
+    /// `message.timestamp.*` configs at the broker's clock now.
+    pub fn client_batches(&self, topic: &str, bytes: Vec<u8>) -> Result<EncodedBatches> {
         let t = self.topic(topic)?;
-        let overrides = super::read(&t.overrides);
-        Ok(super::config::resolve(&self.config.log, &overrides)?.max_message_bytes)
+        let config = super::topic_configs::resolve(&self.config.log, &super::read(&t.overrides))?;
+        EncodedBatches::from_client_checked(bytes, config.max_message_bytes, config.timestamps, now_ms())
     }
 
     /// The topic with this id (Kafka 3.x+ requests name topics by UUID).

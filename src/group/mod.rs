@@ -183,7 +183,11 @@ pub type TopicCounts = BTreeMap<String, i32>;
 /// How long the first rebalance of an empty classic group waits for more members (Kafka's
 /// group.initial.rebalance.delay.ms is 3 s; a local broker's consumers start together
 /// faster than that).
-const CLASSIC_INITIAL_REBALANCE_DELAY_MS: i64 = 300;
+pub const CLASSIC_INITIAL_REBALANCE_DELAY_MS: i64 = 300;
+
+/// How often a KIP-848 member is told to heartbeat (Kafka's
+/// group.consumer.heartbeat.interval.ms is 5 s).
+pub const CONSUMER_HEARTBEAT_INTERVAL_MS: i32 = 3_000;
 
 /// The kinds of consumer group members.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -750,11 +754,11 @@ mod tests {
         assert_eq!(pa.assigned.len(), 2, "a keeps the partitions that do not move");
         // a may still commit what it is revoking, then releases.
         let tp = &pa.revoking[0];
-        c.commit("g", Some(&a), &[(tp.0.clone(), tp.1, Committed { offset: 3, metadata: None })]).unwrap();
+        c.commit("g", Some(&a), &[(tp.0.clone(), tp.1, Committed { offset: 3, metadata: None, leader_epoch: None })]).unwrap();
         c.release("g", &a, &pa.revoking).unwrap();
         assert_eq!(c.poll("g", &b, None).unwrap().assigned.len(), 2);
         // a lost the partition: its commit for it is now fenced.
-        let err = c.commit("g", Some(&a), &[(tp.0.clone(), tp.1, Committed { offset: 4, metadata: None })]).unwrap_err();
+        let err = c.commit("g", Some(&a), &[(tp.0.clone(), tp.1, Committed { offset: 4, metadata: None, leader_epoch: None })]).unwrap_err();
         assert_eq!(err.kind(), "ILLEGAL_GENERATION");
         assert_eq!(c.committed("g", &tp.0, tp.1).unwrap().offset, 3);
     }
@@ -774,7 +778,7 @@ mod tests {
         let pb = c.poll("g", &b, None).unwrap();
         assert_eq!(pb.assigned.len(), 2, "b takes over a's partition");
         assert_eq!(c.poll("g", &a, None).unwrap_err().kind(), "UNKNOWN_MEMBER_ID");
-        let err = c.commit("g", Some(&a), &[("t".into(), 0, Committed { offset: 1, metadata: None })]).unwrap_err();
+        let err = c.commit("g", Some(&a), &[("t".into(), 0, Committed { offset: 1, metadata: None, leader_epoch: None })]).unwrap_err();
         assert_eq!(err.kind(), "UNKNOWN_MEMBER_ID");
     }
 
@@ -819,7 +823,7 @@ mod tests {
         c.poll("g", &a, None).unwrap();
         c.leave("g", &a, &counts(2)).unwrap();
         assert_eq!(c.poll("g", &b, None).unwrap().assigned.len(), 2);
-        let off = [("t".to_string(), 0, Committed { offset: 0, metadata: None })];
+        let off = [("t".to_string(), 0, Committed { offset: 0, metadata: None, leader_epoch: None })];
         assert_eq!(c.commit("g", None, &off).unwrap_err().kind(), "NON_EMPTY_GROUP");
         c.leave("g", &b, &counts(2)).unwrap();
         c.commit("g", None, &off).unwrap();

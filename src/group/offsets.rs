@@ -22,6 +22,9 @@ const FILE: &str = "offsets.log";
 pub struct Committed {
     pub offset: i64,
     pub metadata: Option<String>,
+    /// The leader epoch the committer read the offset at (OffsetCommit v6+), returned by
+    /// OffsetFetch as committed.
+    pub leader_epoch: Option<i32>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -35,6 +38,9 @@ struct Line {
     o: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     m: Option<String>,
+    /// The committed leader epoch; lines written before it was kept have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    e: Option<i32>,
     /// A group deletion: forget every offset of `g`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     del: bool,
@@ -110,7 +116,7 @@ impl OffsetStore {
     pub fn commit(&mut self, group: &str, offsets: &[(String, i32, Committed)]) -> Result<()> {
         let mut out = Vec::new();
         for (t, p, c) in offsets {
-            let line = Line { g: group.to_string(), t: Some(t.clone()), p: *p, o: c.offset, m: c.metadata.clone(), del: false };
+            let line = Line { g: group.to_string(), t: Some(t.clone()), p: *p, o: c.offset, m: c.metadata.clone(), e: c.leader_epoch, del: false };
             serde_json::to_writer(&mut out, &line).map_err(|e| Error::io("encoding offsets", std::io::Error::other(e)))?;
             out.push(b'\n');
         }
@@ -127,7 +133,7 @@ impl OffsetStore {
         if !self.groups.contains_key(group) {
             return Ok(false);
         }
-        let line = Line { g: group.to_string(), t: None, p: 0, o: 0, m: None, del: true };
+        let line = Line { g: group.to_string(), t: None, p: 0, o: 0, m: None, e: None, del: true };
         let mut out = serde_json::to_vec(&line).map_err(|e| Error::io("encoding offsets", std::io::Error::other(e)))?;
         out.push(b'\n');
         self.write(&out)?;
@@ -199,7 +205,7 @@ impl OffsetStore {
         let mut out = Vec::new();
         for (g, offsets) in &self.groups {
             for ((t, p), c) in offsets {
-                let line = Line { g: g.clone(), t: Some(t.clone()), p: *p, o: c.offset, m: c.metadata.clone(), del: false };
+                let line = Line { g: g.clone(), t: Some(t.clone()), p: *p, o: c.offset, m: c.metadata.clone(), e: c.leader_epoch, del: false };
                 serde_json::to_writer(&mut out, &line).map_err(|e| Error::io("encoding offsets", std::io::Error::other(e)))?;
                 out.push(b'\n');
             }
@@ -227,7 +233,7 @@ fn apply(groups: &mut HashMap<String, GroupOffsets>, line: Line) {
     if line.del {
         groups.remove(&line.g);
     } else if let Some(t) = line.t {
-        groups.entry(line.g).or_default().insert((t, line.p), Committed { offset: line.o, metadata: line.m });
+        groups.entry(line.g).or_default().insert((t, line.p), Committed { offset: line.o, metadata: line.m, leader_epoch: line.e });
     }
 }
 
@@ -236,7 +242,7 @@ mod tests {
     use super::*;
 
     fn c(offset: i64) -> Committed {
-        Committed { offset, metadata: None }
+        Committed { offset, metadata: None, leader_epoch: None }
     }
 
     #[test]
@@ -252,6 +258,20 @@ mod tests {
         let s = OffsetStore::open(dir.path(), false, Arc::default()).unwrap();
         assert_eq!(s.committed("g", "t", 0), Some(&c(9)));
         assert_eq!(s.committed("g", "t", 1), Some(&c(7)));
+    }
+
+    #[test]
+    fn the_leader_epoch_is_kept_and_old_lines_load_without_one() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE), b"{\"g\":\"g\",\"t\":\"t\",\"p\":0,\"o\":1}\n").unwrap();
+        {
+            let mut s = OffsetStore::open(dir.path(), false, Arc::default()).unwrap();
+            assert_eq!(s.committed("g", "t", 0), Some(&c(1)));
+            s.commit("g", &[("t".into(), 1, Committed { leader_epoch: Some(4), ..c(2) })]).unwrap();
+        }
+        let s = OffsetStore::open(dir.path(), false, Arc::default()).unwrap();
+        assert_eq!(s.committed("g", "t", 1).unwrap().leader_epoch, Some(4));
+        assert_eq!(s.committed("g", "t", 0).unwrap().leader_epoch, None);
     }
 
     #[test]

@@ -12,15 +12,24 @@ use std::io::Read;
 
 use super::codec::{self, Capped};
 pub use super::codec::Compression;
-use crate::error::{Error, Result};
+use super::timestamps::{TimestampPolicy, TimestampType};
+use crate::error::{Error, RecordError, Result};
+
+/// The most bad records one produce lists (Kafka lists all): a compressed batch of
+/// millions of tiny records must not cost a message each.
+pub const MAX_RECORD_ERRORS: usize = 10_000;
 
 pub const MAGIC: i8 = 2;
 /// Bytes before `batchLength` ends: baseOffset and batchLength.
 pub const LOG_OVERHEAD: usize = 12;
 pub const HEADER_LEN: usize = 61;
-const CRC_OFFSET: usize = 17;
-const ATTRIBUTES_OFFSET: usize = 21;
+pub const CRC_OFFSET: usize = 17;
+pub const ATTRIBUTES_OFFSET: usize = 21;
+pub const MAX_TIMESTAMP_OFFSET: usize = 35;
 const COMPRESSION_MASK: i16 = 0x07;
+/// Attributes bit 3: the batch's timestamps are the broker's LogAppendTime (its max
+/// timestamp), not the producer's.
+pub const LOG_APPEND_TIME_FLAG: i16 = 0x08;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Header<'a> {
@@ -120,6 +129,10 @@ impl BatchHeader {
 
     pub fn compression(&self) -> i16 {
         self.attributes & COMPRESSION_MASK
+    }
+
+    pub fn is_log_append_time(&self) -> bool {
+        self.attributes & LOG_APPEND_TIME_FLAG != 0
     }
 
     /// The producer fields, for a batch an idempotent producer wrote (producer id >= 0).
@@ -451,12 +464,22 @@ impl EncodedBatches {
     /// consecutive sequences, each record whole. A compressed batch is checked as a stream
     /// and refused once it expands past [`decompressed_cap`] of `max_bytes`. They are
     /// stored byte for byte, compressed or not; only their base offsets change when they
-    /// are written.
+    /// are written. Timestamps are not checked (see [`EncodedBatches::from_client_checked`]).
     pub fn from_client(bytes: Vec<u8>, max_bytes: usize) -> Result<Self> {
+        let any_time = TimestampPolicy { before_max_ms: i64::MAX, after_max_ms: i64::MAX, ..TimestampPolicy::default() };
+        Self::from_client_checked(bytes, max_bytes, any_time, 0)
+    }
+
+    /// [`EncodedBatches::from_client`], with each record's timestamp checked against a
+    /// topic's policy at `now`, as Kafka's validation does: any bad record fails the whole
+    /// request for the partition, listing each bad record (the first
+    /// [`MAX_RECORD_ERRORS`]).
+    pub fn from_client_checked(bytes: Vec<u8>, max_bytes: usize, timestamps: TimestampPolicy, now: i64) -> Result<Self> {
         let mut infos = Vec::new();
         let cap = decompressed_cap(max_bytes);
         let mut pos = 0;
         let mut relative = 0i64;
+        let mut bad_times = Vec::new();
         while pos < bytes.len() {
             let h = verify(&bytes[pos..]).map_err(|e| match e {
                 Invalid::Truncated => Error::CorruptRequest("a record batch in the request is incomplete".into()),
@@ -474,14 +497,25 @@ impl EncodedBatches {
                     h.record_count, h.last_offset_delta
                 )));
             }
+            if h.is_log_append_time() && timestamps.kind == TimestampType::CreateTime {
+                return Err(Error::InvalidTimestamp {
+                    message: Some("Invalid timestamp type in a record batch: the topic's message.timestamp.type is CreateTime; a producer must not set LogAppendTime".into()),
+                    records: Vec::new(),
+                });
+            }
             // Every record must decode (after decompression) with its offset in sequence,
             // as Kafka's validation requires: a batch whose CRC is right but whose records
             // are not would be stored and then break every reader of the partition.
             let mut expected = h.base_offset;
             let mut decoded = 0i64;
-            check_client_records(&h, &bytes[pos..pos + h.total_size()], cap, |offset| {
+            check_client_records(&h, &bytes[pos..pos + h.total_size()], cap, |offset, timestamp| {
                 if offset == expected {
                     expected += 1;
+                }
+                if bad_times.len() < MAX_RECORD_ERRORS {
+                    if let Some(message) = timestamps.check(timestamp, offset, now) {
+                        bad_times.push(RecordError { batch_index: decoded as i32, message });
+                    }
                 }
                 decoded += 1;
             })?;
@@ -508,6 +542,9 @@ impl EncodedBatches {
         }
         if infos.is_empty() {
             return Err(Error::InvalidRecord("a produce request for a partition carried no record batch".into()));
+        }
+        if !bad_times.is_empty() {
+            return Err(Error::InvalidTimestamp { message: None, records: bad_times });
         }
         Ok(EncodedBatches { bytes, infos })
     }
@@ -625,9 +662,11 @@ fn parse_record<'a>(h: &BatchHeader, body: &'a [u8]) -> Result<(RecordView<'a>, 
     if whole < count {
         return Err(bad("headers"));
     }
+    // A LogAppendTime batch gives every record the time the broker stamped on it.
+    let timestamp = if h.is_log_append_time() { h.max_timestamp } else { h.base_timestamp.wrapping_add(ts_delta) };
     let record = RecordView {
         offset: h.base_offset + offset_delta,
-        timestamp: h.base_timestamp.wrapping_add(ts_delta),
+        timestamp,
         attributes,
         key,
         value,
@@ -684,7 +723,7 @@ fn next_record<'a>(records: &'a [u8], pos: &mut usize) -> Result<&'a [u8]> {
 /// skipped rather than kept, so it costs the codec's own buffers however large its
 /// records are; it is refused once it expands past `cap` bytes, and nothing is ever
 /// allocated for what it merely claims.
-fn check_client_records(h: &BatchHeader, batch: &[u8], cap: usize, mut f: impl FnMut(i64)) -> Result<()> {
+fn check_client_records(h: &BatchHeader, batch: &[u8], cap: usize, mut f: impl FnMut(i64, i64)) -> Result<()> {
     let data = &batch[HEADER_LEN..h.total_size().min(batch.len())];
     if h.compression() == 0 {
         let mut pos = 0;
@@ -694,7 +733,7 @@ fn check_client_records(h: &BatchHeader, batch: &[u8], cap: usize, mut f: impl F
             if end != body.len() || record.headers.remaining < 0 {
                 return Err(bad("a record's length does not match its fields"));
             }
-            f(record.offset);
+            f(record.offset, record.timestamp);
         }
         if pos != data.len() {
             return Err(bad("bytes after the batch's last record"));
@@ -705,12 +744,13 @@ fn check_client_records(h: &BatchHeader, batch: &[u8], cap: usize, mut f: impl F
     let mut stream = std::io::BufReader::with_capacity(16 * 1024, Capped::new(codec::reader(codec, data, cap)?, cap));
     for _ in 0..h.record_count {
         let checked = check_streamed_record(&mut stream);
-        let offset_delta = match checked {
-            Ok(Ok(delta)) => delta,
+        let (timestamp_delta, offset_delta) = match checked {
+            Ok(Ok(deltas)) => deltas,
             Ok(Err(e)) => return Err(e),
             Err(io) => return Err(stream.get_ref().error(codec, io)),
         };
-        f(h.base_offset + offset_delta);
+        let timestamp = if h.is_log_append_time() { h.max_timestamp } else { h.base_timestamp.wrapping_add(timestamp_delta) };
+        f(h.base_offset + offset_delta, timestamp);
     }
     match stream.read(&mut [0u8; 1]) {
         Ok(0) => Ok(()),
@@ -719,9 +759,9 @@ fn check_client_records(h: &BatchHeader, batch: &[u8], cap: usize, mut f: impl F
     }
 }
 
-/// Reads one record from a stream of records, keeping none of its bytes: its offset
-/// delta, or why it is malformed (the outer error: the stream failed).
-fn check_streamed_record(stream: &mut impl Read) -> std::io::Result<Result<i64>> {
+/// Reads one record from a stream of records, keeping none of its bytes: its timestamp
+/// and offset deltas, or why it is malformed (the outer error: the stream failed).
+fn check_streamed_record(stream: &mut impl Read) -> std::io::Result<Result<(i64, i64)>> {
     let len = read_varlong(stream)?;
     let Ok(len) = u64::try_from(len) else { return Ok(Err(bad("negative record length"))) };
     let mut body = stream.take(len);
@@ -730,8 +770,8 @@ fn check_streamed_record(stream: &mut impl Read) -> std::io::Result<Result<i64>>
     if body.read(&mut attributes)? == 0 {
         return short();
     }
-    let fields = (|| -> std::io::Result<Option<i64>> {
-        let _timestamp_delta = read_varlong(&mut body)?;
+    let fields = (|| -> std::io::Result<Option<(i64, i64)>> {
+        let timestamp_delta = read_varlong(&mut body)?;
         let offset_delta = read_varlong(&mut body)?;
         // Key and value: a length (-1 for null) and that many bytes.
         for _ in 0..2 {
@@ -754,7 +794,7 @@ fn check_streamed_record(stream: &mut impl Read) -> std::io::Result<Result<i64>>
                 return Ok(None);
             }
         }
-        Ok(Some(offset_delta))
+        Ok(Some((timestamp_delta, offset_delta)))
     })();
     match fields {
         // A record cut short reads as the end of its body.
@@ -762,7 +802,7 @@ fn check_streamed_record(stream: &mut impl Read) -> std::io::Result<Result<i64>>
         Err(e) => Err(e),
         Ok(None) => Ok(Err(bad("a record's fields are malformed"))),
         Ok(Some(_)) if body.limit() != 0 => Ok(Err(bad("a record's length does not match its fields"))),
-        Ok(Some(delta)) => Ok(Ok(delta)),
+        Ok(Some(deltas)) => Ok(Ok(deltas)),
     }
 }
 

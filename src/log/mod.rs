@@ -7,9 +7,11 @@ pub mod index;
 pub mod partition;
 pub mod producers;
 pub mod segment;
+pub mod timestamps;
 pub mod verify;
 
 pub use batch::{Compression, EncodedBatches, Header, ProducerStamp, Record, RecordView};
 pub use files::FileCache;
 pub use partition::{AppendResult, LogConfig, OpenOptions, PartitionLog};
 pub use segment::{Damage, SegmentConfig};
+pub use timestamps::{TimestampPolicy, TimestampType};

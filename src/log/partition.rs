@@ -9,6 +9,7 @@ use crate::log::batch::{Compression, EncodedBatches, Record};
 use crate::log::files::FileCache;
 use crate::log::producers::{ProducerStates, SequenceCheck};
 use crate::log::segment::{Damage, Recovery, Segment, SegmentConfig};
+use crate::log::timestamps::{stamp_log_append_time, TimestampPolicy, TimestampType};
 
 /// A partition's limits, Kafka's topic configs by another name.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -24,6 +25,8 @@ pub struct LogConfig {
     /// `max.message.bytes`: the largest batch the log accepts.
     pub max_message_bytes: usize,
     pub segment: SegmentConfig,
+    /// `message.timestamp.type` and the window of accepted CreateTime timestamps.
+    pub timestamps: TimestampPolicy,
 }
 
 impl Default for LogConfig {
@@ -35,6 +38,7 @@ impl Default for LogConfig {
             retention_bytes: -1,
             max_message_bytes: 1024 * 1024,
             segment: SegmentConfig::default(),
+            timestamps: TimestampPolicy::default(),
         }
     }
 }
@@ -48,6 +52,8 @@ pub struct AppendResult {
     /// An idempotent producer sent this run before: nothing was written, and the offsets
     /// are those of the first time.
     pub duplicate: bool,
+    /// The time the broker stamped on the batches (LogAppendTime topics), else -1.
+    pub log_append_time_ms: i64,
 }
 
 /// How a partition is opened.
@@ -232,9 +238,16 @@ impl PartitionLog {
         }
         if let Some(stamp) = enc.producer() {
             if let SequenceCheck::Duplicate { base_offset, last_offset } = self.producers()?.check(stamp, enc.record_count())? {
-                return Ok(AppendResult { base_offset, last_offset, log_start_offset: self.log_start_offset, duplicate: true });
+                let log_start_offset = self.log_start_offset;
+                return Ok(AppendResult { base_offset, last_offset, log_start_offset, duplicate: true, log_append_time_ms: -1 });
             }
         }
+        let log_append_time_ms = if self.config.timestamps.kind == TimestampType::LogAppendTime {
+            stamp_log_append_time(enc, now_ms);
+            now_ms
+        } else {
+            -1
+        };
         if self.should_roll(enc.bytes.len(), enc.max_timestamp())? {
             self.roll(now_ms)?;
         }
@@ -252,7 +265,7 @@ impl PartitionLog {
             }
         }
         let last_offset = self.next_offset() - 1;
-        Ok(AppendResult { base_offset, last_offset, log_start_offset: self.log_start_offset, duplicate: false })
+        Ok(AppendResult { base_offset, last_offset, log_start_offset: self.log_start_offset, duplicate: false, log_append_time_ms })
     }
 
     /// The producers' state, rebuilt on first use from the newest snapshot and the

@@ -29,7 +29,7 @@ use kafka_protocol::protocol::StrBytes;
 use self::conn::Conn;
 pub use self::fetcher::Fetched;
 pub use self::member::{MemberState, RemoteMember};
-use crate::broker::{NewTopic, PartitionOffsets};
+use crate::broker::{ConfigEntry, ConfigResource, ConfigSource, ConfigSynonym, ConfigType, DescribeOptions, NewTopic, PartitionOffsets};
 use crate::error::{Error, Result};
 
 /// How long a request may take before the owner counts as unreachable, unless the client
@@ -137,8 +137,9 @@ pub struct RemoteBroker {
     handle: tokio::runtime::Handle,
 }
 
-/// One partition's outcome of a produce: base offset and log start, or its error.
-pub type ProduceOutcome = Result<(i64, i64)>;
+/// One partition's outcome of a produce: base offset, log start and the time a
+/// LogAppendTime topic stamped (-1 for CreateTime), or its error.
+pub type ProduceOutcome = Result<(i64, i64, i64)>;
 
 fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
@@ -153,6 +154,14 @@ fn sb(s: &str) -> StrBytes {
 }
 
 /// A Kafka error code with the owner's message, or Ok for 0.
+/// A config resource as Kafka's type id and name.
+fn kafka_resource(resource: &ConfigResource) -> (i8, &str) {
+    match resource {
+        ConfigResource::Topic(n) => (ConfigResource::TOPIC, n),
+        ConfigResource::Broker(n) => (ConfigResource::BROKER, n),
+    }
+}
+
 fn check(code: i16, message: Option<&StrBytes>, what: impl FnOnce() -> String) -> Result<()> {
     if code == 0 {
         return Ok(());
@@ -370,6 +379,16 @@ impl Inner {
                     .with_name(name(&t.name))
                     .with_num_partitions(t.partitions)
                     .with_replication_factor(t.replication_factor as i16)
+                    .with_assignments(
+                        t.assignments
+                            .iter()
+                            .map(|a| {
+                                create_topics_request::CreatableReplicaAssignment::default()
+                                    .with_partition_index(a.partition)
+                                    .with_broker_ids(a.replicas.iter().map(|&b| BrokerId(b)).collect())
+                            })
+                            .collect(),
+                    )
                     .with_configs(
                         t.configs
                             .iter()
@@ -411,9 +430,14 @@ impl Inner {
         r
     }
 
-    pub async fn create_partitions(&self, topic: &str, count: i32, validate_only: bool) -> Result<()> {
+    pub async fn create_partitions(&self, topic: &str, count: i32, assignments: Option<Vec<Vec<i32>>>, validate_only: bool) -> Result<()> {
         self.ensure_open()?;
-        let t = create_partitions_request::CreatePartitionsTopic::default().with_name(name(topic)).with_count(count);
+        let assignments = assignments.map(|a| {
+            a.into_iter()
+                .map(|ids| create_partitions_request::CreatePartitionsAssignment::default().with_broker_ids(ids.into_iter().map(BrokerId).collect()))
+                .collect()
+        });
+        let t = create_partitions_request::CreatePartitionsTopic::default().with_name(name(topic)).with_count(count).with_assignments(assignments);
         let req = CreatePartitionsRequest::default().with_topics(vec![t]).with_timeout_ms(30_000).with_validate_only(validate_only);
         let resp = self.control.call(&req, 3, self.request_timeout).await?;
         let r = match resp.results.first() {
@@ -484,31 +508,51 @@ impl Inner {
 
     // ------------------------------------------------------------------ configs
 
-    /// A topic's settings: (name, value, is default).
-    pub async fn describe_configs(&self, topic: &str) -> Result<Vec<(String, String, bool)>> {
+    /// A resource's configs, as the owner describes them.
+    pub async fn describe_configs(&self, resource: &ConfigResource, opts: &DescribeOptions) -> Result<Vec<ConfigEntry>> {
         self.ensure_open()?;
-        let r = describe_configs_request::DescribeConfigsResource::default().with_resource_type(2).with_resource_name(sb(topic)).with_configuration_keys(None);
-        let req = DescribeConfigsRequest::default().with_resources(vec![r]);
+        let (kind, rname) = kafka_resource(resource);
+        let r = describe_configs_request::DescribeConfigsResource::default()
+            .with_resource_type(kind)
+            .with_resource_name(sb(rname))
+            .with_configuration_keys(opts.keys.as_ref().map(|k| k.iter().map(|n| sb(n)).collect()));
+        let req = DescribeConfigsRequest::default()
+            .with_resources(vec![r])
+            .with_include_synonyms(opts.synonyms)
+            .with_include_documentation(opts.documentation);
         let resp = self.control.call(&req, 4, self.request_timeout).await?;
-        let res = resp.results.into_iter().next().ok_or_else(|| Error::InvalidRequest("the owner did not describe the topic".into()))?;
-        check(res.error_code, res.error_message.as_ref(), || format!("describing topic \"{topic}\""))?;
-        // Config source 5 is DEFAULT_CONFIG.
+        let res = resp.results.into_iter().next().ok_or_else(|| Error::InvalidRequest("the owner did not describe the resource".into()))?;
+        check(res.error_code, res.error_message.as_ref(), || format!("describing \"{rname}\""))?;
         Ok(res
             .configs
             .into_iter()
-            .map(|c| (c.name.to_string(), c.value.map(|v| v.to_string()).unwrap_or_default(), c.config_source == 5))
+            .map(|c| ConfigEntry {
+                name: c.name.to_string(),
+                value: c.value.map(|v| v.to_string()),
+                source: ConfigSource::from_kafka(c.config_source),
+                read_only: c.read_only,
+                sensitive: c.is_sensitive,
+                kind: ConfigType::from_kafka(c.config_type),
+                documentation: c.documentation.map(|d| d.to_string()),
+                synonyms: c
+                    .synonyms
+                    .into_iter()
+                    .map(|s| ConfigSynonym { name: s.name.to_string(), value: s.value.map(|v| v.to_string()), source: ConfigSource::from_kafka(s.source) })
+                    .collect(),
+            })
             .collect())
     }
 
-    pub async fn alter_configs(&self, topic: &str, entries: Vec<(String, String)>, validate_only: bool) -> Result<()> {
+    pub async fn alter_configs(&self, resource: &ConfigResource, entries: Vec<(String, String)>, validate_only: bool) -> Result<()> {
         self.ensure_open()?;
-        let r = alter_configs_request::AlterConfigsResource::default().with_resource_type(2).with_resource_name(sb(topic)).with_configs(
+        let (kind, rname) = kafka_resource(resource);
+        let r = alter_configs_request::AlterConfigsResource::default().with_resource_type(kind).with_resource_name(sb(rname)).with_configs(
             entries.iter().map(|(k, v)| alter_configs_request::AlterableConfig::default().with_name(sb(k)).with_value(Some(sb(v)))).collect(),
         );
         let req = AlterConfigsRequest::default().with_resources(vec![r]).with_validate_only(validate_only);
         let resp = self.control.call(&req, 2, self.request_timeout).await?;
         match resp.responses.first() {
-            Some(r) => check(r.error_code, r.error_message.as_ref(), || format!("altering topic \"{topic}\"")),
+            Some(r) => check(r.error_code, r.error_message.as_ref(), || format!("altering \"{rname}\"")),
             None => Err(Error::InvalidRequest("the owner did not answer the change".into())),
         }
     }
@@ -580,7 +624,7 @@ impl Inner {
             let topic = t.name.0.to_string();
             for p in t.partition_responses {
                 let r = check(p.error_code, p.error_message.as_ref(), || format!("producing to \"{topic}\" partition {}", p.index))
-                    .map(|()| (p.base_offset, p.log_start_offset));
+                    .map(|()| (p.base_offset, p.log_start_offset, p.log_append_time_ms));
                 answers.insert((topic.clone(), p.index), r);
             }
         }

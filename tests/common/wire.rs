@@ -1,5 +1,6 @@
-//! A Kafka client for the wire scenarios: typed requests (kafka-protocol's, as the
-//! listener's own) over TCP, one at a time, against a listener on a broker of its own.
+//! A Kafka client of the plainest kind for the wire scenarios: typed kafka-protocol
+//! requests (the listener's own types) over one TCP connection, one at a time, to a
+//! listener on a broker of its own.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -8,17 +9,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{RequestHeader, ResponseHeader, TopicName};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use samsa::broker::{Broker, BrokerConfig};
 use samsa::wire::{Listener, ListenerConfig};
 
 /// A broker in a fresh directory, served on an ephemeral loopback port.
-pub fn start(config: BrokerConfig) -> (tempfile::TempDir, Arc<Broker>, Listener) {
+pub struct Served {
+    pub dir: tempfile::TempDir,
+    pub broker: Arc<Broker>,
+    pub listener: Listener,
+}
+
+pub fn serve(config: BrokerConfig) -> Served {
     let dir = tempfile::tempdir().expect("temp dir");
     let broker = Broker::open(dir.path(), config).expect("open");
     let listener = Listener::start(Arc::clone(&broker), ListenerConfig { port: 0, ..ListenerConfig::default() }).expect("listen");
-    (dir, broker, listener)
+    Served { dir, broker, listener }
 }
 
 pub struct Client {
@@ -33,8 +40,8 @@ impl Client {
         Client { stream, correlation: 0 }
     }
 
-    /// Sends `req` at `version` and decodes the response.
-    pub fn send<R: Request>(&mut self, req: &R, version: i16) -> R::Response {
+    /// Sends `req` at `version` and decodes its response, which must be whole.
+    pub fn call<R: Request>(&mut self, req: &R, version: i16) -> R::Response {
         self.correlation += 1;
         let header = RequestHeader::default()
             .with_request_api_key(R::KEY)
@@ -61,10 +68,10 @@ impl Client {
     }
 }
 
-pub fn name(s: &str) -> kafka_protocol::messages::TopicName {
-    kafka_protocol::messages::TopicName(StrBytes::from_string(s.to_string()))
+pub fn name(s: &str) -> TopicName {
+    TopicName(sb(s))
 }
 
-pub fn str(s: &str) -> StrBytes {
+pub fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
 }

@@ -2,12 +2,13 @@
 //! Kafka gives them.
 
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
-use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
 use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::*;
 
 use super::{str_bytes, topic_name, uuid};
+use crate::broker::assignment::ReplicaAssignment;
 use crate::broker::NewTopic;
 use crate::error::Error;
 use crate::wire::Ctx;
@@ -26,35 +27,47 @@ pub async fn create_topics(ctx: &Ctx, req: CreateTopicsRequest, version: i16, _:
             partitions: t.num_partitions,
             replication_factor: i32::from(t.replication_factor),
             configs: t.configs.iter().map(|c| (c.name.to_string(), c.value.as_ref().map_or(String::new(), |v| v.to_string()))).collect(),
+            assignments: t
+                .assignments
+                .iter()
+                .map(|a| ReplicaAssignment { partition: a.partition_index, replicas: a.broker_ids.iter().map(|id| id.0).collect() })
+                .collect(),
         })
         .collect();
-    // Explicit replica assignments place partitions on brokers: with one broker, only
-    // node 0 is valid.
-    let bad_assignment = |t: &kafka_protocol::messages::create_topics_request::CreatableTopic| {
-        t.assignments.iter().any(|a| a.broker_ids.iter().any(|id| id.0 != 0))
-    };
     let results = tokio::task::block_in_place(|| b.create_topics(&specs, req.validate_only));
-    let topics = req
-        .topics
+    let topics = specs
         .iter()
+        .zip(req.topics.iter())
         .zip(results)
-        .map(|(t, r)| {
-            let result = CreatableTopicResult::default().with_name(t.name.clone());
-            let r = if bad_assignment(t) {
-                Err(Error::InvalidReplicationFactor("replica assignments may only name broker 0: samsa is one broker".into()))
-            } else {
-                r
-            };
+        .map(|((spec, t), r)| {
+            // A success carries a null message, as Kafka sets it; v5+ describes the topic,
+            // and v7+ gives its id.
+            let result = CreatableTopicResult::default().with_name(t.name.clone()).with_error_message(None);
             match r {
                 Ok(()) => {
-                    let (id, count) = b.topic(&t.name.0).map(|x| (uuid(&x.id), x.partition_count())).unwrap_or_default();
-                    let count = if req.validate_only { t.num_partitions } else { count };
-                    let result = if version >= 7 { result.with_topic_id(id) } else { result };
-                    if version >= 5 {
-                        result.with_num_partitions(count).with_replication_factor(1)
-                    } else {
-                        result
+                    let created = b.topic(&spec.name).ok().filter(|_| !req.validate_only);
+                    let count = created.as_ref().map_or_else(|| b.partitions_for(spec), |x| x.partition_count());
+                    let result = match (&created, version >= 7) {
+                        (Some(x), true) => result.with_topic_id(uuid(&x.id)),
+                        _ => result,
+                    };
+                    if version < 5 {
+                        return result;
                     }
+                    let overrides: std::collections::BTreeMap<_, _> = spec.configs.iter().cloned().collect();
+                    let configs = b
+                        .topic_configs_with(&overrides)
+                        .into_iter()
+                        .map(|e| {
+                            CreatableTopicConfigs::default()
+                                .with_name(str_bytes(e.name))
+                                .with_value(e.value.map(str_bytes))
+                                .with_read_only(e.read_only)
+                                .with_config_source(e.source as i8)
+                                .with_is_sensitive(e.sensitive)
+                        })
+                        .collect();
+                    result.with_num_partitions(count).with_replication_factor(1).with_configs(Some(configs))
                 }
                 Err(e) => result.with_error_code(ctx.code(&e)).with_error_message(message(&e)),
             }
@@ -98,7 +111,10 @@ pub async fn create_partitions(ctx: &Ctx, req: CreatePartitionsRequest, _: i16, 
         .iter()
         .map(|t| {
             let resp = CreatePartitionsTopicResult::default().with_name(t.name.clone());
-            match tokio::task::block_in_place(|| ctx.broker.create_partitions(&t.name.0, t.count, req.validate_only)) {
+            let assignments: Option<Vec<Vec<i32>>> =
+                t.assignments.as_ref().map(|a| a.iter().map(|a| a.broker_ids.iter().map(|id| id.0).collect()).collect());
+            let added = tokio::task::block_in_place(|| ctx.broker.create_partitions(&t.name.0, t.count, assignments.as_deref(), req.validate_only));
+            match added {
                 Ok(()) => resp,
                 Err(e) => resp.with_error_code(ctx.code(&e)).with_error_message(message(&e)),
             }

@@ -9,9 +9,9 @@ use crate::error::Error;
 use crate::group::ConsumerHeartbeat;
 use crate::wire::Ctx;
 
-/// KIP-848's defaults: a member not heard from for 45 s is removed; it heartbeats every 5 s.
+/// KIP-848's default: a member not heard from for 45 s is removed.
 const SESSION_TIMEOUT_MS: i64 = 45_000;
-const HEARTBEAT_INTERVAL_MS: i32 = 3_000;
+use crate::group::CONSUMER_HEARTBEAT_INTERVAL_MS as HEARTBEAT_INTERVAL_MS;
 
 /// A tagged field samsa's own clients add to ConsumerGroupHeartbeat: the member's session
 /// timeout (i32, ms), which KIP-848 leaves to the broker's group config but kafkajs gives

@@ -98,6 +98,8 @@ pub async fn describe_cluster(ctx: &Ctx, _: DescribeClusterRequest, _: i16, _: &
 pub async fn find_coordinator(ctx: &Ctx, req: FindCoordinatorRequest, version: i16, _: &RequestHeader) -> Option<FindCoordinatorResponse> {
     let resp = FindCoordinatorResponse::default();
     if version < 4 {
+        // Kafka fills a success's message with the name of error 0 (v1-3; v0 has none).
+        let resp = if version >= 1 { resp.with_error_message(Some(str_bytes("NONE"))) } else { resp };
         return Some(resp.with_node_id(NODE.into()).with_host(str_bytes(ctx.host.clone())).with_port(ctx.port));
     }
     // v4+: a batch of keys, one coordinator each.

@@ -37,7 +37,8 @@ pub async fn commit(ctx: &Ctx, req: OffsetCommitRequest, version: i16, _: &Reque
         .flat_map(|t| {
             t.partitions.iter().map(move |p| {
                 let metadata = p.committed_metadata.as_ref().map(|m| m.to_string());
-                (t.name.0.to_string(), p.partition_index, Committed { offset: p.committed_offset, metadata })
+                let leader_epoch = (p.committed_leader_epoch >= 0).then_some(p.committed_leader_epoch);
+                (t.name.0.to_string(), p.partition_index, Committed { offset: p.committed_offset, metadata, leader_epoch })
             })
         })
         .collect();
@@ -48,6 +49,7 @@ pub async fn commit(ctx: &Ctx, req: OffsetCommitRequest, version: i16, _: &Reque
     // another meanwhile. Without, it is a write to the page cache (and, every ten thousand
     // commits or more, a rewrite of the file): cheaper than that handover, a thread woken
     // per commit, hundreds a second from auto-commit.
+    let by_epoch = matches!(who, Committer::MemberEpoch(..));
     let commit = || g.commit_as(&group, who, &valid);
     let result = if valid.is_empty() {
         Ok(())
@@ -57,8 +59,10 @@ pub async fn commit(ctx: &Ctx, req: OffsetCommitRequest, version: i16, _: &Reque
         commit()
     };
     let result = match result {
-        // A member that is not in the group (classic or not) is told so in the classic way.
-        Err(Error::IllegalGeneration(msg)) if version >= 9 => Err(Error::StaleMemberEpoch(msg)),
+        // A KIP-848 member that no longer owns a partition is told its epoch is stale, so
+        // that it heartbeats for its new assignment; a classic member keeps Kafka's
+        // ILLEGAL_GENERATION whatever the version.
+        Err(Error::IllegalGeneration(msg)) if by_epoch => Err(Error::StaleMemberEpoch(msg)),
         other => other,
     };
     let topics = req
@@ -87,8 +91,8 @@ pub async fn commit(ctx: &Ctx, req: OffsetCommitRequest, version: i16, _: &Reque
 }
 
 /// One group's committed offsets for the listed topics (None: every topic it has offsets
-/// for), as (topic, [(partition, offset, metadata)]); partitions without a commit get -1.
-type Fetched = Vec<(String, Vec<(i32, i64, Option<String>)>)>;
+/// for), as (topic, [(partition, commit)]); partitions without a commit get offset -1.
+type Fetched = Vec<(String, Vec<(i32, Committed)>)>;
 
 fn fetch_group(ctx: &Ctx, group: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> Fetched {
     let committed = ctx.broker.groups.committed_all(group);
@@ -105,8 +109,8 @@ fn fetch_group(ctx: &Ctx, group: &str, topics: Option<Vec<(String, Vec<i32>)>>) 
             let rows = partitions
                 .into_iter()
                 .map(|p| match committed.get(&(t.clone(), p)) {
-                    Some(c) => (p, c.offset, c.metadata.clone()),
-                    None => (p, -1, None),
+                    Some(c) => (p, c.clone()),
+                    None => (p, Committed { offset: -1, metadata: None, leader_epoch: None }),
                 })
                 .collect();
             (t, rows)
@@ -115,7 +119,8 @@ fn fetch_group(ctx: &Ctx, group: &str, topics: Option<Vec<(String, Vec<i32>)>>) 
 }
 
 pub async fn fetch(ctx: &Ctx, req: OffsetFetchRequest, version: i16, _: &RequestHeader) -> Option<OffsetFetchResponse> {
-    let epoch = |leader: bool| if version >= 5 && leader { 0 } else { -1 };
+    // The epoch as committed, -1 when none was (the field is there from v5).
+    let epoch = |c: &Committed| if version >= 5 { c.leader_epoch.unwrap_or(-1) } else { -1 };
     if version < 8 {
         let topics = req.topics.as_ref().map(|ts| ts.iter().map(|t| (t.name.0.to_string(), t.partition_indexes.clone())).collect());
         let fetched = fetch_group(ctx, &req.group_id.0, topics);
@@ -124,12 +129,12 @@ pub async fn fetch(ctx: &Ctx, req: OffsetFetchRequest, version: i16, _: &Request
             .map(|(t, rows)| {
                 OffsetFetchResponseTopic::default().with_name(topic_name(&t)).with_partitions(
                     rows.into_iter()
-                        .map(|(p, offset, metadata)| {
+                        .map(|(p, c)| {
                             OffsetFetchResponsePartition::default()
                                 .with_partition_index(p)
-                                .with_committed_offset(offset)
-                                .with_committed_leader_epoch(epoch(offset >= 0))
-                                .with_metadata(Some(str_bytes(metadata.unwrap_or_default())))
+                                .with_committed_offset(c.offset)
+                                .with_committed_leader_epoch(epoch(&c))
+                                .with_metadata(Some(str_bytes(c.metadata.unwrap_or_default())))
                         })
                         .collect(),
                 )
@@ -160,12 +165,12 @@ pub async fn fetch(ctx: &Ctx, req: OffsetFetchRequest, version: i16, _: &Request
                     .map(|(t, rows)| {
                         OffsetFetchResponseTopics::default().with_name(topic_name(&t)).with_partitions(
                             rows.into_iter()
-                                .map(|(p, offset, metadata)| {
+                                .map(|(p, c)| {
                                     OffsetFetchResponsePartitions::default()
                                         .with_partition_index(p)
-                                        .with_committed_offset(offset)
-                                        .with_committed_leader_epoch(epoch(offset >= 0))
-                                        .with_metadata(Some(str_bytes(metadata.unwrap_or_default())))
+                                        .with_committed_offset(c.offset)
+                                        .with_committed_leader_epoch(epoch(&c))
+                                        .with_metadata(Some(str_bytes(c.metadata.unwrap_or_default())))
                                 })
                                 .collect(),
                         )

@@ -2,12 +2,11 @@
 //! ones stay compressed), after their CRC, size and idempotent sequence are checked; only
 //! their base offsets change. acks=0 gets no reply at all.
 
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::*;
 
 use super::str_bytes;
 use crate::error::Error;
-use crate::log::EncodedBatches;
 use crate::wire::Ctx;
 
 /// INVALID_REQUIRED_ACKS
@@ -53,7 +52,7 @@ pub async fn handle(ctx: &Ctx, req: ProduceRequest, version: i16, _: &RequestHea
             for p in &t.partition_data {
                 let batches = match &p.records {
                     None => Err(Error::InvalidRecord("a produce request for a partition carried no records".into())),
-                    Some(bytes) => b.max_message_bytes(&topic).and_then(|max| EncodedBatches::from_client(bytes.to_vec(), max)),
+                    Some(bytes) => b.client_batches(&topic, bytes.to_vec()),
                 };
                 appends.push((topic.clone(), p.index, batches));
             }
@@ -87,16 +86,35 @@ pub async fn handle(ctx: &Ctx, req: ProduceRequest, version: i16, _: &RequestHea
                 .map(|p| {
                     let resp = PartitionProduceResponse::default().with_index(p.index).with_log_append_time_ms(-1);
                     let failed = |e: &Error| {
-                        PartitionProduceResponse::default()
+                        let resp = PartitionProduceResponse::default()
                             .with_index(p.index)
                             .with_error_code(ctx.code(e))
                             .with_base_offset(-1)
                             .with_log_start_offset(-1)
-                            .with_error_message(message(e.to_string()))
+                            .with_error_message(message(e.to_string()));
+                        match e {
+                            // KIP-467: the records refused, each with why (v8+), and the
+                            // partition's real log start, as Kafka answers.
+                            Error::InvalidTimestamp { records, .. } => {
+                                let log_start = b.partition(&t.name.0, p.index).map_or(-1, |part| part.log().log_start_offset());
+                                let resp = resp.with_log_start_offset(if version >= 5 { log_start } else { -1 });
+                                if version < 8 {
+                                    return resp;
+                                }
+                                resp.with_record_errors(
+                                    records
+                                        .iter()
+                                        .map(|r| BatchIndexAndErrorMessage::default().with_batch_index(r.batch_index).with_batch_index_error_message(Some(str_bytes(r.message.clone()))))
+                                        .collect(),
+                                )
+                            }
+                            _ => resp,
+                        }
                     };
                     match (results.next(), &synced) {
                         (Some(Ok(r)), Ok(())) => resp
                             .with_base_offset(r.base_offset)
+                            .with_log_append_time_ms(r.log_append_time_ms)
                             .with_log_start_offset(if version >= 5 { r.log_start_offset } else { -1 }),
                         (Some(Ok(_)), Err(e)) => failed(e),
                         (Some(Err(e)), _) => failed(&e),
