@@ -31,6 +31,16 @@ afterAll(() => {
   }
 })
 
+/** An admin and a producer of `kafka`, and topic "full": 2 partitions of 64 KiB segments. */
+async function fullTopic(kafka) {
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic: 'full', numPartitions: 2, configEntries: [{ name: 'segment.bytes', value: '65536' }] }] })
+  const producer = kafka.producer()
+  await producer.connect()
+  return { admin, producer }
+}
+
 /** Sends 8 KB at a time until a send fails; resolves with the failure and how long it took. */
 async function fillDisk(producer, topic) {
   for (let i = 0; i < 10000; i++) {
@@ -48,11 +58,7 @@ async function fillDisk(producer, topic) {
 test('sends fail with a storage error when the disk is full, and the log stays intact', async () => {
   const dataDir = path.join(smallDisk(), 'data')
   const kafka = new Kafka({ dataDir, logLevel: logLevel.NOTHING })
-  const admin = kafka.admin()
-  await admin.connect()
-  await admin.createTopics({ topics: [{ topic: 'full', numPartitions: 2, configEntries: [{ name: 'segment.bytes', value: '65536' }] }] })
-  const producer = kafka.producer()
-  await producer.connect()
+  const { admin, producer } = await fullTopic(kafka)
 
   const acked = []
   let failure = null
@@ -107,11 +113,7 @@ test('sends fail with a storage error when the disk is full, and the log stays i
 test('with fsync, a full disk fails the call that hit it: createTopics fails alone, and once space is freed everything works (only a failed fsync poisons)', async () => {
   const dataDir = path.join(smallDisk(), 'data')
   const kafka = new Kafka({ dataDir, logLevel: logLevel.NOTHING, fsync: true })
-  const admin = kafka.admin()
-  await admin.connect()
-  await admin.createTopics({ topics: [{ topic: 'full', numPartitions: 2, configEntries: [{ name: 'segment.bytes', value: '65536' }] }] })
-  const producer = kafka.producer()
-  await producer.connect()
+  const { admin, producer } = await fullTopic(kafka)
   const { error } = await fillDisk(producer, 'full')
   expect(error).toMatchObject({ type: 'KAFKA_STORAGE_ERROR', retriable: false })
   const createError = await admin.createTopics({ topics: [{ topic: 'more', numPartitions: 20 }] }).catch((e) => e)
@@ -135,11 +137,7 @@ test('a full disk means the same in another process: not retriable, so a send fa
       owner.once('exit', (code) => reject(new Error(`the owner exited (${code})`)))
     })
     const kafka = new Kafka({ dataDir, logLevel: logLevel.NOTHING })
-    const admin = kafka.admin()
-    await admin.connect()
-    await admin.createTopics({ topics: [{ topic: 'full', numPartitions: 2, configEntries: [{ name: 'segment.bytes', value: '65536' }] }] })
-    const producer = kafka.producer()
-    await producer.connect()
+    const { admin, producer } = await fullTopic(kafka)
     const { error, ms } = await fillDisk(producer, 'full')
     // As in the owner's process: KAFKA_STORAGE_ERROR, not retriable; kafkajs's retry
     // budget (about 10 s) would end in KafkaJSNumberOfRetriesExceeded.
