@@ -18,6 +18,8 @@
 
 const fs = require('node:fs')
 const path = require('node:path')
+// Before the addon loads, which on a busy machine takes long enough for a parent to die.
+const STARTED_BY = startedBy()
 const { Kafka, logLevel } = require('..')
 
 const DEFAULT_DATA_DIR = './data'
@@ -115,20 +117,28 @@ function commandOf(pid) {
   }
 }
 
-/** Resolves when the process that started this one exits (it is then reparented). npx
- * runs the command through `sh -c`: when this process's parent is a shell, the shell's
- * parent counts, so that `kill -9` of npx stops the broker as its `kill` does. */
-function parentExit() {
+/** The processes whose exit stops `samsa serve`: its parent and, when that is a shell, the
+ * shell's parent, since npx runs the command through `sh -c` and `kill -9` of npx should stop
+ * the broker as its `kill` does. Read before anything slow: a parent that exits while the
+ * broker is still opening counts too. */
+function startedBy() {
   const parent = process.ppid
   const starter = /^(sh|dash|bash|zsh)$/.test(commandOf(parent)) ? parentOf(parent) : null
+  return { parent, starter }
+}
+
+/** Resolves when a process of `startedBy()` exits (this process or the shell is reparented). */
+function parentExit({ parent, starter }) {
   return new Promise((resolve) => {
-    const timer = setInterval(() => {
+    const check = () => {
       if (process.ppid !== parent || (starter !== null && parentOf(parent) !== starter)) {
         clearInterval(timer)
         resolve()
       }
-    }, 250)
+    }
+    const timer = setInterval(check, 250)
     timer.unref()
+    check()
   })
 }
 
@@ -143,7 +153,7 @@ async function serve(args) {
   const reason = await new Promise((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'))
     process.once('SIGTERM', () => resolve('SIGTERM'))
-    if (!own.detached) parentExit().then(() => resolve('the process that started it exited'))
+    if (!own.detached) parentExit(STARTED_BY).then(() => resolve('the process that started it exited'))
   })
   console.log(`samsa: ${reason}: stopping`)
   await kafka.close()
