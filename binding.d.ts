@@ -10,25 +10,23 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 export declare class NativeBroker {
-  /** Joins `group_id` as a new member subscribed to `topics`. */
-  joinGroup(groupId: string, clientId: string, topics: Array<string>, sessionTimeoutMs: number, rebalanceTimeoutMs: number, strategy: string): NativeMember
-  topicsVersion(): number
-  /** Committed offsets of a group for one topic (absent partitions have none). */
-  committedOffsets(groupId: string, topic: string): Array<OffsetJs>
-  /** Every topic a group has committed offsets for. */
-  committedTopics(groupId: string): Array<string>
-  /** Admin commit (setOffsets, resetOffsets): refused while the group has members. */
-  setGroupOffsets(groupId: string, offsets: Array<OffsetJs>): Promise<void>
-  /** The longest-standing member of a group (reported as its leader), if it has any. */
-  groupLeader(groupId: string): string | null
-  listGroups(): Array<string>
-  describeGroup(groupId: string): GroupJs
-  /** Deletes a group's offsets (a durable write: off the JS thread). */
-  deleteGroup(groupId: string): Promise<void>
   get dir(): string
   get openedClean(): boolean
+  /**
+   * Whether another process owns the directory (this one reaches it through that one).
+   * Changes to false when this process takes the directory over.
+   */
+  get remote(): boolean
   /** The data directory's cluster id (its meta.properties). */
   get clusterId(): string
+  topicsVersion(): number
+  /**
+   * The partition count of `name` as this process knows it, or null when unknown
+   * (`refreshTopics` loads them again where another process may have changed them).
+   */
+  partitionCount(name: string): number | null
+  refreshTopics(): Promise<void>
+  topics(): Promise<Array<string>>
   createTopic(name: string, numPartitions: number, replicationFactor: number, configNames: Array<string>, configValues: Array<string>, validateOnly: boolean): Promise<void>
   /**
    * Creates several topics in one call (Kafka's CreateTopics): one entry per topic, in
@@ -36,66 +34,60 @@ export declare class NativeBroker {
    */
   createTopics(topics: Array<NewTopicJs>, validateOnly: boolean): Promise<Array<string | undefined | null>>
   deleteTopic(name: string): Promise<void>
-  topics(): Array<string>
-  /** The partition count of `name`, or null when there is no such topic. */
-  partitionCount(name: string): number | null
   /** `assignments`: a replica list per new partition, or null. */
   createPartitions(name: string, count: number, assignments: Array<Array<number>> | undefined | null, validateOnly: boolean): Promise<void>
   /**
-   * Appends a whole send in one call; see `produce.rs` for the layout and the result.
-   * `producer_id` is -1 for a producer that is not idempotent.
+   * Stores a whole send in one call (see `produce.rs` for the layout and the result).
+   * `producer_id` is -1 for a producer that is not idempotent. The buffers are read
+   * before this returns.
    */
-  produce(topics: Array<string>, data: Uint8Array, meta: Int32Array, timestamps: Float64Array, compression: number, producerId: number, producerEpoch: number, sequences: Int32Array): ProduceResult
-  /**
-   * A new idempotent producer id and its epoch (Kafka's InitProducerId). Ids come
-   * from durably recorded blocks, so this may write: off the JS thread.
-   */
+  produce(topics: Array<string>, data: Uint8Array, meta: Int32Array, timestamps: Float64Array, compression: number, producerId: number, producerEpoch: number, sequences: Int32Array): Promise<ProduceResult>
+  /** A new idempotent producer id and its epoch (Kafka's InitProducerId). */
   initProducerId(): Promise<Array<number>>
   /** Checks every partition's files whole (see `verifyDataDir` for a closed directory). */
   verify(): Promise<VerifyReport>
-  /** Resolves when everything appended so far is fsynced (group commit). */
+  /** Resolves when everything appended so far is durable (group commit). */
   sync(): Promise<void>
   /**
    * Every partition's log start and high watermark, as [low, high] pairs in partition
    * order: thousands of partitions in one array, not thousands of objects.
    */
-  watermarks(topic: string): Float64Array
-  offsets(topic: string): Array<PartitionOffsets>
+  watermarks(topic: string): Promise<Float64Array>
+  offsets(topic: string): Promise<Array<PartitionOffsets>>
   /** The first offset with a timestamp >= `timestamp`, or null if every record is older. */
-  offsetForTimestamp(topic: string, partition: number, timestamp: number): number | null
+  offsetForTimestamp(topic: string, partition: number, timestamp: number): Promise<number | null>
   deleteRecords(topic: string, partition: number, offset: number): Promise<number>
   /** The configs of a topic (type 2) or the broker (type 4), as DescribeConfigs gives them. */
-  describeConfigs(resourceType: number, name: string, configNames: Array<string> | undefined | null, includeSynonyms: boolean): Array<ConfigEntryJs>
+  describeConfigs(resourceType: number, name: string, configNames: Array<string> | undefined | null, includeSynonyms: boolean): Promise<Array<ConfigEntryJs>>
   /** Kafka's AlterConfigs: the entries replace the resource's configs. */
   alterConfigs(resourceType: number, name: string, configNames: Array<string>, configValues: Array<string>, validateOnly: boolean): Promise<void>
   /**
    * Records from `offset` on, up to about `max_bytes` of batches, decoded into one
-   * Buffer plus tables. Records before `offset` in the first batch are skipped. Null
-   * at the end of the log, so a consumer that caught up allocates nothing.
+   * Buffer plus tables, for consumer `reader` of this process. Null when none are at
+   * hand (at the end of the log, or not fetched from the owner yet: `watchAppends`'s
+   * callback names the partition when they arrive).
    */
-  fetch(topic: string, partition: number, offset: number, maxBytes: number): FetchResult | null
+  fetch(topic: string, partition: number, offset: number, maxBytes: number, reader?: number | undefined | null): FetchResult | null
   /** Test hook: the next `n` appends to a partition fail with EIO. */
   injectAppendFailures(topic: string, partition: number, n: number): void
   /** Test hook: the next `n` fsyncs fail with EIO. */
   injectFsyncFailures(n: number): void
   /** One retention pass now (it also runs by itself every `retentionCheckIntervalMs`). */
   runMaintenance(nowMs: number): Promise<number>
-  /**
-   * Serves the Kafka wire protocol from this broker (see src/wire). Binding and
-   * starting the listener's threads is quick, so it happens on the calling thread.
-   */
+  /** Serves the Kafka wire protocol from this broker (see src/wire). */
   listen(options: ListenOptions): ListenAddress
   /** Stops the listener (connections are closed); the broker stays open. */
   stopListening(): Promise<void>
   /**
-   * Tells JavaScript of appends that came over the wire (weakly held: it never keeps
-   * the process alive); null stops it (no consumer here to wake: the JS thread is left
-   * alone while other processes produce).
+   * Tells JavaScript of appends that came from elsewhere (other processes; for a remote
+   * backend also fetched records and group news, as empty lists), weakly held: it never
+   * keeps the process alive. Null stops it.
    */
   watchAppends(callback?: AppendWatcher | undefined | null): void
   /**
-   * Stops the listener, flushes, writes the clean-shutdown marker and releases the
-   * data directory.
+   * Stops the listeners, flushes, writes the clean-shutdown marker and releases the
+   * data directory (or, reached through another process, leaves its groups and closes
+   * the connections).
    */
   close(): Promise<void>
   /**
@@ -103,12 +95,30 @@ export declare class NativeBroker {
    * nothing asynchronous runs any more.
    */
   closeSync(): void
+  /**
+   * Calls `callback` (with this process's pid) when this process takes the directory
+   * over from an owner that exited. Weakly held: it never keeps the process alive.
+   */
+  onTakeover(callback: TakeoverWatcher): void
+  /** Joins `group_id` as a new member subscribed to `topics`. */
+  joinGroup(groupId: string, clientId: string, topics: Array<string>, sessionTimeoutMs: number, rebalanceTimeoutMs: number, strategy: string, heartbeatIntervalMs?: number | undefined | null): Promise<NativeMember>
+  /** Committed offsets of a group for one topic (absent partitions have none). */
+  committedOffsets(groupId: string, topic: string): Promise<Array<OffsetJs>>
+  /** Every topic a group has committed offsets for. */
+  committedTopics(groupId: string): Promise<Array<string>>
+  /** Admin commit (setOffsets, resetOffsets): refused while the group has members. */
+  setGroupOffsets(groupId: string, offsets: Array<OffsetJs>): Promise<void>
+  /** The longest-standing member of a group (reported as its leader), if it has any. */
+  groupLeader(groupId: string): Promise<string | null>
+  listGroups(): Promise<Array<string>>
+  describeGroup(groupId: string): Promise<GroupJs>
+  /** Deletes a group's offsets. */
+  deleteGroup(groupId: string): Promise<void>
 }
 
-/** One consumer's membership in a group. */
 export declare class NativeMember {
   get memberId(): string
-  /** Changes whenever this group's state may have changed; poll again when it does. */
+  /** Changes whenever this member's state may have changed; poll again when it does. */
   stateVersion(): number
   /** Whether this member still owns the partition (eachBatch's `isStale`). */
   owns(topic: string, partition: number): boolean
@@ -125,104 +135,9 @@ export declare class NativeMember {
   subscribe(topics: Array<string>): void
   /** Hands back revoked partitions (after their offsets were committed). */
   release(partitions: Array<TopicPartitionJs>): void
-  /**
-   * Commits offsets for partitions this member owns; fenced if it no longer does, and
-   * refused for partitions that do not exist.
-   */
+  /** Commits offsets for partitions this member owns; fenced if it no longer does. */
   commit(offsets: Array<OffsetJs>): Promise<void>
-  /**
-   * The same as `commit`, on the calling thread: with fsync off a commit is one short
-   * write, cheaper than a hop to a worker thread and back.
-   */
-  commitSync(offsets: Array<OffsetJs>): void
   /** Leaves the group at once; the other members take over its partitions. */
-  leave(): void
-}
-
-export declare class RemoteBroker {
-  get dir(): string
-  /** Recovery is the owner's business: a remote handle always opens clean. */
-  get openedClean(): boolean
-  /** The data directory's cluster id, as its owner reports it. */
-  get clusterId(): string
-  topicsVersion(): number
-  /** The partition count as last loaded from the owner; `refreshTopics` loads again. */
-  partitionCount(name: string): number | null
-  refreshTopics(): Promise<void>
-  topics(): Promise<Array<string>>
-  createTopic(name: string, numPartitions: number, replicationFactor: number, configNames: Array<string>, configValues: Array<string>, validateOnly: boolean): Promise<void>
-  createTopics(topics: Array<NewTopicJs>, validateOnly: boolean): Promise<Array<string | undefined | null>>
-  deleteTopic(name: string): Promise<void>
-  createPartitions(name: string, count: number, assignments: Array<Array<number>> | undefined | null, validateOnly: boolean): Promise<void>
-  /**
-   * A send, in the local broker's layout (src/binding/produce.rs), encoded here as
-   * record batches straight into one Produce request (on the calling thread, as the
-   * local broker appends there, so the caller's buffers are free again on return) and
-   * stored by the owner. The promise settles from the connection's own thread: no hop
-   * through napi's runtime on the way.
-   */
-  produce(topics: Array<string>, data: Uint8Array, meta: Int32Array, timestamps: Float64Array, compression: number, producerId: number, producerEpoch: number, sequences: Int32Array): Promise<ProduceResult>
-  initProducerId(): Promise<Array<number>>
-  verify(): Promise<VerifyReport>
-  /** The owner answers a produce once it is durable (fsynced when the directory fsyncs). */
-  sync(): Promise<void>
-  watermarks(topic: string): Promise<Float64Array>
-  offsets(topic: string): Promise<Array<PartitionOffsets>>
-  offsetForTimestamp(topic: string, partition: number, timestamp: number): Promise<number | null>
-  deleteRecords(topic: string, partition: number, offset: number): Promise<number>
-  describeConfigs(resourceType: number, name: string, configNames: Array<string> | undefined | null, includeSynonyms: boolean): Promise<Array<ConfigEntryJs>>
-  alterConfigs(resourceType: number, name: string, configNames: Array<string>, configValues: Array<string>, validateOnly: boolean): Promise<void>
-  /**
-   * What was fetched ahead at `offset` for `reader` (each consumer has its own), or null
-   * (asked for now; `watchAppends`'s callback names the partition when it arrives).
-   */
-  fetch(topic: string, partition: number, offset: number, maxBytes: number, reader?: number | undefined | null): FetchResult | null
-  injectAppendFailures(topic: string, partition: number, n: number): void
-  injectFsyncFailures(n: number): void
-  runMaintenance(nowMs: number): Promise<number>
-  listen(options: ListenOptions): ListenAddress
-  stopListening(): Promise<void>
-  /**
-   * Fetched records arrived for (topics[i], partitions[i]); empty lists: a group of this
-   * process changed.
-   */
-  watchAppends(callback?: AppendWatcher | undefined | null): void
-  close(): Promise<void>
-  closeSync(): void
-  /**
-   * Joins `group_id` as a KIP-848 member; resolves once the owner answered the first
-   * heartbeat (with the first assignment).
-   */
-  joinGroup(groupId: string, clientId: string, topics: Array<string>, sessionTimeoutMs: number, rebalanceTimeoutMs: number, strategy: string, heartbeatIntervalMs?: number | undefined | null): Promise<RemoteMember>
-  committedOffsets(groupId: string, topic: string): Promise<Array<OffsetJs>>
-  committedTopics(groupId: string): Promise<Array<string>>
-  setGroupOffsets(groupId: string, offsets: Array<OffsetJs>): Promise<void>
-  /** The first member the owner lists (its longest-standing one). */
-  groupLeader(groupId: string): Promise<string | null>
-  listGroups(): Promise<Array<string>>
-  describeGroup(groupId: string): Promise<GroupJs>
-  deleteGroup(groupId: string): Promise<void>
-}
-
-/** A consumer's membership in a group whose coordinator is in the owning process. */
-export declare class RemoteMember {
-  get memberId(): string
-  stateVersion(): number
-  owns(topic: string, partition: number): boolean
-  /**
-   * The member's state as last heard: held partitions (without those being revoked) and
-   * those to hand back. Heartbeats run on their own; this never waits for the owner.
-   */
-  poll(busySince?: number | undefined | null): PollResult
-  beat(busySince?: number | undefined | null): BeatResult
-  subscribe(topics: Array<string>): void
-  release(partitions: Array<TopicPartitionJs>): void
-  /**
-   * Commits with the member's epoch; settled from the connection's thread (a consumer
-   * commits after every batch, so this is on the path of every message).
-   */
-  commit(offsets: Array<OffsetJs>): Promise<void>
-  /** Leaves the group now; resolves once the owner heard it. */
   leave(): Promise<void>
 }
 
@@ -267,11 +182,12 @@ export interface ConfigSynonymJs {
 
 /**
  * Connects to the process that owns `dir` (its Unix socket, as recorded in `dir`).
- * `max_message_bytes`: the directory's limit, so sends are cut into batches it accepts;
+ * `options` and `settings_record`: the directory's settings in force, with which this
+ * process opens it should it take the directory over when its owner exits.
  * `request_timeout_ms`: how long a request waits for the owner's answer (kafkajs's
  * requestTimeout).
  */
-export declare function connectBroker(dir: string, maxMessageBytes: number, requestTimeoutMs: number): Promise<RemoteBroker>
+export declare function connectBroker(dir: string, options: BrokerOptions, settingsRecord: string | undefined | null, requestTimeoutMs: number): Promise<NativeBroker>
 
 export interface DamageJs {
   topic: string

@@ -29,14 +29,10 @@ class SharedBroker {
     this.logger = logger
     this.native = null
     this.closed = false
-    // Another process owns the directory: this one reaches it over its socket.
-    this.remote = false
     // The directory's broker settings in force (lib/settings.js), once open.
     this.settings = null
     this.fsync = false
     this.autoCreateTopics = true
-    // Topic name -> partition count, cleared whenever this process changes topics.
-    this.topicCache = new Map()
     // Topic name -> promise of its auto-creation in progress.
     this.creatingTopics = new Map()
     // Topic name -> the turn of the latest send still waiting for the topic to be looked
@@ -52,9 +48,8 @@ class SharedBroker {
     this.joinQueue = Promise.resolve()
     this.joinTurnStarted = 0
     this.opening = openOrConnect(key, options, logger, requestTimeout).then(
-      ({ n, remote, inForce }) => {
+      ({ n, inForce }) => {
         this.native = n
-        this.remote = remote
         this.settings = inForce
         this.fsync = inForce.fsync
         this.autoCreateTopics = inForce.autoCreateTopics
@@ -62,6 +57,14 @@ class SharedBroker {
         // Appends that come over the Kafka wire protocol wake this process's consumers too.
         drainNativeLogs(logger)
         if (!n.openedClean) logger.info('Recovered the data directory after an unclean stop', { dataDir: key })
+        // The owner exited and this process took the directory over: the same native
+        // handle now serves it from here. Consumers look again at once (their members,
+        // known only to the old owner, join again).
+        n.onTakeover((pid) => {
+          drainNativeLogs(logger)
+          logger.info('The owning process exited: this process took the data directory over and serves it', { dataDir: key, pid })
+          this.topicsChanged()
+        })
         return this
       },
       (err) => {
@@ -71,30 +74,27 @@ class SharedBroker {
     )
   }
 
-  /** Partition count of a topic, or null if it does not exist. Synchronous and cached. */
-  partitionCount(topic) {
-    // A remote directory's counts live natively, refreshed from the owner as they change.
-    if (this.remote) return this.native.partitionCount(topic)
-    let n = this.topicCache.get(topic)
-    if (n === undefined) {
-      n = this.call(() => this.native.partitionCount(topic))
-      if (n !== null) this.topicCache.set(topic, n)
-    }
-    return n
+  /** Whether another process owns the directory (this one reaches it through that
+   * one): it changes when this process takes the directory over. */
+  get remote() {
+    return this.native !== null && this.native.remote
   }
 
-  /** The partition count, loading the topics from the owner again when a remote
-   * directory does not know the topic (another process may have created it). */
+  /** Partition count of a topic as this process knows it, or null if unknown. */
+  partitionCount(topic) {
+    return this.call(() => this.native.partitionCount(topic))
+  }
+
+  /** The partition count, loading the topics again when this process does not know the
+   * topic (another process may have created it). */
   async partitionCountFresh(topic) {
     const n = this.partitionCount(topic)
-    if (n !== null || !this.remote) return n
+    if (n !== null) return n
     await this.callAsync(() => this.native.refreshTopics())
-    this.topicCache.delete(topic)
     return this.partitionCount(topic)
   }
 
   topicsChanged() {
-    this.topicCache.clear()
     this.wakeAll()
   }
 
@@ -238,7 +238,7 @@ setInterval(drainNativeLogs, 1000).unref()
 
 /** Opens the directory as its owner, or, when another process owns it, connects to that
  * process (each request waiting up to `requestTimeout` ms for its answer). Resolves to
- * { n: the native handle, remote, inForce: the settings in force }. */
+ * { n: the native handle, inForce: the settings in force }. */
 async function openOrConnect(key, given, logger, requestTimeout) {
   const deadline = Date.now() + CONNECT_WAIT_MS
   let delay = 10
@@ -247,20 +247,22 @@ async function openOrConnect(key, given, logger, requestTimeout) {
     let ownerError
     try {
       const n = await native.openBroker(key, ownerSettings, settings.serialize(ownerSettings))
-      return { n, remote: false, inForce: settings.effective(ownerSettings) }
+      return { n, inForce: settings.effective(ownerSettings) }
     } catch (e) {
       ownerError = fromNative(e)
       if (ownerError.samsaType !== 'DATA_DIR_LOCKED') throw ownerError
     }
     let n = null
     try {
-      const inForce = settings.effective(settings.read(key))
-      n = await native.connectBroker(key, inForce.maxMessageBytes, requestTimeout)
+      // Should the owner exit, this process may take the directory over: with the
+      // settings in force, as the owner recorded them.
+      const asOwner = settings.forOwner(key, given)
+      n = await native.connectBroker(key, asOwner, settings.serialize(asOwner), requestTimeout)
       // Read again now that the owner answered: it records its settings before it serves.
       const current = settings.effective(settings.read(key))
       settings.check(key, current, given, 'as its owning process opened it')
       logger.info('Another process owns the data directory: using it through that process', { dataDir: key })
-      return { n, remote: true, inForce: current }
+      return { n, inForce: current }
     } catch (e) {
       if (n) await n.close().catch(() => {})
       const err = fromNative(e)

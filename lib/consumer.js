@@ -348,7 +348,7 @@ class Consumer {
     } catch (e) {
       // Not running after all: out of the group again, so no partitions stay held.
       this.running = false
-      if (this.member) await Promise.resolve(shared.call(() => this.member.leave())).catch(() => {})
+      if (this.member) await this.member.leave().catch(() => {})
       shared.removeConsumer(this)
       this.member = null
       throw e
@@ -363,8 +363,8 @@ class Consumer {
     this.subscribedTopics = await this.matchedTopics()
     this.subscribedSet = new Set(this.subscribedTopics)
     this.topicsVersion = shared.native.topicsVersion()
-    // In a process that does not own the directory, joining is a request (a promise);
-    // the heartbeat interval is for that member's own heartbeats.
+    // The heartbeat interval is for a member in a process that does not own the
+    // directory: its heartbeats are requests of its own.
     this.member = await shared.callAsync(() =>
       shared.native.joinGroup(
         this.groupId,
@@ -997,8 +997,7 @@ class Consumer {
   async commitToCoordinator(offsets) {
     const member = this.member
     const shared = this.shared
-    if (shared.fsync || shared.remote) await shared.callAsync(() => member.commit(offsets))
-    else shared.call(() => member.commitSync(offsets))
+    await shared.callAsync(() => member.commit(offsets))
     if (!this.listening(this.events.COMMIT_OFFSETS)) return
     const topics = {}
     for (const { topic, partition, offset } of offsets) (topics[topic] = topics[topic] || []).push({ partition, offset: String(offset) })
@@ -1096,8 +1095,7 @@ class Consumer {
       this.wake()
     }
     if (o >= 0) return done(o, o)
-    const marks = shared.call(() => shared.native.offsets(p.topic))
-    if (typeof marks.then !== 'function') return done(marks[p.partition].low, marks[p.partition].high)
+    const marks = shared.native.offsets(p.topic)
     const token = {}
     p.resetting = token
     marks.then(
@@ -1164,7 +1162,6 @@ class Consumer {
     this.loopDone = null
     if (this.autoCommit) await this.commitPartitions([...this.partitions.values()]).catch((e) => this.commitFailed(e))
     try {
-      // A member in a process that does not own the directory leaves by request.
       await this.member.leave()
     } catch {
       // Already removed.

@@ -76,7 +76,9 @@ class Producer {
     try {
       this.shared = await this.kafka._acquire(this)
       // Sends to a directory another process owns are always idempotent: a resend after a
-      // lost connection must not store anything twice.
+      // lost connection (or to the process that took the directory over) must not store
+      // anything twice. The one place the backend matters here: the owner's own sends
+      // cannot be lost on the way, and an id is a durable write.
       if (this.idempotent || this.shared.remote) {
         const [producerId, epoch] = await this.shared.callAsync(() => this.shared.native.initProducerId())
         this.idempotence = { producerId, epoch, sequences: new Map() }
@@ -316,8 +318,9 @@ class Producer {
     // wait for it first, so concurrent sends to a new topic stay in call order.
     const pending = shared.creatingTopics.get(topic)
     if (pending) await pending
-    // (Synchronous for a local directory: no await here may reorder concurrent sends.)
-    const n = shared.remote ? await shared.partitionCountFresh(topic) : shared.partitionCount(topic)
+    // Synchronous for a topic this process knows: no await here may reorder concurrent sends.
+    const known = shared.partitionCount(topic)
+    const n = known !== null ? known : await shared.partitionCountFresh(topic)
     if (n !== null) return n
     if (!this.allowAutoTopicCreation || !shared.autoCreateTopics) {
       // Retriable, as in kafkajs: the topic may be created meanwhile.
@@ -353,7 +356,7 @@ class Producer {
  * stored twice. It fails as it is (retriable: the application decides).
  */
 function resentAlready(shared, e) {
-  return shared.remote && isConnectionLoss(e)
+  return isConnectionLoss(e)
 }
 
 /** The error of partitions that failed: the first failure's class and code, with a

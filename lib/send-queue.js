@@ -299,7 +299,10 @@ class SendQueue {
       // directory another process owns with nothing out, it goes as soon as that task
       // ends: by setImmediate, it would wait behind the I/O and the tasks V8 posts
       // meanwhile (its young-generation GC among them, about a millisecond once per few
-      // hundred sends). With flushes out, sends from the next I/O callbacks join it.
+      // hundred sends). With flushes out, sends from the next I/O callbacks join it. The
+      // owner's own appends take no time to answer, so there the sends of every I/O
+      // callback of this turn of the event loop go in one append instead: the one place
+      // the backend matters to the queue.
       if (this.shared.remote && gateOf(b).flights === 0) {
         const token = (this.scheduled = { microtask: true })
         queueMicrotask(() => this.scheduled === token && this.flushAll())
@@ -345,7 +348,8 @@ class SendQueue {
   }
 
   /**
-   * A flush to a directory another process owns: one Produce request, answered later.
+   * A flush: one native produce, answered by a promise (at once in the process that owns
+   * the directory; by the owner's answer to one Produce request in any other).
    * A producer has up to MAX_IN_FLIGHT of them out at a time, as Kafka's idempotent
    * producer does (`max.in.flight.requests.per.connection`): each takes its sequences
    * from where the one before it ends, as if that one is stored whole, and the owner
@@ -362,7 +366,7 @@ class SendQueue {
    * it already has) for a while (src/remote); when that fails too, the producer takes a
    * new producer id, so no later send can be taken for the one whose fate is unknown.
    */
-  flushRemote(b) {
+  flush(b) {
     const gate = gateOf(b)
     if (gate.renewing) return
     if (b.gate) {
@@ -378,7 +382,7 @@ class SendQueue {
       gate.renewing = this.renewProducerId(b.idempotence).then(
         () => {
           gate.renewing = null
-          this.flushRemote(b)
+          this.flush(b)
           this.next(gate)
         },
         (e) => {
@@ -503,10 +507,10 @@ class SendQueue {
   next(gate) {
     if (gate.renewing) return
     if (gate.resends.length > 0) {
-      if (gate.flights === 0) this.flushRemote(gate.resends.shift())
+      if (gate.flights === 0) this.flush(gate.resends.shift())
       return
     }
-    for (const other of this.builders.values()) if (other.count > 0 && gateOf(other) === gate) this.flushRemote(other)
+    for (const other of this.builders.values()) if (other.count > 0 && gateOf(other) === gate) this.flush(other)
   }
 
   /** A partition of `flight` was not stored: the producer's next sequence there goes back
@@ -628,48 +632,6 @@ class SendQueue {
     idem.broken = false
   }
 
-  flush(b) {
-    if (this.shared.remote) return this.flushRemote(b)
-    const { jobs } = b
-    let out = null
-    let error = null
-    try {
-      out = this.produce(b, 0, b.dataPos, 0, b.metaPos, 0, b.count)
-    } catch (e) {
-      error = fromNative(e)
-    }
-    if (!error || jobs.length > 1) this.shared.appended(b.topics, b.groupCounts)
-    let settled
-    if (!error) {
-      const rows = rowsOf(out)
-      advanceSequences(b, out, rows)
-      settled = jobs.map((job) => ({ job, value: outcomeOf(job, out, rows) }))
-    } else if (jobs.length > 1 && NOTHING_WRITTEN.has(error.type) && b.idempotence === null) {
-      // Nothing was written: give each send its own attempt and its own outcome.
-      settled = jobs.map((job) => {
-        try {
-          const own = this.produce(b, job.dataStart, job.dataEnd, job.metaStart, job.metaEnd, job.countStart, job.countEnd)
-          return { job, value: outcomeOf(job, own, rowsOf(own), true) }
-        } catch (e) {
-          return { job, error: fromNative(e) }
-        }
-      })
-    } else {
-      settled = jobs.map((job) => ({ job, error }))
-    }
-    b.reset()
-    if (!this.shared.fsync) {
-      for (const s of settled) settle(s)
-      return
-    }
-    const synced = this.shared.callAsync(() => this.shared.native.sync()).then(
-      () => settled.forEach(settle),
-      (e) => settled.forEach((s) => settle(s.error ? s : { job: s.job, error: e }))
-    )
-    this.inflight.add(synced)
-    synced.finally(() => this.inflight.delete(synced))
-  }
-
   /** Flushes what is queued and waits for pending fsyncs (before the broker closes). */
   async drain() {
     if (this.scheduled) {
@@ -737,20 +699,6 @@ function rowAt(out, rows, idx, p) {
   return undefined
 }
 
-/** An idempotent producer's next sequence per partition moves past what was stored. */
-function advanceSequences(b, out, rows) {
-  const idem = b.idempotence
-  if (idem === null) return
-  b.groupCounts.forEach((counts, idx) => {
-    for (let p = 0; p < counts.length; p++) {
-      if (counts[p] === 0) continue
-      const at = rowAt(out, rows, idx, p)
-      if (out.rows[at + 4] >= 0) continue
-      const k = `${b.topics[idx]}\u0000${p}`
-      idem.sequences.set(k, ((idem.sequences.get(k) || 0) + counts[p]) % SEQUENCE_SPACE)
-    }
-  })
-}
 
 /**
  * A flush result lists, per topic-partition, [topic index, partition, base offset, log

@@ -2,23 +2,27 @@
 //! called, results and errors are converted back. Disk work that may take long (opening,
 //! recovery, topic creation, fsync, close) runs off the JS thread.
 
+mod backend;
+mod broker;
 mod configs;
 mod error;
 mod fetched;
 mod group;
+mod local;
 mod logs;
+mod member;
 mod produce;
+mod promise;
 mod remote;
+mod takeover;
 
-use std::sync::Arc;
-
-use napi::bindgen_prelude::Float64Array;
 use napi_derive::napi;
 
+use self::broker::{Backend, NativeBroker};
 use self::error::{invalid_arg, IntoJs};
-pub use self::fetched::FetchResult;
-use self::fetched::{decode_fetch, Read};
-use crate::broker::{Broker, BrokerConfig};
+use self::local::LocalBackend;
+use self::remote::RemoteBackend;
+use crate::broker::BrokerConfig;
 
 /// Broker settings from `new Kafka({...})`; absent fields keep Kafka's defaults.
 #[napi(object)]
@@ -98,37 +102,32 @@ pub struct PartitionOffsets {
 pub async fn open_broker(dir: String, options: BrokerOptions, settings_record: Option<String>) -> napi::Result<NativeBroker> {
     logs::install();
     let config = options.into_config();
-    let (inner, local) = napi::bindgen_prelude::spawn_blocking(move || {
-        let broker = Broker::open(dir, config)?;
-        // The settings in force, for the processes that reach this directory through this
-        // one: recorded under the lock, before they can connect.
-        if let Some(record) = settings_record {
-            crate::wire::local::record_settings(broker.dir(), &record)?;
-        }
-        // The owner serves the directory to the machine's other processes. Failing to
-        // (a file system without sockets, say) leaves this process working on its own.
-        let local = match crate::wire::local::serve(Arc::clone(&broker)) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot serve the data directory to other processes");
-                None
-            }
-        };
-        Ok::<_, crate::Error>((broker, local))
-    })
-    .await
-    .map_err(invalid_arg)?
-    .js()?;
-    Ok(NativeBroker { inner, listener: std::sync::Mutex::new(None), local: std::sync::Mutex::new(local) })
+    let local = napi::bindgen_prelude::spawn_blocking(move || LocalBackend::open(dir.into(), config, settings_record, None))
+        .await
+        .map_err(invalid_arg)?
+        .js()?;
+    let dir = local.dir();
+    Ok(NativeBroker::new(dir, Backend::Local(local), None))
 }
 
+/// Connects to the process that owns `dir` (its Unix socket, as recorded in `dir`).
+/// `options` and `settings_record`: the directory's settings in force, with which this
+/// process opens it should it take the directory over when its owner exits.
+/// `request_timeout_ms`: how long a request waits for the owner's answer (kafkajs's
+/// requestTimeout).
 #[napi]
-pub struct NativeBroker {
-    inner: Arc<Broker>,
-    /// The Kafka-protocol listener, once `listen` was called.
-    listener: std::sync::Mutex<Option<crate::wire::Listener>>,
-    /// The Unix socket other processes reach this directory on, and its path.
-    local: std::sync::Mutex<Option<(crate::wire::Listener, std::path::PathBuf)>>,
+pub async fn connect_broker(dir: String, options: BrokerOptions, settings_record: Option<String>, request_timeout_ms: f64) -> napi::Result<NativeBroker> {
+    logs::install();
+    if !(request_timeout_ms.is_finite() && request_timeout_ms >= 1.0) {
+        return Err(invalid_arg(format!("requestTimeout must be a number of milliseconds of at least 1, not {request_timeout_ms}")));
+    }
+    let timeout = std::time::Duration::from_secs_f64(request_timeout_ms.min(1e12) / 1000.0);
+    let config = options.into_config();
+    let path = std::path::PathBuf::from(&dir);
+    let core = napi::bindgen_prelude::spawn_blocking(move || crate::remote::RemoteBroker::connect(path, timeout)).await.map_err(invalid_arg)?.js()?;
+    let plan = takeover::Plan { dir: core.inner().dir().to_path_buf(), config: config.clone(), settings_record };
+    let remote = RemoteBackend::new(core, config.log.max_message_bytes.max(1024));
+    Ok(NativeBroker::new(dir, Backend::Remote(remote), Some(plan)))
 }
 
 #[napi(object)]
@@ -154,7 +153,7 @@ pub struct ListenAddress {
 
 /// Called with the partitions that appends over the wire landed on (topics, partitions):
 /// in-process consumers wait in JavaScript and are woken by it.
-type AppendWatcher = napi::threadsafe_function::ThreadsafeFunction<
+pub type AppendWatcher = napi::threadsafe_function::ThreadsafeFunction<
     napi::bindgen_prelude::FnArgs<(Vec<String>, Vec<i32>)>,
     (),
     napi::bindgen_prelude::FnArgs<(Vec<String>, Vec<i32>)>,
@@ -163,16 +162,7 @@ type AppendWatcher = napi::threadsafe_function::ThreadsafeFunction<
     true,
 >;
 
-/// Runs `f` on a blocking thread with the broker.
-async fn blocking<T: Send + 'static>(
-    broker: &Arc<Broker>,
-    f: impl FnOnce(&Broker) -> crate::Result<T> + Send + 'static,
-) -> napi::Result<T> {
-    let b = Arc::clone(broker);
-    napi::bindgen_prelude::spawn_blocking(move || f(&b)).await.map_err(invalid_arg)?.js()
-}
-
-fn new_topics(topics: Vec<NewTopicJs>) -> napi::Result<Vec<crate::broker::NewTopic>> {
+pub(crate) fn new_topics(topics: Vec<NewTopicJs>) -> napi::Result<Vec<crate::broker::NewTopic>> {
     topics
         .into_iter()
         .map(|t| {
@@ -192,310 +182,11 @@ fn new_topics(topics: Vec<NewTopicJs>) -> napi::Result<Vec<crate::broker::NewTop
         .collect()
 }
 
-fn pairs(names: Vec<String>, values: Vec<String>) -> napi::Result<Vec<(String, String)>> {
+pub(crate) fn pairs(names: Vec<String>, values: Vec<String>) -> napi::Result<Vec<(String, String)>> {
     if names.len() != values.len() {
         return Err(invalid_arg("config names and values differ in length"));
     }
     Ok(names.into_iter().zip(values).collect())
-}
-
-#[napi]
-impl NativeBroker {
-    #[napi(getter)]
-    pub fn dir(&self) -> String {
-        self.inner.dir().display().to_string()
-    }
-
-    #[napi(getter)]
-    pub fn opened_clean(&self) -> bool {
-        self.inner.opened_clean()
-    }
-
-    /// The data directory's cluster id (its meta.properties).
-    #[napi(getter)]
-    pub fn cluster_id(&self) -> String {
-        self.inner.cluster_id().to_string()
-    }
-
-    #[napi]
-    pub async fn create_topic(
-        &self,
-        name: String,
-        num_partitions: i32,
-        replication_factor: i32,
-        config_names: Vec<String>,
-        config_values: Vec<String>,
-        validate_only: bool,
-    ) -> napi::Result<()> {
-        let configs = pairs(config_names, config_values)?;
-        blocking(&self.inner, move |b| {
-            b.create_topic(&name, num_partitions, replication_factor, &configs, validate_only)
-        })
-        .await
-    }
-
-    /// Creates several topics in one call (Kafka's CreateTopics): one entry per topic, in
-    /// order, null where it was created and the error's prefixed message where it was not.
-    #[napi]
-    pub async fn create_topics(&self, topics: Vec<NewTopicJs>, validate_only: bool) -> napi::Result<Vec<Option<String>>> {
-        let specs = new_topics(topics)?;
-        let b = Arc::clone(&self.inner);
-        let results = napi::bindgen_prelude::spawn_blocking(move || b.create_topics(&specs, validate_only))
-            .await
-            .map_err(invalid_arg)?;
-        Ok(results.into_iter().map(|r| r.err().map(|e| error::to_js(e).reason)).collect())
-    }
-
-    #[napi]
-    pub async fn delete_topic(&self, name: String) -> napi::Result<()> {
-        blocking(&self.inner, move |b| b.delete_topic(&name)).await
-    }
-
-    #[napi]
-    pub fn topics(&self) -> napi::Result<Vec<String>> {
-        self.inner.topic_names().js()
-    }
-
-    /// The partition count of `name`, or null when there is no such topic.
-    #[napi]
-    pub fn partition_count(&self, name: String) -> napi::Result<Option<i32>> {
-        match self.inner.topic(&name) {
-            Ok(t) => Ok(Some(t.partition_count())),
-            Err(crate::Error::UnknownTopicOrPartition { .. }) => Ok(None),
-            Err(e) => Err(error::to_js(e)),
-        }
-    }
-
-    /// `assignments`: a replica list per new partition, or null.
-    #[napi]
-    pub async fn create_partitions(&self, name: String, count: i32, assignments: Option<Vec<Vec<i32>>>, validate_only: bool) -> napi::Result<()> {
-        blocking(&self.inner, move |b| b.create_partitions(&name, count, assignments.as_deref(), validate_only)).await
-    }
-
-    /// Appends a whole send in one call; see `produce.rs` for the layout and the result.
-    /// `producer_id` is -1 for a producer that is not idempotent.
-    #[napi]
-    #[allow(clippy::too_many_arguments)]
-    pub fn produce(
-        &self,
-        topics: Vec<String>,
-        data: &[u8],
-        meta: &[i32],
-        timestamps: &[f64],
-        compression: i32,
-        producer_id: f64,
-        producer_epoch: i32,
-        sequences: &[i32],
-    ) -> napi::Result<produce::ProduceResult> {
-        let producer = (producer_id >= 0.0).then_some((producer_id as i64, producer_epoch as i16));
-        produce::produce(&self.inner, &topics, data, meta, timestamps, compression, producer, sequences)
-    }
-
-    /// A new idempotent producer id and its epoch (Kafka's InitProducerId). Ids come
-    /// from durably recorded blocks, so this may write: off the JS thread.
-    #[napi]
-    pub async fn init_producer_id(&self) -> napi::Result<Vec<f64>> {
-        let (id, epoch) = blocking(&self.inner, |b| b.init_producer_id()).await?;
-        Ok(vec![id as f64, epoch as f64])
-    }
-
-    /// Checks every partition's files whole (see `verifyDataDir` for a closed directory).
-    #[napi]
-    pub async fn verify(&self) -> napi::Result<VerifyReport> {
-        let reports = blocking(&self.inner, |b| b.verify()).await?;
-        Ok(verify_report(reports, Vec::new()))
-    }
-
-    /// Resolves when everything appended so far is fsynced (group commit).
-    #[napi]
-    pub async fn sync(&self) -> napi::Result<()> {
-        let rx = self.inner.sync();
-        match rx.await {
-            Ok(r) => r.js(),
-            Err(_) => Err(error::to_js(crate::Error::Closed)),
-        }
-    }
-
-    /// Every partition's log start and high watermark, as [low, high] pairs in partition
-    /// order: thousands of partitions in one array, not thousands of objects.
-    #[napi]
-    pub fn watermarks(&self, topic: String) -> napi::Result<Float64Array> {
-        let offsets = self.inner.offsets(&topic).js()?;
-        Ok(Float64Array::new(offsets.iter().flat_map(|o| [o.low as f64, o.high as f64]).collect()))
-    }
-
-    #[napi]
-    pub fn offsets(&self, topic: String) -> napi::Result<Vec<PartitionOffsets>> {
-        Ok(self
-            .inner
-            .offsets(&topic)
-            .js()?
-            .into_iter()
-            .map(|o| PartitionOffsets { partition: o.partition, low: o.low as f64, high: o.high as f64 })
-            .collect())
-    }
-
-    /// The first offset with a timestamp >= `timestamp`, or null if every record is older.
-    #[napi]
-    pub fn offset_for_timestamp(&self, topic: String, partition: i32, timestamp: f64) -> napi::Result<Option<f64>> {
-        Ok(self.inner.offset_for_timestamp(&topic, partition, timestamp as i64).js()?.map(|o| o as f64))
-    }
-
-    #[napi]
-    pub async fn delete_records(&self, topic: String, partition: i32, offset: f64) -> napi::Result<f64> {
-        let low = blocking(&self.inner, move |b| b.delete_records(&topic, partition, offset as i64)).await?;
-        Ok(low as f64)
-    }
-
-    /// The configs of a topic (type 2) or the broker (type 4), as DescribeConfigs gives them.
-    #[napi]
-    pub fn describe_configs(
-        &self,
-        resource_type: i32,
-        name: String,
-        config_names: Option<Vec<String>>,
-        include_synonyms: bool,
-    ) -> napi::Result<Vec<configs::ConfigEntryJs>> {
-        let resource = configs::resource(resource_type, name).js()?;
-        let entries = self.inner.describe_configs(&resource, &configs::options(config_names, include_synonyms)).js()?;
-        Ok(entries.into_iter().map(Into::into).collect())
-    }
-
-    /// Kafka's AlterConfigs: the entries replace the resource's configs.
-    #[napi]
-    pub async fn alter_configs(
-        &self,
-        resource_type: i32,
-        name: String,
-        config_names: Vec<String>,
-        config_values: Vec<String>,
-        validate_only: bool,
-    ) -> napi::Result<()> {
-        let resource = configs::resource(resource_type, name).js()?;
-        let entries: Vec<(String, Option<String>)> = pairs(config_names, config_values)?.into_iter().map(|(n, v)| (n, Some(v))).collect();
-        blocking(&self.inner, move |b| b.alter_configs(&resource, &entries, validate_only)).await
-    }
-
-    /// Records from `offset` on, up to about `max_bytes` of batches, decoded into one
-    /// Buffer plus tables. Records before `offset` in the first batch are skipped. Null
-    /// at the end of the log, so a consumer that caught up allocates nothing.
-    #[napi]
-    pub fn fetch(&self, topic: String, partition: i32, offset: f64, max_bytes: u32) -> napi::Result<Option<FetchResult>> {
-        let offset = offset as i64;
-        let read = self.inner.read(&topic, partition, offset, max_bytes as usize).js()?;
-        decode_fetch(Read::Owned(read.bytes), offset, read.high_watermark, read.log_start_offset)
-    }
-
-    /// Test hook: the next `n` appends to a partition fail with EIO.
-    #[napi]
-    pub fn inject_append_failures(&self, topic: String, partition: i32, n: u32) {
-        self.inner.inject_append_failures(&topic, partition, n);
-    }
-
-    /// Test hook: the next `n` fsyncs fail with EIO.
-    #[napi]
-    pub fn inject_fsync_failures(&self, n: u32) {
-        self.inner.inject_fsync_failures(n);
-    }
-
-    /// One retention pass now (it also runs by itself every `retentionCheckIntervalMs`).
-    #[napi]
-    pub async fn run_maintenance(&self, now_ms: f64) -> napi::Result<u32> {
-        Ok(blocking(&self.inner, move |b| b.run_maintenance(now_ms as i64)).await? as u32)
-    }
-
-    /// Serves the Kafka wire protocol from this broker (see src/wire). Binding and
-    /// starting the listener's threads is quick, so it happens on the calling thread.
-    #[napi]
-    pub fn listen(&self, options: ListenOptions) -> napi::Result<ListenAddress> {
-        let mut slot = self.listener.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.is_some() {
-            return Err(error::to_js(crate::Error::InvalidRequest("this broker is already listening".into())));
-        }
-        let d = crate::wire::ListenerConfig::default();
-        let ms = |v: Option<f64>, default: std::time::Duration| v.map_or(default, |ms| std::time::Duration::from_millis(ms as u64));
-        let config = crate::wire::ListenerConfig {
-            host: options.host,
-            port: u16::try_from(options.port).map_err(|_| invalid_arg("port must be 0 to 65535"))?,
-            advertised_host: options.advertised_host,
-            advertised_port: options.advertised_port.map(|p| u16::try_from(p).unwrap_or(0)),
-            max_frame_bytes: options.max_request_bytes.map_or(d.max_frame_bytes, |b| b as usize),
-            max_queued_request_bytes: options.max_queued_request_bytes.map_or(d.max_queued_request_bytes, |b| b as usize),
-            max_connections: options.max_connections.map_or(d.max_connections, |n| n as usize),
-            idle_timeout: ms(options.idle_timeout_ms, d.idle_timeout),
-            request_read_timeout: ms(options.request_read_timeout_ms, d.request_read_timeout),
-        };
-        let listener = crate::wire::Listener::start(Arc::clone(&self.inner), config).js()?;
-        let local = listener.local_addr();
-        let (host, port) = listener.advertised();
-        let address = ListenAddress {
-            host: local.ip().to_string(),
-            port: u32::from(local.port()),
-            advertised_host: host.to_string(),
-            advertised_port: u32::from(port),
-        };
-        *slot = Some(listener);
-        Ok(address)
-    }
-
-    /// Stops the listener (connections are closed); the broker stays open.
-    #[napi]
-    pub async fn stop_listening(&self) -> napi::Result<()> {
-        let listener = self.listener.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(l) = listener {
-            napi::bindgen_prelude::spawn_blocking(move || l.stop()).await.map_err(invalid_arg)?;
-        }
-        Ok(())
-    }
-
-    /// Tells JavaScript of appends that came over the wire (weakly held: it never keeps
-    /// the process alive); null stops it (no consumer here to wake: the JS thread is left
-    /// alone while other processes produce).
-    #[napi]
-    pub fn watch_appends(&self, callback: Option<AppendWatcher>) {
-        self.inner.set_append_listener(callback.map(|callback| {
-            Box::new(move |appended: &[(String, i32)]| {
-                let (topics, partitions): (Vec<String>, Vec<i32>) = appended.iter().cloned().unzip();
-                callback.call((topics, partitions).into(), napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking);
-            }) as Box<_>
-        }));
-    }
-
-    /// Stops the listener, flushes, writes the clean-shutdown marker and releases the
-    /// data directory.
-    #[napi]
-    pub async fn close(&self) -> napi::Result<()> {
-        let listener = self.listener.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let local = self.local.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let b = Arc::clone(&self.inner);
-        napi::bindgen_prelude::spawn_blocking(move || {
-            if let Some(l) = listener {
-                l.stop();
-            }
-            if let Some((l, socket)) = local {
-                crate::wire::local::withdraw(b.dir(), l, &socket);
-            }
-            b.set_append_listener(None);
-            b.close()
-        })
-        .await
-        .map_err(invalid_arg)?
-        .js()
-    }
-
-    /// The same as `close`, on the calling thread: for `process.on('exit')`, where
-    /// nothing asynchronous runs any more.
-    #[napi]
-    pub fn close_sync(&self) -> napi::Result<()> {
-        if let Some(l) = self.listener.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            l.stop();
-        }
-        if let Some((l, socket)) = self.local.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            crate::wire::local::withdraw(self.inner.dir(), l, &socket);
-        }
-        self.inner.set_append_listener(None);
-        self.inner.close().js()
-    }
 }
 
 #[napi(object)]
@@ -531,7 +222,7 @@ pub struct VerifyReport {
     pub repaired: Vec<RepairJs>,
 }
 
-fn verify_report(reports: Vec<crate::log::verify::PartitionReport>, repaired: Vec<(String, i32, i64, i64)>) -> VerifyReport {
+pub(crate) fn verify_report(reports: Vec<crate::log::verify::PartitionReport>, repaired: Vec<(String, i32, i64, i64)>) -> VerifyReport {
     let mut out = VerifyReport {
         partitions: reports.len() as u32,
         segments: 0,

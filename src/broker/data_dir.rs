@@ -76,19 +76,7 @@ fn failed(action: &str, dir: &Path, path: &Path, e: std::io::Error) -> Error {
 /// the file is closed, by the process's exit too) and records this process in it. When
 /// another process holds it, the error names that process as the kernel knows it.
 pub fn lock(dir: &Path) -> Result<File> {
-    let path = dir.join(LOCK_FILE);
-    let mut file = fsutil::private_file()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| failed("opening", dir, &path, e))?;
-    // A lock file from a version that made it readable by every user: private before it
-    // is locked, so no one else may open it to take the lock.
-    if file.metadata().is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
-        let _ = file.set_permissions(std::fs::Permissions::from_mode(fsutil::FILE_MODE));
-    }
+    let mut file = lock_file(dir)?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
@@ -100,13 +88,49 @@ pub fn lock(dir: &Path) -> Result<File> {
             });
             return Err(Error::Locked { path: dir.to_path_buf(), holder });
         }
-        Err(TryLockError::Error(e)) => return Err(Error::io_at("locking", &path, e)),
+        Err(TryLockError::Error(e)) => return Err(Error::io_at("locking", &dir.join(LOCK_FILE), e)),
     }
+    claim(dir, file)
+}
+
+/// Tries the lock once, without waiting: the locked file when the lock was free (the
+/// owner exited, or died: the kernel releases a dead process's locks), None while another
+/// process holds it. For a process that reaches the directory through its owner and takes
+/// over when the owner goes.
+pub fn try_take_over(dir: &Path) -> Result<Option<File>> {
+    let file = lock_file(dir)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(TryLockError::WouldBlock) => Ok(None),
+        Err(TryLockError::Error(e)) => Err(Error::io_at("locking", &dir.join(LOCK_FILE), e)),
+    }
+}
+
+/// Records this process in the lock file it holds the lock of.
+pub fn claim(dir: &Path, mut file: File) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
     let who = format!("pid {}", std::process::id());
     file.set_len(0)
         .and_then(|()| file.rewind())
         .and_then(|()| file.write_all(who.as_bytes()))
         .map_err(|e| Error::io_at("writing lock file", &path, e))?;
+    Ok(file)
+}
+
+fn lock_file(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let file = fsutil::private_file()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| failed("opening", dir, &path, e))?;
+    // A lock file from a version that made it readable by every user: private before it
+    // is locked, so no one else may open it to take the lock.
+    if file.metadata().is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(fsutil::FILE_MODE));
+    }
     Ok(file)
 }
 

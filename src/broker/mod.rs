@@ -6,7 +6,7 @@ pub mod assignment;
 pub mod broker_configs;
 pub mod config;
 mod configure;
-mod data_dir;
+pub mod data_dir;
 pub use data_dir::describe_process;
 mod producer_ids;
 mod requests;
@@ -212,11 +212,20 @@ impl Broker {
     /// Locks `dir` (creating it if needed), recovers every topic and starts the
     /// background syncer and retention thread.
     pub fn open(dir: impl AsRef<Path>, config: BrokerConfig) -> Result<Arc<Broker>> {
+        Broker::open_locked(dir, config, None)
+    }
+
+    /// [`Broker::open`] for a caller that may already hold the directory's lock (a
+    /// process taking over from an owner that died: see `data_dir::wait_for_lock`).
+    pub fn open_locked(dir: impl AsRef<Path>, config: BrokerConfig, lock: Option<std::fs::File>) -> Result<Arc<Broker>> {
         let dir = dir.as_ref();
         let fresh = !dir.join(TOPICS_DIR).exists();
         data_dir::prepare(dir)?;
         let dir = dir.canonicalize().map_err(|e| Error::io_at("resolving", dir, e))?;
-        let lock_file = data_dir::lock(&dir)?;
+        let lock_file = match lock {
+            Some(held) => data_dir::claim(&dir, held)?,
+            None => data_dir::lock(&dir)?,
+        };
         let cluster_id = data_dir::cluster_id(&dir)?;
         let marker = dir.join(CLEAN_MARKER);
         let clean = fresh || marker.exists();

@@ -288,6 +288,11 @@ impl Inner {
         &self.dir
     }
 
+    /// Produce requests made and not yet answered (or given up on).
+    pub fn produces_in_flight(&self) -> usize {
+        self.produce_order.lock().len()
+    }
+
     pub fn set_notify(&self, f: Option<Notify>) {
         *self.notify.lock().unwrap_or_else(|e| e.into_inner()) = f.map(Arc::new);
     }
