@@ -7,7 +7,7 @@
 
 const fs = require('node:fs')
 const path = require('node:path')
-const { spawnSync } = require('node:child_process')
+const { spawn, spawnSync } = require('node:child_process')
 const { Kafka, logLevel, CompressionTypes, KafkaJSConnectionError, KafkaJSNonRetriableError, KafkaJSRequestTimeoutError } = require('..')
 const { tempDir, runNode, sendInterleaved, ROOT } = require('./helpers')
 const { spawnNode, until } = require('./wire-helpers')
@@ -45,6 +45,28 @@ async function stop(proc) {
 }
 
 /** Starts a process that opens `dataDir` and holds it (the owner) until stopped. */
+/** Kills `owner` while a program that is not samsa waits for the directory's lock
+ * (flock(1)): the kernel hands it the lock as the owner dies, so the directory stays held
+ * and unserved (no process can take it over) until `release()`. */
+async function killOwnerLeavingItHeld(owner, dataDir) {
+  const squatter = spawn('flock', ['-x', '-o', path.join(dataDir, '.lock'), '-c', 'echo locked; exec sleep 300'], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] })
+  let out = ''
+  squatter.stdout.on('data', (d) => (out += d))
+  const waiting = () => fs.readFileSync('/proc/locks', 'utf8').split('\n').some((l) => l.includes('->') && l.split(/\s+/).includes(String(squatter.pid)))
+  await until(waiting, { timeoutMs: 5000, what: 'flock(1) to wait for the lock' })
+  await owner.stop('SIGKILL')
+  await until(() => out.includes('locked'), { timeoutMs: 5000, what: 'flock(1) to take the lock' })
+  return {
+    release() {
+      try {
+        process.kill(-squatter.pid, 'SIGKILL')
+      } catch {
+        // Gone already.
+      }
+    },
+  }
+}
+
 async function holder(dataDir, options = {}) {
   const proc = spawnNode([fixture('hold-lock.js'), dataDir, JSON.stringify(options)])
   await until(() => proc.lines.includes('ready'), { timeoutMs: 15000, what: () => `the owner to open the directory\n${proc.output()}` })
@@ -781,14 +803,14 @@ test('with enforceRequestTimeout: false, a request from another process waits fo
   await owner.stop('SIGTERM')
 }, 60000)
 
-test('a consumer in another process tries again less and less often while the owner does not answer (a log line every few seconds, not every 300 ms), and reads again soon after the owner dies and this process takes the directory over', async () => {
+test('a consumer in another process tries again less and less often while no process serves the directory (a log line every few seconds, not every 300 ms), and reads again soon after this process takes it over', async () => {
   const dataDir = tempDir('samsa-owner-away-')
   const first = await holder(dataDir)
   const tries = [] // when the consumer's loop failed and waited to try again
   const logCreator = () => ({ log }) => {
     if (log.retryTime !== undefined) tries.push({ at: Date.now(), retryTime: log.retryTime, message: log.message })
   }
-  const kafka = quiet(dataDir, { logLevel: logLevel.WARN, logCreator, requestTimeout: 400 })
+  const kafka = quiet(dataDir, { logLevel: logLevel.WARN, logCreator })
   const admin = kafka.admin()
   await admin.connect()
   await admin.createTopics({ topics: [{ topic: 'away', numPartitions: 1 }] })
@@ -801,8 +823,7 @@ test('a consumer in another process tries again less and less often while the ow
   await consumer.run({ eachMessage: async ({ message }) => got.push(String(message.value)) })
   await producer.send({ topic: 'away', messages: [{ value: 'before' }] })
   await until(() => got.includes('before'), { timeoutMs: 15000, what: () => `the first message, got ${JSON.stringify(got)}` })
-  // Stopped, the owner holds the directory without answering: no process can take over.
-  await stop(first)
+  const held = await killOwnerLeavingItHeld(first, dataDir)
   await until(() => tries.length >= 4, { timeoutMs: 20000, what: () => `four failed tries, got ${JSON.stringify(tries)}` })
   // kafkajs's default retry: 300 ms, then twice as long each time (give or take 20%), at
   // most 5 s here. Three waits at a flat 300 ms would take about 0.9 s.
@@ -812,7 +833,7 @@ test('a consumer in another process tries again less and less often while the ow
   expect(tries[3].retryTime).toBeGreaterThan(tries[0].retryTime)
   expect(tries[3].at - tries[0].at).toBeGreaterThanOrEqual(1500)
   expect(tries.every((t) => t.retryTime <= 5000)).toBe(true)
-  await first.stop('SIGKILL')
+  held.release()
   const back = Date.now()
   await until(() => producer.send({ topic: 'away', messages: [{ value: 'after' }] }).then(() => true, () => false), { timeoutMs: 20000, what: 'a send to work again' })
   await until(() => got.includes('after'), { timeoutMs: 20000, what: () => `the message sent to the new owner, got ${JSON.stringify(got)}; tries ${JSON.stringify(tries.slice(-3))}` })
@@ -823,26 +844,26 @@ test('a consumer in another process tries again less and less often while the ow
   await admin.disconnect()
 }, 90000)
 
-test('a consumer in another process that waits to try again while the owner does not answer disconnects at once, not after the wait', async () => {
+test('a consumer in another process that waits to try again while no process serves the directory disconnects at once, not after the wait', async () => {
   const dataDir = tempDir('samsa-away-disconnect-')
   const owner = await holder(dataDir)
   const tries = []
   const logCreator = () => ({ log }) => {
     if (log.retryTime !== undefined) tries.push({ at: Date.now(), retryTime: log.retryTime })
   }
-  const kafka = quiet(dataDir, { logLevel: logLevel.WARN, logCreator, requestTimeout: 300 })
+  const kafka = quiet(dataDir, { logLevel: logLevel.WARN, logCreator })
   await kafka.admin().connect()
   const consumer = kafka.consumer({ groupId: 'away-disconnect' })
   await consumer.connect()
   await consumer.subscribe({ topics: ['gone'] })
   await consumer.run({ eachMessage: async () => {} })
-  await stop(owner)
+  const held = await killOwnerLeavingItHeld(owner, dataDir)
   // The third failed try waits about 1.2 s, the fourth about 2.4 s.
   await until(() => tries.length >= 3, { timeoutMs: 20000, what: () => `three failed tries, got ${JSON.stringify(tries)}` })
   const started = Date.now()
   await consumer.disconnect()
   expect(Date.now() - started).toBeLessThan(Math.min(1000, tries[tries.length - 1].retryTime))
-  await owner.stop('SIGKILL')
+  held.release()
 }, 60000)
 
 test("admin.fetchTopicMetadata from another process asks the owner each time, as kafkajs asks the broker: partitions a third process added show at once", async () => {

@@ -132,14 +132,16 @@ impl Conn {
         Conn { dir: dir.to_path_buf(), link: Arc::new(tokio::sync::Mutex::new(None)), links_made: AtomicU64::new(0) }
     }
 
-    /// Sends `req` at `version` and waits up to `timeout` for the response.
-    pub async fn call<R: Request>(&self, req: &R, version: i16, timeout: Duration) -> Result<R::Response> {
-        self.call_as(req, version, timeout, CLIENT_ID).await
+    /// Sends `req` at the version samsa's client sends of it (`versions::CLIENT`) and waits
+    /// up to `timeout` for the response.
+    pub async fn call<R: Request>(&self, req: &R, timeout: Duration) -> Result<R::Response> {
+        self.call_as(req, timeout, CLIENT_ID).await
     }
 
     /// As [`Conn::call`], with the application's client id in the request's header (the
     /// owner reports it for the group member the request is for).
-    pub async fn call_as<R: Request>(&self, req: &R, version: i16, timeout: Duration, client_id: &str) -> Result<R::Response> {
+    pub async fn call_as<R: Request>(&self, req: &R, timeout: Duration, client_id: &str) -> Result<R::Response> {
+        let version = client_version::<R>()?;
         let mut frame = encode(req, version, client_id)?;
         self.call_frame::<R>(&mut frame, version, timeout).await
     }
@@ -382,6 +384,11 @@ async fn connect(dir: &Path) -> Result<UnixStream> {
 }
 
 /// A request frame, its correlation id still to be set.
+/// The version samsa's client sends of `R`.
+pub fn client_version<R: Request>() -> Result<i16> {
+    crate::wire::versions::client_version(R::KEY).ok_or_else(|| Error::InvalidRequest(format!("samsa's client has no version of api {} to send", R::KEY)))
+}
+
 fn encode<R: Request>(req: &R, version: i16, client_id: &str) -> Result<Vec<u8>> {
     let header = RequestHeader::default()
         .with_request_api_key(R::KEY)

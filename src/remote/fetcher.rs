@@ -266,7 +266,7 @@ pub async fn run(inner: Arc<Inner>, lane: Lane) {
             .with_session_epoch(-1)
             .with_topics(topics)
             .with_rack_id(StrBytes::from_static_str(""));
-        let resp = match conn.call(&req, 12, inner.request_timeout + Duration::from_millis(MAX_WAIT_MS as u64)).await {
+        let resp = match conn.call(&req, inner.request_timeout + Duration::from_millis(MAX_WAIT_MS as u64)).await {
             Ok(r) => {
                 backoff = Duration::from_millis(50);
                 r

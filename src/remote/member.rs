@@ -151,7 +151,7 @@ impl RemoteMember {
             .with_group_id(group_name(&self.group_id))
             .with_member_id(sb(&member_id))
             .with_member_epoch(-1);
-        let resp = self.inner.group.call(&req, 0, self.inner.request_timeout).await?;
+        let resp = self.inner.group.call(&req, self.inner.request_timeout).await?;
         super::check(resp.error_code, resp.error_message.as_ref(), || format!("leaving group \"{}\"", self.group_id))
     }
 
@@ -222,7 +222,7 @@ impl RemoteMember {
                     [(SESSION_TIMEOUT_TAG, bytes::Bytes::copy_from_slice(&self.session_timeout_ms.to_be_bytes()))].into(),
                 )
         };
-        let resp = match self.inner.group.call_as(&req, 0, self.inner.request_timeout, &self.client_id).await {
+        let resp = match self.inner.group.call_as(&req, self.inner.request_timeout, &self.client_id).await {
             Ok(r) => r,
             Err(e) => {
                 self.lock().topics_changed = true;

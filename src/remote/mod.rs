@@ -207,7 +207,10 @@ impl RemoteBroker {
         });
         let handle = runtime.handle().clone();
         let i = Arc::clone(&inner);
-        runtime.block_on(async move { i.refresh_topics().await })?;
+        runtime.block_on(async move {
+            i.check_versions().await?;
+            i.refresh_topics().await
+        })?;
         runtime.spawn(fetcher::run(Arc::clone(&inner), fetcher::Lane::Hot));
         runtime.spawn(fetcher::run(Arc::clone(&inner), fetcher::Lane::Quiet));
         // Topics other processes create, delete or grow show here within TOPICS_MAX_AGE
@@ -288,6 +291,26 @@ impl Inner {
         &self.dir
     }
 
+    /// Asks the owner which requests it serves (ApiVersions): a process of another samsa
+    /// version that does not serve one this client sends is refused here, by name, rather
+    /// than failing some later call.
+    async fn check_versions(&self) -> Result<()> {
+        let req = ApiVersionsRequest::default()
+            .with_client_software_name(sb("samsa"))
+            .with_client_software_version(sb(env!("CARGO_PKG_VERSION")));
+        let resp = self.control.call(&req, self.request_timeout).await?;
+        check(resp.error_code, None, || "asking the owner which requests it serves".into())?;
+        let served: Vec<(i16, i16, i16)> = resp.api_keys.iter().map(|k| (k.api_key, k.min_version, k.max_version)).collect();
+        match crate::wire::versions::client_unserved(&served) {
+            None => Ok(()),
+            Some((api, version)) => Err(Error::InvalidConfig(format!(
+                "the process that owns {} does not serve {api:?} v{version}, which this process (samsa {}) sends: it runs another samsa version; run one samsa version in every process that opens a data directory",
+                self.dir.display(),
+                env!("CARGO_PKG_VERSION")
+            ))),
+        }
+    }
+
     /// Produce requests made and not yet answered (or given up on).
     pub fn produces_in_flight(&self) -> usize {
         self.produce_order.lock().len()
@@ -317,7 +340,7 @@ impl Inner {
     pub async fn refresh_topics(&self) -> Result<()> {
         self.ensure_open()?;
         let req = MetadataRequest::default().with_topics(None).with_allow_auto_topic_creation(false);
-        let resp = self.control.call(&req, 12, self.request_timeout).await?;
+        let resp = self.control.call(&req, self.request_timeout).await?;
         if let Some(id) = &resp.cluster_id {
             *self.cluster_id.lock().unwrap_or_else(|e| e.into_inner()) = id.to_string();
         }
@@ -403,7 +426,7 @@ impl Inner {
             })
             .collect();
         let req = CreateTopicsRequest::default().with_topics(topics).with_timeout_ms(30_000).with_validate_only(validate_only);
-        let resp = self.control.call(&req, 7, self.request_timeout).await?;
+        let resp = self.control.call(&req, self.request_timeout).await?;
         let mut by_name: HashMap<String, Result<()>> = resp
             .topics
             .into_iter()
@@ -426,7 +449,7 @@ impl Inner {
         self.ensure_open()?;
         let req = DeleteTopicsRequest::default().with_topic_names(vec![name(topic)]).with_timeout_ms(30_000);
         // v5: the first with the owner's error message.
-        let resp = self.control.call(&req, 5, self.request_timeout).await?;
+        let resp = self.control.call(&req, self.request_timeout).await?;
         let r = match resp.responses.first() {
             Some(t) => check(t.error_code, t.error_message.as_ref(), || format!("deleting topic \"{topic}\"")),
             None => Err(Error::InvalidRequest(format!("the owner did not answer for topic \"{topic}\""))),
@@ -444,7 +467,7 @@ impl Inner {
         });
         let t = create_partitions_request::CreatePartitionsTopic::default().with_name(name(topic)).with_count(count).with_assignments(assignments);
         let req = CreatePartitionsRequest::default().with_topics(vec![t]).with_timeout_ms(30_000).with_validate_only(validate_only);
-        let resp = self.control.call(&req, 3, self.request_timeout).await?;
+        let resp = self.control.call(&req, self.request_timeout).await?;
         let r = match resp.results.first() {
             Some(t) => check(t.error_code, t.error_message.as_ref(), || format!("adding partitions to \"{topic}\"")),
             None => Err(Error::InvalidRequest(format!("the owner did not answer for topic \"{topic}\""))),
@@ -466,7 +489,7 @@ impl Inner {
                 .collect(),
         );
         let req = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![t]);
-        let resp = self.control.call(&req, 7, self.request_timeout).await?;
+        let resp = self.control.call(&req, self.request_timeout).await?;
         let mut out = BTreeMap::new();
         for t in resp.topics {
             for p in t.partitions {
@@ -501,7 +524,7 @@ impl Inner {
             .with_name(name(topic))
             .with_partitions(vec![delete_records_request::DeleteRecordsPartition::default().with_partition_index(partition).with_offset(offset)]);
         let req = DeleteRecordsRequest::default().with_topics(vec![t]).with_timeout_ms(30_000);
-        let resp = self.control.call(&req, 2, self.request_timeout).await?;
+        let resp = self.control.call(&req, self.request_timeout).await?;
         let p = resp
             .topics
             .first()
@@ -525,7 +548,7 @@ impl Inner {
             .with_resources(vec![r])
             .with_include_synonyms(opts.synonyms)
             .with_include_documentation(opts.documentation);
-        let resp = self.control.call(&req, 4, self.request_timeout).await?;
+        let resp = self.control.call(&req, self.request_timeout).await?;
         let res = resp.results.into_iter().next().ok_or_else(|| Error::InvalidRequest("the owner did not describe the resource".into()))?;
         check(res.error_code, res.error_message.as_ref(), || format!("describing \"{rname}\""))?;
         Ok(res
@@ -555,7 +578,7 @@ impl Inner {
             entries.iter().map(|(k, v)| alter_configs_request::AlterableConfig::default().with_name(sb(k)).with_value(Some(sb(v)))).collect(),
         );
         let req = AlterConfigsRequest::default().with_resources(vec![r]).with_validate_only(validate_only);
-        let resp = self.control.call(&req, 2, self.request_timeout).await?;
+        let resp = self.control.call(&req, self.request_timeout).await?;
         match resp.responses.first() {
             Some(r) => check(r.error_code, r.error_message.as_ref(), || format!("altering \"{rname}\"")),
             None => Err(Error::InvalidRequest("the owner did not answer the change".into())),
@@ -571,7 +594,7 @@ impl Inner {
             .with_transaction_timeout_ms(-1)
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1);
-        let resp = self.control.call(&req, 4, self.request_timeout).await?;
+        let resp = self.control.call(&req, self.request_timeout).await?;
         check(resp.error_code, None, || "getting a producer id".into())?;
         Ok((resp.producer_id.0, resp.producer_epoch))
     }
@@ -665,7 +688,7 @@ impl Inner {
 
     pub async fn list_groups(&self) -> Result<Vec<String>> {
         self.ensure_open()?;
-        let resp = self.control.call(&ListGroupsRequest::default(), 4, self.request_timeout).await?;
+        let resp = self.control.call(&ListGroupsRequest::default(), self.request_timeout).await?;
         check(resp.error_code, None, || "listing groups".into())?;
         let mut ids: Vec<String> = resp.groups.into_iter().map(|g| g.group_id.0.to_string()).collect();
         ids.sort();
@@ -675,7 +698,7 @@ impl Inner {
     pub async fn describe_group(&self, group: &str) -> Result<GroupDescription> {
         self.ensure_open()?;
         let req = DescribeGroupsRequest::default().with_groups(vec![group_name(group)]);
-        let resp = self.control.call(&req, 5, self.request_timeout).await?;
+        let resp = self.control.call(&req, self.request_timeout).await?;
         let g = resp.groups.into_iter().next().ok_or_else(|| Error::InvalidRequest("the owner did not describe the group".into()))?;
         check(g.error_code, g.error_message.as_ref(), || format!("describing group \"{group}\""))?;
         let members = g
@@ -700,7 +723,7 @@ impl Inner {
     pub async fn delete_group(&self, group: &str) -> Result<()> {
         self.ensure_open()?;
         let req = DeleteGroupsRequest::default().with_groups_names(vec![group_name(group)]);
-        let resp = self.control.call(&req, 2, self.request_timeout).await?;
+        let resp = self.control.call(&req, self.request_timeout).await?;
         match resp.results.first() {
             Some(r) => check(r.error_code, None, || format!("deleting group \"{group}\"")),
             None => Err(Error::InvalidRequest("the owner did not answer the deletion".into())),
@@ -712,7 +735,7 @@ impl Inner {
         self.ensure_open()?;
         let g = offset_fetch_request::OffsetFetchRequestGroup::default().with_group_id(group_name(group)).with_topics(None).with_member_epoch(-1);
         let req = OffsetFetchRequest::default().with_groups(vec![g]);
-        let resp = self.control.call(&req, 8, self.request_timeout).await?;
+        let resp = self.control.call(&req, self.request_timeout).await?;
         let g = resp.groups.into_iter().next().ok_or_else(|| Error::InvalidRequest("the owner did not answer the offset fetch".into()))?;
         check(g.error_code, None, || format!("fetching offsets of group \"{group}\""))?;
         let mut out: BTreeMap<String, Vec<(i32, i64, Option<String>)>> = BTreeMap::new();
@@ -753,7 +776,7 @@ impl Inner {
             .with_member_id(sb(member))
             .with_retention_time_ms(-1)
             .with_topics(topics);
-        let resp = self.control.call(&req, 9, self.request_timeout).await?;
+        let resp = self.control.call(&req, self.request_timeout).await?;
         // OffsetCommit carries no message. A commit the owner refuses to a member (KIP-848's
         // STALE_MEMBER_EPOCH, on every partition of the request) is given as kafkajs users
         // know it, ILLEGAL_GENERATION, before a partition that does not exist, as the

@@ -11,7 +11,7 @@ use super::conn::{seal, CLIENT_ID};
 use crate::error::Error;
 
 /// The Produce version written.
-pub const VERSION: i16 = 8;
+pub const VERSION: i16 = crate::wire::versions::CLIENT_PRODUCE;
 
 /// Writes a whole Produce frame (acks all) into `out`, its correlation id left 0: one
 /// entry per `parts` (topic, partition), whose record batches `encode(k, out)` appends for

@@ -35,6 +35,45 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
 ];
 
+/// The Produce version samsa's client writes (its frames are built by hand: src/remote/produce.rs).
+pub const CLIENT_PRODUCE: i16 = 8;
+
+/// The version samsa's own client (src/remote: a process reaching a data directory through
+/// its owner) sends of each request it makes: each within what the listener serves above,
+/// and checked against the owner's ApiVersions when it connects, so processes of two samsa
+/// versions on one directory fail clearly instead of by luck.
+pub const CLIENT: &[(ApiKey, i16)] = &[
+    (ApiKey::ApiVersions, 3),
+    (ApiKey::Metadata, 12),
+    (ApiKey::CreateTopics, 7),
+    (ApiKey::DeleteTopics, 5),
+    (ApiKey::CreatePartitions, 3),
+    (ApiKey::ListOffsets, 7),
+    (ApiKey::DeleteRecords, 2),
+    (ApiKey::DescribeConfigs, 4),
+    (ApiKey::AlterConfigs, 2),
+    (ApiKey::InitProducerId, 4),
+    (ApiKey::Produce, CLIENT_PRODUCE),
+    (ApiKey::Fetch, 12),
+    (ApiKey::ListGroups, 4),
+    (ApiKey::DescribeGroups, 5),
+    (ApiKey::DeleteGroups, 2),
+    (ApiKey::OffsetFetch, 8),
+    (ApiKey::OffsetCommit, 9),
+    (ApiKey::ConsumerGroupHeartbeat, 0),
+];
+
+/// The version samsa's client sends of request `key` (see [`CLIENT`]).
+pub fn client_version(key: i16) -> Option<i16> {
+    CLIENT.iter().find(|(k, _)| *k as i16 == key).map(|(_, v)| *v)
+}
+
+/// The first request samsa's client would send that the owner's ApiVersions answer
+/// (`served`: api key, min, max) does not cover, as (api, version).
+pub fn client_unserved(served: &[(i16, i16, i16)]) -> Option<(ApiKey, i16)> {
+    CLIENT.iter().copied().find(|(key, version)| !served.iter().any(|(k, min, max)| *k == *key as i16 && (*min..=*max).contains(version)))
+}
+
 /// The range ApiVersions advertises. Produce is advertised from v0 though v0-2 requests
 /// are refused: librdkafka up to 2.x enables gzip, snappy and lz4 only when the broker's
 /// Produce range reaches v0 (librdkafka#4956), and Kafka 4.0 advertises it the same way
@@ -53,4 +92,20 @@ pub fn range(key: i16) -> Option<(ApiKey, i16, i16)> {
 
 pub fn supports(key: i16, version: i16) -> bool {
     range(key).is_some_and(|(_, min, max)| (min..=max).contains(&version))
+}
+
+#[cfg(test)]
+mod client_tests {
+    use super::*;
+
+    #[test]
+    fn every_request_of_samsas_client_is_one_the_listener_serves() {
+        for (key, version) in CLIENT {
+            assert!(supports(*key as i16, *version), "{key:?} v{version} is sent by the client but not served");
+        }
+        let served: Vec<(i16, i16, i16)> = SUPPORTED.iter().map(|(k, min, max)| (*k as i16, *min, *max)).collect();
+        assert_eq!(client_unserved(&served), None);
+        let without_fetch12: Vec<(i16, i16, i16)> = served.iter().map(|&(k, min, max)| if k == ApiKey::Fetch as i16 { (k, 13, max) } else { (k, min, max) }).collect();
+        assert_eq!(client_unserved(&without_fetch12), Some((ApiKey::Fetch, 12)));
+    }
 }
