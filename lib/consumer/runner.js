@@ -329,16 +329,22 @@ class Runner {
     if (c.offsets.autoCommit) c.offsets.commitSoon()
   }
 
+  /** The pause() a handler is given: pauses its partition, and returns the resume. */
+  pauseOf(topic, partition) {
+    const c = this.consumer
+    return () => {
+      c.pause([{ topic, partitions: [partition] }])
+      return () => c.resume([{ topic, partitions: [partition] }])
+    }
+  }
+
   // The names processEachMessage and processEachBatch are looked for by calledFromHandler.
   async processEachMessage(batch) {
     const c = this.consumer
     const { group, offsets } = c
     const p = batch.state
     const { topic, partition } = batch
-    const pause = () => {
-      c.pause([{ topic, partitions: [partition] }])
-      return () => c.resume([{ topic, partitions: [partition] }])
-    }
+    const pause = this.pauseOf(topic, partition)
     const heartbeat = async () => group.heartbeat()
     const { eachMessage } = this.handlers
     const messages = batch.messages
@@ -392,10 +398,7 @@ class Runner {
       // member (it was removed for a long handler): what it handles now may be handled
       // by the new owner too.
       isStale: () => p.seeked || p.revoked || group.fenced || !group.member || !group.member.owns(topic, partition),
-      pause: () => {
-        c.pause([{ topic, partitions: [partition] }])
-        return () => c.resume([{ topic, partitions: [partition] }])
-      },
+      pause: this.pauseOf(topic, partition),
     }).finally(() => this.handling--)
     p.busy = false
     if (this.handlers.eachBatchAutoResolve && batch.messages.length > 0 && !p.seeked) p.resolved = Number(batch.lastOffset()) + 1

@@ -58,7 +58,7 @@ class Gate {
 
   /** After answers were handled: once none is out, every flush sent with sequences from
    * before a failure has been answered. */
-  settle() {
+  answersHandled() {
     if (this.flights === 0) {
       this.recovering = false
       this.rolledBack.clear()

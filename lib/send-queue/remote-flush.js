@@ -105,7 +105,7 @@ function answered(queue, gate) {
     if (flight.error === null) stored(queue, gate, flight)
     else refused(gate, flight)
   }
-  gate.settle()
+  gate.answersHandled()
   next(queue, gate)
 }
 
