@@ -354,8 +354,12 @@ describe('many processes, one data directory', () => {
     fs.mkdirSync(path.join(pkg, 'lib'), { recursive: true, mode: 0o755 })
     const files = ['index.js', 'binding.js', 'package.json', ...fs.readdirSync(ROOT).filter((f) => f.endsWith('.node'))]
     for (const f of files) fs.copyFileSync(path.join(ROOT, f), path.join(pkg, f))
-    for (const f of fs.readdirSync(path.join(ROOT, 'lib'))) fs.copyFileSync(path.join(ROOT, 'lib', f), path.join(pkg, 'lib', f))
-    for (const f of [...files, ...fs.readdirSync(path.join(pkg, 'lib')).map((x) => path.join('lib', x))]) fs.chmodSync(path.join(pkg, f), 0o644)
+    fs.cpSync(path.join(ROOT, 'lib'), path.join(pkg, 'lib'), { recursive: true })
+    for (const f of files) fs.chmodSync(path.join(pkg, f), 0o644)
+    for (const f of fs.readdirSync(path.join(pkg, 'lib'), { recursive: true })) {
+      const p = path.join(pkg, 'lib', f)
+      fs.chmodSync(p, fs.statSync(p).isDirectory() ? 0o755 : 0o644)
+    }
     fs.chmodSync(pkg, 0o755)
     fs.chmodSync(path.join(pkg, 'lib'), 0o755)
     const script = path.join(base, 'client.js')

@@ -11,7 +11,7 @@ const {
 const { retryConfig, createRetry } = require('./retry')
 const { DefaultPartitioner } = require('./partitioners')
 const { createEvents } = require('./instrumentation')
-const { resendEntries } = require('./send-queue')
+const { resendEntries, Idempotence } = require('./send-queue')
 const { checkTopicName, describe, options: optionsOf, checkListener, checkMillis } = require('./validate')
 
 const CompressionTypes = { None: 0, GZIP: 1, Snappy: 2, LZ4: 3, ZSTD: 4 }
@@ -53,7 +53,7 @@ class Producer {
     this.partitioner = partitioner
     this.allowAutoTopicCreation = allowAutoTopicCreation
     this.idempotent = idempotent
-    // Kafka's idempotent producer: { producerId, epoch, sequences } once connected.
+    // Kafka's idempotent producer: an Idempotence (send-queue/idempotence.js) once connected.
     this.idempotence = null
     this.retrier = createRetry(this.retry, {
       onRetry: (error, retryCount, retryTime) => this.log.warn(`Failed to send messages: ${error.message}`, { retryCount, retryTime }),
@@ -81,7 +81,7 @@ class Producer {
       // cannot be lost on the way, and an id is a durable write.
       if (this.idempotent || this.shared.remote) {
         const [producerId, epoch] = await this.shared.callAsync(() => this.shared.native.initProducerId())
-        this.idempotence = { producerId, epoch, sequences: new Map() }
+        this.idempotence = new Idempotence(producerId, epoch)
       }
     } catch (e) {
       if (this.shared) await this.kafka._release(this, this.shared).catch(() => {})

@@ -23,7 +23,7 @@ use crate::group::{Strategy, TopicPartition};
 use crate::log::verify::PartitionReport;
 use crate::wire::ListenerConfig;
 
-/// A send as `lib/send-queue.js` packs it (src/binding/produce.rs has the layout).
+/// A send as `lib/send-queue/` packs it (src/binding/produce.rs has the layout).
 pub struct ProduceArgs<'a> {
     pub topics: &'a [String],
     pub data: &'a [u8],

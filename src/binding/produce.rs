@@ -1,4 +1,4 @@
-//! Decodes one send, packed by `lib/send-queue.js` into one Buffer and one Int32Array so
+//! Decodes one send, packed by `lib/send-queue/` into one Buffer and one Int32Array so
 //! it crosses the boundary in a single call.
 //!
 //! `meta`, per message: topic index, partition, key length, value length, header count,
