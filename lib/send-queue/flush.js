@@ -84,18 +84,17 @@ function flush(queue, b) {
   if (flight.sent && idem !== null) idem.followOn(b, sequences)
   b.reset()
   gate.sent(flight)
-  const handled = request.then(
-    (out) => {
-      flight.out = out
-    },
-    (e) => {
-      flight.error = e
-    }
-  ).then(() => {
+  // One reaction per flush, and no other promise made for it: in the owner's process the
+  // answer is there at once, and a send awaited at a time pays for every hop here.
+  const land = (out, error) => {
+    flight.out = out
+    flight.error = error
     flight.done = true
+    queue.inflight.delete(handled)
     answered(queue, gate)
-  })
-  queue.track(handled)
+  }
+  const handled = request.then((out) => land(out, null), (e) => land(null, e))
+  queue.inflight.add(handled)
 }
 
 /** Handles the answers in, in the order their flushes went, and starts what may go. */
