@@ -48,7 +48,7 @@ class SharedBroker {
     this.joinQueue = Promise.resolve()
     this.joinTurnStarted = 0
     this.opening = openOrConnect(key, options, logger, requestTimeout).then(
-      ({ n, inForce }) => {
+      ({ n, inForce, connected }) => {
         this.native = n
         this.settings = inForce
         this.fsync = inForce.fsync
@@ -60,11 +60,18 @@ class SharedBroker {
         // The owner exited and this process took the directory over: the same native
         // handle now serves it from here. Consumers look again at once (their members,
         // known only to the old owner, join again).
-        n.onTakeover((pid) => {
+        const tookOver = (pid) => {
           drainNativeLogs(logger)
           logger.info('The owning process exited: this process took the data directory over and serves it', { dataDir: key, pid })
+          // The settings the directory was opened with here: the last owner's record.
+          this.settings = settings.effective(settings.read(key))
+          this.fsync = this.settings.fsync
+          this.autoCreateTopics = this.settings.autoCreateTopics
           this.topicsChanged()
-        })
+        }
+        n.onTakeover(tookOver)
+        // Taken over already, before the callback was there to hear it.
+        if (connected && !n.remote) tookOver(process.pid)
         return this
       },
       (err) => {
@@ -238,7 +245,8 @@ setInterval(drainNativeLogs, 1000).unref()
 
 /** Opens the directory as its owner, or, when another process owns it, connects to that
  * process (each request waiting up to `requestTimeout` ms for its answer). Resolves to
- * { n: the native handle, inForce: the settings in force }. */
+ * { n: the native handle, inForce: the settings in force, connected: whether through
+ * another process }. */
 async function openOrConnect(key, given, logger, requestTimeout) {
   const deadline = Date.now() + CONNECT_WAIT_MS
   let delay = 10
@@ -247,7 +255,7 @@ async function openOrConnect(key, given, logger, requestTimeout) {
     let ownerError
     try {
       const n = await native.openBroker(key, ownerSettings, settings.serialize(ownerSettings))
-      return { n, inForce: settings.effective(ownerSettings) }
+      return { n, inForce: settings.effective(ownerSettings), connected: false }
     } catch (e) {
       ownerError = fromNative(e)
       if (ownerError.samsaType !== 'DATA_DIR_LOCKED') throw ownerError
@@ -262,7 +270,7 @@ async function openOrConnect(key, given, logger, requestTimeout) {
       const current = settings.effective(settings.read(key))
       settings.check(key, current, given, 'as its owning process opened it')
       logger.info('Another process owns the data directory: using it through that process', { dataDir: key })
-      return { n, inForce: current }
+      return { n, inForce: current, connected: true }
     } catch (e) {
       if (n) await n.close().catch(() => {})
       const err = fromNative(e)

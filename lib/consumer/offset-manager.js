@@ -121,14 +121,17 @@ class OffsetManager {
       c.runner.wake()
     }
     if (o >= 0) return done(o, o)
-    const marks = shared.native.offsets(p.topic)
     const token = {}
     p.resetting = token
-    marks.then(
-      (m) => {
+    shared.native.offsets(p.topic).then((m) => {
+      // A topic deleted and made again with fewer partitions meanwhile.
+      if (!m[p.partition]) throw new Error(`topic ${p.topic} has no partition ${p.partition}`)
+      return m[p.partition]
+    }).then(
+      ({ low, high }) => {
         if (p.resetting !== token) return
         p.resetting = null
-        done(m[p.partition].low, m[p.partition].high)
+        done(low, high)
       },
       (e) => {
         if (p.resetting !== token) return

@@ -36,7 +36,18 @@ pub struct Current {
     watcher: Mutex<Option<Arc<TakeoverWatcher>>>,
     /// Remote backends replaced by a takeover, kept while their work finishes.
     retired: Mutex<Vec<Arc<Backend>>>,
+    /// Sends waiting for the old backend's sends, in call order.
+    waiting: Mutex<Turns>,
+    /// Held by a takeover from its try of the lock to its swap.
+    pub taking_over: tokio::sync::Mutex<()>,
     closed: Closed,
+}
+
+/// Turns of the sends that wait: the last given out, and the last done.
+#[derive(Default)]
+struct Turns {
+    given: u64,
+    done: u64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -56,6 +67,10 @@ impl Current {
     fn mark_closed(&self) {
         let _slot = self.backend.write().unwrap_or_else(|p| p.into_inner());
         self.closed.set();
+    }
+
+    pub fn appends(&self) -> Option<Arc<AppendWatcher>> {
+        lock(&self.appends).clone()
     }
 
     pub fn takeover_watcher(&self) -> Option<Arc<TakeoverWatcher>> {
@@ -91,11 +106,28 @@ impl Current {
         lock(&self.retired).iter().any(|b| matches!(&**b, Backend::Remote(r) if r.produces_in_flight() > 0))
     }
 
-    async fn old_sends_done(&self) {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-        while self.old_sends_in_flight() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    /// A turn for a send that must wait, if sends wait now (for the old backend's, or
+    /// for other waiting sends: a send never overtakes one made before it).
+    fn turn_to_wait(&self) -> Option<u64> {
+        let mut turns = lock(&self.waiting);
+        if turns.given == turns.done && !self.old_sends_in_flight() {
+            return None;
         }
+        turns.given += 1;
+        Some(turns.given)
+    }
+
+    /// Waits until every send made before turn `turn` went, and the old backend's sends
+    /// were answered (a minute at most: they are given up on after 30 s).
+    async fn wait_turn(&self, turn: u64) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        while (lock(&self.waiting).done + 1 < turn || self.old_sends_in_flight()) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
+    fn turn_done(&self) {
+        lock(&self.waiting).done += 1;
     }
 }
 
@@ -168,6 +200,8 @@ impl NativeBroker {
             appends: Mutex::new(None),
             watcher: Mutex::new(None),
             retired: Mutex::new(Vec::new()),
+            waiting: Mutex::new(Turns::default()),
+            taking_over: tokio::sync::Mutex::new(()),
             closed: Closed::default(),
         });
         if let Some(plan) = plan {
@@ -279,20 +313,28 @@ impl NativeBroker {
     ) -> napi::Result<PromiseRaw<'env, ProduceResult>> {
         let producer = (producer_id >= 0.0).then_some((producer_id as i64, producer_epoch as i16));
         let send = ProduceArgs { topics: &topics, data, meta, timestamps, compression, producer, sequences };
-        if self.current.old_sends_in_flight() {
+        // Checked and sent under the backend's lock: a takeover swaps it, and retires the
+        // old one, between sends, never between the check and the send.
+        let backend = self.current.backend.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(turn) = self.current.turn_to_wait() {
+            drop(backend);
             let (owned, current) = (OwnedSend::of(&send), Arc::clone(&self.current));
             let later: BoxFuture<ProduceResult> = Box::pin(async move {
-                current.old_sends_done().await;
+                current.wait_turn(turn).await;
                 let backend = current.get();
                 let pending = match &*backend {
                     Backend::Local(b) => b.produce(owned.send()),
                     Backend::Remote(b) => b.produce(owned.send()),
                 };
+                current.turn_done();
                 settled(pending).await
             });
             return promise(env, &NapiRuntime, Pending::Later(later));
         }
-        on!(self, b => promise(env, b as &dyn Spawn, b.produce(send)))
+        match &**backend {
+            Backend::Local(b) => promise(env, b as &dyn Spawn, b.produce(send)),
+            Backend::Remote(b) => promise(env, b as &dyn Spawn, b.produce(send)),
+        }
     }
 
     /// A new idempotent producer id and its epoch (Kafka's InitProducerId).
@@ -429,9 +471,13 @@ impl NativeBroker {
     #[napi]
     pub fn watch_appends(&self, callback: Option<AppendWatcher>) {
         let callback = callback.map(Arc::new);
-        let mut kept = self.current.appends.lock().unwrap_or_else(|p| p.into_inner());
-        kept.clone_from(&callback);
-        on!(self, b => b.watch_appends(callback));
+        // Under the backend's lock, as a takeover hands the watcher to the next backend.
+        let backend = self.current.backend.read().unwrap_or_else(|p| p.into_inner());
+        lock(&self.current.appends).clone_from(&callback);
+        match &**backend {
+            Backend::Local(b) => b.watch_appends(callback),
+            Backend::Remote(b) => b.watch_appends(callback),
+        }
     }
 
     /// Stops the listeners, flushes, writes the clean-shutdown marker and releases the
@@ -440,6 +486,8 @@ impl NativeBroker {
     #[napi]
     pub async fn close(&self) -> napi::Result<()> {
         self.current.mark_closed();
+        // A takeover under way finishes first (and, finding the handle closed, lets go).
+        drop(self.current.taking_over.lock().await);
         let r = on!(self, b => b.close().await).js();
         self.current.close_retired().await;
         r

@@ -24,8 +24,11 @@ use self::local::LocalBackend;
 use self::remote::RemoteBackend;
 use crate::broker::BrokerConfig;
 
-/// Broker settings from `new Kafka({...})`; absent fields keep Kafka's defaults.
+/// Broker settings from `new Kafka({...})`; absent fields keep Kafka's defaults. Also the
+/// form of the settings an owner records in the directory (lib/settings.js).
 #[napi(object)]
+#[derive(Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct BrokerOptions {
     pub fsync: Option<bool>,
     pub auto_create_topics: Option<bool>,
@@ -40,7 +43,7 @@ pub struct BrokerOptions {
 }
 
 impl BrokerOptions {
-    fn into_config(self) -> BrokerConfig {
+    pub(crate) fn into_config(self) -> BrokerConfig {
         let mut c = BrokerConfig::default();
         if let Some(v) = self.fsync {
             c.fsync = v;
@@ -111,8 +114,9 @@ pub async fn open_broker(dir: String, options: BrokerOptions, settings_record: O
 }
 
 /// Connects to the process that owns `dir` (its Unix socket, as recorded in `dir`).
-/// `options` and `settings_record`: the directory's settings in force, with which this
-/// process opens it should it take the directory over when its owner exits.
+/// `options` and `settings_record`: the directory's settings in force as this process
+/// found them, with which it opens the directory should it take it over when its owner
+/// exits and no owner recorded others meanwhile.
 /// `request_timeout_ms`: how long a request waits for the owner's answer (kafkajs's
 /// requestTimeout).
 #[napi]
@@ -122,11 +126,11 @@ pub async fn connect_broker(dir: String, options: BrokerOptions, settings_record
         return Err(invalid_arg(format!("requestTimeout must be a number of milliseconds of at least 1, not {request_timeout_ms}")));
     }
     let timeout = std::time::Duration::from_secs_f64(request_timeout_ms.min(1e12) / 1000.0);
-    let config = options.into_config();
+    let max_message_bytes = options.clone().into_config().log.max_message_bytes;
     let path = std::path::PathBuf::from(&dir);
     let core = napi::bindgen_prelude::spawn_blocking(move || crate::remote::RemoteBroker::connect(path, timeout)).await.map_err(invalid_arg)?.js()?;
-    let plan = takeover::Plan { dir: core.inner().dir().to_path_buf(), config: config.clone(), settings_record };
-    let remote = RemoteBackend::new(core, config.log.max_message_bytes.max(1024));
+    let plan = takeover::Plan { dir: core.inner().dir().to_path_buf(), options, settings_record };
+    let remote = RemoteBackend::new(core, max_message_bytes.max(1024));
     Ok(NativeBroker::new(dir, Backend::Remote(remote), Some(plan)))
 }
 

@@ -37,6 +37,11 @@ impl RemoteBackend {
         RemoteBackend { core: Arc::new(core), max_message_bytes }
     }
 
+    /// Tells this backend's group members they are out of their groups (`why`).
+    pub fn fence_members(&self, why: &str) {
+        self.core.inner().fence_members(why);
+    }
+
     pub fn produces_in_flight(&self) -> usize {
         self.core.inner().produces_in_flight()
     }

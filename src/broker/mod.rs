@@ -216,7 +216,7 @@ impl Broker {
     }
 
     /// [`Broker::open`] for a caller that may already hold the directory's lock (a
-    /// process taking over from an owner that died: see `data_dir::wait_for_lock`).
+    /// process taking over from an owner that died: see `data_dir::try_take_over`).
     pub fn open_locked(dir: impl AsRef<Path>, config: BrokerConfig, lock: Option<std::fs::File>) -> Result<Arc<Broker>> {
         let dir = dir.as_ref();
         let fresh = !dir.join(TOPICS_DIR).exists();

@@ -383,12 +383,12 @@ async fn connect(dir: &Path) -> Result<UnixStream> {
     }
 }
 
-/// A request frame, its correlation id still to be set.
 /// The version samsa's client sends of `R`.
 pub fn client_version<R: Request>() -> Result<i16> {
     crate::wire::versions::client_version(R::KEY).ok_or_else(|| Error::InvalidRequest(format!("samsa's client has no version of api {} to send", R::KEY)))
 }
 
+/// A request frame, its correlation id still to be set.
 fn encode<R: Request>(req: &R, version: i16, client_id: &str) -> Result<Vec<u8>> {
     let header = RequestHeader::default()
         .with_request_api_key(R::KEY)

@@ -95,6 +95,7 @@ impl RemoteMember {
         if let Some(why) = member.lock().fenced.clone() {
             return Err(Error::FencedMemberEpoch(why));
         }
+        member.inner.add_member(&member);
         tokio::spawn(Arc::clone(&member).heartbeats());
         Ok(member)
     }
@@ -105,6 +106,19 @@ impl RemoteMember {
 
     pub fn version(&self) -> u64 {
         self.version.load(Ordering::SeqCst)
+    }
+
+    /// Out of the group, for `why`: the consumer joins again as a new member.
+    pub fn fence(&self, why: &str) {
+        {
+            let mut s = self.lock();
+            if s.fenced.is_none() {
+                s.fenced = Some(why.to_string());
+            }
+            s.left = true;
+        }
+        self.version.fetch_add(1, Ordering::SeqCst);
+        self.wake.notify_one();
     }
 
     fn changed(&self) {

@@ -68,6 +68,9 @@ pub struct Inner {
     cluster_id: Mutex<String>,
     notify: Mutex<Option<Arc<Notify>>>,
     closed: AtomicBool,
+    /// This handle's group members, to tell them they are out should the owner change
+    /// beneath them (see `fence_members`).
+    members: Mutex<Vec<std::sync::Weak<RemoteMember>>>,
     fetcher: fetcher::Fetcher,
     /// Produce frame buffers to reuse.
     frames: Mutex<Vec<Vec<u8>>>,
@@ -201,6 +204,7 @@ impl RemoteBroker {
             notify: Mutex::new(None),
             closed: AtomicBool::new(false),
             fetcher: fetcher::Fetcher::default(),
+            members: Mutex::new(Vec::new()),
             frames: Mutex::new(Vec::new()),
             produce_order: Arc::default(),
             request_timeout,
@@ -309,6 +313,21 @@ impl Inner {
                 env!("CARGO_PKG_VERSION")
             ))),
         }
+    }
+
+    /// Tells every member of this handle's groups that it is out of its group (`why`): the
+    /// process took the directory over, so the coordinator these members joined is gone.
+    pub fn fence_members(&self, why: &str) {
+        let members: Vec<Arc<RemoteMember>> = self.members.lock().unwrap_or_else(|e| e.into_inner()).drain(..).filter_map(|m| m.upgrade()).collect();
+        for m in members {
+            m.fence(why);
+        }
+    }
+
+    fn add_member(&self, member: &Arc<RemoteMember>) {
+        let mut members = self.members.lock().unwrap_or_else(|e| e.into_inner());
+        members.retain(|m| m.strong_count() > 0);
+        members.push(Arc::downgrade(member));
     }
 
     /// Produce requests made and not yet answered (or given up on).
