@@ -240,13 +240,14 @@ async function createRiderApp({ dataDir = './data', direct = false, fsync = fals
     stats: collectStats,
     listen(port = 3000) {
       return new Promise((resolve, reject) => {
-        server = app.listen(port, () => {
+        // Express 5 calls back with the error when the server cannot listen (a port in use).
+        server = app.listen(port, (err) => {
+          if (err) return reject(err)
           const { port: actual } = server.address()
           // Under node:cluster the primary says where the server listens, once all are up.
           if (!worker) log(`rider-updates ${direct ? '(direct SQLite mode) ' : ''}listening on http://localhost:${actual}`)
           resolve(actual)
         })
-        server.once('error', reject)
       })
     },
     async close() {
