@@ -6,12 +6,12 @@
 // (Server-Sent Events) on every worker. Then the same with the worker that owns the data
 // directory killed midway.
 
-const fs = require('node:fs')
 const http = require('node:http')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
 const Database = require('better-sqlite3')
 const { REGIONS, CITY_CENTRE, regionOf } = require('../examples/rider-updates/regions')
+const { ownerPid } = require('../examples/rider-updates/owner')
 const { tempDir, waitFor, ROOT } = require('./helpers')
 
 const SERVER = path.join(ROOT, 'examples', 'rider-updates', 'server.js')
@@ -373,9 +373,9 @@ describe('rider-updates in cluster mode', () => {
     const clients = []
     try {
       const mapped = await clientOnEveryWorker(c.base, WORKERS, clients)
-      const record = path.join(dataDir, 'samsa', 'samsa.owner')
-      const ownerPid = () => JSON.parse(fs.readFileSync(record, 'utf8')).pid
-      const killed = ownerPid()
+      // The owner's record (`samsa.owner`), null while it is missing or being rewritten.
+      const owner = () => ownerPid(path.join(dataDir, 'samsa'))
+      const killed = owner()
       const [killedNumber] = [...c.workers()].find(([, w]) => w.pid === killed) || []
       expect(killedNumber).toBeDefined() // the owner is a worker, not the primary
 
@@ -403,7 +403,13 @@ describe('rider-updates in cluster mode', () => {
         what: 'the primary to see the owner die',
       })
       await waitFor(() => c.lines.some((l) => /serves in place of the one that died$/.test(l)), { timeoutMs: 30000, what: 'a worker in place of the killed one' })
-      await waitFor(() => ownerPid() !== killed && alive(ownerPid()), { timeoutMs: 30000, what: 'a new owner of the data directory' })
+      await waitFor(
+        () => {
+          const pid = owner()
+          return pid !== null && pid !== killed && alive(pid)
+        },
+        { timeoutMs: 30000, what: 'a new owner of the data directory' }
+      )
 
       // Phase 2: everything posted after the replacement is up.
       await ride(c.base, { riders: RIDERS, from: UPDATES, to: 2 * UPDATES, deadline, tally, acks })
