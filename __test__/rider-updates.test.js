@@ -91,6 +91,34 @@ describe('rider-updates example', () => {
     expect(latest).toBe(30)
   })
 
+  test("a restarted server's live map shows at once every rider the database has", async () => {
+    const dataDir = tempDir()
+    rider = await createRiderApp({ dataDir, quiet: true })
+    let base = `http://localhost:${await rider.listen(0)}`
+    const riders = { 'rider-n': around(0.05, 0), 'rider-e': around(0, 0.1), 'rider-w': around(0, -0.1) }
+    for (const [id, p] of Object.entries(riders)) expect((await post(base, `/riders/${id}/location`, p)).status).toBe(202)
+    // Both groups done and committed: after the restart the live-map group reads nothing again.
+    await waitFor(async () => {
+      const { groups } = await rider.stats()
+      return groups['db-writer'].lag === 0 && groups['live-map'].lag === 0
+    }, { what: 'both groups to commit' })
+    await rider.close()
+    rider = await createRiderApp({ dataDir, quiet: true })
+    base = `http://localhost:${await rider.listen(0)}`
+    const abort = new AbortController()
+    const res = await fetch(`${base}/events`, { signal: abort.signal })
+    let text = ''
+    for await (const chunk of res.body) {
+      text += Buffer.from(chunk).toString()
+      if (text.includes('\n\n')) break
+    }
+    abort.abort()
+    const first = JSON.parse(text.split('\n').find((l) => l.startsWith('data: ')).slice(6))
+    expect(first.map((u) => [u.riderId, u.lat, u.lng, u.partition]).sort()).toEqual(
+      Object.entries(riders).map(([id, p]) => [id, p.lat, p.lng, REGIONS.indexOf(regionOf(p))]).sort()
+    )
+  })
+
   test('direct mode inserts inside the request', async () => {
     const dataDir = tempDir()
     rider = await createRiderApp({ dataDir, direct: true, quiet: true })

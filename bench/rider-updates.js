@@ -4,8 +4,10 @@
 // from 1,000 riders), one server process per mode, at equal durability:
 //   samsa fsync on  + db-writer SQLite synchronous=FULL   vs  --direct SQLite synchronous=FULL
 //   samsa fsync off + db-writer SQLite synchronous=OFF    vs  --direct SQLite synchronous=OFF
-// beside a no-op Express handler as the ceiling. Prints requests/s, latency p50/p99, and
-// how far behind the database writer fell.
+// beside a no-op Express handler as the ceiling; then the server in cluster mode
+// (`--workers N`: N processes on one port and one data directory) with 1, 2 and 4
+// workers, fsync off. Prints requests/s, latency p50/p99, and how far behind the database
+// writer fell.
 //
 //   node bench/rider-updates.js [seconds=5] [connections=50]
 
@@ -103,6 +105,9 @@ async function run(name, args) {
   rows.push(await run('direct SQLite insert, synchronous=FULL', [SERVER, '--direct', '--fsync']))
   rows.push(await run('samsa, fsync off (db-writer SQLite OFF)', [SERVER]))
   rows.push(await run('direct SQLite insert, synchronous=OFF', [SERVER, '--direct']))
+  for (const n of [1, 2, 4]) {
+    rows.push(await run(`samsa, fsync off, --workers ${n}`, [SERVER, '--workers', String(n)]))
+  }
   console.log('| mode | requests/s | p50 ms | p99 ms | errors | db-writer behind at the end |')
   console.log('|---|---|---|---|---|---|')
   for (const r of rows) {

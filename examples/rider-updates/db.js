@@ -3,11 +3,16 @@
 // The database the updates end up in: one row per update, keyed by where it sits in the
 // log, so a batch replayed after a crash inserts nothing twice; plus each rider's newest
 // position by timestamp (updates can arrive out of order when a rider changes region).
+// Several processes may write one file (the server in cluster mode): WAL lets readers go on
+// beside the one writer, and the busy timeout makes a writer wait its turn for the lock
+// rather than fail with SQLITE_BUSY.
 
 const Database = require('better-sqlite3')
 
+const BUSY_TIMEOUT_MS = 10_000
+
 function openDatabase(file) {
-  const db = new Database(file)
+  const db = new Database(file, { timeout: BUSY_TIMEOUT_MS })
   db.pragma('journal_mode = WAL')
   db.exec(`
     CREATE TABLE IF NOT EXISTS rider_updates (
@@ -41,6 +46,7 @@ function openDatabase(file) {
   const insertDirect = db.prepare('INSERT INTO direct_updates (rider_id, lat, lng, region, ts) VALUES (?, ?, ?, ?, ?)')
   const countUpdates = db.prepare('SELECT COUNT(*) AS n FROM rider_updates')
   const countDirect = db.prepare('SELECT COUNT(*) AS n FROM direct_updates')
+  const latest = db.prepare('SELECT rider_id AS riderId, lat, lng, region, ts FROM riders')
 
   /** One transaction per consumed batch. */
   const writeRiderBatch = db.transaction((topic, partition, rows) => {
@@ -59,6 +65,8 @@ function openDatabase(file) {
     writeStatusBatch,
     insertDirect: (u) => insertDirect.run(u.riderId, u.lat, u.lng, u.region, u.ts),
     rowCount: () => countUpdates.get().n + countDirect.get().n,
+    /** Each rider's newest position written so far: [{ riderId, lat, lng, region, ts }]. */
+    latestPositions: () => latest.all(),
     setSynchronous: (mode) => db.pragma(`synchronous = ${mode}`),
     close: () => db.close(),
   }

@@ -3,16 +3,19 @@
 // The rider-updates example: riders post their location every second; the HTTP handler
 // only appends to a topic; consumer group `db-writer` writes to SQLite in bulk, and group
 // `live-map` pushes positions to browsers. `--direct` inserts into SQLite inside each
-// request instead, for comparison.
+// request instead, for comparison. `--workers N` runs N processes under node:cluster
+// (cluster.js), each one this server on the same port and data directory.
 //
-//   node examples/rider-updates/server.js [--direct] [--fsync]     (PORT, DATA_DIR)
+//   node examples/rider-updates/server.js [--direct] [--fsync] [--workers N]   (PORT, DATA_DIR)
 
+const cluster = require('node:cluster')
 const fs = require('node:fs')
 const path = require('node:path')
 const express = require('express')
 const { Kafka, logLevel } = require('../..')
 const { REGIONS, CITY_CENTRE, regionOf, RegionPartitioner } = require('./regions')
 const { openDatabase } = require('./db')
+const { ownerPid } = require('./owner')
 
 const RIDER_TOPIC = 'rider-updates'
 const RESTAURANT_TOPIC = 'restaurant-updates'
@@ -33,19 +36,41 @@ function checkId(id, what) {
   if (!RIDER_ID.test(id)) throw new BadRequest(`${what} id must be 1 to 64 letters, digits, '_' or '-'`)
 }
 
+/** A failure that may pass (no process owns the data directory for a moment): the client
+ * should try again, as a rider app does. kafkajs ends a send whose retries ran out with
+ * KafkaJSNumberOfRetriesExceeded, whose cause was retriable. */
+const isTemporary = (err) => err.retriable === true || err.name === 'KafkaJSNumberOfRetriesExceeded'
+
+/** Where a data directory keeps the samsa log and the SQLite database. */
+function dataPaths(dataDir, direct = false) {
+  return { samsaDir: path.join(dataDir, 'samsa'), dbFile: path.join(dataDir, direct ? 'direct.sqlite' : 'riders.sqlite') }
+}
+
 /**
  * Builds the app. Options: dataDir, direct (insert per request), fsync (samsa acks after
- * fsync), sqliteSynchronous ('FULL' | 'NORMAL' | 'OFF'), quiet.
+ * fsync), sqliteSynchronous ('FULL' | 'NORMAL' | 'OFF'), quiet, worker (its number 1..N
+ * when run under node:cluster: names its live-map group and prefixes its log lines).
  */
-async function createRiderApp({ dataDir = './data', direct = false, fsync = false, sqliteSynchronous = fsync ? 'FULL' : 'OFF', quiet = false } = {}) {
+async function createRiderApp({ dataDir = './data', direct = false, fsync = false, sqliteSynchronous = fsync ? 'FULL' : 'OFF', quiet = false, worker } = {}) {
   fs.mkdirSync(dataDir, { recursive: true })
-  const store = openDatabase(path.join(dataDir, direct ? 'direct.sqlite' : 'riders.sqlite'))
+  const { samsaDir, dbFile } = dataPaths(dataDir, direct)
+  const store = openDatabase(dbFile)
   store.setSynchronous(sqliteSynchronous)
-  const log = quiet ? () => {} : (...a) => console.log(...a)
+  const prefix = worker ? `[worker ${worker} pid ${process.pid}] ` : ''
+  const log = quiet ? () => {} : (line) => console.log(`${prefix}${line}`)
   const app = express()
   const stats = { updatesReceived: 0 }
   const clients = new Set() // SSE responses
   const live = new Map() // rider id -> newest { riderId, lat, lng, region, ts, partition, offset }
+  // Every rider's newest position the database has, so a map served by a process that
+  // just (re)started shows the riders at once; the group below brings it up to date.
+  for (const p of store.latestPositions()) live.set(p.riderId, { ...p, partition: REGIONS.indexOf(p.region) })
+  // Each browser is served by one process and must see every rider, so in cluster mode each
+  // worker reads the whole topic in a group of its own. kafkajs has no consumer without a
+  // group (no assign()), so a group per reader is how its users broadcast. The group is
+  // named after the worker's number, not its pid: a worker started in place of a dead one
+  // resumes where that one stopped, and the broker keeps N groups, not one per restart.
+  const liveMapGroup = worker ? `live-map-${worker}` : 'live-map'
 
   let kafka, admin, producer, dbWriter, liveMap, statusWriter
   if (!direct) {
@@ -63,13 +88,22 @@ async function createRiderApp({ dataDir = './data', direct = false, fsync = fals
     producer = kafka.producer({ createPartitioner: RegionPartitioner, allowAutoTopicCreation: false })
     await producer.connect()
 
-    const startGroup = async (groupId, topic, eachBatch) => {
-      const consumer = kafka.consumer({ groupId })
+    const startGroup = async (groupId, topic, eachBatch, options = {}) => {
+      const consumer = kafka.consumer({ groupId, ...options })
+      if (worker) {
+        consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+          const mine = payload.memberAssignment[topic] || []
+          log(`${groupId}: partitions ${mine.length ? [...mine].sort((a, b) => a - b).join(',') : 'none'}`)
+        })
+      }
       await consumer.connect()
       await consumer.subscribe({ topics: [topic], fromBeginning: true })
       await consumer.run({ eachBatch })
       return consumer
     }
+    // A worker started in place of a dead one joins that one's live-map group while the
+    // dead member still holds its partitions; a short session frees them sooner.
+    const liveMapOptions = worker ? { sessionTimeout: 10_000 } : {}
     const rowsOf = (batch) => batch.messages.map((m) => ({ offset: Number(m.offset), ...JSON.parse(m.value) }))
 
     // One SQLite transaction per batch; offsets are committed after it, once the rows are in.
@@ -79,7 +113,7 @@ async function createRiderApp({ dataDir = './data', direct = false, fsync = fals
     statusWriter = await startGroup('status-writer', RESTAURANT_TOPIC, async ({ batch }) => {
       store.writeStatusBatch(batch.topic, batch.partition, rowsOf(batch))
     })
-    liveMap = await startGroup('live-map', RIDER_TOPIC, async ({ batch }) => {
+    liveMap = await startGroup(liveMapGroup, RIDER_TOPIC, async ({ batch }) => {
       const changed = []
       for (const m of batch.messages) {
         const u = { ...JSON.parse(m.value), partition: batch.partition, offset: Number(m.offset) }
@@ -95,9 +129,15 @@ async function createRiderApp({ dataDir = './data', direct = false, fsync = fals
         const data = `event: positions\ndata: ${JSON.stringify(changed)}\n\n`
         for (const res of clients) res.write(data)
       }
-    })
+    }, liveMapOptions)
   }
 
+  if (worker) {
+    app.use((req, res, next) => {
+      res.set('x-rider-worker', String(worker))
+      next()
+    })
+  }
   app.use(express.json({ limit: '16kb' }))
 
   app.post('/riders/:id/location', async (req, res, next) => {
@@ -159,16 +199,22 @@ async function createRiderApp({ dataDir = './data', direct = false, fsync = fals
     if (err instanceof BadRequest) return res.status(400).json({ error: err.message })
     if (err.type === 'entity.parse.failed' || err.status === 400) return res.status(400).json({ error: 'body is not valid JSON' })
     if (err.type === 'entity.too.large') return res.status(413).json({ error: 'body too large' })
+    if (isTemporary(err)) {
+      console.error(`${prefix}answered 503 to ${req.method} ${req.path}: ${err.message}`)
+      return res.status(503).set('retry-after', '1').json({ error: 'temporarily unavailable, try again' })
+    }
     console.error(err)
     res.status(500).json({ error: 'internal error' })
   })
 
   async function collectStats() {
+    // updatesReceived counts this process's requests; everything else is the whole server's.
     const out = { mode: direct ? 'direct' : 'samsa', updatesReceived: stats.updatesReceived, dbRows: store.rowCount(), partitions: [], groups: {} }
+    if (worker) out.worker = { number: worker, pid: process.pid }
     if (direct) return out
     const offsets = await admin.fetchTopicOffsets(RIDER_TOPIC)
     out.partitions = offsets.map(({ partition, high, low }) => ({ partition, region: REGIONS[partition], high: Number(high), low: Number(low) }))
-    for (const groupId of ['db-writer', 'live-map']) {
+    for (const groupId of ['db-writer', liveMapGroup]) {
       const [committed] = await admin.fetchOffsets({ groupId, topics: [RIDER_TOPIC] })
       const parts = committed.partitions.map(({ partition, offset }) => {
         const high = out.partitions[partition].high
@@ -180,16 +226,26 @@ async function createRiderApp({ dataDir = './data', direct = false, fsync = fals
     return out
   }
 
+  if (worker) {
+    const owner = direct ? null : ownerPid(samsaDir)
+    const role = direct ? 'inserts into SQLite per request' : `produces to ${RIDER_TOPIC}, consumes in db-writer, status-writer and ${liveMapGroup}`
+    const dir = direct ? '' : owner === process.pid ? '; owns the data directory' : `; reaches the data directory through its owner, pid ${owner}`
+    log(`serves HTTP, ${role}${dir}`)
+  }
+
   let server
   return {
     app,
     store,
     stats: collectStats,
     listen(port = 3000) {
-      return new Promise((resolve) => {
-        server = app.listen(port, () => {
+      return new Promise((resolve, reject) => {
+        // Express 5 calls back with the error when the server cannot listen (a port in use).
+        server = app.listen(port, (err) => {
+          if (err) return reject(err)
           const { port: actual } = server.address()
-          log(`rider-updates ${direct ? '(direct SQLite mode) ' : ''}listening on http://localhost:${actual}`)
+          // Under node:cluster the primary says where the server listens, once all are up.
+          if (!worker) log(`rider-updates ${direct ? '(direct SQLite mode) ' : ''}listening on http://localhost:${actual}`)
           resolve(actual)
         })
       })
@@ -209,21 +265,36 @@ async function createRiderApp({ dataDir = './data', direct = false, fsync = fals
   }
 }
 
-if (require.main === module) {
-  const args = process.argv.slice(2)
-  createRiderApp({
-    dataDir: process.env.DATA_DIR || './data',
-    direct: args.includes('--direct'),
-    fsync: args.includes('--fsync'),
-  })
+/** The command line: --direct, --fsync, --workers N (N >= 1; absent: one process). */
+function parseArgs(args) {
+  const options = { direct: args.includes('--direct'), fsync: args.includes('--fsync'), workers: undefined }
+  const i = args.findIndex((a) => a === '--workers' || a.startsWith('--workers='))
+  if (i >= 0) {
+    const text = args[i].includes('=') ? args[i].slice('--workers='.length) : args[i + 1]
+    options.workers = Number(text)
+    if (!Number.isInteger(options.workers) || options.workers < 1) throw new Error(`--workers takes a whole number of at least 1, not ${text}`)
+  }
+  return options
+}
+
+/** One server process: the whole server, or one worker of a cluster. */
+function runServer({ direct, fsync }, worker) {
+  createRiderApp({ dataDir: process.env.DATA_DIR || './data', direct, fsync, worker })
     .then(async (rider) => {
       await rider.listen(Number(process.env.PORT || 3000))
+      let stopping = false
       const stop = async () => {
+        if (stopping) return
+        stopping = true
         await rider.close()
         process.exit(0)
       }
-      process.once('SIGINT', stop)
       process.once('SIGTERM', stop)
+      // Ctrl-C reaches every process of the terminal; the primary stops the workers in
+      // order (cluster.js), so a worker waits for its SIGTERM. (A worker whose primary is
+      // gone exits by itself: node:cluster does that.)
+      if (worker) process.on('SIGINT', () => {})
+      else process.once('SIGINT', stop)
     })
     .catch((e) => {
       console.error(e)
@@ -231,4 +302,17 @@ if (require.main === module) {
     })
 }
 
-module.exports = { createRiderApp }
+module.exports = { createRiderApp, dataPaths }
+
+if (require.main === module) {
+  let options
+  try {
+    options = parseArgs(process.argv.slice(2))
+  } catch (e) {
+    console.error(e.message)
+    process.exit(2)
+  }
+  if (options.workers === undefined) runServer(options)
+  else if (cluster.isPrimary) require('./cluster').startPrimary({ ...options, dataDir: process.env.DATA_DIR || './data', port: Number(process.env.PORT || 3000) })
+  else runServer(options, Number(process.env.RIDER_WORKER))
+}
