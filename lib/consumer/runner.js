@@ -12,7 +12,7 @@
 // (or an assignment, seek or resume) made readable, so thousands of idle partitions cost
 // nothing per message.
 
-const { KafkaJSNumberOfRetriesExceeded } = require('../errors')
+const { KafkaJSNumberOfRetriesExceeded, isConnectionLoss } = require('../errors')
 const { retryDelay } = require('../retry')
 const { Batch } = require('../batch')
 const { key } = require('./partition-state')
@@ -130,7 +130,10 @@ class Runner {
         // Nothing here may end the loop: a topic deleted under the consumer, say, only
         // drops its partitions (the coordinator revokes them too).
         const retryTime = this.loopRetryTime()
-        c.log.error(`Consumer loop error: ${e.message}`, { groupId: c.groupId, retryCount: this.loopFailures, retryTime, stack: e.stack })
+        // A process that owns the directory gone or not answering is an outage the loop
+        // waits out (another process takes the directory over): a warning, without a stack.
+        if (isConnectionLoss(e)) c.log.warn(`Consumer loop error: ${e.message}`, { groupId: c.groupId, retryCount: this.loopFailures, retryTime })
+        else c.log.error(`Consumer loop error: ${e.message}`, { groupId: c.groupId, retryCount: this.loopFailures, retryTime, stack: e.stack })
         // An assignment this round failed to take (its offsets could not be looked up, say)
         // is taken again from the coordinator on the next.
         if (a) group.mustPoll = true
