@@ -30,9 +30,9 @@ export declare class NativeBroker {
   createTopic(name: string, numPartitions: number, replicationFactor: number, configNames: Array<string>, configValues: Array<string>, validateOnly: boolean): Promise<void>
   /**
    * Creates several topics in one call (Kafka's CreateTopics): one entry per topic, in
-   * order, null where it was created and the error's prefixed message where it was not.
+   * order, null where it was created and its error where it was not.
    */
-  createTopics(topics: Array<NewTopicJs>, validateOnly: boolean): Promise<Array<string | undefined | null>>
+  createTopics(topics: Array<NewTopicJs>, validateOnly: boolean): Promise<Array<ErrorJs | undefined | null>>
   deleteTopic(name: string): Promise<void>
   /** `assignments`: a replica list per new partition, or null. */
   createPartitions(name: string, count: number, assignments: Array<Array<number>> | undefined | null, validateOnly: boolean): Promise<void>
@@ -147,7 +147,10 @@ export interface BeatResult {
   revoking: number
 }
 
-/** Broker settings from `new Kafka({...})`; absent fields keep Kafka's defaults. */
+/**
+ * Broker settings from `new Kafka({...})`; absent fields keep Kafka's defaults. Also the
+ * form of the settings an owner records in the directory (lib/settings.js).
+ */
 export interface BrokerOptions {
   fsync?: boolean
   autoCreateTopics?: boolean
@@ -182,8 +185,9 @@ export interface ConfigSynonymJs {
 
 /**
  * Connects to the process that owns `dir` (its Unix socket, as recorded in `dir`).
- * `options` and `settings_record`: the directory's settings in force, with which this
- * process opens it should it take the directory over when its owner exits.
+ * `options` and `settings_record`: the directory's settings in force as this process
+ * found them, with which it opens the directory should it take it over when its owner
+ * exits and no owner recorded others meanwhile.
  * `request_timeout_ms`: how long a request waits for the owner's answer (kafkajs's
  * requestTimeout).
  */
@@ -198,6 +202,16 @@ export interface DamageJs {
   /** Below `firstOffset` when the damage hides no record. */
   lastOffset: number
   detail: string
+}
+
+/** A core error's fields, as JS reads them. */
+export interface ErrorJs {
+  /** The kafkajs name of its type (`UNKNOWN_TOPIC_OR_PARTITION`), or samsa's own. */
+  samsaType: string
+  /** Kafka's error code (-1 for samsa's own errors). */
+  code: number
+  retriable: boolean
+  message: string
 }
 
 /**
@@ -319,10 +333,10 @@ export interface PollResult {
 export interface ProduceResult {
   rows: Array<number>
   /**
-   * Errors of the partitions that failed, as the one-line prefixed messages that
-   * `lib/errors.js` turns into kafkajs errors.
+   * Errors of the partitions that failed, which `lib/errors.js` turns into kafkajs
+   * errors.
    */
-  errors: Array<string>
+  errors: Array<ErrorJs>
 }
 
 export interface RepairJs {

@@ -255,8 +255,8 @@ class Admin {
       try {
         if (valid.length > 0) {
           const results = await b.callAsync(() => b.native.createTopics(valid.map((i) => specs[i]), !!validateOnly))
-          results.forEach((message, k) => {
-            if (message !== null && message !== undefined) errors[valid[k]] = fromNative(new Error(message))
+          results.forEach((error, k) => {
+            if (error !== null && error !== undefined) errors[valid[k]] = fromNative(error)
           })
         }
       } finally {

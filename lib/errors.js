@@ -180,17 +180,30 @@ const PROTOCOL_ERRORS = Object.fromEntries(
     .map(({ name, code, retriable }) => [name, [code, retriable, DESCRIPTIONS[name] || name]])
 )
 
-const NATIVE_PREFIX = /^\[samsa:([A-Z_]+):(-?\d+):([01])\] ([\s\S]*)$/
+/** The fields of a native error (src/binding/error.rs): an error that is part of a
+ * result is { samsaType, code, retriable, message } itself; one thrown or rejected carries
+ * them in its cause. Null for anything else (a JS error, a napi argument error). */
+function nativeFields(err) {
+  if (err === null || typeof err !== 'object') return null
+  // Made by the addon in Node's own realm: checked by shape, not by instanceof (a test
+  // runner's realm has other constructors).
+  if (typeof err.samsaType === 'string' && err.constructor && err.constructor.name === 'Object') return err
+  const cause = err.cause
+  if (cause === null || typeof cause !== 'object' || typeof cause.message !== 'string' || !cause.message.startsWith('{"samsaType"')) return null
+  try {
+    return JSON.parse(cause.message)
+  } catch {
+    return null
+  }
+}
 
-/** Turns an error thrown by the native addon into the kafkajs error class it stands for. */
+/** Turns an error of the native addon into the kafkajs error class it stands for. */
 function fromNative(err, context = {}) {
-  const m = err && typeof err.message === 'string' && NATIVE_PREFIX.exec(err.message)
-  if (!m) return err
-  const [, type, codeText, retriableFlag, message] = m
-  const code = Number(codeText)
+  const fields = nativeFields(err)
+  if (fields === null) return err
   // The native side's flag: the table's, or samsa's own where it knows more (a full disk
   // is a KAFKA_STORAGE_ERROR retrying does not mend), from whichever process it came.
-  const retriable = retriableFlag === '1'
+  const { samsaType: type, code, retriable, message } = fields
   let out
   if (type === 'CONNECTION_ERROR') {
     // The process that owns the data directory cannot be reached (or may not be, by this

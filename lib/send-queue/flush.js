@@ -147,7 +147,7 @@ function stored(queue, gate, flight) {
     // Stored behind a flush refused there, or refused as out of order with nothing
     // before it: the owner's sequence for the partition is not the one kept here. The
     // next flush takes a new producer id, which starts afresh everywhere.
-    if (error < 0 ? gate.rolledBack.has(key) : !flight.behind && fromNative(new Error(out.errors[error])).type === 'OUT_OF_ORDER_SEQUENCE_NUMBER') {
+    if (error < 0 ? gate.rolledBack.has(key) : !flight.behind && fromNative(out.errors[error]).type === 'OUT_OF_ORDER_SEQUENCE_NUMBER') {
       idem.broken = true
     }
     if (error >= 0) rollBack(gate, flight, idx, p)

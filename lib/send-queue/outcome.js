@@ -59,7 +59,7 @@ function outcomeOf(job, out, rows, alone = false) {
       const p = order[k]
       const at = rowAt(out, rows, idx, p)
       if (r[at + 4] >= 0) {
-        failures.push({ topic, partition: p, numPartitions, error: fromNative(new Error(out.errors[r[at + 4]])), messages: messagesIn(messages, partitionOf, p) })
+        failures.push({ topic, partition: p, numPartitions, error: fromNative(out.errors[r[at + 4]]), messages: messagesIn(messages, partitionOf, p) })
         continue
       }
       results.push({

@@ -10,7 +10,7 @@ use napi_derive::napi;
 
 use super::backend::{BrokerBackend, Join, ProduceArgs};
 use super::configs;
-use super::error::{invalid_arg, to_js, IntoJs};
+use super::error::{error_js, invalid_arg, ErrorJs, IntoJs};
 use super::fetched::FetchResult;
 use super::group::{GroupJs, OffsetJs};
 use super::local::LocalBackend;
@@ -275,12 +275,12 @@ impl NativeBroker {
     }
 
     /// Creates several topics in one call (Kafka's CreateTopics): one entry per topic, in
-    /// order, null where it was created and the error's prefixed message where it was not.
+    /// order, null where it was created and its error where it was not.
     #[napi]
-    pub async fn create_topics(&self, topics: Vec<NewTopicJs>, validate_only: bool) -> napi::Result<Vec<Option<String>>> {
+    pub async fn create_topics(&self, topics: Vec<NewTopicJs>, validate_only: bool) -> napi::Result<Vec<Option<ErrorJs>>> {
         let specs = new_topics(topics)?;
         let results = on!(self, b => b.create_topics(specs, validate_only).await).js()?;
-        Ok(results.into_iter().map(|r| r.err().map(|e| to_js(e).reason)).collect())
+        Ok(results.into_iter().map(|r| r.err().map(|e| error_js(&e))).collect())
     }
 
     #[napi]

@@ -1,13 +1,40 @@
-//! The one place core errors become JS errors. The message carries a machine-readable
-//! prefix, `[samsa:<TYPE>:<code>:<retriable>] `, which `lib/errors.js` turns into the
-//! kafkajs error class a Kafka user already handles.
+//! The one place core errors become JS errors, as data: each carries its kafkajs type
+//! name, Kafka code and retriability beside its message, which `lib/errors.js` turns into
+//! the kafkajs error class a Kafka user already handles.
+//!
+//! A thrown or rejected error is a JS `Error` whose message is the error's own, and whose
+//! `cause` holds the fields (napi-rs builds errors for async calls off the JS thread, from a
+//! status and two strings: the fields ride in the cause's message as JSON). An error that
+//! is part of a result (one partition of a send, one topic of a CreateTopics) is an
+//! [`ErrorJs`] object.
 
 use napi_derive::napi;
 
 use crate::error::Error;
 
+/// A core error's fields, as JS reads them.
+#[napi(object)]
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorJs {
+    /// The kafkajs name of its type (`UNKNOWN_TOPIC_OR_PARTITION`), or samsa's own.
+    pub samsa_type: String,
+    /// Kafka's error code (-1 for samsa's own errors).
+    pub code: i32,
+    pub retriable: bool,
+    pub message: String,
+}
+
+pub fn error_js(e: &Error) -> ErrorJs {
+    ErrorJs { samsa_type: e.kind().to_string(), code: i32::from(e.code()), retriable: e.retriable(), message: e.to_string() }
+}
+
 pub fn to_js(e: Error) -> napi::Error {
-    napi::Error::from_reason(format!("[samsa:{}:{}:{}] {}", e.kind(), e.code(), u8::from(e.retriable()), e))
+    let data = error_js(&e);
+    let fields = serde_json::to_string(&data).unwrap_or_default();
+    let mut out = napi::Error::new(napi::Status::GenericFailure, data.message);
+    out.set_cause(napi::Error::new(napi::Status::GenericFailure, fields));
+    out
 }
 
 /// A malformed argument that JS validation should have caught.

@@ -18,14 +18,14 @@ use napi_derive::napi;
 use crate::broker::{now_ms, Broker, PartitionAppend};
 use crate::log::{Compression, Header, ProducerStamp, Record};
 
-use super::error::{invalid_arg, to_js, IntoJs};
+use super::error::{error_js, invalid_arg, ErrorJs, IntoJs};
 
 #[napi(object)]
 pub struct ProduceResult {
     pub rows: Vec<f64>,
-    /// Errors of the partitions that failed, as the one-line prefixed messages that
-    /// `lib/errors.js` turns into kafkajs errors.
-    pub errors: Vec<String>,
+    /// Errors of the partitions that failed, which `lib/errors.js` turns into kafkajs
+    /// errors.
+    pub errors: Vec<ErrorJs>,
 }
 
 struct Cursor<'a> {
@@ -158,7 +158,7 @@ pub fn result_rows(
         let (base, low, error, appended_at) = match r {
             Ok((base, low, appended_at)) => (base as f64, low as f64, -1.0, appended_at as f64),
             Err(e) => {
-                errors.push(to_js(e).reason);
+                errors.push(error_js(&e));
                 (-1.0, -1.0, (errors.len() - 1) as f64, -1.0)
             }
         };
