@@ -336,7 +336,7 @@ class Admin {
       // kafkajs asks the broker each time: from a process that does not own the directory,
       // partitions another process added a moment ago show at once, and an owner that is
       // gone is an error rather than old metadata (the owner's own handle has nothing to load).
-      if (topics.length > 0) await b.callAsync(() => b.native.refreshTopics())
+      if (topics.length > 0) await b.refreshTopics()
       const names = topics.length > 0 ? topics : await b.callAsync(() => b.native.topics())
       const out = []
       for (const name of names) {

@@ -12,6 +12,9 @@ const { fromNative, KafkaJSConnectionError } = require('./errors')
 const { SendQueue } = require('./send-queue')
 const settings = require('./settings')
 
+// How long a topic's partition count is taken from this process's memory before it is
+// read again (partitions another process added show within it).
+const TOPIC_COUNT_MAX_AGE_MS = 1000
 // How long a process that finds the directory locked waits for its owner to serve it (an
 // owner that is starting records its socket a moment after taking the lock).
 const CONNECT_WAIT_MS = 10_000
@@ -29,6 +32,14 @@ class SharedBroker {
     this.logger = logger
     this.native = null
     this.closed = false
+    // Whether another process owns the directory (this one reaches it through that one):
+    // false from the moment this process takes the directory over. Kept here, as every
+    // send reads it.
+    this.remote = false
+    // Topic name -> [partition count, when it was read (performance.now())]: every send
+    // looks its topic up. Cleared when this process changes topics or takes the directory
+    // over; other processes' changes show within TOPIC_COUNT_MAX_AGE_MS.
+    this.topicCounts = new Map()
     // The directory's broker settings in force (lib/settings.js), once open.
     this.settings = null
     this.fsync = false
@@ -50,6 +61,7 @@ class SharedBroker {
     this.opening = openOrConnect(key, options, logger, requestTimeout).then(
       ({ n, inForce, connected }) => {
         this.native = n
+        this.remote = connected
         this.settings = inForce
         this.fsync = inForce.fsync
         this.autoCreateTopics = inForce.autoCreateTopics
@@ -67,6 +79,7 @@ class SharedBroker {
           this.settings = settings.effective(settings.read(key))
           this.fsync = this.settings.fsync
           this.autoCreateTopics = this.settings.autoCreateTopics
+          this.remote = false
           this.topicsChanged()
         }
         n.onTakeover(tookOver)
@@ -81,15 +94,15 @@ class SharedBroker {
     )
   }
 
-  /** Whether another process owns the directory (this one reaches it through that
-   * one): it changes when this process takes the directory over. */
-  get remote() {
-    return this.native !== null && this.native.remote
-  }
-
   /** Partition count of a topic as this process knows it, or null if unknown. */
   partitionCount(topic) {
-    return this.call(() => this.native.partitionCount(topic))
+    const now = performance.now()
+    const known = this.topicCounts.get(topic)
+    if (known !== undefined && now - known[1] < TOPIC_COUNT_MAX_AGE_MS) return known[0]
+    const n = this.call(() => this.native.partitionCount(topic))
+    if (n === null) this.topicCounts.delete(topic)
+    else this.topicCounts.set(topic, [n, now])
+    return n
   }
 
   /** The partition count, loading the topics again when this process does not know the
@@ -97,11 +110,19 @@ class SharedBroker {
   async partitionCountFresh(topic) {
     const n = this.partitionCount(topic)
     if (n !== null) return n
-    await this.callAsync(() => this.native.refreshTopics())
+    await this.refreshTopics()
     return this.partitionCount(topic)
   }
 
+  /** Loads the topics again where another process may have changed them (the owner's
+   * own handle has nothing to load), and forgets the counts kept here. */
+  async refreshTopics() {
+    await this.callAsync(() => this.native.refreshTopics())
+    this.topicCounts.clear()
+  }
+
   topicsChanged() {
+    this.topicCounts.clear()
     this.wakeAll()
   }
 
