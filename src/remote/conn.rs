@@ -179,7 +179,7 @@ impl Conn {
                 Some(link) if !link.ended() => link,
                 _ => {
                     fresh = true;
-                    guard.insert(self.connect().await?)
+                    guard.insert(self.connect(timeout).await?)
                 }
             };
             if !may_write(link.id) {
@@ -291,8 +291,17 @@ impl Conn {
         decode::<R>(body, version, correlation)
     }
 
-    async fn connect(&self) -> Result<Link> {
-        let (read, write) = connect(&self.dir).await?.into_split();
+    /// A new connection to the owner as its record says now, whose ApiVersions answer
+    /// (asked first, within `timeout`) covers every request this client sends: an owner of
+    /// another samsa version that does not serve one is refused by name, on every new
+    /// connection, so also when the directory changed owner.
+    async fn connect(&self, timeout: Duration) -> Result<Link> {
+        let mut stream = connect(&self.dir).await?;
+        match tokio::time::timeout(timeout, check_versions(&mut stream, &self.dir)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(self.timed_out(format!("the owner of {} did not answer ApiVersions in time", self.dir.display()))),
+        }
+        let (read, write) = stream.into_split();
         let waiting = Arc::new(Mutex::new(Waiting::default()));
         let reader = Some(tokio::spawn(read_answers(read, Arc::clone(&waiting))));
         let id = self.links_made.fetch_add(1, Ordering::Relaxed) + 1;
@@ -380,6 +389,40 @@ async fn connect(dir: &Path) -> Result<UnixStream> {
         ))),
         Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => Err(gone()),
         Err(e) => Err(Error::Connection(format!("connecting to {}: {e}", record.socket.display()))),
+    }
+}
+
+/// Asks the owner on `stream` which requests it serves, and refuses an owner that does not
+/// serve one this client sends.
+async fn check_versions(stream: &mut UnixStream, dir: &Path) -> Result<()> {
+    use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+    let lost = |e: std::io::Error| Error::Connection(format!("the connection to the process that owns {} failed: {e}", dir.display()));
+    let version = client_version::<ApiVersionsRequest>()?;
+    let req = ApiVersionsRequest::default()
+        .with_client_software_name(StrBytes::from_static_str("samsa"))
+        .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+    let mut frame = encode(&req, version, CLIENT_ID)?;
+    set_correlation(&mut frame, 0);
+    stream.write_all(&frame).await.map_err(lost)?;
+    let mut size = [0u8; 4];
+    stream.read_exact(&mut size).await.map_err(lost)?;
+    let len = i32::from_be_bytes(size);
+    if len < 4 || len as usize > MAX_RESPONSE_BYTES {
+        return Err(Error::Connection(format!("the owner of {} sent a response frame of {len} bytes", dir.display())));
+    }
+    let (body, _) = read_frame(stream, len as usize, None).await.map_err(lost)?;
+    let resp: ApiVersionsResponse = decode::<ApiVersionsRequest>(body, version, 0)?;
+    if resp.error_code != 0 {
+        return Err(Error::from_wire(resp.error_code, format!("the owner of {} refused ApiVersions", dir.display())));
+    }
+    let served: Vec<(i16, i16, i16)> = resp.api_keys.iter().map(|k| (k.api_key, k.min_version, k.max_version)).collect();
+    match crate::wire::versions::client_unserved(&served) {
+        None => Ok(()),
+        Some((api, v)) => Err(Error::InvalidConfig(format!(
+            "the process that owns {} does not serve {api:?} v{v}, which this process (samsa {}) sends: it runs another samsa version; run one samsa version in every process that opens a data directory",
+            dir.display(),
+            env!("CARGO_PKG_VERSION")
+        ))),
     }
 }
 

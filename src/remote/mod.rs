@@ -211,10 +211,8 @@ impl RemoteBroker {
         });
         let handle = runtime.handle().clone();
         let i = Arc::clone(&inner);
-        runtime.block_on(async move {
-            i.check_versions().await?;
-            i.refresh_topics().await
-        })?;
+        // The first request makes the first connection, which checks the owner's versions.
+        runtime.block_on(async move { i.refresh_topics().await })?;
         runtime.spawn(fetcher::run(Arc::clone(&inner), fetcher::Lane::Hot));
         runtime.spawn(fetcher::run(Arc::clone(&inner), fetcher::Lane::Quiet));
         // Topics other processes create, delete or grow show here within TOPICS_MAX_AGE
@@ -293,26 +291,6 @@ impl Drop for RemoteBroker {
 impl Inner {
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-
-    /// Asks the owner which requests it serves (ApiVersions): a process of another samsa
-    /// version that does not serve one this client sends is refused here, by name, rather
-    /// than failing some later call.
-    async fn check_versions(&self) -> Result<()> {
-        let req = ApiVersionsRequest::default()
-            .with_client_software_name(sb("samsa"))
-            .with_client_software_version(sb(env!("CARGO_PKG_VERSION")));
-        let resp = self.control.call(&req, self.request_timeout).await?;
-        check(resp.error_code, None, || "asking the owner which requests it serves".into())?;
-        let served: Vec<(i16, i16, i16)> = resp.api_keys.iter().map(|k| (k.api_key, k.min_version, k.max_version)).collect();
-        match crate::wire::versions::client_unserved(&served) {
-            None => Ok(()),
-            Some((api, version)) => Err(Error::InvalidConfig(format!(
-                "the process that owns {} does not serve {api:?} v{version}, which this process (samsa {}) sends: it runs another samsa version; run one samsa version in every process that opens a data directory",
-                self.dir.display(),
-                env!("CARGO_PKG_VERSION")
-            ))),
-        }
     }
 
     /// Tells every member of this handle's groups that it is out of its group (`why`): the
