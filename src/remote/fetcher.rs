@@ -26,6 +26,10 @@ use crate::log::batch::BatchHeader;
 const AHEAD: usize = 2;
 const MAX_BUFFERED: usize = 64 << 20;
 const FORGET_AFTER: Duration = Duration::from_secs(30);
+/// How long a lost owner goes unreported to the consumers while the fetch is tried again:
+/// when an owner exits, another process takes the directory over well within it, and the
+/// consumers read on as if nothing happened.
+const OUTAGE_GRACE: Duration = Duration::from_secs(1);
 /// How long the owner holds a fetch with nothing new: a partition asked for meanwhile
 /// waits at most this long for its first request.
 const MAX_WAIT_MS: i32 = 100;
@@ -201,6 +205,17 @@ impl Fetcher {
         kept
     }
 
+    /// What a fetch that failed asked for is asked for again by the next, with nothing
+    /// delivered meanwhile.
+    fn ask_again(&self, requested: &[Asked]) {
+        let mut wants = self.wants.lock().unwrap_or_else(|e| e.into_inner());
+        for a in requested {
+            if let Some(w) = wants.get_mut(&a.key) {
+                w.in_flight = false;
+            }
+        }
+    }
+
     fn fail_all(&self, requested: &[Asked], error: &Error) -> Vec<(String, i32)> {
         let mut out = Vec::new();
         for a in requested {
@@ -219,7 +234,9 @@ impl Fetcher {
 /// A lane's loop: one Fetch for every partition of the lane that is wanted, over and over
 /// while any is. The hot lane asks the owner not to wait; the quiet lane long-polls.
 pub async fn run(inner: Arc<Inner>, lane: Lane) {
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = Duration::from_millis(10);
+    // When fetches began to fail for a lost owner, while they do.
+    let mut failing_since: Option<Instant> = None;
     let (conn, wake, max_wait) = match lane {
         Lane::Hot => (&inner.fetch, &inner.fetcher.wake_hot, 0),
         Lane::Quiet => (&inner.fetch_quiet, &inner.fetcher.wake_quiet, MAX_WAIT_MS),
@@ -268,10 +285,18 @@ pub async fn run(inner: Arc<Inner>, lane: Lane) {
             .with_rack_id(StrBytes::from_static_str(""));
         let resp = match conn.call(&req, inner.request_timeout + Duration::from_millis(MAX_WAIT_MS as u64)).await {
             Ok(r) => {
-                backoff = Duration::from_millis(50);
+                backoff = Duration::from_millis(10);
+                failing_since = None;
                 r
             }
             Err(e) => {
+                let since = *failing_since.get_or_insert_with(Instant::now);
+                if matches!(e, Error::Connection(_)) && since.elapsed() < OUTAGE_GRACE {
+                    inner.fetcher.ask_again(&wanted);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(100));
+                    continue;
+                }
                 // The consumers hear of it (a retriable connection error or request
                 // timeout) and ask again.
                 let failed = inner.fetcher.fail_all(&wanted, &e);
