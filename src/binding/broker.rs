@@ -22,6 +22,8 @@ use super::remote::RemoteBackend;
 use super::{new_topics, pairs, verify_report, AppendWatcher, ListenAddress, ListenOptions, NewTopicJs, PartitionOffsets, VerifyReport};
 use crate::group::Strategy;
 
+// One per handle, behind an Arc: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Backend {
     Local(LocalBackend),
     Remote(RemoteBackend),
