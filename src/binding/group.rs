@@ -75,6 +75,12 @@ pub struct GroupJs {
     pub members: Vec<MemberJs>,
 }
 
+impl From<crate::group::MemberDescription> for MemberJs {
+    fn from(m: crate::group::MemberDescription) -> Self {
+        MemberJs { member_id: m.member_id, client_id: m.client_id, client_host: m.client_host, topics: m.topics, assigned: tps(m.assigned) }
+    }
+}
+
 pub(super) fn tps(v: Vec<TopicPartition>) -> Vec<TopicPartitionJs> {
     v.into_iter().map(|(topic, partition)| TopicPartitionJs { topic, partition }).collect()
 }

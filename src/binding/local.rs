@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use super::backend::{BrokerBackend, CommittedOffsets, Join, MemberBackend, MemberState, Offset, ProduceArgs};
 use super::error::to_js;
 use super::fetched::{decode_fetch, FetchResult, Read};
-use super::group::{tps, GroupJs, MemberJs};
+use super::group::{GroupJs, MemberJs};
 use super::produce::{self, ProduceResult};
 use super::promise::{BoxFuture, Pending, Spawn};
 use super::{AppendWatcher, ListenAddress};
@@ -297,7 +297,7 @@ impl BrokerBackend for LocalBackend {
             members: d
                 .members
                 .into_iter()
-                .map(|m| MemberJs { member_id: m.member_id, client_id: m.client_id, client_host: m.client_host, topics: m.topics, assigned: tps(m.assigned) })
+                .map(MemberJs::from)
                 .collect(),
         })
     }

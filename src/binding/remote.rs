@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::backend::{BrokerBackend, CommittedOffsets, Join, MemberBackend, MemberState, Offset, ProduceArgs};
 use super::error::to_js;
 use super::fetched::{decode_fetch, FetchResult, Read};
-use super::group::{tps, GroupJs, MemberJs};
+use super::group::{GroupJs, MemberJs};
 use super::produce::{result_rows, with_groups, ProduceResult};
 use super::promise::{BoxFuture, Pending, Spawn};
 use super::{AppendWatcher, ListenAddress};
@@ -281,7 +281,7 @@ impl BrokerBackend for RemoteBackend {
             members: d
                 .members
                 .into_iter()
-                .map(|m| MemberJs { member_id: m.member_id, client_id: m.client_id, client_host: m.client_host, topics: m.topics, assigned: tps(m.assigned) })
+                .map(MemberJs::from)
                 .collect(),
         })
     }

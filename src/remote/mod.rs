@@ -30,6 +30,7 @@ use self::conn::Conn;
 pub use self::fetcher::Fetched;
 pub use self::member::{MemberState, RemoteMember};
 use crate::broker::{ConfigEntry, ConfigResource, ConfigSource, ConfigSynonym, ConfigType, DescribeOptions, NewTopic, PartitionOffsets};
+use crate::group::MemberDescription;
 use crate::error::{Error, Result};
 
 /// How long a request may take before the owner counts as unreachable, unless the client
@@ -808,14 +809,6 @@ pub struct GroupDescription {
     pub protocol_type: String,
     pub protocol: String,
     pub members: Vec<MemberDescription>,
-}
-
-pub struct MemberDescription {
-    pub member_id: String,
-    pub client_id: String,
-    pub client_host: String,
-    pub topics: Vec<String>,
-    pub assigned: Vec<(String, i32)>,
 }
 
 /// The topics of a consumer-protocol subscription (empty when it is not one).
