@@ -40,6 +40,9 @@ pub struct BrokerOptions {
     pub max_message_bytes: Option<f64>,
     pub retention_check_interval_ms: Option<f64>,
     pub max_open_files: Option<u32>,
+    pub cleaner_backoff_ms: Option<f64>,
+    pub cleaner_dedupe_buffer_size: Option<f64>,
+    pub cleaner_io_max_bytes_per_second: Option<f64>,
 }
 
 impl BrokerOptions {
@@ -74,6 +77,15 @@ impl BrokerOptions {
         }
         if let Some(v) = self.max_open_files {
             c.max_open_files = Some(v as usize);
+        }
+        if let Some(v) = self.cleaner_backoff_ms {
+            c.cleaner.backoff_ms = v as u64;
+        }
+        if let Some(v) = self.cleaner_dedupe_buffer_size {
+            c.cleaner.dedupe_buffer_bytes = v as usize;
+        }
+        if let Some(v) = self.cleaner_io_max_bytes_per_second {
+            c.cleaner.io_max_bytes_per_second = v;
         }
         c
     }

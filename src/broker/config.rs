@@ -19,6 +19,26 @@ pub struct BrokerConfig {
     /// The most segment files kept open at once (None: half the process's descriptor
     /// limit, see [`crate::log::FileCache::default_budget`]).
     pub max_open_files: Option<usize>,
+    /// The log cleaner of compacted topics.
+    pub cleaner: CleanerConfig,
+}
+
+/// The log cleaner's settings, Kafka's `log.cleaner.*` broker configs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CleanerConfig {
+    /// `log.cleaner.backoff.ms`: how long the cleaner sleeps when no log needs cleaning.
+    pub backoff_ms: u64,
+    /// `log.cleaner.dedupe.buffer.size`: the most memory one pass's key map may take.
+    pub dedupe_buffer_bytes: usize,
+    /// `log.cleaner.io.max.bytes.per.second`: the cleaner's reads and writes together
+    /// (0: unthrottled).
+    pub io_max_bytes_per_second: f64,
+}
+
+impl Default for CleanerConfig {
+    fn default() -> Self {
+        CleanerConfig { backoff_ms: 15_000, dedupe_buffer_bytes: 128 << 20, io_max_bytes_per_second: 0.0 }
+    }
 }
 
 impl Default for BrokerConfig {
@@ -30,6 +50,7 @@ impl Default for BrokerConfig {
             log: LogConfig::default(),
             retention_check_interval_ms: 5 * 60 * 1000,
             max_open_files: None,
+            cleaner: CleanerConfig::default(),
         }
     }
 }

@@ -53,12 +53,12 @@ use DefaultValue::{Broker, Fixed};
 
 /// Kafka 4.0's topic configs (LogConfig), by name.
 pub const TOPIC_CONFIGS: &[TopicConfig] = &[
-    TopicConfig { name: "cleanup.policy", kind: List, default: Fixed("delete"), check: Check::ListOf(&["compact", "delete"]), broker_synonym: Some("log.cleanup.policy"), acted_on: true, doc: "What happens to old segments: delete removes them by retention; compact (not yet in samsa) keeps the last record per key." },
+    TopicConfig { name: "cleanup.policy", kind: List, default: Fixed("delete"), check: Check::ListOf(&["compact", "delete"]), broker_synonym: Some("log.cleanup.policy"), acted_on: true, doc: "What happens to old segments: delete removes them by retention; compact keeps the last record of each key." },
     TopicConfig { name: "compression.type", kind: Str, default: Fixed("producer"), check: Check::OneOf(COMPRESSION), broker_synonym: Some("compression.type"), acted_on: false, doc: "The codec batches are stored with; producer keeps each batch as its producer compressed it." },
     TopicConfig { name: "compression.gzip.level", kind: Int, default: Fixed("-1"), check: Check::GzipLevel, broker_synonym: Some("compression.gzip.level"), acted_on: false, doc: "The gzip level when compression.type is gzip." },
     TopicConfig { name: "compression.lz4.level", kind: Int, default: Fixed("9"), check: Check::Between(1, 17), broker_synonym: Some("compression.lz4.level"), acted_on: false, doc: "The lz4 level when compression.type is lz4." },
     TopicConfig { name: "compression.zstd.level", kind: Int, default: Fixed("3"), check: Check::Between(-131_072, 22), broker_synonym: Some("compression.zstd.level"), acted_on: false, doc: "The zstd level when compression.type is zstd." },
-    TopicConfig { name: "delete.retention.ms", kind: Long, default: Fixed("86400000"), check: Check::AtLeast(0), broker_synonym: Some("log.cleaner.delete.retention.ms"), acted_on: false, doc: "How long tombstones stay in a compacted topic." },
+    TopicConfig { name: "delete.retention.ms", kind: Long, default: Fixed("86400000"), check: Check::AtLeast(0), broker_synonym: Some("log.cleaner.delete.retention.ms"), acted_on: true, doc: "How long tombstones stay in a compacted topic." },
     TopicConfig { name: "file.delete.delay.ms", kind: Long, default: Fixed("60000"), check: Check::AtLeast(0), broker_synonym: Some("log.segment.delete.delay.ms"), acted_on: false, doc: "How long a deleted segment's files linger before removal." },
     TopicConfig { name: "flush.messages", kind: Long, default: Fixed(LONG_MAX), check: Check::AtLeast(1), broker_synonym: Some("log.flush.interval.messages"), acted_on: false, doc: "Force an fsync after this many messages." },
     TopicConfig { name: "flush.ms", kind: Long, default: Fixed(LONG_MAX), check: Check::AtLeast(0), broker_synonym: Some("log.flush.interval.ms"), acted_on: false, doc: "Force an fsync after this much time." },
@@ -67,13 +67,13 @@ pub const TOPIC_CONFIGS: &[TopicConfig] = &[
     TopicConfig { name: "leader.replication.throttled.replicas", kind: List, default: Fixed(""), check: Check::ThrottledReplicas, broker_synonym: None, acted_on: false, doc: "Replicas whose leader traffic is throttled." },
     TopicConfig { name: "local.retention.bytes", kind: Long, default: Fixed("-2"), check: Check::AtLeast(-2), broker_synonym: Some("log.local.retention.bytes"), acted_on: false, doc: "Local bytes kept when tiered storage is on." },
     TopicConfig { name: "local.retention.ms", kind: Long, default: Fixed("-2"), check: Check::AtLeast(-2), broker_synonym: Some("log.local.retention.ms"), acted_on: false, doc: "Local time kept when tiered storage is on." },
-    TopicConfig { name: "max.compaction.lag.ms", kind: Long, default: Fixed(LONG_MAX), check: Check::AtLeast(1), broker_synonym: Some("log.cleaner.max.compaction.lag.ms"), acted_on: false, doc: "The longest a record stays ineligible for compaction." },
+    TopicConfig { name: "max.compaction.lag.ms", kind: Long, default: Fixed(LONG_MAX), check: Check::AtLeast(1), broker_synonym: Some("log.cleaner.max.compaction.lag.ms"), acted_on: true, doc: "The longest a record stays ineligible for compaction." },
     TopicConfig { name: "max.message.bytes", kind: Int, default: Broker(|c| c.max_message_bytes.to_string()), check: Check::AtLeast(0), broker_synonym: Some("message.max.bytes"), acted_on: true, doc: "The largest record batch the topic accepts." },
     TopicConfig { name: "message.timestamp.after.max.ms", kind: Long, default: Broker(|c| c.timestamps.after_max_ms.to_string()), check: Check::AtLeast(0), broker_synonym: Some("log.message.timestamp.after.max.ms"), acted_on: true, doc: "How far ahead of the broker's clock a CreateTime timestamp may be." },
     TopicConfig { name: "message.timestamp.before.max.ms", kind: Long, default: Broker(|c| c.timestamps.before_max_ms.to_string()), check: Check::AtLeast(0), broker_synonym: Some("log.message.timestamp.before.max.ms"), acted_on: true, doc: "How far behind the broker's clock a CreateTime timestamp may be." },
     TopicConfig { name: "message.timestamp.type", kind: Str, default: Broker(|c| timestamp_type_name(c.timestamps.kind).into()), check: Check::OneOf(&["CreateTime", "LogAppendTime"]), broker_synonym: Some("log.message.timestamp.type"), acted_on: true, doc: "CreateTime keeps the producer's timestamps; LogAppendTime stamps each batch with the broker's clock." },
-    TopicConfig { name: "min.cleanable.dirty.ratio", kind: Double, default: Fixed("0.5"), check: Check::Ratio, broker_synonym: Some("log.cleaner.min.cleanable.ratio"), acted_on: false, doc: "How dirty a compacted log gets before it is cleaned." },
-    TopicConfig { name: "min.compaction.lag.ms", kind: Long, default: Fixed("0"), check: Check::AtLeast(0), broker_synonym: Some("log.cleaner.min.compaction.lag.ms"), acted_on: false, doc: "The shortest a record stays uncompacted." },
+    TopicConfig { name: "min.cleanable.dirty.ratio", kind: Double, default: Fixed("0.5"), check: Check::Ratio, broker_synonym: Some("log.cleaner.min.cleanable.ratio"), acted_on: true, doc: "How dirty a compacted log gets before it is cleaned." },
+    TopicConfig { name: "min.compaction.lag.ms", kind: Long, default: Fixed("0"), check: Check::AtLeast(0), broker_synonym: Some("log.cleaner.min.compaction.lag.ms"), acted_on: true, doc: "The shortest a record stays uncompacted." },
     TopicConfig { name: "min.insync.replicas", kind: Int, default: Fixed("1"), check: Check::AtLeast(1), broker_synonym: Some("min.insync.replicas"), acted_on: false, doc: "Replicas that must acknowledge an acks=all write." },
     TopicConfig { name: "preallocate", kind: Boolean, default: Fixed("false"), check: Check::Any, broker_synonym: Some("log.preallocate"), acted_on: false, doc: "Preallocate new segment files." },
     TopicConfig { name: "remote.log.copy.disable", kind: Boolean, default: Fixed("false"), check: Check::Any, broker_synonym: None, acted_on: false, doc: "Stop copying segments to tiered storage." },
@@ -198,15 +198,11 @@ pub fn resolve(defaults: &LogConfig, overrides: &BTreeMap<String, String>) -> Re
         )));
     }
     if let Some(policy) = overrides.get("cleanup.policy") {
-        let items = list_items(policy);
-        if items.contains(&"compact") {
-            return Err(Error::InvalidConfig(format!(
-                "cleanup.policy={policy} is not supported yet: samsa deletes old segments by retention (cleanup.policy=delete) and does not compact logs"
-            )));
-        }
-        if items.is_empty() {
+        if list_items(policy).is_empty() {
+            // Kafka 4 takes an empty policy to mean "keep everything"; samsa has no
+            // such mode, and a topic that silently grew forever would surprise.
             return Err(Error::InvalidConfig(
-                "cleanup.policy must not be empty: samsa deletes old segments by retention (cleanup.policy=delete)".into(),
+                "cleanup.policy must name delete, compact or both: samsa keeps no topic without a cleanup policy".into(),
             ));
         }
     }
@@ -243,6 +239,23 @@ pub fn resolve(defaults: &LogConfig, overrides: &BTreeMap<String, String>) -> Re
     }
     if let Some(v) = long("message.timestamp.after.max.ms") {
         c.timestamps.after_max_ms = v;
+    }
+    if let Some(policy) = overrides.get("cleanup.policy") {
+        let items = list_items(policy);
+        c.cleanup.delete = items.contains(&"delete");
+        c.cleanup.compact = items.contains(&"compact");
+    }
+    if let Some(v) = overrides.get("min.cleanable.dirty.ratio").and_then(|v| v.trim().parse::<f64>().ok()) {
+        c.cleanup.min_cleanable_dirty_ratio = v;
+    }
+    if let Some(v) = long("min.compaction.lag.ms") {
+        c.cleanup.min_compaction_lag_ms = v;
+    }
+    if let Some(v) = long("max.compaction.lag.ms") {
+        c.cleanup.max_compaction_lag_ms = v;
+    }
+    if let Some(v) = long("delete.retention.ms") {
+        c.cleanup.delete_retention_ms = v;
     }
     if let Some(v) = overrides.get("message.timestamp.type") {
         c.timestamps.kind = if v.trim() == "LogAppendTime" { TimestampType::LogAppendTime } else { TimestampType::CreateTime };
@@ -326,12 +339,17 @@ mod tests {
     }
 
     #[test]
-    fn overrides_apply_and_compaction_is_refused() {
+    fn overrides_apply() {
         let c = resolve(&LogConfig::default(), &map(&[("retention.ms", "3600000"), ("segment.bytes", "1048576"), ("message.timestamp.type", "LogAppendTime")])).unwrap();
         assert_eq!((c.retention_ms, c.segment_bytes), (3_600_000, 1 << 20));
         assert_eq!(c.timestamps.kind, TimestampType::LogAppendTime);
-        let e = resolve(&LogConfig::default(), &map(&[("cleanup.policy", "compact,delete")])).unwrap_err();
-        assert!(e.to_string().contains("does not compact"), "{e}");
+        assert!(c.cleanup.delete && !c.cleanup.compact);
+        let c = resolve(&LogConfig::default(), &map(&[("cleanup.policy", "compact, delete"), ("min.cleanable.dirty.ratio", "0.1"), ("delete.retention.ms", "5")])).unwrap();
+        assert!(c.cleanup.delete && c.cleanup.compact);
+        assert_eq!((c.cleanup.min_cleanable_dirty_ratio, c.cleanup.delete_retention_ms), (0.1, 5));
+        let c = resolve(&LogConfig::default(), &map(&[("cleanup.policy", "compact")])).unwrap();
+        assert!(!c.cleanup.delete && c.cleanup.compact);
+        assert!(resolve(&LogConfig::default(), &map(&[("cleanup.policy", "")])).is_err());
         let e = resolve(&LogConfig::default(), &map(&[("min.compaction.lag.ms", "10"), ("max.compaction.lag.ms", "5")])).unwrap_err();
         assert!(e.to_string().starts_with("conflict topic config setting"), "{e}");
     }

@@ -12,6 +12,6 @@ pub mod verify;
 
 pub use batch::{Compression, EncodedBatches, Header, ProducerStamp, Record, RecordView};
 pub use files::FileCache;
-pub use partition::{AppendResult, LogConfig, OpenOptions, PartitionLog};
+pub use partition::{AppendResult, CleanupPolicy, LogConfig, OpenOptions, PartitionLog};
 pub use segment::{Damage, SegmentConfig};
 pub use timestamps::{TimestampPolicy, TimestampType};

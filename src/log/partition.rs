@@ -27,6 +27,38 @@ pub struct LogConfig {
     pub segment: SegmentConfig,
     /// `message.timestamp.type` and the window of accepted CreateTime timestamps.
     pub timestamps: TimestampPolicy,
+    /// `cleanup.policy` and the compaction configs.
+    pub cleanup: CleanupPolicy,
+}
+
+/// Kafka's `cleanup.policy` and the topic configs that steer compaction.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CleanupPolicy {
+    /// `delete` is in the policy: retention deletes old segments.
+    pub delete: bool,
+    /// `compact` is in the policy: the cleaner keeps the last record of each key.
+    pub compact: bool,
+    /// `min.cleanable.dirty.ratio`: clean once this share of the cleanable bytes is dirty.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: records younger than this are not cleaned.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a dirty record older than this is cleaned whatever the ratio.
+    pub max_compaction_lag_ms: i64,
+    /// `delete.retention.ms`: how long a tombstone stays once it has been cleaned.
+    pub delete_retention_ms: i64,
+}
+
+impl Default for CleanupPolicy {
+    fn default() -> Self {
+        CleanupPolicy {
+            delete: true,
+            compact: false,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            delete_retention_ms: 24 * 3600 * 1000,
+        }
+    }
 }
 
 impl Default for LogConfig {
@@ -39,6 +71,7 @@ impl Default for LogConfig {
             max_message_bytes: 1024 * 1024,
             segment: SegmentConfig::default(),
             timestamps: TimestampPolicy::default(),
+            cleanup: CleanupPolicy::default(),
         }
     }
 }
