@@ -50,15 +50,17 @@ class Batch {
       }
     }
     this.messages = messages
-    this.nextOffset = rec[(count - 1) * 8] + 1
+    // After the last batch read, which may end past its last record (a compacted log).
+    this.nextOffset = Math.max(rec[(count - 1) * 8] + 1, r.nextOffset)
   }
 
   isEmpty() {
     return this.messages.length === 0
   }
 
-  // samsa has no transactions (so no control records or aborted messages to filter) and
-  // no compaction, so the messages fetched are the messages delivered.
+  // samsa has no transactions (so no control records or aborted messages to filter), and
+  // batches a compacted log's cleaner emptied never become a Batch: the messages fetched
+  // are the messages delivered.
   isEmptyIncludingFiltered() {
     return this.messages.length === 0
   }

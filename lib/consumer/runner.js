@@ -264,7 +264,10 @@ class Runner {
     }
     const count = r.records.length / 8
     if (count === 0) {
-      this.readable.delete(key(p.topic, p.partition))
+      // Batches a compacted log's cleaner emptied: the position moves past them, and the
+      // partition is read again at once.
+      if (r.nextOffset > p.position) p.position = r.nextOffset
+      else this.readable.delete(key(p.topic, p.partition))
       return null
     }
     return new Batch(p, r, count)

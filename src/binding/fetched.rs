@@ -35,6 +35,9 @@ pub struct FetchResult {
     pub headers: Vec<f64>,
     pub high_watermark: f64,
     pub log_start_offset: f64,
+    /// The offset after the last batch read: where the next fetch starts. Past the last
+    /// record when a compacted log has a gap there (or the batches were emptied).
+    pub next_offset: f64,
 }
 
 /// The bytes read (the log's own buffer, or a slice of the owner's response) and, after
@@ -73,8 +76,10 @@ pub fn decode_fetch(read: Read, offset: i64, high_watermark: i64, log_start_offs
     let mut headers = Vec::new();
     let mut scratch = Vec::new();
     let mut pos = 0;
+    let mut next_offset = offset;
     while let Some(h) = batch::BatchHeader::parse(&bytes[pos..]) {
         let end = pos + h.total_size();
+        next_offset = next_offset.max(h.last_offset() + 1);
         batch::for_each_record(&bytes[pos..end], &mut scratch, |r| {
             if r.offset < offset {
                 return;
@@ -115,6 +120,7 @@ pub fn decode_fetch(read: Read, offset: i64, high_watermark: i64, log_start_offs
         headers,
         high_watermark: high_watermark as f64,
         log_start_offset: log_start_offset as f64,
+        next_offset: next_offset as f64,
     }))
 }
 
@@ -171,10 +177,11 @@ impl ToNapiValue for FetchResult {
                 f64_array(env, &val.headers)?,
                 f64::to_napi_value(env, val.high_watermark)?,
                 f64::to_napi_value(env, val.log_start_offset)?,
+                f64::to_napi_value(env, val.next_offset)?,
             ]
         };
-        let names: [&std::ffi::CStr; 5] = [c"data", c"records", c"headers", c"highWatermark", c"logStartOffset"];
-        let properties: [sys::napi_property_descriptor; 5] = std::array::from_fn(|i| sys::napi_property_descriptor {
+        let names: [&std::ffi::CStr; 6] = [c"data", c"records", c"headers", c"highWatermark", c"logStartOffset", c"nextOffset"];
+        let properties: [sys::napi_property_descriptor; 6] = std::array::from_fn(|i| sys::napi_property_descriptor {
             utf8name: names[i].as_ptr(),
             name: ptr::null_mut(),
             method: None,

@@ -4,6 +4,7 @@
 
 pub mod assignment;
 pub mod broker_configs;
+mod cleaner;
 pub mod config;
 mod configure;
 pub mod data_dir;
@@ -190,6 +191,7 @@ pub struct Broker {
     durability: Arc<Durability>,
     syncer: sync::Syncer,
     maintenance: Mutex<Option<Maintenance>>,
+    cleaner: Mutex<Option<cleaner::CleanerThread>>,
     closed: AtomicBool,
     /// Whether the previous stop was clean (for tests and logs).
     opened_clean: bool,
@@ -254,6 +256,7 @@ impl Broker {
             files,
             durability,
             maintenance: Mutex::new(None),
+            cleaner: Mutex::new(None),
             closed: AtomicBool::new(false),
             opened_clean: clean,
             producer_ids,
@@ -263,6 +266,8 @@ impl Broker {
             any_append_faults: AtomicBool::new(false),
         });
         broker.start_maintenance()?;
+        let backoff = Duration::from_millis(broker.config.cleaner.backoff_ms.max(10));
+        *self::lock(&broker.cleaner) = Some(cleaner::CleanerThread::start(Arc::downgrade(&broker), backoff)?);
         Ok(broker)
     }
 
@@ -774,6 +779,9 @@ impl Broker {
             signal.1.notify_all();
             let _ = handle.join();
         }
+        if let Some(cleaner) = lock(&self.cleaner).take() {
+            cleaner.stop();
+        }
         self.syncer.stop();
         let topics = std::mem::take(&mut *write(&self.topics));
         let now = now_ms();
@@ -811,6 +819,9 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
+        if let Some(cleaner) = lock(&self.cleaner).as_ref() {
+            cleaner.signal();
+        }
         if let Some((_, signal)) = lock(&self.maintenance).take() {
             *lock(&signal.0) = true;
             signal.1.notify_all();
@@ -965,6 +976,8 @@ pub fn verify_data_dir(dir: &Path, repair: bool) -> Result<DataDirReport> {
         if !pdir.exists() {
             continue;
         }
+        // A swap of cleaned segments a crash interrupted is finished, as opening would.
+        crate::log::cleaner::swap::recover(&pdir)?;
         let r = verify::verify_partition(&pdir, &topic, partition)?;
         if repair {
             if let Some((first, last)) = verify::repair_partition(&r)? {

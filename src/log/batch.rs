@@ -187,7 +187,7 @@ fn be_i32(b: &[u8], at: usize) -> i32 {
 
 // ---------------------------------------------------------------- varints
 
-fn put_varlong(out: &mut Vec<u8>, v: i64) {
+pub(crate) fn put_varlong(out: &mut Vec<u8>, v: i64) {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
     while z >= 0x80 {
         out.push((z as u8) | 0x80);
@@ -202,7 +202,7 @@ fn varlong_len(v: i64) -> usize {
     bits.div_ceil(7)
 }
 
-fn get_varlong(b: &[u8], pos: &mut usize) -> Option<i64> {
+pub(crate) fn get_varlong(b: &[u8], pos: &mut usize) -> Option<i64> {
     let mut z: u64 = 0;
     let mut shift = 0;
     loop {
@@ -220,7 +220,7 @@ fn get_varlong(b: &[u8], pos: &mut usize) -> Option<i64> {
     Some(((z >> 1) as i64) ^ -((z & 1) as i64))
 }
 
-fn get_bytes<'a>(b: &'a [u8], pos: &mut usize) -> Option<Option<&'a [u8]>> {
+pub(crate) fn get_bytes<'a>(b: &'a [u8], pos: &mut usize) -> Option<Option<&'a [u8]>> {
     let len = get_varlong(b, pos)?;
     if len < 0 {
         return Some(None);

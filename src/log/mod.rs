@@ -1,6 +1,7 @@
 //! The log: partitions made of segments of Kafka RecordBatch v2 batches.
 
 pub mod batch;
+pub mod cleaner;
 pub mod codec;
 pub mod files;
 pub mod index;
@@ -12,6 +13,6 @@ pub mod verify;
 
 pub use batch::{Compression, EncodedBatches, Header, ProducerStamp, Record, RecordView};
 pub use files::FileCache;
-pub use partition::{AppendResult, CleanupPolicy, LogConfig, OpenOptions, PartitionLog};
+pub use partition::{AppendResult, CleanupPolicy, Dirt, LogConfig, OpenOptions, PartitionLog};
 pub use segment::{Damage, SegmentConfig};
 pub use timestamps::{TimestampPolicy, TimestampType};

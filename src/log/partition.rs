@@ -6,10 +6,14 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::log::batch::{Compression, EncodedBatches, Record};
+use crate::log::cleaner::checkpoint::Checkpoint;
 use crate::log::files::FileCache;
 use crate::log::producers::{ProducerStates, SequenceCheck};
 use crate::log::segment::{Damage, Recovery, Segment, SegmentConfig};
 use crate::log::timestamps::{stamp_log_append_time, TimestampPolicy, TimestampType};
+
+mod cleaning;
+pub use cleaning::Dirt;
 
 /// A partition's limits, Kafka's topic configs by another name.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -124,6 +128,8 @@ pub struct PartitionLog {
     track_unsynced: bool,
     /// Reused encoding buffers, so an append allocates nothing in the steady state.
     scratch: EncodedBatches,
+    /// Where the cleaner is (compacted topics; zeros for the others).
+    checkpoint: Checkpoint,
 }
 
 impl PartitionLog {
@@ -133,33 +139,23 @@ impl PartitionLog {
     /// until used. Damage found is recorded, not fatal: reads that reach it fail.
     pub fn open(dir: &Path, config: LogConfig, options: OpenOptions) -> Result<Self> {
         crate::fsutil::create_private_dir(dir, true).map_err(|e| Error::io_at("creating", dir, e))?;
-        let mut bases = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(|e| Error::io_at("listing", dir, e))? {
-            let entry = entry.map_err(|e| Error::io_at("listing", dir, e))?;
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if let Some(stem) = name.strip_suffix(".log") {
-                if stem.len() == 20 {
-                    if let Ok(base) = stem.parse::<i64>() {
-                        bases.push(base);
-                    }
-                }
-            }
-        }
-        bases.sort_unstable();
+        crate::log::cleaner::swap::recover(dir)?;
+        let checkpoint = Checkpoint::read(dir);
+        let bases = crate::log::segment::segment_bases(dir)?;
         let mut log_start_offset = read_log_start(dir)?;
         let mut segments: Vec<Segment> = Vec::with_capacity(bases.len());
         let files = &options.files;
         for (i, &base) in bases.iter().enumerate() {
             let next_base = bases.get(i + 1).copied();
+            let gaps = base < checkpoint.gaps_below;
             let seg = match next_base {
                 None => {
                     let recovery = if options.clean { Recovery::Tail } else { Recovery::Full };
-                    Segment::open(dir, base, config.segment, recovery, options.clean, true, files)?
+                    Segment::open(dir, base, config.segment, recovery, options.clean, true, files, false)?
                 }
-                Some(next) if options.clean => Segment::open_sealed(dir, base, next, config.segment, files)?,
+                Some(next) if options.clean => Segment::open_sealed(dir, base, next, config.segment, files, gaps)?,
                 Some(next) => {
-                    let mut seg = Segment::open(dir, base, config.segment, Recovery::Tail, false, false, files)?;
+                    let mut seg = Segment::open(dir, base, config.segment, Recovery::Tail, false, false, files, gaps)?;
                     seg.expect_end(next);
                     seg
                 }
@@ -180,6 +176,7 @@ impl PartitionLog {
             active_dirty: false,
             track_unsynced: options.track_unsynced,
             scratch: EncodedBatches::default(),
+            checkpoint,
         })
     }
 
@@ -203,6 +200,7 @@ impl PartitionLog {
             active_dirty: false,
             track_unsynced: options.track_unsynced,
             scratch: EncodedBatches::default(),
+            checkpoint: Checkpoint::default(),
         })
     }
 
@@ -477,7 +475,7 @@ impl PartitionLog {
     /// is rolled first if all of it has expired by time. Returns how many were deleted.
     pub fn apply_retention(&mut self, now_ms: i64) -> Result<usize> {
         let mut deleted = 0;
-        if self.segments.is_empty() {
+        if self.segments.is_empty() || !self.config.cleanup.delete {
             return Ok(0);
         }
         if self.config.retention_ms >= 0 {

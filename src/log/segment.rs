@@ -81,9 +81,35 @@ pub enum Scan {
     Unframed(String),
 }
 
+/// The base offsets of the `.log` files in `dir`.
+pub fn segment_bases(dir: &Path) -> Result<Vec<i64>> {
+    let mut bases = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io_at("listing", dir, e))? {
+        let entry = entry.map_err(|e| Error::io_at("listing", dir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if let Some(stem) = name.strip_suffix(".log") {
+            if stem.len() == 20 {
+                if let Ok(base) = stem.parse::<i64>() {
+                    bases.push(base);
+                }
+            }
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+/// Whether a batch with base offset `base` may follow where `expected` is the next offset:
+/// only the same offset, or a later one in a segment the cleaner has rewritten (its log
+/// has gaps where it removed records).
+pub fn follows(base: i64, expected: i64, gaps: bool) -> bool {
+    base == expected || (gaps && base > expected)
+}
+
 /// Classifies the bytes at `position` of `file` (whose first `end` bytes count), where a
-/// batch with base offset `expected` should start.
-pub fn examine(file: &std::fs::File, path: &Path, position: u64, expected: i64, end: u64) -> Result<Scan> {
+/// batch with base offset `expected` (or later, with `gaps`) should start.
+pub fn examine(file: &std::fs::File, path: &Path, position: u64, expected: i64, end: u64, gaps: bool) -> Result<Scan> {
     let read = |buf: &mut [u8], at: u64| file.read_exact_at(buf, at).map_err(|e| Error::io_at("reading", path, e));
     let remaining = end.saturating_sub(position);
     if remaining < HEADER_LEN as u64 {
@@ -98,7 +124,7 @@ pub fn examine(file: &std::fs::File, path: &Path, position: u64, expected: i64, 
     let framed = h.magic == batch::MAGIC
         && h.length >= (HEADER_LEN - LOG_OVERHEAD) as i32
         && declared <= remaining
-        && h.base_offset == expected
+        && follows(h.base_offset, expected, gaps)
         && h.last_offset_delta >= 0;
     // A batch whose CRC matches over some plausible extent is whole but for a field the
     // CRC does not cover (base offset, length, magic): its records are where they were.
@@ -212,6 +238,9 @@ pub struct Segment {
     config: SegmentConfig,
     damage: Vec<Damage>,
     sealed: bool,
+    /// The cleaner rewrote this segment: offsets may skip ahead between batches, and it
+    /// may end before the next segment's base.
+    gaps: bool,
 }
 
 impl Segment {
@@ -240,18 +269,28 @@ impl Segment {
             config,
             damage: Vec::new(),
             sealed: false,
+            gaps: false,
         }
     }
 
     /// A sealed segment known to end before `next_offset` (the next segment's base),
-    /// opened without reading it: nothing is read until it is used.
-    pub fn open_sealed(dir: &Path, base_offset: i64, next_offset: i64, config: SegmentConfig, files: &Arc<FileCache>) -> Result<Self> {
+    /// opened without reading it: nothing is read until it is used. `gaps`: the cleaner
+    /// rewrote it.
+    pub fn open_sealed(
+        dir: &Path,
+        base_offset: i64,
+        next_offset: i64,
+        config: SegmentConfig,
+        files: &Arc<FileCache>,
+        gaps: bool,
+    ) -> Result<Self> {
         let log_path = dir.join(file_name(base_offset, "log"));
         let size = std::fs::metadata(&log_path).map_err(|e| Error::io_at("opening segment", &log_path, e))?.len();
         let file = CachedFile::existing(files, &log_path);
         let mut seg = Segment::new(dir, base_offset, log_path, file, size, config);
         seg.next_offset = next_offset;
         seg.sealed = true;
+        seg.gaps = gaps;
         Ok(seg)
     }
 
@@ -260,6 +299,8 @@ impl Segment {
     /// is the newest segment. A torn final write (only after an unclean stop), or junk
     /// after the last valid batch, is cut off; damage with valid batches after it, or
     /// whole damaged batches after a clean stop, are kept and recorded, never dropped.
+    /// `gaps`: the cleaner rewrote it (never the active segment).
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         dir: &Path,
         base_offset: i64,
@@ -268,12 +309,14 @@ impl Segment {
         clean: bool,
         active: bool,
         files: &Arc<FileCache>,
+        gaps: bool,
     ) -> Result<Self> {
         let log_path = dir.join(file_name(base_offset, "log"));
         let size = std::fs::metadata(&log_path).map_err(|e| Error::io_at("opening segment", &log_path, e))?.len();
         let file = CachedFile::existing(files, &log_path);
         let mut seg = Segment::new(dir, base_offset, log_path, file, size, config);
         seg.sealed = !active;
+        seg.gaps = gaps && !active;
         seg.load_indexes()?;
         seg.recover(recovery, clean)?;
         Ok(seg)
@@ -300,6 +343,10 @@ impl Segment {
         self.sealed
     }
 
+    pub fn has_gaps(&self) -> bool {
+        self.gaps
+    }
+
     pub fn damage(&self) -> &[Damage] {
         &self.damage
     }
@@ -314,6 +361,17 @@ impl Segment {
 
     pub fn first_timestamp(&self) -> Option<i64> {
         self.first_timestamp
+    }
+
+    /// The first batch's newest timestamp (Kafka's measure of a segment's age for
+    /// `max.compaction.lag.ms`), read from its header on first use.
+    pub fn first_batch_timestamp(&mut self) -> Result<Option<i64>> {
+        if self.first_timestamp.is_none() && self.size >= HEADER_LEN as u64 {
+            let mut h = [0u8; HEADER_LEN];
+            self.file()?.read_exact_at(&mut h, 0).map_err(|e| Error::io_at("reading", &self.log_path, e))?;
+            self.first_timestamp = BatchHeader::parse(&h).map(|h| h.max_timestamp);
+        }
+        Ok(self.first_timestamp)
     }
 
     pub fn path(&self) -> &Path {
@@ -507,7 +565,7 @@ impl Segment {
     /// records any damage found there.
     fn examine_at(&mut self, position: u64, expected: i64) -> Result<Scan> {
         let file = self.file()?;
-        match examine(&file, &self.log_path, position, expected, self.size)? {
+        match examine(&file, &self.log_path, position, expected, self.size, self.gaps)? {
             Scan::Damaged(d) => Ok(Scan::Damaged(self.record_damage(d))),
             Scan::Unframed(why) => {
                 // Nothing valid up to the end of this segment: whatever offsets it should
@@ -553,7 +611,7 @@ impl Segment {
                     break at == 0;
                 }
                 let Some(h) = BatchHeader::parse(&chunk[at..]) else { break true };
-                let plausible = h.base_offset == expected
+                let plausible = follows(h.base_offset, expected, self.gaps)
                     && h.magic == batch::MAGIC
                     && h.length >= (HEADER_LEN - LOG_OVERHEAD) as i32
                     && h.last_offset_delta >= 0
@@ -614,11 +672,10 @@ impl Segment {
                     .map_err(|e| Error::io_at("reading", &self.log_path, e))?;
             }
             let expected_base = expected.unwrap_or(h.base_offset);
-            let valid = pos + total <= out.len()
-                && h.base_offset == expected_base
-                && batch::verify(&out[pos..pos + total]).is_ok();
+            let in_order = follows(h.base_offset, expected_base, self.gaps);
+            let valid = pos + total <= out.len() && in_order && batch::verify(&out[pos..pos + total]).is_ok();
             if !valid {
-                if pos + total > out.len() && pos > 0 && h.base_offset == expected_base && (start + (pos + total) as u64) <= self.size {
+                if pos + total > out.len() && pos > 0 && in_order && (start + (pos + total) as u64) <= self.size {
                     break; // a whole batch that does not fit in this read
                 }
                 let at = start + pos as u64;
@@ -643,7 +700,7 @@ impl Segment {
     /// Nothing was found at `offset`: fine at the end of the active segment, damage in a
     /// sealed one, which should hold every offset before the next segment's base.
     fn ended_early(&mut self, offset: i64) -> Result<()> {
-        if self.sealed && offset < self.next_offset {
+        if self.sealed && !self.gaps && offset < self.next_offset {
             let d = Damage {
                 position: self.size,
                 end: self.size,
@@ -747,10 +804,10 @@ impl Segment {
             }
             let remaining = (file_len - position) as usize;
             let scanned = match read_batch(&mut reader, &mut buf, remaining) {
-                Ok(h) if h.base_offset == self.next_offset => Scan::Valid(h),
+                Ok(h) if follows(h.base_offset, self.next_offset, self.gaps) => Scan::Valid(h),
                 _ => {
                     seek_to = Some(position);
-                    examine(&file, &self.log_path, position, self.next_offset, file_len)?
+                    examine(&file, &self.log_path, position, self.next_offset, file_len, self.gaps)?
                 }
             };
             match scanned {
@@ -826,7 +883,7 @@ impl Segment {
 
     fn batch_is_valid_at(&self, position: u64, expected_base: i64) -> Result<bool> {
         let file = self.file()?;
-        Ok(matches!(examine(&file, &self.log_path, position, expected_base, self.size)?, Scan::Valid(_)))
+        Ok(matches!(examine(&file, &self.log_path, position, expected_base, self.size, false)?, Scan::Valid(_)))
     }
 
     /// Cuts the segment at `position`, where a batch starting at `offset` was (repair of

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::log::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
 use crate::log::producers::ProducerStates;
-use crate::log::segment::{examine, file_name, Damage, Scan};
+use crate::log::segment::{examine, file_name, follows, segment_bases, Damage, Scan};
 
 #[derive(Clone, Debug)]
 pub struct SegmentReport {
@@ -68,7 +68,7 @@ fn be_u32(b: &[u8]) -> u32 {
 
 /// Scans one segment whole. `newest`: it is the partition's active segment, whose
 /// unframed tail is a torn write rather than damage.
-pub fn scan_segment(dir: &Path, base_offset: i64, newest: bool) -> Result<SegmentReport> {
+pub fn scan_segment(dir: &Path, base_offset: i64, newest: bool, gaps: bool) -> Result<SegmentReport> {
     let path = dir.join(file_name(base_offset, "log"));
     let file = File::open(&path).map_err(|e| Error::io_at("opening", &path, e))?;
     let len = file.metadata().map_err(|e| Error::io_at("reading", &path, e))?.len();
@@ -114,8 +114,8 @@ pub fn scan_segment(dir: &Path, base_offset: i64, newest: bool) -> Result<Segmen
         let whole = read_whole(&mut reader, &mut buf, (len - position) as usize);
         reader_at += buf.len() as u64;
         let scan = match whole {
-            Some(h) if h.base_offset == expected && batch::verify(&buf).is_ok() => Scan::Valid(h),
-            _ => examine(&file, &path, position, expected, len)?,
+            Some(h) if follows(h.base_offset, expected, gaps) && batch::verify(&buf).is_ok() => Scan::Valid(h),
+            _ => examine(&file, &path, position, expected, len, gaps)?,
         };
         match scan {
             Scan::Valid(h) => {
@@ -195,20 +195,6 @@ fn read_whole(reader: &mut impl Read, buf: &mut Vec<u8>, remaining: usize) -> Op
     BatchHeader::parse(buf)
 }
 
-fn segment_bases(dir: &Path) -> Result<Vec<i64>> {
-    let mut bases: Vec<i64> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io_at("listing", dir, e))?
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let stem = name.strip_suffix(".log")?.to_string();
-            (stem.len() == 20).then(|| stem.parse().ok()).flatten()
-        })
-        .collect();
-    bases.sort_unstable();
-    Ok(bases)
-}
-
 /// Checks every segment of the partition in `dir`.
 pub fn verify_partition(dir: &Path, topic: &str, partition: i32) -> Result<PartitionReport> {
     let bases = segment_bases(dir)?;
@@ -216,17 +202,19 @@ pub fn verify_partition(dir: &Path, topic: &str, partition: i32) -> Result<Parti
         Ok(s) => s.trim().parse().unwrap_or(0),
         Err(_) => 0,
     };
+    let gaps_below = crate::log::cleaner::checkpoint::Checkpoint::read(dir).gaps_below;
     let mut segments: Vec<SegmentReport> = Vec::with_capacity(bases.len());
     for (i, &base) in bases.iter().enumerate() {
         let newest = i + 1 == bases.len();
-        let mut report = scan_segment(dir, base, newest)?;
+        let gaps = !newest && base < gaps_below;
+        let mut report = scan_segment(dir, base, newest, gaps)?;
         if let Some(&next) = bases.get(i + 1) {
             for d in &mut report.damage {
                 if d.last_offset >= next {
                     d.last_offset = next - 1;
                 }
             }
-            if report.end_offset < next && report.damage.iter().all(|d| d.last_offset < next - 1) {
+            if !gaps && report.end_offset < next && report.damage.iter().all(|d| d.last_offset < next - 1) {
                 report.damage.push(Damage {
                     position: report.bytes,
                     end: report.bytes,
