@@ -1,9 +1,9 @@
 //! The broker's log cleaner: a thread of its own, at a lower CPU priority than the
 //! application, that cleans the dirtiest due compacted partition, again and again, and
 //! sleeps `log.cleaner.backoff.ms` when none is due. A partition whose cleaning fails is
-//! left alone until the broker is opened again, as Kafka marks it uncleanable.
+//! left alone until the broker is opened again, as Kafka marks it uncleanable (a topic
+//! deleted and created again is a new partition).
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
@@ -48,7 +48,7 @@ impl CleanerThread {
 
 fn run(broker: Weak<Broker>, backoff: Duration, stop: &AtomicBool, wake: &(Mutex<()>, Condvar)) {
     lower_priority();
-    let mut uncleanable: HashSet<(String, i32)> = HashSet::new();
+    let mut uncleanable: Vec<Weak<Partition>> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         let Some(b) = broker.upgrade() else { return };
         let cleaned = match b.dirtiest(now_ms(), &uncleanable) {
@@ -56,14 +56,15 @@ fn run(broker: Weak<Broker>, backoff: Duration, stop: &AtomicBool, wake: &(Mutex
                 let result = b.clean_partition_with(&topic, partition.id, now_ms(), stop);
                 match result {
                     Ok(Some(r)) => {
-                        tracing::debug!(topic = %topic, partition = partition.id, read = r.bytes_read, written = r.bytes_written, removed = r.records_removed, seconds = r.seconds, "cleaned a partition");
+                        tracing::info!(topic = %topic, partition = partition.id, read = r.bytes_read, written = r.bytes_written, removed = r.records_removed, keys = r.keys, map_bytes = r.map_bytes, seconds = r.seconds, "cleaned a partition");
                         true
                     }
                     Ok(None) => false,
                     Err(_) if stop.load(Ordering::Relaxed) => return,
                     Err(e) => {
                         tracing::warn!(topic = %topic, partition = partition.id, error = %e, "cleaning failed: the partition is not cleaned again until the broker reopens");
-                        uncleanable.insert((topic, partition.id));
+                        uncleanable.retain(|p| p.strong_count() > 0);
+                        uncleanable.push(Arc::downgrade(&partition));
                         false
                     }
                 }
@@ -93,12 +94,12 @@ fn lower_priority() {
 impl Broker {
     /// The compacted partition the cleaner should take now: the one with the highest
     /// dirty ratio among those due (Kafka's grabFilthiestCompactedLog).
-    fn dirtiest(&self, now_ms: i64, skip: &HashSet<(String, i32)>) -> Option<(String, Arc<Partition>)> {
+    fn dirtiest(&self, now_ms: i64, skip: &[Weak<Partition>]) -> Option<(String, Arc<Partition>)> {
         let topics: Vec<_> = read(&self.topics).values().cloned().collect();
         let mut best: Option<(f64, String, Arc<Partition>)> = None;
         for topic in topics {
             for p in topic.partitions() {
-                if skip.contains(&(topic.name.clone(), p.id)) {
+                if skip.iter().any(|s| std::ptr::eq(s.as_ptr(), Arc::as_ptr(&p))) {
                     continue;
                 }
                 let mut log = p.log();
