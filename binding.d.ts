@@ -162,6 +162,9 @@ export interface BrokerOptions {
   maxMessageBytes?: number
   retentionCheckIntervalMs?: number
   maxOpenFiles?: number
+  cleanerBackoffMs?: number
+  cleanerDedupeBufferSize?: number
+  cleanerIoMaxBytesPerSecond?: number
 }
 
 export interface ConfigEntryJs {

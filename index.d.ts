@@ -101,6 +101,15 @@ export interface KafkaConfig {
   retentionCheckIntervalMs?: number
   /** The most segment files kept open at once (default: half the process's descriptor limit, 16 to 8192). */
   maxOpenFiles?: number
+  /** How long the log cleaner of compacted topics sleeps when no log needs cleaning, in ms
+   * (Kafka's `log.cleaner.backoff.ms`, default 15000). */
+  cleanerBackoffMs?: number
+  /** The most memory one cleaning pass's key map takes, in bytes, at least 1 MiB (Kafka's
+   * `log.cleaner.dedupe.buffer.size`, default 128 MiB). */
+  cleanerDedupeBufferSize?: number
+  /** The cleaner's disk reads and writes per second, in bytes (Kafka's
+   * `log.cleaner.io.max.bytes.per.second`; default 0: unthrottled). */
+  cleanerIoMaxBytesPerSecond?: number
   [key: string]: any
 }
 

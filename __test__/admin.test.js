@@ -198,8 +198,45 @@ describe('admin', () => {
     await expect(
       admin.alterConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: 'configured', configEntries: [{ name: 'no.such.config', value: '1' }] }] })
     ).rejects.toMatchObject({ type: 'INVALID_CONFIG' })
-    const err = await createTopicsError(admin, { topics: [{ topic: 'compacted', configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] })
-    expect(err.errors[0]).toMatchObject({ type: 'INVALID_CONFIG', topic: 'compacted' })
+    // Compaction's policies are taken and described; a topic without a policy is not.
+    const policies = { compacted: 'compact', both: 'compact,delete' }
+    expect(await admin.createTopics({ topics: Object.entries(policies).map(([topic, value]) => ({ topic, configEntries: [{ name: 'cleanup.policy', value }] })) })).toBe(true)
+    for (const [topic, value] of Object.entries(policies)) {
+      const d = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['cleanup.policy'] }] })
+      expect(d.resources[0].configEntries[0]).toMatchObject({ configName: 'cleanup.policy', configValue: value, isDefault: false })
+    }
+    const err = await createTopicsError(admin, { topics: [{ topic: 'kept', configEntries: [{ name: 'cleanup.policy', value: '' }] }] })
+    expect(err.errors[0]).toMatchObject({ type: 'INVALID_CONFIG', topic: 'kept' })
+    await admin.disconnect()
+  })
+
+  test('deleteTopicRecords on a topic whose cleanup.policy lacks delete fails with POLICY_VIOLATION, as in Kafka', async () => {
+    const { kafka } = setup()
+    const admin = kafka.admin()
+    await admin.connect()
+    const topics = [
+      { topic: 'compacted', configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+      { topic: 'both', configEntries: [{ name: 'cleanup.policy', value: 'compact,delete' }] },
+    ]
+    await admin.createTopics({ topics })
+    const producer = kafka.producer()
+    await producer.connect()
+    for (const { topic } of topics) await producer.send({ topic, messages: [{ key: 'a', value: '1' }, { key: 'b', value: '2' }] })
+    const err = await admin.deleteTopicRecords({ topic: 'compacted', partitions: [{ partition: 0, offset: '1' }] }).catch((e) => e)
+    expect(err).toBeInstanceOf(KafkaJSNonRetriableError)
+    expect(err.cause).toBeInstanceOf(KafkaJSDeleteTopicRecordsError)
+    expect(err.cause.partitions[0].error).toMatchObject({
+      name: 'KafkaJSProtocolError',
+      type: 'POLICY_VIOLATION',
+      code: 44,
+      retriable: false,
+      message: 'Records of partition compacted-0 can not be deleted due to the configured policy',
+    })
+    expect((await admin.fetchTopicOffsets('compacted'))[0]).toMatchObject({ low: '0', high: '2' })
+    // With delete in the policy too, records are deleted as on any topic.
+    await admin.deleteTopicRecords({ topic: 'both', partitions: [{ partition: 0, offset: '1' }] })
+    expect((await admin.fetchTopicOffsets('both'))[0]).toMatchObject({ low: '1', high: '2' })
+    await producer.disconnect()
     await admin.disconnect()
   })
 

@@ -240,6 +240,9 @@ const kafkaConfig = shape({
   retentionBytes: field(-1, 1 << 20),
   maxMessageBytes: field(1 << 20),
   retentionCheckIntervalMs: field(60000),
+  cleanerBackoffMs: field(0, 15000),
+  cleanerDedupeBufferSize: field(1 << 20, 4 << 20),
+  cleanerIoMaxBytesPerSecond: field(0, 1.5e6),
 })
 
 const producerOptions = shape({

@@ -82,6 +82,11 @@ describe('bad input gets a clear error and leaves the broker working', () => {
     expect(() => new Kafka({ dataDir: tempDir(), requestTimeout: '1s' })).toThrow(/requestTimeout must be an integer number of milliseconds of at least 1, got string "1s"/)
     expect(() => new Kafka({ dataDir: tempDir(), requestTimeout: 0 })).toThrow(/requestTimeout must be/)
     expect(() => new Kafka({ dataDir: tempDir(), enforceRequestTimeout: 'no' })).toThrow(/enforceRequestTimeout must be a boolean, got string "no"/)
+    expect(() => new Kafka({ dataDir: tempDir(), cleanerBackoffMs: -1 })).toThrow(/cleanerBackoffMs must be an integer of at least 0, got number -1/)
+    expect(() => new Kafka({ dataDir: tempDir(), cleanerDedupeBufferSize: (1 << 20) - 1 })).toThrow(/cleanerDedupeBufferSize must be an integer of at least 1048576/)
+    expect(() => new Kafka({ dataDir: tempDir(), cleanerIoMaxBytesPerSecond: Infinity })).toThrow(/cleanerIoMaxBytesPerSecond must be a number of at least 0 \(0 for unthrottled\)/)
+    expect(() => new Kafka({ dataDir: tempDir(), cleanerIoMaxBytesPerSecond: '1mb' })).toThrow(/cleanerIoMaxBytesPerSecond must be a number/)
+    expect(() => new Kafka({ dataDir: tempDir(), cleanerBackoffMs: 0, cleanerDedupeBufferSize: 1 << 20, cleanerIoMaxBytesPerSecond: 0.5 })).not.toThrow()
   })
 
   test('a broker with auto-creation off refuses unknown topics for every producer', async () => {

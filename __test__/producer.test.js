@@ -2,7 +2,7 @@
 
 const fs = require('node:fs')
 const path = require('node:path')
-const { Kafka, CompressionTypes, KafkaJSError, KafkaJSNotImplemented, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError, logLevel } = require('..')
+const { Kafka, CompressionTypes, ConfigResourceTypes, KafkaJSError, KafkaJSNotImplemented, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError, logLevel } = require('..')
 const { tempDir, readPartition, sendInterleaved } = require('./helpers')
 
 function setup(options = {}) {
@@ -83,6 +83,14 @@ describe('producer', () => {
     const refused = producer.send({ topic: 'now', messages: [{ value: 'ok', timestamp: String(Date.now()) }, { value: 'later', timestamp: later }] })
     await expect(refused).rejects.toMatchObject({ type: 'INVALID_TIMESTAMP', code: 32, retriable: false })
     expect(readPartition(dataDir, 'now', 0)).toEqual([])
+    // Made together with good sends, the bad one fails alone.
+    const together = await Promise.allSettled([
+      producer.send({ topic: 'now', messages: [{ value: 'ok-1' }] }),
+      producer.send({ topic: 'now', messages: [{ value: 'later', timestamp: later }] }),
+      producer.send({ topic: 'now', messages: [{ value: 'ok-2' }] }),
+    ])
+    expect(together.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+    expect(readPartition(dataDir, 'now', 0).map((r) => r.value.toString())).toEqual(['ok-1', 'ok-2'])
     await producer.send({ topic: 'scheduled', messages: [{ value: 'later', timestamp: later }] })
     expect(readPartition(dataDir, 'scheduled', 0)[0].timestamp).toBe(Number(later))
     const before = Date.now()
@@ -91,6 +99,50 @@ describe('producer', () => {
     expect(stamped).toBeGreaterThanOrEqual(before)
     expect(stamped).toBeLessThanOrEqual(Date.now())
     expect(readPartition(dataDir, 'stamped', 0).map((r) => r.timestamp)).toEqual([stamped, stamped])
+    await producer.disconnect()
+    await admin.disconnect()
+  })
+
+  test('a compacted topic refuses a send with a message without a key (INVALID_RECORD), nothing of it stored; keys and tombstones are taken', async () => {
+    const { dataDir, kafka } = setup()
+    const admin = kafka.admin()
+    await admin.connect()
+    await admin.createTopics({ topics: [{ topic: 'table', configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] })
+    const producer = kafka.producer()
+    await producer.connect()
+    const refused = producer.send({ topic: 'table', messages: [{ key: 'a', value: '1' }, { value: 'no key' }] })
+    await expect(refused).rejects.toMatchObject({
+      name: 'KafkaJSProtocolError',
+      type: 'INVALID_RECORD',
+      code: 87,
+      retriable: false,
+      message: expect.stringContaining("[RecordError(batchIndex=1, message='Compacted topic cannot accept message without key in topic partition table-0')]"),
+    })
+    expect(readPartition(dataDir, 'table', 0)).toEqual([])
+    const [sent] = await producer.send({ topic: 'table', messages: [{ key: 'a', value: '1' }, { key: 'a', value: null }, { key: '', value: 'empty key' }] })
+    expect(sent).toMatchObject({ errorCode: 0, baseOffset: '0' })
+    expect(readPartition(dataDir, 'table', 0).map((r) => [r.key.toString(), r.value && r.value.toString()])).toEqual([
+      ['a', '1'],
+      ['a', null],
+      ['', 'empty key'],
+    ])
+    // Sends made together go in one append: the keyless one fails alone.
+    const outcomes = await Promise.allSettled([
+      producer.send({ topic: 'table', messages: [{ key: 'b', value: 'together-1' }] }),
+      producer.send({ topic: 'table', messages: [{ value: 'no key' }] }),
+      producer.send({ topic: 'table', messages: [{ key: 'c', value: 'together-2' }] }),
+    ])
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+    expect(outcomes[1].reason.type).toBe('INVALID_RECORD')
+    expect(readPartition(dataDir, 'table', 0).slice(3).map((r) => r.value.toString())).toEqual(['together-1', 'together-2'])
+    // A topic switched to compact refuses from then on; switched back, it takes them again.
+    await producer.send({ topic: 'log', messages: [{ value: 'keyless' }] })
+    const policy = (value) => admin.alterConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: 'log', configEntries: [{ name: 'cleanup.policy', value }] }] })
+    await policy('compact,delete')
+    await expect(producer.send({ topic: 'log', messages: [{ value: 'keyless' }] })).rejects.toMatchObject({ type: 'INVALID_RECORD' })
+    await policy('delete')
+    await producer.send({ topic: 'log', messages: [{ value: 'keyless' }] })
+    expect(readPartition(dataDir, 'log', 0)).toHaveLength(2)
     await producer.disconnect()
     await admin.disconnect()
   })

@@ -11,7 +11,7 @@ const path = require('node:path')
 const { spawnSync } = require('node:child_process')
 const { Kafka, logLevel } = require('..')
 const { tempDir, waitFor } = require('./helpers')
-const { serve, spawnNode, kafkajsClient, ROOT } = require('./wire-helpers')
+const { kafkajs, serve, spawnNode, kafkajsClient, ROOT } = require('./wire-helpers')
 
 jest.setTimeout(60000)
 
@@ -27,7 +27,8 @@ async function ready(proc) {
 
 test('every broker setting is a flag: --default-num-partitions 4 gives auto-created topics 4 partitions', async () => {
   const dataDir = tempDir()
-  const broker = await serve(dataDir, { extra: ['--default-num-partitions', '4', '--retention-ms', '3600000', '--fsync', '--max-message-bytes', '2097152'] })
+  const cleaner = ['--cleaner-backoff-ms', '1000', '--cleaner-dedupe-buffer-size', '16777216', '--cleaner-io-max-bytes-per-second', '1048576.5']
+  const broker = await serve(dataDir, { extra: ['--default-num-partitions', '4', '--retention-ms', '3600000', '--fsync', '--max-message-bytes', '2097152', ...cleaner] })
   const { kafka } = kafkajsClient(broker.broker)
   const producer = kafka.producer()
   await producer.connect()
@@ -36,14 +37,29 @@ test('every broker setting is a flag: --default-num-partitions 4 gives auto-crea
   await admin.connect()
   const { topics } = await admin.fetchTopicMetadata({ topics: ['auto'] })
   expect(topics[0].partitions).toHaveLength(4)
+  // The broker runs with the cleaner's flags, under Kafka's names.
+  const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: kafkajs.ConfigResourceTypes.BROKER, name: '0', configNames: ['log.cleaner.backoff.ms', 'log.cleaner.dedupe.buffer.size', 'log.cleaner.io.max.bytes.per.second'] }] })
+  const values = Object.fromEntries(described.resources[0].configEntries.map((e) => [e.configName, e.configValue]))
+  expect(values).toEqual({ 'log.cleaner.backoff.ms': '1000', 'log.cleaner.dedupe.buffer.size': '16777216', 'log.cleaner.io.max.bytes.per.second': '1048576.5' })
   await producer.disconnect()
   await admin.disconnect()
   await broker.stop()
-  expect(JSON.parse(fs.readFileSync(path.join(dataDir, 'samsa.settings.json'), 'utf8'))).toMatchObject({ defaultNumPartitions: 4, retentionMs: 3600000, fsync: true, maxMessageBytes: 2097152 })
+  expect(JSON.parse(fs.readFileSync(path.join(dataDir, 'samsa.settings.json'), 'utf8'))).toMatchObject({
+    defaultNumPartitions: 4,
+    retentionMs: 3600000,
+    fsync: true,
+    maxMessageBytes: 2097152,
+    cleanerBackoffMs: 1000,
+    cleanerDedupeBufferSize: 16777216,
+    cleanerIoMaxBytesPerSecond: 1048576.5,
+  })
 
   const bad = spawnSync(process.execPath, [BIN, 'serve', '--data-dir', dataDir, '--retention-hours', '5'], { encoding: 'utf8', timeout: 15000 })
   expect(bad.status).toBe(2)
   expect(bad.stderr).toMatch(/unknown flag --retention-hours/)
+  const small = spawnSync(process.execPath, [BIN, 'serve', '--data-dir', dataDir, '--cleaner-dedupe-buffer-size', '1000'], { encoding: 'utf8', timeout: 15000 })
+  expect(small.status).toBe(2)
+  expect(small.stderr).toMatch(/cleanerDedupeBufferSize must be an integer of at least 1048576 \(1 MiB\), got number 1000/)
 })
 
 test('the broker stops when the process that started it exits, unless --detached', async () => {

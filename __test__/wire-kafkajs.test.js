@@ -274,6 +274,27 @@ describe('produce edge cases', () => {
     expect((await admin.fetchTopicOffsets('made-on-send')).map((o) => o.high)).toEqual(['0', '0'])
   })
 
+  test('a compacted topic: a send with a message without a key fails with INVALID_RECORD (GZIP too), keys and tombstones are taken; deleteTopicRecords fails with POLICY_VIOLATION', async () => {
+    const { kafka } = await broker()
+    const admin = await connected(kafka.admin())
+    const configEntries = [{ name: 'cleanup.policy', value: 'compact' }]
+    expect(await admin.createTopics({ topics: [{ topic: 'positions', configEntries }] })).toBe(true)
+    const d = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: 'positions', configNames: ['cleanup.policy'] }] })
+    expect(d.resources[0].configEntries[0]).toMatchObject({ configName: 'cleanup.policy', configValue: 'compact', isDefault: false })
+    const producer = await producerOf(kafka, { retry: { retries: 0 } })
+    for (const compression of [CompressionTypes.None, CompressionTypes.GZIP]) {
+      const keyless = producer.send({ topic: 'positions', compression, messages: [{ key: 'rider-1', value: 'north' }, { value: 'nobody' }] })
+      await expect(keyless).rejects.toMatchObject({ name: 'KafkaJSProtocolError', type: 'INVALID_RECORD', retriable: false })
+    }
+    expect(await admin.fetchTopicOffsets('positions')).toEqual([{ partition: 0, offset: '0', high: '0', low: '0' }])
+    const [sent] = await producer.send({ topic: 'positions', compression: CompressionTypes.GZIP, messages: [{ key: 'rider-1', value: 'north' }, { key: 'rider-1', value: null }] })
+    expect(sent).toMatchObject({ errorCode: 0, baseOffset: '0' })
+    const err = await admin.deleteTopicRecords({ topic: 'positions', partitions: [{ partition: 0, offset: '1' }] }).catch((e) => e)
+    expect(err.name).toBe('KafkaJSNonRetriableError')
+    expect(err.cause.partitions[0].error).toMatchObject({ type: 'POLICY_VIOLATION', retriable: false })
+    expect(await admin.fetchTopicOffsets('positions')).toEqual([{ partition: 0, offset: '2', high: '2', low: '0' }])
+  })
+
   test('fetch limits below one batch still return a whole batch; a RegExp subscription with eachBatch', async () => {
     const { kafka } = await broker()
     const admin = await connected(kafka.admin())

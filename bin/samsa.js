@@ -24,8 +24,8 @@ const { Kafka, logLevel } = require('..')
 
 const DEFAULT_DATA_DIR = './data'
 
-// Flag -> [option name, kind, where it goes]. Kinds: 'int' (a number), 'bool' (--x sets
-// true, --no-x false), 'string'.
+// Flag -> [option name, kind, where it goes]. Kinds: 'int' (an integer), 'number' (a
+// decimal number), 'bool' (--x sets true, --no-x false), 'string'.
 const SERVE_FLAGS = {
   'data-dir': ['dataDir', 'string', 'serve'],
   port: ['port', 'int', 'listen'],
@@ -47,6 +47,9 @@ const SERVE_FLAGS = {
   'max-message-bytes': ['maxMessageBytes', 'int', 'broker'],
   'retention-check-interval-ms': ['retentionCheckIntervalMs', 'int', 'broker'],
   'max-open-files': ['maxOpenFiles', 'int', 'broker'],
+  'cleaner-backoff-ms': ['cleanerBackoffMs', 'int', 'broker'],
+  'cleaner-dedupe-buffer-size': ['cleanerDedupeBufferSize', 'int', 'broker'],
+  'cleaner-io-max-bytes-per-second': ['cleanerIoMaxBytesPerSecond', 'number', 'broker'],
   detached: ['detached', 'bool', 'serve'],
 }
 
@@ -54,7 +57,8 @@ const USAGE = `usage:
   samsa serve [--data-dir DIR] [--port N] [--host H] [--advertised-host H] [--advertised-port N]
               [--fsync] [--no-auto-create-topics] [--default-num-partitions N] [--segment-bytes N]
               [--segment-ms N] [--retention-ms N] [--retention-bytes N] [--max-message-bytes N]
-              [--retention-check-interval-ms N] [--max-open-files N]
+              [--retention-check-interval-ms N] [--max-open-files N] [--cleaner-backoff-ms N]
+              [--cleaner-dedupe-buffer-size N] [--cleaner-io-max-bytes-per-second N]
               [--max-request-bytes N] [--max-queued-request-bytes N] [--max-connections N]
               [--idle-timeout-ms N] [--request-read-timeout-ms N] [--detached]
         serve the Kafka protocol (default ${DEFAULT_DATA_DIR} on 127.0.0.1:9092); stops with the
@@ -90,6 +94,9 @@ function parseServe(args) {
     }
     if (kind === 'int') {
       if (!/^-?\d+$/.test(value)) throw new UsageError(`--${name} must be an integer, got "${value}"`)
+      out[where][option] = Number(value)
+    } else if (kind === 'number') {
+      if (!/^-?\d+(\.\d+)?$/.test(value)) throw new UsageError(`--${name} must be a number, got "${value}"`)
       out[where][option] = Number(value)
     } else {
       out[where][option] = value

@@ -23,7 +23,14 @@ const BROKER_OPTIONS = {
   maxMessageBytes: 'count',
   retentionCheckIntervalMs: 'count',
   maxOpenFiles: 'files',
+  cleanerBackoffMs: 'millis',
+  cleanerDedupeBufferSize: 'dedupe',
+  cleanerIoMaxBytesPerSecond: 'rate',
 }
+
+// The log cleaner's key map needs room for a useful number of keys (Kafka refuses less
+// than 1 MiB per cleaner thread).
+const MIN_DEDUPE_BUFFER = 1 << 20
 
 function brokerOptions(config) {
   const out = {}
@@ -34,6 +41,12 @@ function brokerOptions(config) {
       if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${describe(v)}`)
     } else if (kind === 'files') {
       if (!Number.isInteger(v) || v < 1 || v > 1_000_000) throw new TypeError(`${name} must be an integer from 1 to 1000000, got ${describe(v)}`)
+    } else if (kind === 'millis') {
+      if (!Number.isSafeInteger(v) || v < 0) throw new TypeError(`${name} must be an integer of at least 0, got ${describe(v)}`)
+    } else if (kind === 'dedupe') {
+      if (!Number.isSafeInteger(v) || v < MIN_DEDUPE_BUFFER) throw new TypeError(`${name} must be an integer of at least ${MIN_DEDUPE_BUFFER} (1 MiB), got ${describe(v)}`)
+    } else if (kind === 'rate') {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new TypeError(`${name} must be a number of at least 0 (0 for unthrottled), got ${describe(v)}`)
     } else if (kind === 'partitions') {
       // Kafka's partition counts are int32s.
       if (!Number.isInteger(v) || v < 1 || v > 2 ** 31 - 1) throw new TypeError(`${name} must be an integer from 1 to 2147483647, got ${describe(v)}`)

@@ -23,6 +23,9 @@ const DEFAULTS = {
   retentionBytes: -1,
   maxMessageBytes: 1024 * 1024,
   retentionCheckIntervalMs: 5 * 60 * 1000,
+  cleanerBackoffMs: 15000,
+  cleanerDedupeBufferSize: 128 * 1024 * 1024,
+  cleanerIoMaxBytesPerSecond: 0,
 }
 
 // How many descriptors the owner keeps open is its own process's business.

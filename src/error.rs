@@ -21,6 +21,13 @@ pub struct RecordError {
     pub message: String,
 }
 
+impl std::fmt::Display for RecordError {
+    /// Kafka's form, which the message of a refused produce quotes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RecordError(batchIndex={}, message='{}')", self.batch_index, self.message)
+    }
+}
+
 #[derive(Debug)]
 pub enum Error {
     /// A disk operation failed; the log is left as it was before the operation.
@@ -52,6 +59,9 @@ pub enum Error {
     InvalidPartitions(String),
     InvalidReplicationFactor(String),
     InvalidConfig(String),
+    /// A request the topic's configs forbid (DeleteRecords on a topic whose
+    /// `cleanup.policy` lacks `delete`).
+    PolicyViolation(String),
     MessageTooLarge { size: usize, max: usize },
     /// A compressed batch expands past what samsa takes from one batch (see
     /// [`crate::log::batch::decompressed_cap`]).
@@ -60,6 +70,9 @@ pub enum Error {
     /// Records whose timestamps the topic's `message.timestamp.*` configs refuse (each
     /// listed), or a batch of the wrong timestamp type (`message`, no records).
     InvalidTimestamp { message: Option<String>, records: Vec<RecordError> },
+    /// Records refused for what they hold (each listed): a record without a key on a
+    /// compacted topic. Kafka's INVALID_RECORD with record errors.
+    InvalidRecords(Vec<RecordError>),
     /// A manual replica assignment that does not fit the one broker (id 0) or itself.
     InvalidReplicaAssignment(String),
     OffsetOutOfRange { topic: String, partition: i32, offset: i64 },
@@ -139,8 +152,9 @@ impl Error {
             Error::InvalidPartitions(_) => 37,
             Error::InvalidReplicationFactor(_) => 38,
             Error::InvalidConfig(_) => 40,
+            Error::PolicyViolation(_) => 44,
             Error::MessageTooLarge { .. } | Error::RecordsTooLarge { .. } => 10,
-            Error::InvalidRecord(_) => 87,
+            Error::InvalidRecord(_) | Error::InvalidRecords(_) => 87,
             Error::InvalidTimestamp { .. } => 32,
             Error::InvalidReplicaAssignment(_) => 39,
             Error::OffsetOutOfRange { .. } => 1,
@@ -340,7 +354,7 @@ impl std::fmt::Display for Error {
             Error::TopicAlreadyExists(t) => write!(f, "Topic with this name already exists: \"{t}\""),
             Error::InvalidPartitions(msg) => write!(f, "{msg}"),
             Error::InvalidReplicationFactor(msg) => write!(f, "{msg}"),
-            Error::InvalidConfig(msg) => write!(f, "{msg}"),
+            Error::InvalidConfig(msg) | Error::PolicyViolation(msg) => write!(f, "{msg}"),
             Error::MessageTooLarge { size, max } => write!(
                 f,
                 "The request included a message larger than the max message size the server will accept: {size} bytes > max.message.bytes {max}"
@@ -352,6 +366,15 @@ impl std::fmt::Display for Error {
             Error::InvalidRecord(msg) => write!(f, "{msg}"),
             Error::InvalidTimestamp { message: Some(msg), .. } => write!(f, "{msg}"),
             Error::InvalidTimestamp { message: None, .. } => write!(f, "One or more records have been rejected due to invalid timestamp"),
+            Error::InvalidRecords(records) => {
+                let shown: Vec<String> = records.iter().take(3).map(RecordError::to_string).collect();
+                write!(
+                    f,
+                    "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+                    records.len(),
+                    shown.join(", ")
+                )
+            }
             Error::InvalidReplicaAssignment(msg) => write!(f, "{msg}"),
             Error::OffsetOutOfRange { topic, partition, offset } => write!(
                 f,

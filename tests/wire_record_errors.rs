@@ -1,7 +1,9 @@
-//! Record timestamps as Kafka 4 rules them (`message.timestamp.*`), through both doors: a
-//! batch with records too far ahead (or behind) is refused whole, INVALID_TIMESTAMP with
-//! each bad record listed (KIP-467 record_errors, Produce v8+); a LogAppendTime topic
-//! stamps each batch with the broker's clock.
+//! Records as Kafka 4 validates them, through both doors: a batch with records too far
+//! ahead (or behind) of the `message.timestamp.*` window is refused whole,
+//! INVALID_TIMESTAMP with each bad record listed (KIP-467 record_errors, Produce v8+); a
+//! batch with a record without a key on a compacted topic is refused whole, INVALID_RECORD
+//! with each such record listed; a LogAppendTime topic stamps each batch with the broker's
+//! clock.
 
 mod common;
 
@@ -92,4 +94,69 @@ fn a_log_append_time_topic_stamps_batches_with_the_broker_clock() {
     assert!(p.record_errors.is_empty());
     // And answers -1 for the append time.
     assert_eq!(produce(&mut c, "created", batch(&[before]), 9).log_append_time_ms, -1);
+}
+
+/// A batch of records with these keys (None: no key) and values (None: a tombstone).
+fn keyed_batch(records: &[(Option<&[u8]>, Option<&[u8]>)], codec: Compression) -> Vec<u8> {
+    let now = now_ms();
+    let records: Vec<Record<'_>> = records.iter().map(|&(key, value)| Record { timestamp: now, key, value, headers: &[] }).collect();
+    let mut out = Vec::new();
+    encode_batch(&mut out, 0, &records, codec, None).unwrap();
+    out
+}
+
+#[test]
+fn a_compacted_topic_refuses_a_batch_with_a_record_without_a_key() {
+    let s = serve(BrokerConfig::default());
+    let compact = [("cleanup.policy".to_string(), "compact".to_string())];
+    s.broker.create_topic("table", 1, 1, &compact, false).unwrap();
+    let mut c = Client::connect(&s.listener);
+    let keyless_second: &[(Option<&[u8]>, Option<&[u8]>)] = &[(Some(b"a"), Some(b"1")), (None, Some(b"2")), (Some(b"b"), Some(b"3"))];
+    for codec in [Compression::None, Compression::Gzip] {
+        let p = produce(&mut c, "table", keyed_batch(keyless_second, codec), 9);
+        assert_eq!(p.error_code, 87, "INVALID_RECORD ({codec:?})");
+        let message = "Compacted topic cannot accept message without key in topic partition table-0";
+        let listed: Vec<(i32, Option<&str>)> = p.record_errors.iter().map(|e| (e.batch_index, e.batch_index_error_message.as_deref())).collect();
+        assert_eq!(listed, [(1, Some(message))], "{codec:?}");
+        assert_eq!(
+            p.error_message.as_deref(),
+            Some(format!("One or more records have been rejected due to 1 record errors in total, and only showing the first three errors at most: [RecordError(batchIndex=1, message='{message}')]").as_str())
+        );
+        assert_eq!((p.base_offset, p.log_start_offset), (-1, 0));
+        // Before v8 the code alone.
+        assert_eq!(produce(&mut c, "table", keyed_batch(keyless_second, codec), 7).error_code, 87);
+    }
+    assert_eq!(s.broker.offsets("table").unwrap()[0].high, 0, "nothing of the batches was stored");
+
+    // A tombstone has a key: it is taken, compressed or not.
+    let p = produce(&mut c, "table", keyed_batch(&[(Some(b"a"), Some(b"1")), (Some(b"a"), None)], Compression::None), 9);
+    assert_eq!((p.error_code, p.base_offset), (0, 0));
+    let p = produce(&mut c, "table", keyed_batch(&[(Some(b"b"), None)], Compression::Gzip), 9);
+    assert_eq!((p.error_code, p.base_offset), (0, 2));
+
+    // A record refused for its timestamp makes the partition's error INVALID_TIMESTAMP, as
+    // in Kafka, with the keyless record listed too.
+    let records = [Record { timestamp: now_ms(), key: None, value: Some(b"x"), headers: &[] }, Record { timestamp: now_ms() + 2 * HOUR, key: Some(b"k"), value: Some(b"y"), headers: &[] }];
+    let mut both = Vec::new();
+    encode_batch(&mut both, 0, &records, Compression::None, None).unwrap();
+    let p = produce(&mut c, "table", both, 9);
+    assert_eq!(p.error_code, 32);
+    assert_eq!(p.record_errors.iter().map(|e| e.batch_index).collect::<Vec<_>>(), [0, 1]);
+
+    // The in-process door refuses the same records.
+    let now = now_ms();
+    let records = [Record { timestamp: now, key: Some(b"a"), value: Some(b"1"), headers: &[] }, Record { timestamp: now, key: None, value: Some(b"2"), headers: &[] }];
+    let results = s.broker.append_all(&[PartitionAppend { topic: "table", partition: 0, records: records.to_vec(), producer: None }], Compression::None).unwrap();
+    match &results[0] {
+        Err(e @ samsa::Error::InvalidRecords(records)) => {
+            assert_eq!(records.iter().map(|r| r.batch_index).collect::<Vec<_>>(), [1]);
+            assert_eq!((e.code(), e.kind()), (87, "INVALID_RECORD"));
+        }
+        other => panic!("refused in process too: {:?}", other.as_ref().map(|r| r.base_offset)),
+    }
+    assert_eq!(s.broker.offsets("table").unwrap()[0].high, 3);
+
+    // A topic that is not compacted takes records without keys.
+    s.broker.create_topic("plain", 1, 1, &[], false).unwrap();
+    assert_eq!(produce(&mut c, "plain", keyed_batch(keyless_second, Compression::Gzip), 9).error_code, 0);
 }

@@ -9,7 +9,8 @@ use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableT
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
 use kafka_protocol::messages::*;
-use samsa::broker::BrokerConfig;
+use samsa::broker::{BrokerConfig, PartitionAppend};
+use samsa::log::{Compression, Record};
 
 fn create(c: &mut Client, name: &str, configs: &[(&str, &str)]) -> (i16, Option<String>) {
     let topic = CreatableTopic::default().with_name(TopicName(sb(name))).with_num_partitions(1).with_replication_factor(1).with_configs(
@@ -47,8 +48,18 @@ fn kafkas_topic_configs_are_taken_checked_kept_and_described() {
     let (code, msg) = create(&mut c, "bad", &[("min.insync.replicas", "0")]);
     assert_eq!(code, 40);
     assert!(msg.unwrap().contains("Value must be at least 1"));
-    assert_eq!(create(&mut c, "compacted", &[("cleanup.policy", "compact")]).0, 40, "compaction is refused until samsa has it");
-    assert!(s.broker.topic("typo").is_err() && s.broker.topic("bad").is_err());
+    assert_eq!(create(&mut c, "compacted", &[("cleanup.policy", "compact")]), (0, None));
+    assert_eq!(create(&mut c, "both", &[("cleanup.policy", "compact,delete")]), (0, None));
+    let (code, msg) = create(&mut c, "kept", &[("cleanup.policy", "")]);
+    assert_eq!(code, 40, "a topic without a cleanup policy is refused: {msg:?}");
+    assert!(s.broker.topic("typo").is_err() && s.broker.topic("bad").is_err() && s.broker.topic("kept").is_err());
+    let policy = |c: &mut Client, name: &str| {
+        let d = describe(c, name, 4, false, false);
+        let e = d.configs.into_iter().find(|e| e.name.as_str() == "cleanup.policy").expect("cleanup.policy described");
+        (e.value.map(|v| v.to_string()), e.config_source)
+    };
+    assert_eq!(policy(&mut c, "compacted"), (Some("compact".into()), 1));
+    assert_eq!(policy(&mut c, "both"), (Some("compact,delete".into()), 1));
 
     let d = describe(&mut c, "tooled", 4, false, false);
     assert_eq!((d.error_code, d.error_message.as_deref()), (0, Some("")), "Kafka's success message is \"\"");
@@ -104,9 +115,51 @@ fn incremental_changes_set_delete_and_append_as_kafka_does() {
     assert_eq!(value("leader.replication.throttled.replicas").as_deref(), Some("0:0,1:0"));
     let (code, msg) = alter(&mut c, &[("compression.type", 2, Some("gzip"))]);
     assert_eq!(code, 40, "APPEND needs a LIST: {msg:?}");
-    assert_eq!(alter(&mut c, &[("cleanup.policy", 2, Some("compact"))]).0, 40);
+    // A topic changes its policy while it has data: APPEND and SUBTRACT work on the list.
+    s.broker.append_all(&[keyed_append("t")], Compression::None).unwrap()[0].as_ref().unwrap();
+    assert_eq!(alter(&mut c, &[("cleanup.policy", 2, Some("compact"))]), (0, None));
+    let d = describe(&mut c, "t", 4, false, false);
+    let value = |n: &str| d.configs.iter().find(|e| e.name.as_str() == n).and_then(|e| e.value.as_ref()).map(|v| v.to_string());
+    assert_eq!(value("cleanup.policy").as_deref(), Some("delete,compact"));
+    assert_eq!(alter(&mut c, &[("cleanup.policy", 3, Some("delete"))]), (0, None));
+    assert!(!s.broker.partition("t", 0).unwrap().log().config().cleanup.delete, "the log follows its topic's policy");
+    assert_eq!(alter(&mut c, &[("cleanup.policy", 3, Some("compact"))]).0, 40, "a policy cannot become empty");
+    assert_eq!(alter(&mut c, &[("cleanup.policy", 0, Some(""))]).0, 40);
     assert_eq!(alter(&mut c, &[("compression.type", 1, None)]), (0, None));
     let d = describe(&mut c, "t", 4, false, false);
     let ct = d.configs.iter().find(|e| e.name.as_str() == "compression.type").unwrap();
     assert_eq!((ct.value.as_deref(), ct.config_source), (Some("producer"), 5));
+}
+
+/// One record with a key, to topic `topic` partition 0.
+fn keyed_append(topic: &str) -> PartitionAppend<'_> {
+    let record = Record { timestamp: samsa::broker::now_ms(), key: Some(b"k"), value: Some(b"v"), headers: &[] };
+    PartitionAppend { topic, partition: 0, records: vec![record], producer: None }
+}
+
+#[test]
+fn delete_records_needs_delete_in_the_cleanup_policy() {
+    let s = serve(BrokerConfig::default());
+    let mut c = Client::connect(&s.listener);
+    for (name, policy) in [("compacted", "compact"), ("both", "compact,delete"), ("plain", "delete")] {
+        assert_eq!(create(&mut c, name, &[("cleanup.policy", policy)]).0, 0);
+        s.broker.append_all(&[keyed_append(name), keyed_append(name)], Compression::None).unwrap();
+    }
+    let delete = |c: &mut Client, name: &str, version: i16| {
+        let p = delete_records_request::DeleteRecordsPartition::default().with_partition_index(0).with_offset(1);
+        let t = delete_records_request::DeleteRecordsTopic::default().with_name(TopicName(sb(name))).with_partitions(vec![p]);
+        let resp = c.call(&DeleteRecordsRequest::default().with_topics(vec![t]).with_timeout_ms(5000), version);
+        let p = &resp.topics[0].partitions[0];
+        (p.error_code, p.low_watermark)
+    };
+    for version in [0, 2] {
+        assert_eq!(delete(&mut c, "compacted", version), (44, -1), "POLICY_VIOLATION, as Kafka answers");
+    }
+    assert_eq!(s.broker.offsets("compacted").unwrap()[0].low, 0, "nothing was deleted");
+    assert_eq!(delete(&mut c, "both", 2), (0, 1));
+    assert_eq!(delete(&mut c, "plain", 2), (0, 1));
+    // In process too, with Kafka's message.
+    let e = s.broker.delete_records("compacted", 0, 1).unwrap_err();
+    assert_eq!((e.code(), e.kind()), (44, "POLICY_VIOLATION"));
+    assert_eq!(e.to_string(), "Records of partition compacted-0 can not be deleted due to the configured policy");
 }

@@ -22,6 +22,9 @@ const { oneBatchEach } = require('./gate')
 const { sequencesOf, keyOf } = require('./idempotence')
 const { NOTHING_WRITTEN, RESULT_FIELDS, settle, rowsOf, outcomeOf, partsOf, resendEntries } = require('./outcome')
 
+// The errors a partition gets for what messages of one send in a flush hold.
+const REFUSED_FOR_MESSAGES = new Set(['MESSAGE_TOO_LARGE', 'INVALID_TIMESTAMP', 'INVALID_RECORD'])
+
 // The partitioner of a resend, whose every message keeps the partition it had.
 const FORCED_PARTITIONS = () => {
   throw new Error('a resend gives every message its partition')
@@ -155,13 +158,14 @@ function stored(queue, gate, flight) {
   }
   for (const job of flight.jobs) {
     const outcome = outcomeOf(job, out, rows)
-    // A partition the owner refused whole (a message too large for the topic) was
-    // refused for every send in this flush that wrote to it: one bad send must not fail
-    // its neighbours, so each such send's part goes again in a flush of its own. (The
-    // owner refuses a partition by itself when the topic's own limit is lower than the
-    // directory's, which sends are cut to.) So does a part refused as out of order
-    // behind an earlier flush's failure.
-    const again = outcome.failures.filter((f) => (flight.jobs.length > 1 && f.error.type === 'MESSAGE_TOO_LARGE') || (flight.behind && f.error.type === 'OUT_OF_ORDER_SEQUENCE_NUMBER'))
+    // A partition the owner refused whole for what some of its messages hold (one too
+    // large for the topic, a timestamp out of the topic's window, no key on a compacted
+    // topic) was refused for every send in this flush that wrote to it: one bad send
+    // must not fail its neighbours, so each such send's part goes again in a flush of
+    // its own. (The owner refuses a partition by itself when the topic's own limit is
+    // lower than the directory's, which sends are cut to.) So does a part refused as out
+    // of order behind an earlier flush's failure.
+    const again = outcome.failures.filter((f) => (flight.jobs.length > 1 && REFUSED_FOR_MESSAGES.has(f.error.type)) || (flight.behind && f.error.type === 'OUT_OF_ORDER_SEQUENCE_NUMBER'))
     if (again.length === 0) {
       settle({ job, value: outcome })
       continue

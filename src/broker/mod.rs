@@ -577,7 +577,8 @@ impl Broker {
     /// Appends one producer send to several partitions. Bad input (an unknown partition, a
     /// record too large) fails the whole send before anything is written. After that,
     /// each partition succeeds or fails on its own, as Kafka's per-partition produce
-    /// results do (records whose timestamps the topic refuses fail their partition);
+    /// results do (records the topic refuses, for their timestamps or, on a compacted
+    /// topic, for want of a key, fail their partition);
     /// encoding and compression run before any partition is locked.
     pub fn append_all(&self, appends: &[PartitionAppend<'_>], compression: Compression) -> Result<Vec<Result<AppendResult>>> {
         self.check_writable()?;
@@ -588,8 +589,12 @@ impl Broker {
                 let p = self.partition(a.topic, a.partition)?;
                 let config = *p.log().config();
                 let mut enc = self.take_scratch();
-                let times = a.records.iter().enumerate().map(|(i, r)| (i as i32, i as i64, r.timestamp));
-                let r = match config.timestamps.check_all(times, now) {
+                let rules = plog::validate::RecordRules::of(&config, a.topic, a.partition, now);
+                let mut refusals = plog::validate::Refusals::default();
+                for (i, r) in a.records.iter().enumerate() {
+                    refusals.check(&rules, i as i32, i as i64, r.timestamp, r.key.is_some());
+                }
+                let r = match refusals.into_result() {
                     Err(refused) => Ok(Some(refused)),
                     Ok(()) => enc.encode(&a.records, compression, config.max_message_bytes, a.producer).map(|()| None),
                 };
@@ -671,11 +676,19 @@ impl Broker {
         found.map(|f| f.map(|(offset, _)| offset)).map_err(|e| with_partition(e, topic, partition))
     }
 
-    /// Kafka's DeleteRecords: moves the partition's log start to `offset`.
+    /// Kafka's DeleteRecords: moves the partition's log start to `offset`. Only a topic
+    /// whose `cleanup.policy` has `delete` allows it, as in Kafka: a compacted topic's
+    /// records go only by compaction.
     pub fn delete_records(&self, topic: &str, partition: i32, offset: i64) -> Result<i64> {
         self.check_writable()?;
         let part = self.partition(topic, partition)?;
-        let low = part.log().delete_records_before(offset, now_ms());
+        let mut log = part.log();
+        if !log.config().cleanup.delete {
+            return Err(Error::PolicyViolation(format!(
+                "Records of partition {topic}-{partition} can not be deleted due to the configured policy"
+            )));
+        }
+        let low = log.delete_records_before(offset, now_ms());
         low.map_err(|e| with_partition(e, topic, partition))
     }
 

@@ -10,6 +10,7 @@ use futures_util::future::{select_all, FutureExt};
 
 use super::{now_ms, with_partition, Broker, NewTopic, Partition, ReadResult, Topic, TopicId};
 use crate::error::{Error, Result};
+use crate::log::validate::RecordRules;
 use crate::log::{AppendResult, EncodedBatches};
 
 /// One partition of a fetch: where to read from and at most how much.
@@ -180,13 +181,14 @@ impl Broker {
         Ok(out)
     }
 
-    /// Takes a client's batches for a topic (Kafka's produce validation): their format, the
-    /// topic's `max.message.bytes`, and each record's timestamp against its
-    /// `message.timestamp.*` configs at the broker's clock now.
-    pub fn client_batches(&self, topic: &str, bytes: Vec<u8>) -> Result<EncodedBatches> {
+    /// Takes a client's batches for a partition of a topic (Kafka's produce validation):
+    /// their format, the topic's `max.message.bytes`, each record's key when the topic is
+    /// compacted, and each record's timestamp against its `message.timestamp.*` configs at
+    /// the broker's clock now.
+    pub fn client_batches(&self, topic: &str, partition: i32, bytes: Vec<u8>) -> Result<EncodedBatches> {
         let t = self.topic(topic)?;
         let config = super::topic_configs::resolve(&self.config.log, &super::read(&t.overrides))?;
-        EncodedBatches::from_client_checked(bytes, config.max_message_bytes, config.timestamps, now_ms())
+        EncodedBatches::from_client_checked(bytes, config.max_message_bytes, &RecordRules::of(&config, topic, partition, now_ms()))
     }
 
     /// The topic with this id (Kafka 3.x+ requests name topics by UUID).

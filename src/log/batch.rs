@@ -12,8 +12,9 @@ use std::io::Read;
 
 use super::codec::{self, Capped};
 pub use super::codec::Compression;
-use super::timestamps::{TimestampPolicy, TimestampType};
-use crate::error::{Error, RecordError, Result};
+use super::timestamps::TimestampType;
+use super::validate::{RecordRules, Refusals};
+use crate::error::{Error, Result};
 
 /// The most bad records one produce lists (Kafka lists all): a compressed batch of
 /// millions of tiny records must not cost a message each.
@@ -464,22 +465,22 @@ impl EncodedBatches {
     /// consecutive sequences, each record whole. A compressed batch is checked as a stream
     /// and refused once it expands past [`decompressed_cap`] of `max_bytes`. They are
     /// stored byte for byte, compressed or not; only their base offsets change when they
-    /// are written. Timestamps are not checked (see [`EncodedBatches::from_client_checked`]).
+    /// are written. Keys and timestamps are not checked (see
+    /// [`EncodedBatches::from_client_checked`]).
     pub fn from_client(bytes: Vec<u8>, max_bytes: usize) -> Result<Self> {
-        let any_time = TimestampPolicy { before_max_ms: i64::MAX, after_max_ms: i64::MAX, ..TimestampPolicy::default() };
-        Self::from_client_checked(bytes, max_bytes, any_time, 0)
+        Self::from_client_checked(bytes, max_bytes, &RecordRules::none())
     }
 
-    /// [`EncodedBatches::from_client`], with each record's timestamp checked against a
-    /// topic's policy at `now`, as Kafka's validation does: any bad record fails the whole
-    /// request for the partition, listing each bad record (the first
-    /// [`MAX_RECORD_ERRORS`]).
-    pub fn from_client_checked(bytes: Vec<u8>, max_bytes: usize, timestamps: TimestampPolicy, now: i64) -> Result<Self> {
+    /// [`EncodedBatches::from_client`], with each record checked against a topic's rules
+    /// (its key on a compacted topic, its timestamp), as Kafka's validation does: any bad
+    /// record fails the whole request for the partition, listing each bad record (the
+    /// first [`MAX_RECORD_ERRORS`]).
+    pub fn from_client_checked(bytes: Vec<u8>, max_bytes: usize, rules: &RecordRules<'_>) -> Result<Self> {
         let mut infos = Vec::new();
         let cap = decompressed_cap(max_bytes);
         let mut pos = 0;
         let mut relative = 0i64;
-        let mut bad_times = Vec::new();
+        let mut refusals = Refusals::default();
         while pos < bytes.len() {
             let h = verify(&bytes[pos..]).map_err(|e| match e {
                 Invalid::Truncated => Error::CorruptRequest("a record batch in the request is incomplete".into()),
@@ -497,7 +498,7 @@ impl EncodedBatches {
                     h.record_count, h.last_offset_delta
                 )));
             }
-            if h.is_log_append_time() && timestamps.kind == TimestampType::CreateTime {
+            if h.is_log_append_time() && rules.timestamps.kind == TimestampType::CreateTime {
                 return Err(Error::InvalidTimestamp {
                     message: Some("Invalid timestamp type in a record batch: the topic's message.timestamp.type is CreateTime; a producer must not set LogAppendTime".into()),
                     records: Vec::new(),
@@ -508,15 +509,11 @@ impl EncodedBatches {
             // are not would be stored and then break every reader of the partition.
             let mut expected = h.base_offset;
             let mut decoded = 0i64;
-            check_client_records(&h, &bytes[pos..pos + h.total_size()], cap, |offset, timestamp| {
+            check_client_records(&h, &bytes[pos..pos + h.total_size()], cap, |offset, timestamp, has_key| {
                 if offset == expected {
                     expected += 1;
                 }
-                if bad_times.len() < MAX_RECORD_ERRORS {
-                    if let Some(message) = timestamps.check(timestamp, offset, now) {
-                        bad_times.push(RecordError { batch_index: decoded as i32, message });
-                    }
-                }
+                refusals.check(rules, decoded as i32, offset, timestamp, has_key);
                 decoded += 1;
             })?;
             if decoded != i64::from(h.record_count) || expected != h.base_offset + decoded {
@@ -543,9 +540,7 @@ impl EncodedBatches {
         if infos.is_empty() {
             return Err(Error::InvalidRecord("a produce request for a partition carried no record batch".into()));
         }
-        if !bad_times.is_empty() {
-            return Err(Error::InvalidTimestamp { message: None, records: bad_times });
-        }
+        refusals.into_result()?;
         Ok(EncodedBatches { bytes, infos })
     }
 }
@@ -718,12 +713,12 @@ fn next_record<'a>(records: &'a [u8], pos: &mut usize) -> Result<&'a [u8]> {
 }
 
 /// Checks every record of a client's batch as Kafka's validation does, calling `f` with
-/// each one's offset: whole, with nothing after its headers and no negative length or
-/// header count. A compressed batch is checked as a stream, its keys, values and headers
-/// skipped rather than kept, so it costs the codec's own buffers however large its
-/// records are; it is refused once it expands past `cap` bytes, and nothing is ever
-/// allocated for what it merely claims.
-fn check_client_records(h: &BatchHeader, batch: &[u8], cap: usize, mut f: impl FnMut(i64, i64)) -> Result<()> {
+/// each one's offset, timestamp and whether it has a key: whole, with nothing after its
+/// headers and no negative length or header count. A compressed batch is checked as a
+/// stream, its keys, values and headers skipped rather than kept, so it costs the codec's
+/// own buffers however large its records are; it is refused once it expands past `cap`
+/// bytes, and nothing is ever allocated for what it merely claims.
+fn check_client_records(h: &BatchHeader, batch: &[u8], cap: usize, mut f: impl FnMut(i64, i64, bool)) -> Result<()> {
     let data = &batch[HEADER_LEN..h.total_size().min(batch.len())];
     if h.compression() == 0 {
         let mut pos = 0;
@@ -733,7 +728,7 @@ fn check_client_records(h: &BatchHeader, batch: &[u8], cap: usize, mut f: impl F
             if end != body.len() || record.headers.remaining < 0 {
                 return Err(bad("a record's length does not match its fields"));
             }
-            f(record.offset, record.timestamp);
+            f(record.offset, record.timestamp, record.key.is_some());
         }
         if pos != data.len() {
             return Err(bad("bytes after the batch's last record"));
@@ -744,13 +739,13 @@ fn check_client_records(h: &BatchHeader, batch: &[u8], cap: usize, mut f: impl F
     let mut stream = std::io::BufReader::with_capacity(16 * 1024, Capped::new(codec::reader(codec, data, cap)?, cap));
     for _ in 0..h.record_count {
         let checked = check_streamed_record(&mut stream);
-        let (timestamp_delta, offset_delta) = match checked {
-            Ok(Ok(deltas)) => deltas,
+        let StreamedRecord { timestamp_delta, offset_delta, has_key } = match checked {
+            Ok(Ok(r)) => r,
             Ok(Err(e)) => return Err(e),
             Err(io) => return Err(stream.get_ref().error(codec, io)),
         };
         let timestamp = if h.is_log_append_time() { h.max_timestamp } else { h.base_timestamp.wrapping_add(timestamp_delta) };
-        f(h.base_offset + offset_delta, timestamp);
+        f(h.base_offset + offset_delta, timestamp, has_key);
     }
     match stream.read(&mut [0u8; 1]) {
         Ok(0) => Ok(()),
@@ -759,9 +754,16 @@ fn check_client_records(h: &BatchHeader, batch: &[u8], cap: usize, mut f: impl F
     }
 }
 
-/// Reads one record from a stream of records, keeping none of its bytes: its timestamp
-/// and offset deltas, or why it is malformed (the outer error: the stream failed).
-fn check_streamed_record(stream: &mut impl Read) -> std::io::Result<Result<(i64, i64)>> {
+/// What validation needs of a record read from a stream.
+struct StreamedRecord {
+    timestamp_delta: i64,
+    offset_delta: i64,
+    has_key: bool,
+}
+
+/// Reads one record from a stream of records, keeping none of its bytes, or says why it
+/// is malformed (the outer error: the stream failed).
+fn check_streamed_record(stream: &mut impl Read) -> std::io::Result<Result<StreamedRecord>> {
     let len = read_varlong(stream)?;
     let Ok(len) = u64::try_from(len) else { return Ok(Err(bad("negative record length"))) };
     let mut body = stream.take(len);
@@ -770,16 +772,19 @@ fn check_streamed_record(stream: &mut impl Read) -> std::io::Result<Result<(i64,
     if body.read(&mut attributes)? == 0 {
         return short();
     }
-    let fields = (|| -> std::io::Result<Option<(i64, i64)>> {
+    let fields = (|| -> std::io::Result<Option<StreamedRecord>> {
         let timestamp_delta = read_varlong(&mut body)?;
         let offset_delta = read_varlong(&mut body)?;
         // Key and value: a length (-1 for null) and that many bytes.
-        for _ in 0..2 {
-            let n = read_varlong(&mut body)?;
-            if n >= 0 && !skip(&mut body, n as u64)? {
-                return Ok(None);
-            }
+        let key_len = read_varlong(&mut body)?;
+        if key_len >= 0 && !skip(&mut body, key_len as u64)? {
+            return Ok(None);
         }
+        let value_len = read_varlong(&mut body)?;
+        if value_len >= 0 && !skip(&mut body, value_len as u64)? {
+            return Ok(None);
+        }
+        let has_key = key_len >= 0;
         let count = read_varlong(&mut body)?;
         if count < 0 {
             return Ok(None);
@@ -794,7 +799,7 @@ fn check_streamed_record(stream: &mut impl Read) -> std::io::Result<Result<(i64,
                 return Ok(None);
             }
         }
-        Ok(Some((timestamp_delta, offset_delta)))
+        Ok(Some(StreamedRecord { timestamp_delta, offset_delta, has_key }))
     })();
     match fields {
         // A record cut short reads as the end of its body.
@@ -802,7 +807,7 @@ fn check_streamed_record(stream: &mut impl Read) -> std::io::Result<Result<(i64,
         Err(e) => Err(e),
         Ok(None) => Ok(Err(bad("a record's fields are malformed"))),
         Ok(Some(_)) if body.limit() != 0 => Ok(Err(bad("a record's length does not match its fields"))),
-        Ok(Some(deltas)) => Ok(Ok(deltas)),
+        Ok(Some(record)) => Ok(Ok(record)),
     }
 }
 

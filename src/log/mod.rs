@@ -9,6 +9,7 @@ pub mod partition;
 pub mod producers;
 pub mod segment;
 pub mod timestamps;
+pub mod validate;
 pub mod verify;
 
 pub use batch::{Compression, EncodedBatches, Header, ProducerStamp, Record, RecordView};

@@ -2,8 +2,7 @@
 //! the producer's timestamps are kept but must lie within a window around the broker's
 //! clock; with LogAppendTime the broker stamps each batch with the time it appends it.
 
-use crate::error::{Error, RecordError, Result};
-use crate::log::batch::{ATTRIBUTES_OFFSET, CRC_OFFSET, LOG_APPEND_TIME_FLAG, MAX_RECORD_ERRORS, MAX_TIMESTAMP_OFFSET};
+use crate::log::batch::{ATTRIBUTES_OFFSET, CRC_OFFSET, LOG_APPEND_TIME_FLAG, MAX_TIMESTAMP_OFFSET};
 use crate::log::EncodedBatches;
 
 /// Kafka's `message.timestamp.type`.
@@ -47,25 +46,6 @@ impl TimestampPolicy {
                 now.saturating_add(self.after_max_ms)
             )
         })
-    }
-
-    /// Checks a batch's records, given as (position in batch, offset as sent, timestamp):
-    /// each bad record is listed (the first [`MAX_RECORD_ERRORS`]), and any makes the
-    /// whole batch fail.
-    pub fn check_all(&self, records: impl IntoIterator<Item = (i32, i64, i64)>, now: i64) -> Result<()> {
-        if self.kind == TimestampType::LogAppendTime {
-            return Ok(());
-        }
-        let bad: Vec<RecordError> = records
-            .into_iter()
-            .filter_map(|(index, offset, ts)| self.check(ts, offset, now).map(|message| RecordError { batch_index: index, message }))
-            .take(MAX_RECORD_ERRORS)
-            .collect();
-        if bad.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::InvalidTimestamp { message: None, records: bad })
-        }
     }
 }
 

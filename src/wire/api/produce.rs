@@ -52,7 +52,7 @@ pub async fn handle(ctx: &Ctx, req: ProduceRequest, version: i16, _: &RequestHea
             for p in &t.partition_data {
                 let batches = match &p.records {
                     None => Err(Error::InvalidRecord("a produce request for a partition carried no records".into())),
-                    Some(bytes) => b.client_batches(&topic, bytes.to_vec()),
+                    Some(bytes) => b.client_batches(&topic, p.index, bytes.to_vec()),
                 };
                 appends.push((topic.clone(), p.index, batches));
             }
@@ -95,7 +95,7 @@ pub async fn handle(ctx: &Ctx, req: ProduceRequest, version: i16, _: &RequestHea
                         match e {
                             // KIP-467: the records refused, each with why (v8+), and the
                             // partition's real log start, as Kafka answers.
-                            Error::InvalidTimestamp { records, .. } => {
+                            Error::InvalidTimestamp { records, .. } | Error::InvalidRecords(records) => {
                                 let log_start = b.partition(&t.name.0, p.index).map_or(-1, |part| part.log().log_start_offset());
                                 let resp = resp.with_log_start_offset(if version >= 5 { log_start } else { -1 });
                                 if version < 8 {
