@@ -232,6 +232,11 @@ export interface FetchResult {
   headers: Float64Array
   highWatermark: number
   logStartOffset: number
+  /**
+   * The offset after the last batch read: where the next fetch starts. Past the last
+   * record when a compacted log has a gap there (or the batches were emptied).
+   */
+  nextOffset: number
 }
 
 export interface GroupJs {
