@@ -3,24 +3,25 @@
 // Log compaction, measured against baselines taken in the same run:
 //   1. the disk's own copy rate: a file the size of the log, read and written in 1 MiB
 //      chunks and fsynced (what a cleaner that kept every byte would cost at best);
-//   2. the cleaner: a log of MESSAGES records over KEYS keys written with cleaning off
-//      (cleanup.policy=delete), then switched to compact; the cleaner's own report (its
-//      info log line) gives the bytes it read and wrote, the keys it mapped, its key
-//      map's memory and its time;
+//   2. the cleaner, unthrottled: a log of MESSAGES records over KEYS keys written with
+//      cleaning off (cleanup.policy=delete), then switched to compact; the cleaner's own
+//      report (its info log line) gives the bytes it read and wrote, the keys it mapped,
+//      its key map's memory and its time;
 //   3. produce latency: the p99 of sends of 100 (acks 1) and the worst lag of a consumer
-//      group for PHASE_MS, on a compacted topic whose cleaner runs all along (small
-//      segments, dirty ratio 0.1) and on the same topic with cleanup.policy=delete.
+//      group for PHASE_MS, on a topic with cleanup.policy=delete, then on the same
+//      workload compacted, its cleaner running all along (small segments, dirty ratio
+//      0.1) at the default cleanerIoMaxBytesPerSecond and unthrottled.
 // Ratios matter here; absolute times vary on shared machines.
 //
-//   node bench/compaction.js [messages, 2000000] [keys, 200000] [phase seconds, 10]
+//   node bench/compaction.js [messages, 3000000] [keys, 1000000] [phase seconds, 10]
 
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { Kafka, logLevel } = require('..')
 
-const MESSAGES = Number(process.argv[2] || 2_000_000)
-const KEYS = Number(process.argv[3] || 200_000)
+const MESSAGES = Number(process.argv[2] || 3_000_000)
+const KEYS = Number(process.argv[3] || 1_000_000)
 const PHASE_MS = Number(process.argv[4] || 10) * 1000
 const VALUE_BYTES = 100
 const MB = 1e6
@@ -62,13 +63,14 @@ function copyRate(bytes) {
   }
 }
 
-/** A Kafka whose cleaner looks for work every 100 ms, and the cleaner's reports. */
-function open(dataDir) {
+/** A Kafka whose cleaner looks for work every 100 ms, and the cleaner's reports.
+ * `io`: cleanerIoMaxBytesPerSecond (undefined: the default). */
+function open(dataDir, io) {
   const reports = []
   const logCreator = () => ({ log }) => {
     if (log.message === 'cleaned a partition') reports.push(Object.fromEntries(String(log.fields).split(' ').map((kv) => kv.split('='))))
   }
-  const kafka = new Kafka({ dataDir, logLevel: logLevel.INFO, logCreator, cleanerBackoffMs: 100 })
+  const kafka = new Kafka({ dataDir, logLevel: logLevel.INFO, logCreator, cleanerBackoffMs: 100, cleanerIoMaxBytesPerSecond: io })
   return { kafka, reports }
 }
 
@@ -84,7 +86,7 @@ async function until(what, check, ms) {
 
 async function cleanerThroughput() {
   const dataDir = tmp('clean')
-  const { kafka, reports } = open(dataDir)
+  const { kafka, reports } = open(dataDir, 0)
   const admin = kafka.admin()
   const producer = kafka.producer()
   try {
@@ -120,9 +122,9 @@ function dirBytes(dir) {
   return total
 }
 
-async function latency(policy) {
+async function latency(policy, io) {
   const dataDir = tmp('latency')
-  const { kafka, reports } = open(dataDir)
+  const { kafka, reports } = open(dataDir, io)
   const admin = kafka.admin()
   const producer = kafka.producer()
   const consumer = kafka.consumer({ groupId: 'map' })
@@ -167,11 +169,12 @@ async function main() {
   const rate = c.logBytes / c.seconds
   console.log(`  disk copy (read + write + fsync)   ${(copy / MB).toFixed(0).padStart(6)} MB/s   (${(c.logBytes / MB).toFixed(0)} MB)`)
   console.log(`  cleaner, log bytes per second      ${(rate / MB).toFixed(0).padStart(6)} MB/s   ${((100 * rate) / copy).toFixed(0)}% of the copy rate; read ${(c.read / MB).toFixed(0)} MB, wrote ${(c.written / MB).toFixed(0)} MB in ${c.seconds.toFixed(2)} s`)
-  console.log(`  key map                            ${(c.mapBytes / MB).toFixed(1).padStart(6)} MB    for ${c.keys.toLocaleString()} keys: ${((c.mapBytes / c.keys) * 1e6 / MB).toFixed(1)} MB per million keys`)
-  for (const policy of ['delete', 'compact']) {
-    const l = await latency(policy)
+  console.log(`  key map                            ${(c.mapBytes / MB).toFixed(1).padStart(6)} MB    for ${c.keys.toLocaleString()} keys (${(c.mapBytes / c.keys).toFixed(0)} B a key)`)
+  const runs = [['delete', undefined, 'delete'], ['compact', undefined, 'compact, default throttle'], ['compact', 0, 'compact, unthrottled']]
+  for (const [policy, io, name] of runs) {
+    const l = await latency(policy, io)
     console.log(
-      `  sends of 100, ${policy.padEnd(8)} p50 ${l.p50.toFixed(3)} ms  p99 ${l.p99.toFixed(3)} ms  (${l.sends.toLocaleString()} sends, consumer lag at most ${l.worstLag.toLocaleString()}, ${l.passes} cleaner passes)`
+      `  sends of 100, ${name.padEnd(26)} p50 ${l.p50.toFixed(3)} ms  p99 ${l.p99.toFixed(3)} ms  (${l.sends.toLocaleString()} sends, consumer lag at most ${l.worstLag.toLocaleString()}, ${l.passes} cleaner passes)`
     )
   }
 }

@@ -25,7 +25,7 @@ const DEFAULTS = {
   retentionCheckIntervalMs: 5 * 60 * 1000,
   cleanerBackoffMs: 15000,
   cleanerDedupeBufferSize: 128 * 1024 * 1024,
-  cleanerIoMaxBytesPerSecond: 0,
+  cleanerIoMaxBytesPerSecond: 100 * 1024 * 1024,
 }
 
 // How many descriptors the owner keeps open is its own process's business.

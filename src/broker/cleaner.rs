@@ -56,7 +56,7 @@ fn run(broker: Weak<Broker>, backoff: Duration, stop: &AtomicBool, wake: &(Mutex
                 let result = b.clean_partition_with(&topic, partition.id, now_ms(), stop);
                 match result {
                     Ok(Some(r)) => {
-                        tracing::info!(topic = %topic, partition = partition.id, read = r.bytes_read, written = r.bytes_written, removed = r.records_removed, keys = r.keys, map_bytes = r.map_bytes, seconds = r.seconds, "cleaned a partition");
+                        tracing::info!(topic = %topic, partition = partition.id, read = r.bytes_read, written = r.bytes_written, removed = r.records_removed, keys = r.keys, map_bytes = r.map_bytes, map_seconds = r.map_seconds, seconds = r.seconds, "cleaned a partition");
                         true
                     }
                     Ok(None) => false,

@@ -37,7 +37,7 @@ pub struct CleanerConfig {
 
 impl Default for CleanerConfig {
     fn default() -> Self {
-        CleanerConfig { backoff_ms: 15_000, dedupe_buffer_bytes: 128 << 20, io_max_bytes_per_second: 0.0 }
+        CleanerConfig { backoff_ms: 15_000, dedupe_buffer_bytes: 128 << 20, io_max_bytes_per_second: 100.0 * 1024.0 * 1024.0 }
     }
 }
 

@@ -58,33 +58,35 @@ impl Default for Counts {
     }
 }
 
-struct Kept<'a> {
+/// One record of a batch, as the cleaner needs it.
+pub struct Parsed<'a> {
     /// The record's body after its length varint.
     body: &'a [u8],
     /// Where its timestamp delta ends in `body`, and the delta.
     ts_end: usize,
     ts_delta: i64,
+    pub offset: i64,
+    pub key: Option<&'a [u8]>,
+    pub tombstone: bool,
+    /// The key's hash, for keyed records the map may know (0 otherwise).
+    pub hash: u128,
 }
 
-/// Filters `batch` (whole and verified) by `rules`; a rebuilt batch is appended to `out`.
-/// `keep_empty`: the batch is the last of an idempotent producer.
-pub fn filter(batch: &[u8], rules: &Rules<'_>, keep_empty: bool, out: &mut Vec<u8>, scratch: &mut Vec<u8>, counts: &mut Counts) -> Result<Outcome> {
+/// The records of a verified batch, expanded into `scratch` if compressed, each keyed
+/// record below `hash_below` hashed and its map slot fetched into the cache ahead of the
+/// lookups (the map is larger than the cache: a lookup is a miss, and overlapping them
+/// matters more than anything else in a pass).
+pub fn parse<'a>(batch: &'a [u8], scratch: &'a mut Vec<u8>, map: &KeyMap, hash_below: i64, out: &mut Vec<Parsed<'a>>) -> Result<BatchHeader> {
     let h = BatchHeader::parse(batch).ok_or_else(|| malformed(-1, "short header"))?;
-    if h.base_offset >= rules.map_end {
-        return Ok(Outcome::Same);
-    }
     let end = h.total_size().min(batch.len());
-    let records: &[u8] = match h.compression() {
+    let records: &'a [u8] = match h.compression() {
         0 => &batch[HEADER_LEN..end],
         c => {
             codec::decompress(c, &batch[HEADER_LEN..end], scratch, batch::MAX_DECOMPRESSED)?;
             scratch
         }
     };
-    let has_horizon = h.attributes & DELETE_HORIZON_FLAG != 0;
-    let mut kept: Vec<Kept<'_>> = Vec::with_capacity(h.record_count.max(0) as usize);
-    let mut stamp = false;
-    let mut kept_tombstone = false;
+    out.clear();
     let mut pos = 0;
     for _ in 0..h.record_count {
         let len = get_varlong(records, &mut pos).filter(|l| *l >= 0).ok_or_else(|| malformed(h.base_offset, "record length"))?;
@@ -97,32 +99,46 @@ pub fn filter(batch: &[u8], rules: &Rules<'_>, keep_empty: bool, out: &mut Vec<u
         let key = get_bytes(body, &mut at).ok_or_else(|| malformed(h.base_offset, "key"))?;
         let value = get_bytes(body, &mut at).ok_or_else(|| malformed(h.base_offset, "value"))?;
         let offset = h.base_offset + offset_delta;
-        let keep = if offset >= rules.map_end {
-            true
-        } else {
-            match key {
-                None => false,
-                Some(key) => {
-                    let latest = rules.map.get(key).is_none_or(|latest| latest <= offset);
-                    if !latest {
-                        false
-                    } else if value.is_some() {
-                        true
-                    } else if has_horizon {
-                        rules.now_ms < h.base_timestamp
-                    } else {
-                        stamp = true;
-                        true
-                    }
-                }
+        let hash = match key {
+            Some(k) if offset < hash_below => {
+                let hash = KeyMap::hash(k);
+                map.prefetch(hash);
+                hash
             }
+            _ => 0,
         };
+        out.push(Parsed { body, ts_end, ts_delta, offset, key, tombstone: value.is_none(), hash });
+    }
+    Ok(h)
+}
+
+/// Filters `batch` (whole and verified) by `rules`; a rebuilt batch is appended to `out`.
+/// `keep_empty`: the batch is the last of an idempotent producer.
+pub fn filter(batch: &[u8], rules: &Rules<'_>, keep_empty: bool, out: &mut Vec<u8>, scratch: &mut Vec<u8>, counts: &mut Counts) -> Result<Outcome> {
+    let h = BatchHeader::parse(batch).ok_or_else(|| malformed(-1, "short header"))?;
+    if h.base_offset >= rules.map_end {
+        return Ok(Outcome::Same);
+    }
+    let mut records = Vec::with_capacity(h.record_count.clamp(0, 1 << 16) as usize);
+    parse(batch, scratch, rules.map, rules.map_end, &mut records)?;
+    let has_horizon = h.attributes & DELETE_HORIZON_FLAG != 0;
+    let mut kept: Vec<&Parsed<'_>> = Vec::with_capacity(records.len());
+    let mut stamp = false;
+    let mut kept_tombstone = false;
+    for r in &records {
+        // Past the map, a record stays as it is.
+        let mapped = r.offset < rules.map_end;
+        let superseded = mapped && (r.key.is_none() || rules.map.get_hashed(r.hash).is_some_and(|latest| latest > r.offset));
+        let expired = mapped && r.tombstone && has_horizon && rules.now_ms >= h.base_timestamp;
+        let keep = !superseded && !expired;
+        // A tombstone kept for the first time gets its batch a horizon.
+        stamp |= keep && mapped && r.tombstone && !has_horizon;
         if keep {
-            kept_tombstone |= offset < rules.map_end && key.is_some() && value.is_none();
-            kept.push(Kept { body, ts_end, ts_delta });
+            kept_tombstone |= r.offset < rules.map_end && r.key.is_some() && r.tombstone;
+            kept.push(r);
         } else {
             counts.records_removed += 1;
-            if key.is_some() && value.is_none() {
+            if r.key.is_some() && r.tombstone {
                 counts.tombstones_removed += 1;
             }
         }

@@ -8,7 +8,8 @@
 //! 2. deletes the old segments after the first;
 //! 3. moves the new segment's time index, offset index and log over the first old
 //!    segment's files (each rename replaces one atomically; the log goes last);
-//! 4. removes the swap directory and fsyncs the partition directory.
+//! 4. removes the swap directory; the caller fsyncs the partition directory once it has
+//!    let the partition go (a crash before that finishes the swap again on open).
 //!
 //! Opening a partition finishes a swap whose directory is still there (every step can
 //! run again), and discards a `cleaning/` directory: a crash leaves the segments as they
@@ -46,8 +47,8 @@ fn swap_dir(dir: &Path, base: i64, next: i64) -> PathBuf {
 }
 
 /// Commits the segment in `cleaning/` (base offset `base`) in place of the segments in
-/// `[base, next)`, and finishes the swap. The caller holds the partition and has closed
-/// the old segments.
+/// `[base, next)`, and finishes the swap but for the last fsync of `dir`. The caller
+/// holds the partition and has closed the old segments.
 pub fn commit(dir: &Path, base: i64, next: i64) -> Result<()> {
     let swap = swap_dir(dir, base, next);
     let cleaning = dir.join(CLEANING);
@@ -59,13 +60,16 @@ pub fn commit(dir: &Path, base: i64, next: i64) -> Result<()> {
 /// Steps 2 to 4 of a committed swap; safe to run again after a crash at any point.
 fn finish(dir: &Path, base: i64, next: i64) -> Result<()> {
     let swap = swap_dir(dir, base, next);
-    for old in segment_bases(dir)?.into_iter().filter(|&b| b > base && b < next) {
-        for ext in EXTENSIONS {
-            remove_if_there(&dir.join(file_name(old, ext)))?;
-        }
-    }
+    // The new log moves last: while it is in the swap directory nothing has moved yet.
+    // Without it (moved already, or lost with a power cut before the commit's fsync),
+    // nothing old may be deleted.
     let new_log = swap.join(file_name(base, "log"));
     if new_log.exists() {
+        for old in segment_bases(dir)?.into_iter().filter(|&b| b > base && b < next) {
+            for ext in EXTENSIONS {
+                remove_if_there(&dir.join(file_name(old, ext)))?;
+            }
+        }
         for ext in ["timeindex", "index"] {
             let (from, to) = (swap.join(file_name(base, ext)), dir.join(file_name(base, ext)));
             if from.exists() {
@@ -78,8 +82,7 @@ fn finish(dir: &Path, base: i64, next: i64) -> Result<()> {
         let to = dir.join(file_name(base, "log"));
         std::fs::rename(&new_log, &to).map_err(|e| Error::io_at("renaming", &new_log, e))?;
     }
-    std::fs::remove_dir_all(&swap).map_err(|e| Error::io_at("removing", &swap, e))?;
-    crate::fsutil::sync_dir(dir)
+    std::fs::remove_dir_all(&swap).map_err(|e| Error::io_at("removing", &swap, e))
 }
 
 /// Finishes the swaps a crash interrupted and discards unfinished cleanings, before the
@@ -105,6 +108,7 @@ pub fn recover(dir: &Path) -> Result<()> {
     for (base, next) in swaps {
         tracing::info!(dir = %dir.display(), base, next, "finishing a swap of cleaned segments");
         finish(dir, base, next)?;
+        crate::fsutil::sync_dir(dir)?;
     }
     Ok(())
 }

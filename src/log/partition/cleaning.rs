@@ -111,9 +111,43 @@ impl PartitionLog {
         }))
     }
 
+    /// Changes the cleaner checkpoint durably, its fsyncs outside the partition's lock so
+    /// appends and reads do not wait on them. Only the cleaner thread changes it.
+    pub fn update_checkpoint(log: &std::sync::Mutex<PartitionLog>, change: impl FnOnce(&mut Checkpoint)) -> Result<()> {
+        let lock = || log.lock().unwrap_or_else(|p| p.into_inner());
+        let (old, dir) = {
+            let guard = lock();
+            (guard.checkpoint, guard.dir.clone())
+        };
+        let mut c = old;
+        change(&mut c);
+        if c != old {
+            c.write(&dir)?;
+            lock().checkpoint = c;
+        }
+        Ok(())
+    }
+
+    /// Marks the segments below `next` as ones that may have gaps, durably, before a pass
+    /// swaps a rewritten segment in there, so a crash right after the swap never reads it
+    /// as damaged.
+    pub fn allow_gaps_below(log: &std::sync::Mutex<PartitionLog>, next: i64) -> Result<()> {
+        Self::update_checkpoint(log, |c| c.gaps_below = c.gaps_below.max(next))
+    }
+
+    /// A pass deduplicated everything below `end`, keeping tombstones until
+    /// `earliest_horizon` at the soonest: the next starts there.
+    pub fn cleaned_through(log: &std::sync::Mutex<PartitionLog>, end: i64, earliest_horizon: i64) -> Result<()> {
+        Self::update_checkpoint(log, |c| {
+            c.first_dirty = c.first_dirty.max(end);
+            c.next_horizon = earliest_horizon;
+        })
+    }
+
     /// Puts the segment a pass wrote in `cleaning/` in place of the sealed segments in
-    /// `[base, next)`, if they are still `expected` (base offset and size each). False if
-    /// the log changed meanwhile: nothing is swapped.
+    /// `[base, next)`, if they are still `expected` (base offset and size each), after
+    /// [`PartitionLog::allow_gaps_below`]. False if the log changed meanwhile: nothing is
+    /// swapped. The caller fsyncs the directory once it has let the partition go.
     pub fn swap_cleaned(&mut self, base: i64, next: i64, expected: &[(i64, u64)]) -> Result<bool> {
         let n = self.segments.len();
         let active_base = self.segments.last().map_or(i64::MIN, Segment::base_offset);
@@ -122,14 +156,8 @@ impl PartitionLog {
             .filter(|s| s.base_offset() >= base && s.base_offset() < next)
             .map(|s| (s.base_offset(), s.size()))
             .collect();
-        if current != expected || next > active_base {
+        if current != expected || next > active_base || self.checkpoint.gaps_below < next {
             return Ok(false);
-        }
-        if self.checkpoint.gaps_below < next {
-            let mut c = self.checkpoint;
-            c.gaps_below = next;
-            c.write(&self.dir)?;
-            self.checkpoint = c;
         }
         let Some(at) = self.segments.iter().position(|s| s.base_offset() == base) else { return Ok(false) };
         let old: Vec<Segment> = self.segments.drain(at..at + expected.len()).collect();
@@ -145,19 +173,6 @@ impl PartitionLog {
             self.segments.insert(at + i, seg);
         }
         committed.map(|()| true)
-    }
-
-    /// A pass deduplicated everything below `end`, keeping tombstones until
-    /// `earliest_horizon` at the soonest: the next starts there.
-    pub fn cleaned_through(&mut self, end: i64, earliest_horizon: i64) -> Result<()> {
-        let mut c = self.checkpoint;
-        c.first_dirty = c.first_dirty.max(end);
-        c.next_horizon = earliest_horizon;
-        if c != self.checkpoint {
-            c.write(&self.dir)?;
-            self.checkpoint = c;
-        }
-        Ok(())
     }
 
     /// Where the next pass starts mapping keys.
