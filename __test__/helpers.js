@@ -32,6 +32,8 @@ async function waitFor(check, { timeoutMs = 5000, intervalMs = 10, what = 'condi
 /**
  * Reads back every record of a partition through the native fetch path of the broker
  * open for `dataDir` in this process (the consumer API arrives with consumer groups).
+ * Follows each fetch's nextOffset, so it reads a compacted log across its gaps and past
+ * batches the cleaner emptied.
  */
 function readPartition(dataDir, topic, partition, from = 0) {
   const shared = require('../lib/broker').find(dataDir)
@@ -41,7 +43,11 @@ function readPartition(dataDir, topic, partition, from = 0) {
   for (;;) {
     const r = shared.native.fetch(topic, partition, next, 1 << 20)
     const n = r === null ? 0 : r.records.length / 8
-    if (n === 0) break
+    if (n === 0) {
+      if (r === null || !(r.nextOffset > next)) break
+      next = r.nextOffset
+      continue
+    }
     for (let i = 0; i < n; i++) {
       const f = r.records.subarray(i * 8, i * 8 + 8)
       const slice = (start, len) => (len < 0 ? null : Buffer.from(r.data.subarray(start, start + len)))
@@ -52,7 +58,7 @@ function readPartition(dataDir, topic, partition, from = 0) {
       }
       out.push({ offset: f[0], timestamp: f[1], key: slice(f[2], f[3]), value: slice(f[4], f[5]), headers })
     }
-    next = out[out.length - 1].offset + 1
+    next = Math.max(out[out.length - 1].offset + 1, r.nextOffset || 0)
   }
   return out
 }
