@@ -1,7 +1,8 @@
 'use strict'
 
 // The live map in headless Chromium (Debian's package, driven by playwright-core): load
-// the page, post updates, and see the riders appear and the counters move.
+// the page, post updates, and see the riders appear and the counters move; a page opened
+// afterwards draws every rider at once.
 
 const { chromium } = require('playwright-core')
 const { createRiderApp } = require('../examples/rider-updates/server')
@@ -52,6 +53,12 @@ browserBinary.test('the live map shows riders coloured by region and the counter
     })
     await page.waitForFunction(() => document.querySelector('circle[data-rider="rider-e"]').dataset.region === 'north', null, { timeout: 5000 })
     expect(await page.$eval('#rider-count', (e) => e.dataset.value)).toBe('4')
+    // A page opened now, with nothing posted after it, draws every rider where it last was:
+    // the server's first event, its table of the compacted topic rider-positions.
+    const later = await browser.newPage()
+    await later.goto(base)
+    await later.waitForFunction(() => document.querySelectorAll('circle.rider').length === 4, null, { timeout: 5000 })
+    expect(await later.$eval('circle[data-rider="rider-e"]', (c) => c.dataset.region)).toBe('north')
   } finally {
     await browser.close()
     await rider.close()

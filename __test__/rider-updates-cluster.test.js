@@ -3,15 +3,17 @@
 // The rider-updates server in cluster mode (`server.js --workers N`) run as a user runs it:
 // a node:cluster primary and its workers as real processes on one port and one data
 // directory, riders posting at once over HTTP, SQLite read back, and live-map clients
-// (Server-Sent Events) on every worker. Then the same with the worker that owns the data
-// directory killed midway.
+// (Server-Sent Events) on every worker, also after a restart. Then the same with the worker
+// that owns the data directory killed midway.
 
+const fs = require('node:fs')
 const http = require('node:http')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
 const Database = require('better-sqlite3')
 const { REGIONS, CITY_CENTRE, regionOf } = require('../examples/rider-updates/regions')
 const { ownerPid } = require('../examples/rider-updates/owner')
+const { dataPaths } = require('../examples/rider-updates/server')
 const { tempDir, waitFor, ROOT } = require('./helpers')
 
 const SERVER = path.join(ROOT, 'examples', 'rider-updates', 'server.js')
@@ -192,10 +194,11 @@ const getOnNewConnection = (url, signal) =>
 /**
  * A live-map client: reads /events as a browser's EventSource does, keeping each rider's
  * newest position by timestamp as map.html does, and connects again when the stream ends
- * (its worker killed). `worker` is the worker serving it now.
+ * (its worker killed). `worker` is the worker serving it now; `first` the riders of the
+ * first event it got, what a page opened then draws at once.
  */
 function liveMapClient(base) {
-  const client = { seen: new Map(), worker: null, connects: 0, closed: false }
+  const client = { seen: new Map(), first: null, worker: null, connects: 0, closed: false }
   const abort = new AbortController()
   client.done = (async () => {
     while (!client.closed) {
@@ -213,7 +216,9 @@ function liveMapClient(base) {
             buffered = buffered.slice(end + 2)
             const data = event.split('\n').find((l) => l.startsWith('data: '))
             if (!event.includes('event: positions') || !data) continue
-            for (const u of JSON.parse(data.slice(6))) {
+            const riders = JSON.parse(data.slice(6))
+            if (client.first === null) client.first = new Map(riders.map((u) => [u.riderId, u]))
+            for (const u of riders) {
               const prev = client.seen.get(u.riderId)
               if (!prev || u.ts >= prev.ts) client.seen.set(u.riderId, u)
             }
@@ -247,10 +252,10 @@ async function clientOnEveryWorker(base, n, opened) {
   return [...byWorker.values()]
 }
 
-/** Whether `client` shows every rider at its last position. */
-const showsFinal = (client, riders, last) =>
+/** Whether `shown` (rider id -> position) has every rider at its last position. */
+const showsFinal = (shown, riders, last) =>
   Array.from({ length: riders }, (_, r) => r).every((r) => {
-    const u = client.seen.get(`rider-${r}`)
+    const u = shown.get(`rider-${r}`)
     const p = position(r, last)
     return u && u.lat === p.lat && u.lng === p.lng
   })
@@ -310,12 +315,12 @@ async function stopCluster(c) {
 }
 
 describe('rider-updates in cluster mode', () => {
-  test('every worker takes updates, SQLite gets each exactly once from one db-writer group, and every worker\'s map shows every rider', async () => {
+  test('every worker takes updates, SQLite gets each exactly once from one db-writer group, and every worker\'s map shows every rider, at once on a new page, also after a restart', async () => {
     const WORKERS = 3
     const RIDERS = 24
     const UPDATES = 25
     const dataDir = tempDir('samsa-rider-cluster-')
-    const c = await startCluster(dataDir, WORKERS)
+    let c = await startCluster(dataDir, WORKERS)
     const clients = []
     try {
       const workers = c.workers()
@@ -348,11 +353,27 @@ describe('rider-updates in cluster mode', () => {
       )
 
       // Every worker's live map shows every rider where it last was.
-      await waitFor(() => mapped.every((m) => showsFinal(m, RIDERS, UPDATES - 1)), {
+      await waitFor(() => mapped.every((m) => showsFinal(m.seen, RIDERS, UPDATES - 1)), {
         timeoutMs: 20000,
         intervalMs: 50,
         what: 'every live-map client to show every rider',
       })
+      // A page opened now, on any worker, draws every rider at once.
+      const opened = await clientOnEveryWorker(c.base, WORKERS, clients)
+      await waitFor(() => opened.every((m) => m.first), { timeoutMs: 10000, what: 'a first event on every new client' })
+      for (const m of opened) expect({ worker: m.worker, final: showsFinal(m.first, RIDERS, UPDATES - 1) }).toEqual({ worker: m.worker, final: true })
+
+      await Promise.all(clients.map((m) => m.close()))
+      await stopCluster(c)
+
+      // Restarted with the database gone, every worker reads rider-positions from the
+      // beginning before it serves: a page opened on any of them draws every rider at once.
+      const { dbFile } = dataPaths(dataDir)
+      for (const f of [dbFile, `${dbFile}-wal`, `${dbFile}-shm`]) fs.rmSync(f, { force: true })
+      c = await startCluster(dataDir, WORKERS)
+      const reopened = await clientOnEveryWorker(c.base, WORKERS, clients)
+      await waitFor(() => reopened.every((m) => m.first), { timeoutMs: 10000, what: 'a first event on every client after the restart' })
+      for (const m of reopened) expect({ worker: m.worker, final: showsFinal(m.first, RIDERS, UPDATES - 1) }).toEqual({ worker: m.worker, final: true })
 
       await Promise.all(clients.map((m) => m.close()))
       await stopCluster(c)
@@ -435,13 +456,13 @@ describe('rider-updates in cluster mode', () => {
       // The maps went on: the clients from before (connecting again when their worker
       // died) and new ones on every worker, the replacement among them, show where every
       // rider went after it.
-      await waitFor(() => mapped.every((m) => showsFinal(m, RIDERS, 2 * UPDATES - 1)), {
+      await waitFor(() => mapped.every((m) => showsFinal(m.seen, RIDERS, 2 * UPDATES - 1)), {
         timeoutMs: 30000,
         intervalMs: 50,
         what: 'the live-map clients from before to show every rider after the kill',
       })
       const fresh = await clientOnEveryWorker(c.base, WORKERS, clients)
-      await waitFor(() => fresh.every((m) => showsFinal(m, RIDERS, 2 * UPDATES - 1)), {
+      await waitFor(() => fresh.every((m) => showsFinal(m.seen, RIDERS, 2 * UPDATES - 1)), {
         timeoutMs: 30000,
         intervalMs: 50,
         what: 'new live-map clients on every worker to show every rider',

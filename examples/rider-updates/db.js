@@ -46,7 +46,6 @@ function openDatabase(file) {
   const insertDirect = db.prepare('INSERT INTO direct_updates (rider_id, lat, lng, region, ts) VALUES (?, ?, ?, ?, ?)')
   const countUpdates = db.prepare('SELECT COUNT(*) AS n FROM rider_updates')
   const countDirect = db.prepare('SELECT COUNT(*) AS n FROM direct_updates')
-  const latest = db.prepare('SELECT rider_id AS riderId, lat, lng, region, ts FROM riders')
 
   /** One transaction per consumed batch. */
   const writeRiderBatch = db.transaction((topic, partition, rows) => {
@@ -65,8 +64,6 @@ function openDatabase(file) {
     writeStatusBatch,
     insertDirect: (u) => insertDirect.run(u.riderId, u.lat, u.lng, u.region, u.ts),
     rowCount: () => countUpdates.get().n + countDirect.get().n,
-    /** Each rider's newest position written so far: [{ riderId, lat, lng, region, ts }]. */
-    latestPositions: () => latest.all(),
     setSynchronous: (mode) => db.pragma(`synchronous = ${mode}`),
     close: () => db.close(),
   }

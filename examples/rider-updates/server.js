@@ -1,14 +1,17 @@
 'use strict'
 
 // The rider-updates example: riders post their location every second; the HTTP handler
-// only appends to a topic; consumer group `db-writer` writes to SQLite in bulk, and group
-// `live-map` pushes positions to browsers. `--direct` inserts into SQLite inside each
-// request instead, for comparison. `--workers N` runs N processes under node:cluster
-// (cluster.js), each one this server on the same port and data directory.
+// only appends, to topic `rider-updates` and to the compacted topic `rider-positions`;
+// consumer group `db-writer` writes to SQLite in bulk, and each process's live map reads
+// `rider-positions` from the beginning and pushes positions to browsers. `--direct`
+// inserts into SQLite inside each request instead, for comparison. `--workers N` runs N
+// processes under node:cluster (cluster.js), each one this server on the same port and
+// data directory.
 //
 //   node examples/rider-updates/server.js [--direct] [--fsync] [--workers N]   (PORT, DATA_DIR)
 
 const cluster = require('node:cluster')
+const { randomUUID } = require('node:crypto')
 const fs = require('node:fs')
 const path = require('node:path')
 const express = require('express')
@@ -19,8 +22,12 @@ const { ownerPid } = require('./owner')
 
 const RIDER_TOPIC = 'rider-updates'
 const RESTAURANT_TOPIC = 'restaurant-updates'
+const POSITIONS_TOPIC = 'rider-positions'
 const RIDER_ID = /^[A-Za-z0-9_-]{1,64}$/
 const STATUSES = ['open', 'busy', 'closed']
+// How long a starting process waits for its live map to read all of rider-positions before
+// it serves anyway (the map then fills in as it reads).
+const MAP_LOAD_TIMEOUT_MS = 30_000
 
 class BadRequest extends Error {}
 
@@ -49,7 +56,7 @@ function dataPaths(dataDir, direct = false) {
 /**
  * Builds the app. Options: dataDir, direct (insert per request), fsync (samsa acks after
  * fsync), sqliteSynchronous ('FULL' | 'NORMAL' | 'OFF'), quiet, worker (its number 1..N
- * when run under node:cluster: names its live-map group and prefixes its log lines).
+ * when run under node:cluster: prefixes its log lines).
  */
 async function createRiderApp({ dataDir = './data', direct = false, fsync = false, sqliteSynchronous = fsync ? 'FULL' : 'OFF', quiet = false, worker } = {}) {
   fs.mkdirSync(dataDir, { recursive: true })
@@ -61,16 +68,18 @@ async function createRiderApp({ dataDir = './data', direct = false, fsync = fals
   const app = express()
   const stats = { updatesReceived: 0 }
   const clients = new Set() // SSE responses
-  const live = new Map() // rider id -> newest { riderId, lat, lng, region, ts, partition, offset }
-  // Every rider's newest position the database has, so a map served by a process that
-  // just (re)started shows the riders at once; the group below brings it up to date.
-  for (const p of store.latestPositions()) live.set(p.riderId, { ...p, partition: REGIONS.indexOf(p.region) })
-  // Each browser is served by one process and must see every rider, so in cluster mode each
-  // worker reads the whole topic in a group of its own. kafkajs has no consumer without a
-  // group (no assign()), so a group per reader is how its users broadcast. The group is
-  // named after the worker's number, not its pid: a worker started in place of a dead one
-  // resumes where that one stopped, and the broker keeps N groups, not one per restart.
-  const liveMapGroup = worker ? `live-map-${worker}` : 'live-map'
+  // rider id -> newest { riderId, lat, lng, region, ts, partition }, read from rider-positions
+  // (partition: the rider-updates partition of the rider's region, which the map shows).
+  const live = new Map()
+  const positionsRead = new Map() // rider-positions partition -> the next offset the map reads
+  // The live map is a table of rider-positions, rebuilt by every process when it starts:
+  // a page opened at any time, even on a process that just started, gets every rider at
+  // once, however long the app has run, and no database is asked. Each process reads the
+  // whole topic (a browser is served by one process and must see every rider), from the
+  // beginning, so its group is fresh (kafkajs has no consumer without a group) and never
+  // commits: a group without offsets is gone when its member leaves, so restarts leave
+  // nothing behind in the broker.
+  const liveMapGroup = `live-map-${randomUUID()}`
 
   let kafka, admin, producer, dbWriter, liveMap, statusWriter
   if (!direct) {
@@ -79,17 +88,27 @@ async function createRiderApp({ dataDir = './data', direct = false, fsync = fals
     await admin.connect()
     // A demo keeps hours of history, not Kafka's default 7 days.
     const retention = [{ name: 'retention.ms', value: String(3 * 3600 * 1000) }, { name: 'segment.bytes', value: String(16 * 1024 * 1024) }]
+    // rider-positions keeps the latest position of every rider forever: the cleaner drops a
+    // rider's older records. It only cleans sealed segments, and only once a tenth of the
+    // log is dirt: a segment a minute lets it clean while the demo runs (Kafka's defaults,
+    // 7 days and half, would leave it untouched).
+    const compacted = [
+      { name: 'cleanup.policy', value: 'compact' },
+      { name: 'segment.ms', value: String(60 * 1000) },
+      { name: 'min.cleanable.dirty.ratio', value: '0.1' },
+    ]
     await admin.createTopics({
       topics: [
         { topic: RIDER_TOPIC, numPartitions: REGIONS.length, configEntries: retention },
         { topic: RESTAURANT_TOPIC, numPartitions: 2, configEntries: retention },
+        { topic: POSITIONS_TOPIC, numPartitions: REGIONS.length, configEntries: compacted },
       ],
     })
     producer = kafka.producer({ createPartitioner: RegionPartitioner, allowAutoTopicCreation: false })
     await producer.connect()
 
-    const startGroup = async (groupId, topic, eachBatch, options = {}) => {
-      const consumer = kafka.consumer({ groupId, ...options })
+    const startGroup = async (groupId, topic, eachBatch, runOptions = {}) => {
+      const consumer = kafka.consumer({ groupId })
       if (worker) {
         consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
           const mine = payload.memberAssignment[topic] || []
@@ -98,12 +117,9 @@ async function createRiderApp({ dataDir = './data', direct = false, fsync = fals
       }
       await consumer.connect()
       await consumer.subscribe({ topics: [topic], fromBeginning: true })
-      await consumer.run({ eachBatch })
+      await consumer.run({ eachBatch, ...runOptions })
       return consumer
     }
-    // A worker started in place of a dead one joins that one's live-map group while the
-    // dead member still holds its partitions; a short session frees them sooner.
-    const liveMapOptions = worker ? { sessionTimeout: 10_000 } : {}
     const rowsOf = (batch) => batch.messages.map((m) => ({ offset: Number(m.offset), ...JSON.parse(m.value) }))
 
     // One SQLite transaction per batch; offsets are committed after it, once the rows are in.
@@ -113,23 +129,59 @@ async function createRiderApp({ dataDir = './data', direct = false, fsync = fals
     statusWriter = await startGroup('status-writer', RESTAURANT_TOPIC, async ({ batch }) => {
       store.writeStatusBatch(batch.topic, batch.partition, rowsOf(batch))
     })
-    liveMap = await startGroup(liveMapGroup, RIDER_TOPIC, async ({ batch }) => {
-      const changed = []
-      for (const m of batch.messages) {
-        const u = { ...JSON.parse(m.value), partition: batch.partition, offset: Number(m.offset) }
-        const prev = live.get(u.riderId)
-        // A rider who crossed into another region has updates on two partitions: keep
-        // the newest by timestamp, not by arrival.
-        if (!prev || u.ts >= prev.ts) {
-          live.set(u.riderId, u)
-          changed.push(u)
+    // The high watermarks of rider-positions now: once the map has read up to them it has
+    // every rider. The last record of a partition is the newest of its key, so the cleaner
+    // never removes it (rider-positions has no tombstones), and reading reaches it.
+    const toLoad = await admin.fetchTopicOffsets(POSITIONS_TOPIC)
+    const behind = () => toLoad.some(({ partition, high }) => (positionsRead.get(partition) || 0) < Number(high))
+    let loaded
+    const mapLoaded = new Promise((resolve) => (loaded = resolve))
+    const load = { done: false, records: 0, started: Date.now() }
+    const finishLoad = () => {
+      load.done = true
+      loaded()
+    }
+    liveMap = await startGroup(
+      liveMapGroup,
+      POSITIONS_TOPIC,
+      async ({ batch }) => {
+        if (batch.messages.length === 0) return
+        const changed = []
+        for (const m of batch.messages) {
+          const u = JSON.parse(m.value)
+          u.partition = REGIONS.indexOf(u.region)
+          const prev = live.get(u.riderId)
+          // A rider's positions share one partition, in the order they were sent; two
+          // requests of one rider in flight at once (on two workers) may land in either
+          // order, so the newest by timestamp wins.
+          if (!prev || u.ts >= prev.ts) {
+            live.set(u.riderId, u)
+            changed.push(u)
+          }
         }
-      }
-      if (changed.length > 0 && clients.size > 0) {
-        const data = `event: positions\ndata: ${JSON.stringify(changed)}\n\n`
-        for (const res of clients) res.write(data)
-      }
-    }, liveMapOptions)
+        positionsRead.set(batch.partition, Number(batch.messages[batch.messages.length - 1].offset) + 1)
+        if (!load.done) {
+          load.records += batch.messages.length
+          if (!behind()) finishLoad()
+        }
+        if (changed.length > 0 && clients.size > 0) {
+          const data = `event: positions\ndata: ${JSON.stringify(changed)}\n\n`
+          for (const res of clients) res.write(data)
+        }
+      },
+      { autoCommit: false }
+    )
+    // A page must not get half the riders from a process that just started: serve once
+    // the map has them all (or after a bound, filling in as it reads).
+    if (!behind()) finishLoad()
+    let timer
+    const late = new Promise((resolve) => (timer = setTimeout(resolve, MAP_LOAD_TIMEOUT_MS, 'late')))
+    const outcome = await Promise.race([mapLoaded, late])
+    clearTimeout(timer)
+    // The count of records read against riders shows compaction at work: without it,
+    // every update ever sent would be read here.
+    if (outcome === 'late') log(`live map: not all of ${POSITIONS_TOPIC} read after ${MAP_LOAD_TIMEOUT_MS / 1000} s; serving as it reads`)
+    else log(`live map: ${live.size} riders from ${load.records} records of ${POSITIONS_TOPIC} in ${Date.now() - load.started} ms`)
   }
 
   if (worker) {
@@ -150,10 +202,17 @@ async function createRiderApp({ dataDir = './data', direct = false, fsync = fals
         store.insertDirect(update)
         return res.status(202).json({ stored: true })
       }
-      const [r] = await producer.send({
-        topic: RIDER_TOPIC,
-        messages: [{ key: update.riderId, value: JSON.stringify(update), headers: { region: update.region }, timestamp: String(update.ts) }],
+      const value = JSON.stringify(update)
+      // One send for both topics, answered once both hold the update. rider-positions goes
+      // without the region header, so it is partitioned by key: all of a rider's positions
+      // share one partition, wherever the rider rides, and the cleaner keeps the last.
+      const sent = await producer.sendBatch({
+        topicMessages: [
+          { topic: RIDER_TOPIC, messages: [{ key: update.riderId, value, headers: { region: update.region }, timestamp: String(update.ts) }] },
+          { topic: POSITIONS_TOPIC, messages: [{ key: update.riderId, value, timestamp: String(update.ts) }] },
+        ],
       })
+      const r = sent.find((x) => x.topicName === RIDER_TOPIC)
       res.status(202).json({ partition: r.partition, offset: r.baseOffset, region: update.region })
     } catch (e) {
       next(e)
@@ -208,27 +267,32 @@ async function createRiderApp({ dataDir = './data', direct = false, fsync = fals
   })
 
   async function collectStats() {
-    // updatesReceived counts this process's requests; everything else is the whole server's.
+    // updatesReceived and the live map count this process's; everything else is the whole server's.
     const out = { mode: direct ? 'direct' : 'samsa', updatesReceived: stats.updatesReceived, dbRows: store.rowCount(), partitions: [], groups: {} }
     if (worker) out.worker = { number: worker, pid: process.pid }
     if (direct) return out
     const offsets = await admin.fetchTopicOffsets(RIDER_TOPIC)
     out.partitions = offsets.map(({ partition, high, low }) => ({ partition, region: REGIONS[partition], high: Number(high), low: Number(low) }))
-    for (const groupId of ['db-writer', liveMapGroup]) {
-      const [committed] = await admin.fetchOffsets({ groupId, topics: [RIDER_TOPIC] })
-      const parts = committed.partitions.map(({ partition, offset }) => {
-        const high = out.partitions[partition].high
-        const at = Number(offset) < 0 ? out.partitions[partition].low : Number(offset)
-        return { partition, committed: Number(offset), lag: high - at }
-      })
-      out.groups[groupId] = { partitions: parts, lag: parts.reduce((n, p) => n + p.lag, 0) }
-    }
+    const [committed] = await admin.fetchOffsets({ groupId: 'db-writer', topics: [RIDER_TOPIC] })
+    const writer = committed.partitions.map(({ partition, offset }) => {
+      const high = out.partitions[partition].high
+      const at = Number(offset) < 0 ? out.partitions[partition].low : Number(offset)
+      return { partition, committed: Number(offset), lag: high - at }
+    })
+    out.groups['db-writer'] = { topic: RIDER_TOPIC, partitions: writer, lag: writer.reduce((n, p) => n + p.lag, 0) }
+    // The live map commits nothing: its lag is what it has yet to read of rider-positions.
+    const positions = await admin.fetchTopicOffsets(POSITIONS_TOPIC)
+    const map = positions.map(({ partition, high, low }) => {
+      const read = Math.max(positionsRead.get(partition) || 0, Number(low))
+      return { partition, read, lag: Math.max(0, Number(high) - read) }
+    })
+    out.groups['live-map'] = { topic: POSITIONS_TOPIC, partitions: map, lag: map.reduce((n, p) => n + p.lag, 0) }
     return out
   }
 
   if (worker) {
     const owner = direct ? null : ownerPid(samsaDir)
-    const role = direct ? 'inserts into SQLite per request' : `produces to ${RIDER_TOPIC}, consumes in db-writer, status-writer and ${liveMapGroup}`
+    const role = direct ? 'inserts into SQLite per request' : `produces to ${RIDER_TOPIC} and ${POSITIONS_TOPIC}, consumes in db-writer, status-writer and ${liveMapGroup}`
     const dir = direct ? '' : owner === process.pid ? '; owns the data directory' : `; reaches the data directory through its owner, pid ${owner}`
     log(`serves HTTP, ${role}${dir}`)
   }
