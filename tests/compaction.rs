@@ -204,3 +204,58 @@ fn a_crash_at_any_step_of_a_swap_reads_as_before_or_after() {
     std::fs::create_dir_all(d.join(&swap_name)).unwrap();
     assert_eq!(reads(&d, true), after);
 }
+
+#[test]
+fn compaction_lags_and_the_dirty_ratio_decide_what_is_cleaned_and_when() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config();
+    c.segment_bytes = 1 << 20;
+    c.cleanup.min_compaction_lag_ms = 60_000;
+    c.cleanup.min_cleanable_dirty_ratio = 0.9;
+    let log = Mutex::new(open_log(&dir.path().join("p"), c, true).unwrap());
+    let at = |l: &mut PartitionLog, ts: i64, keys: &[&str]| {
+        let records: Vec<Record<'_>> =
+            keys.iter().map(|k| Record { timestamp: ts, key: Some(k.as_bytes()), value: Some(b"v".as_slice()), headers: &[] }).collect();
+        l.append(&records, Compression::None, ts).unwrap();
+    };
+    {
+        let mut l = log.lock().unwrap();
+        // An old segment, then a young one, then the active segment.
+        for _ in 0..20 {
+            at(&mut l, NOW - 120_000, &["a", "b", "c"]);
+        }
+        l.roll(NOW - 120_000).unwrap();
+        for _ in 0..20 {
+            at(&mut l, NOW - 1_000, &["a", "b", "c"]);
+        }
+        l.roll(NOW).unwrap();
+        at(&mut l, NOW, &["d"]);
+    }
+    let young_base = log.lock().unwrap().segment_bases()[1];
+    // min.compaction.lag.ms: the young segment is not cleanable, so its records stay.
+    let dirt = log.lock().unwrap().dirt(NOW).unwrap().unwrap();
+    assert!(dirt.cleanable_bytes > 0 && dirt.ratio > 0.99 && dirt.is_due(0.9));
+    let report = clean(&log);
+    assert_eq!(report.end_offset, young_base, "the pass stops where the young segment starts");
+    let read = read_all(&mut log.lock().unwrap());
+    assert_eq!(read.iter().filter(|r| r.0 < young_base).count(), 3, "the old segment keeps each key once");
+    assert_eq!(read.iter().filter(|r| r.0 >= young_base).count(), 61, "the young segment and the active one are untouched");
+    // A minute later the young segment is cleanable, but below the ratio it waits...
+    {
+        let mut l = log.lock().unwrap();
+        let mut c = *l.config();
+        c.cleanup.min_compaction_lag_ms = 0;
+        c.cleanup.max_compaction_lag_ms = 10_000;
+        l.set_config(c);
+    }
+    let later = NOW + 60_000;
+    let dirt = log.lock().unwrap().dirt(later).unwrap().unwrap();
+    assert!(dirt.ratio < 0.99, "{dirt:?}");
+    // ... unless a dirty record is older than max.compaction.lag.ms.
+    assert!(dirt.overdue && dirt.is_due(0.99), "{dirt:?}");
+    let mut l = log.into_inner().unwrap();
+    let mut c = *l.config();
+    c.cleanup.max_compaction_lag_ms = i64::MAX;
+    l.set_config(c);
+    assert!(!l.dirt(later).unwrap().unwrap().is_due(0.99), "neither overdue nor dirty enough");
+}
