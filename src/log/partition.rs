@@ -397,16 +397,29 @@ impl PartitionLog {
             return Err(Error::OffsetOutOfRange { topic: String::new(), partition: -1, offset });
         }
         let first = self.segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1);
+        let mut out: Vec<u8> = Vec::new();
+        let mut from = offset;
         for seg in &mut self.segments[first..] {
-            if seg.next_offset() <= offset {
+            if seg.next_offset() <= from {
                 continue;
             }
-            let bytes = seg.read(offset, max_bytes)?;
-            if !bytes.is_empty() {
-                return Ok(bytes);
+            let bytes = seg.read(from, max_bytes.saturating_sub(out.len()))?;
+            if bytes.is_empty() {
+                continue;
+            }
+            if out.is_empty() {
+                out = bytes;
+            } else {
+                out.extend_from_slice(&bytes);
+            }
+            // Batches the cleaner emptied hold no record: a reader given only those (kafkajs
+            // is one) may never move past them, so the read goes on into the next segment.
+            match last_batch_if_all_empty(&out) {
+                Some(last) => from = last + 1,
+                None => return Ok(out),
             }
         }
-        Ok(Vec::new())
+        Ok(out)
     }
 
     /// The first record whose timestamp is >= `timestamp` (Kafka's ListOffsets by time),
@@ -555,6 +568,23 @@ impl PartitionLog {
         }
         Ok(())
     }
+}
+
+/// The last offset of the last batch in `bytes` (whole batches) if no batch holds a record.
+fn last_batch_if_all_empty(bytes: &[u8]) -> Option<i64> {
+    let mut pos = 0;
+    let mut last = None;
+    while let Some(h) = crate::log::batch::BatchHeader::parse(&bytes[pos..]) {
+        if h.record_count > 0 {
+            return None;
+        }
+        last = Some(h.last_offset());
+        pos += h.total_size();
+        if pos >= bytes.len() {
+            break;
+        }
+    }
+    last
 }
 
 fn read_log_start(dir: &Path) -> Result<i64> {
