@@ -112,6 +112,37 @@ function runNode(args, { timeoutMs = 15000, env = {}, onLine, cwd } = {}) {
   })
 }
 
+/**
+ * The record batch headers (RecordBatch v2) of a partition's segment files, in order: base
+ * and last offset, record count, codec (attributes & 7), producer id, epoch and base
+ * sequence, and whether the batch carries a delete horizon (attribute bit 6, KIP-534).
+ */
+function batchHeaders(dataDir, topic, partition) {
+  const dir = path.join(dataDir, 'topics', topic, String(partition))
+  const out = []
+  for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.log')).sort()) {
+    const b = fs.readFileSync(path.join(dir, f))
+    for (let pos = 0; pos + 61 <= b.length; ) {
+      const len = b.readInt32BE(pos + 8)
+      if (len <= 0) break
+      const baseOffset = Number(b.readBigInt64BE(pos))
+      const attributes = b.readInt16BE(pos + 21)
+      out.push({
+        baseOffset,
+        lastOffset: baseOffset + b.readInt32BE(pos + 23),
+        count: b.readInt32BE(pos + 57),
+        codec: attributes & 7,
+        horizon: (attributes & 0x40) !== 0,
+        producerId: Number(b.readBigInt64BE(pos + 43)),
+        producerEpoch: b.readInt16BE(pos + 51),
+        baseSequence: b.readInt32BE(pos + 53),
+      })
+      pos += 12 + len
+    }
+  }
+  return out
+}
+
 const ROOT = path.resolve(__dirname, '..')
 
-module.exports = { tempDir, waitFor, readPartition, runNode, sendInterleaved, ROOT }
+module.exports = { tempDir, waitFor, readPartition, runNode, sendInterleaved, batchHeaders, ROOT }

@@ -13,7 +13,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
 const requires = require('./requirements')
-const { waitFor } = require('./helpers')
+const { waitFor, batchHeaders: readBatchHeaders } = require('./helpers')
 const { Kafka, logLevel } = require('..')
 
 const kcat = requires.debianPackage({ name: 'kcat', binary: '/usr/bin/kcat' })
@@ -168,29 +168,8 @@ async function highWatermarks(topic) {
   return Object.fromEntries((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]))
 }
 
-/** Every record batch header of a partition's segment files: codec (attributes & 7),
- * producer id/epoch, base sequence, record count (RecordBatch v2 layout). */
-function batchHeaders(topic, partition) {
-  const dir = path.join(dataDir, 'topics', topic, String(partition))
-  const out = []
-  for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.log')).sort()) {
-    const b = fs.readFileSync(path.join(dir, f))
-    for (let pos = 0; pos + 61 <= b.length; ) {
-      const len = b.readInt32BE(pos + 8)
-      if (len <= 0) break
-      out.push({
-        baseOffset: Number(b.readBigInt64BE(pos)),
-        codec: b.readInt16BE(pos + 21) & 7,
-        producerId: Number(b.readBigInt64BE(pos + 43)),
-        producerEpoch: b.readInt16BE(pos + 51),
-        baseSequence: b.readInt32BE(pos + 53),
-        count: b.readInt32BE(pos + 57),
-      })
-      pos += 12 + len
-    }
-  }
-  return out
-}
+/** Every record batch header of a partition's segment files (helpers.batchHeaders). */
+const batchHeaders = (topic, partition) => readBatchHeaders(dataDir, topic, partition)
 
 /** Reads `count` messages of `topics` with a samsa consumer of this process in `groupId`. */
 async function samsaRead(groupId, topic, count, timeoutMs = 15000) {
