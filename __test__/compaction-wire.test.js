@@ -205,6 +205,39 @@ describe('kafkajs over the wire', () => {
     expect(refused.cause).toMatchObject({ name: 'KafkaJSDeleteTopicRecordsError', partitions: [{ partition: 0, error: expect.objectContaining({ type: 'POLICY_VIOLATION' }) }] })
     expect((await admin.fetchTopicOffsets(topic))[0]).toMatchObject({ low: '0', high: String(high) })
   })
+
+  // kafkajs never moves past a Fetch response without records (kafkajs#1072, against Kafka
+  // too): a read that ends at a segment's emptied batch goes on into the next segment.
+  test('kafkajs reads on past an empty batch kept for an idempotent producer at the end of a segment', async () => {
+    const b = samsaBroker({}, made)
+    const address = await b.kafka.listen({ port: 0, host: '127.0.0.1' })
+    const { kafka: kjs } = kafkajsClient(`${address.host}:${address.port}`)
+    const admin = await connected(kjs.admin())
+    const topic = 'kjs-empty-batch'
+    const configs = compacted({ 'delete.retention.ms': '300' })
+    await admin.createTopics({ topics: [{ topic, configEntries: entries(configs) }] })
+    const model = new Model()
+    const plainProducer = await connected(kjs.producer())
+    const idempotent = await connected(kjs.producer({ idempotent: true, maxInFlightRequests: 1 }))
+    const send = async (producer, messages) => {
+      const [r] = await producer.send({ topic, messages: messages.map((m) => ({ partition: 0, ...m })) })
+      return model.add(r.baseOffset, messages)
+    }
+    await send(plainProducer, [{ key: 'a', value: 'A' }, { key: 'b', value: 'B' }])
+    const [tombstone] = await send(idempotent, [{ key: 'c', value: null }]) // the idempotent producer's last batch
+    const [seal] = await send(plainProducer, [sealer()]) // rolls: the tombstone's batch ends its segment
+    await admin.alterConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: entries({ ...configs, 'min.compaction.lag.ms': '0' }) }] })
+    await b.waitPasses(topic, 2) // the second pass removes the tombstone; its batch stays, empty
+    expect(batchHeaders(b.dataDir, topic, 0).find((h) => h.baseOffset === tombstone.offset)).toMatchObject({ count: 0 })
+    const expected = model.expected({ activeBase: seal.offset, tombstonesGone: true })
+
+    const consumer = await connected(kjs.consumer({ groupId: 'g', ...FAST }))
+    const got = []
+    await consumer.subscribe({ topics: [topic], fromBeginning: true })
+    await consumer.run({ eachMessage: async ({ message }) => got.push(plain(message)) })
+    await until(() => got.some((m) => m.offset === seal.offset), { timeoutMs: 10000, what: () => ` offset ${seal.offset}; got ${brief(got)}` })
+    expect(got).toEqual(expected)
+  })
 })
 
 kcat.describe('kcat (librdkafka 2.0)', () => {
