@@ -8,6 +8,7 @@
 
 const fs = require('node:fs')
 const net = require('node:net')
+const os = require('node:os')
 const zlib = require('node:zlib')
 const lz4 = require('lz4-napi')
 const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C')
@@ -21,16 +22,22 @@ const MiB = 1024 * 1024
 // The child is killed past this resident size, whatever the test.
 const HARD_LIMIT = 1536 * MiB
 
-/** Polls a process's resident memory; kills it past HARD_LIMIT. */
+/** Polls a process's resident memory; kills it past HARD_LIMIT. Its peak is the larger of
+ * what polling saw and the kernel's high-water mark (VmHWM, reset when watching begins), so
+ * a spike between two polls is counted too. */
 function watchMemory(pid) {
-  const rss = () => {
+  const status = (field) => {
     try {
-      const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))
+      const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))
       return m ? Number(m[1]) * 1024 : 0
     } catch {
       return 0
     }
   }
+  const rss = () => status('VmRSS')
+  try {
+    fs.writeFileSync(`/proc/${pid}/clear_refs`, '5') // VmHWM := VmRSS
+  } catch {}
   const base = rss()
   let peak = base
   let killed = false
@@ -45,7 +52,7 @@ function watchMemory(pid) {
   return {
     base,
     /** Growth of the peak over the resident size when watching began. */
-    grown: () => peak - base,
+    grown: () => Math.max(peak, status('VmHWM')) - base,
     killed: () => killed,
     stop: () => clearInterval(timer),
   }
@@ -101,16 +108,18 @@ function gzipBomb(mib) {
   return batch(1, Buffer.concat([zlib.gzipSync(before), ...Array(mib).fill(zeros), zlib.gzipSync(after)]))
 }
 
-/** zstd: one frame of raw and RLE blocks (4 bytes per 128 KiB of zeros). */
-function zstdBomb(mib) {
+/** zstd: one frame of raw and RLE blocks (4 bytes per 128 KiB of zeros), declaring a
+ * window of 2^windowLog bytes (1 MiB by default; 27, 128 MiB, is the most zstd decodes
+ * without being told to allow more, and its pages are touched as output is produced). */
+function zstdBomb(mib, windowLog = 20) {
   const { before, after } = recordAround(mib * MiB)
   const block = (last, type, size) => {
     const h = Buffer.alloc(3)
     h.writeUIntLE((size << 3) | (type << 1) | (last ? 1 : 0), 0, 3)
     return h
   }
-  // Magic, frame header descriptor 0 (no content size, no checksum), a 1 MiB window.
-  const parts = [Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x50]), block(false, 0, before.length), before]
+  // Magic, frame header descriptor 0 (no content size, no checksum), the window.
+  const parts = [Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, (windowLog - 10) << 3]), block(false, 0, before.length), before]
   for (let i = 0; i < mib * 8; i++) parts.push(block(false, 1, 128 * 1024), Buffer.from([0]))
   parts.push(block(true, 0, after.length), after)
   return batch(4, Buffer.concat(parts))
@@ -211,6 +220,72 @@ test('compressed batches that expand to gigabytes are refused in bounded memory,
     })()
     expect(offsets).toEqual([expect.objectContaining({ partition: 0, high: '1', low: '0' })])
   } finally {
+    memory.stop()
+    await broker.stop()
+  }
+})
+
+test('compressed batches sent at once are expanded a few at a time: memory is bounded for the whole listener', async () => {
+  const broker = await serve(tempDir())
+  const memory = watchMemory(broker.child.pid)
+  const { kafka } = kafkajsClient(broker.broker, { connectionTimeout: 3000 })
+  const admin = kafka.admin()
+  const producer = kafka.producer()
+  const consumer = kafka.consumer({ groupId: 'beside-bombs', maxWaitTimeInMs: 100 })
+  const sockets = []
+  try {
+    await admin.connect()
+    await admin.createTopics({ topics: [{ topic: 'bombs' }, { topic: 'beside' }] })
+    await admin.disconnect()
+    // An ordinary client, connected and assigned before the bombs.
+    await producer.connect()
+    await consumer.connect()
+    await consumer.subscribe({ topic: 'beside', fromBeginning: true })
+    const received = []
+    let joined = false
+    consumer.on(consumer.events.GROUP_JOIN, () => (joined = true))
+    await consumer.run({ eachMessage: async ({ message }) => received.push(message.value.toString()) })
+    await waitFor(() => joined, { timeoutMs: 15000, what: 'the consumer to join its group' })
+
+    // Each bomb is 2 KiB: a zstd frame declaring a 128 MiB window, expanding past the 64
+    // MiB cap. Checked all at once, eight would hold 8 x 64 MiB; the process expands at
+    // most as many compressed batches at a time as it has cores, 2 to 4.
+    const permits = Math.min(Math.max(os.availableParallelism(), 2), 4)
+    const bomb = produceV3('bombs', zstdBomb(65, 27), 1)
+    expect(bomb.length).toBeLessThan(4096)
+    for (let i = 0; i < 8; i++) sockets.push(await WireSocket.connect('127.0.0.1', broker.port))
+    const codes = []
+    let served = false
+    const bombing = sockets.map(async (socket) => {
+      // At least three rounds, and on until the ordinary client was served (100 at most).
+      for (let round = 0; round < 3 || (!served && round < 100); round++) {
+        const r = await socket.exchange(bomb, { timeoutMs: 20000 })
+        codes.push(r.kind === 'response' ? produceError(r.payload) : r.kind)
+      }
+    })
+    const started = Date.now()
+    // Meanwhile, on its own connections, the ordinary client produces and consumes.
+    const [sent] = await producer.send({ topic: 'beside', messages: [{ value: 'among the bombs' }] })
+    await waitFor(() => received.includes('among the bombs'), { timeoutMs: 10000, intervalMs: 10, what: 'the message among the bombs' })
+    const took = Date.now() - started
+    const answeredWhenServed = codes.length
+    served = true
+    await Promise.all(bombing)
+    expect(sent.errorCode).toBe(0)
+    expect(took).toBeLessThan(5000)
+    // Served while bombs were still being answered.
+    expect(answeredWhenServed).toBeLessThan(codes.length)
+    // Every bomb refused as the single one is: MESSAGE_TOO_LARGE.
+    expect(codes.length).toBeGreaterThanOrEqual(24)
+    expect(new Set(codes)).toEqual(new Set([10]))
+    expect(memory.killed()).toBe(false)
+    // That many expansions of 64 MiB at most, and the listener's own buffers: well below
+    // the 8 x 64 MiB the bombs would hold if each were expanded as it arrived.
+    expect(memory.grown()).toBeLessThan(permits * 64 * MiB + 32 * MiB)
+  } finally {
+    for (const s of sockets) s.socket.destroy()
+    await consumer.disconnect().catch(() => {})
+    await producer.disconnect().catch(() => {})
     memory.stop()
     await broker.stop()
   }

@@ -7,8 +7,9 @@
 //
 // The last test is a real cold build: the main tarball of a release installed alone, with
 // a target directory of its own (nothing shared with this checkout's target/). It costs a
-// cold release build of samsa and its crates: 90 s on an idle 2-core machine (107 s of CPU,
-// 0.7 GB of RAM for rustc, 230 MB of target/ while it lasts); inside `npm test`, where it
+// cold release build of samsa and its crates, as measured in docs/benchmarks.md ("Install
+// size and build cost"): about 100 s on an idle 2-core machine, a peak of 1.05 GiB of
+// memory for the compiler, 265 MB of target/ while it lasts; inside `npm test`, where it
 // runs under nice beside the other test files, 110 s (190 s with other work on the
 // machine), which makes it the longest test file; its timeout allows 20 minutes.
 // The other tests run the script with a stand-in for cargo and take a second.

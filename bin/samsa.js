@@ -6,6 +6,9 @@
 //   samsa serve [--data-dir DIR] [--port 9092] [--host 127.0.0.1] [settings]   a Kafka broker for any client
 //   samsa verify [DIR] [--repair]   check a closed data directory's logs whole; exit 1 on damage
 //
+// Both default to the data directory ./data (of the working directory), not the library's
+// default for `new Kafka()`, ./.samsa: give --data-dir / DIR to serve or check that one.
+//
 // serve logs one line with the address once it accepts connections, and stops cleanly
 // (flushes, marks a clean shutdown) on SIGINT or SIGTERM, or when the process that started
 // it exits (`npx samsa serve &` then `kill $!` stops npx: the broker follows), unless
@@ -61,10 +64,13 @@ const USAGE = `usage:
               [--cleaner-dedupe-buffer-size N] [--cleaner-io-max-bytes-per-second N]
               [--max-request-bytes N] [--max-queued-request-bytes N] [--max-connections N]
               [--idle-timeout-ms N] [--request-read-timeout-ms N] [--detached]
-        serve the Kafka protocol (default ${DEFAULT_DATA_DIR} on 127.0.0.1:9092); stops with the
-        process that started it unless --detached
+        serve the Kafka protocol on 127.0.0.1:9092 (defaults); stops with the process that
+        started it unless --detached
   samsa verify [DIR] [--repair]
-        check every batch and index of a closed data directory (default ${DEFAULT_DATA_DIR})`
+        check every batch and index of a closed data directory
+
+  Both default to the data directory ${DEFAULT_DATA_DIR} (--data-dir DIR, DIR to name another);
+  new Kafka({ dataDir }) in code defaults to ./.samsa instead.`
 
 class UsageError extends Error {}
 

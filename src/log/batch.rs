@@ -717,7 +717,8 @@ fn next_record<'a>(records: &'a [u8], pos: &mut usize) -> Result<&'a [u8]> {
 /// headers and no negative length or header count. A compressed batch is checked as a
 /// stream, its keys, values and headers skipped rather than kept, so it costs the codec's
 /// own buffers however large its records are; it is refused once it expands past `cap`
-/// bytes, and nothing is ever allocated for what it merely claims.
+/// bytes, and nothing is ever allocated for what it merely claims. It is expanded under a
+/// permit of the process's [`super::expansions`] gate, so only a few are at once.
 fn check_client_records(h: &BatchHeader, batch: &[u8], cap: usize, mut f: impl FnMut(i64, i64, bool)) -> Result<()> {
     let data = &batch[HEADER_LEN..h.total_size().min(batch.len())];
     if h.compression() == 0 {
@@ -736,6 +737,9 @@ fn check_client_records(h: &BatchHeader, batch: &[u8], cap: usize, mut f: impl F
         return Ok(());
     }
     let codec = h.compression();
+    // One of the few expansions the process runs at once ([`super::expansions`]). Declared
+    // before the stream, so it is given back after the codec's buffers are freed.
+    let _permit = super::expansions::hold();
     let mut stream = std::io::BufReader::with_capacity(16 * 1024, Capped::new(codec::reader(codec, data, cap)?, cap));
     for _ in 0..h.record_count {
         let checked = check_streamed_record(&mut stream);

@@ -3,6 +3,7 @@
 pub mod batch;
 pub mod cleaner;
 pub mod codec;
+pub mod expansions;
 pub mod files;
 pub mod index;
 pub mod partition;

@@ -45,24 +45,25 @@ pub async fn handle(ctx: &Ctx, req: ProduceRequest, version: i16, _: &RequestHea
     if req.transactional_id.is_some() {
         return (req.acks != 0).then(|| refuse(INVALID_REQUEST, "samsa has no transactions: produce without a transactional id"));
     }
-    let check = || {
-        let mut appends = Vec::new();
-        for t in &req.topic_data {
-            let topic = t.name.0.to_string();
-            for p in &t.partition_data {
-                let batches = match &p.records {
-                    None => Err(Error::InvalidRecord("a produce request for a partition carried no records".into())),
-                    Some(bytes) => b.client_batches(&topic, p.index, bytes.to_vec()),
-                };
-                appends.push((topic.clone(), p.index, batches));
-            }
+    let mut appends = Vec::new();
+    for t in &req.topic_data {
+        let topic = t.name.0.to_string();
+        for p in &t.partition_data {
+            let batches = match &p.records {
+                None => Err(Error::InvalidRecord("a produce request for a partition carried no records".into())),
+                // Checking a compressed batch expands it (up to 64 MiB at the default
+                // limit): under one of the process's few permits to expand, waited for
+                // without a thread, then off the thread that serves other connections'
+                // requests. Uncompressed batches never wait for one.
+                Some(bytes) if is_compressed(bytes) => {
+                    let permit = crate::log::expansions::acquire().await;
+                    tokio::task::block_in_place(|| permit.run(|| b.client_batches(&topic, p.index, bytes.to_vec())))
+                }
+                Some(bytes) => b.client_batches(&topic, p.index, bytes.to_vec()),
+            };
+            appends.push((topic.clone(), p.index, batches));
         }
-        appends
-    };
-    // Checking a compressed batch expands it (up to 64 MiB at the default limit): off the
-    // thread that serves other connections' requests.
-    let compressed = req.topic_data.iter().flat_map(|t| &t.partition_data).any(|p| p.records.as_ref().is_some_and(|r| is_compressed(r)));
-    let appends = if compressed { tokio::task::block_in_place(check) } else { check() };
+    }
     let results = b.produce_batches(appends);
     if req.acks == 0 {
         return None;
