@@ -252,10 +252,13 @@ const LOG_METHODS = { 1: 'error', 2: 'warn', 4: 'info', 5: 'debug' }
 /** Passes the core's log lines (recovery, group timeouts, topic changes) to the loggers
  * of the open brokers, that is, through the users' logCreator. */
 function drainNativeLogs(logger) {
-  const lines = native.takeLogs()
-  if (lines.length === 0) return
+  // Lines are taken only when there is a logger for them: another copy of this module in
+  // the process (a second registry of Jest's, a bundle) with nothing open must not take
+  // and drop the lines of the copy that has the broker.
   const target = logger || [...open.values()].find((s) => !s.closed)?.logger
   if (!target) return
+  const lines = native.takeLogs()
+  if (lines.length === 0) return
   for (const { level, message, fields } of lines) {
     target[LOG_METHODS[level] || 'debug'](message, fields ? { fields } : {})
   }
