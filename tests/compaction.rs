@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 
 use common::open_log;
@@ -64,7 +63,7 @@ fn read_all(log: &mut PartitionLog) -> Vec<(i64, String, Option<String>)> {
 }
 
 fn clean(log: &Mutex<PartitionLog>) -> cleaner::Report {
-    cleaner::clean(log, NOW, &settings(), &AtomicBool::new(false)).unwrap().expect("something to clean")
+    cleaner::clean(log, NOW, &settings(), &|| false).unwrap().expect("something to clean")
 }
 
 #[test]
@@ -258,4 +257,69 @@ fn compaction_lags_and_the_dirty_ratio_decide_what_is_cleaned_and_when() {
     c.cleanup.max_compaction_lag_ms = i64::MAX;
     l.set_config(c);
     assert!(!l.dirt(later).unwrap().unwrap().is_due(0.99), "neither overdue nor dirty enough");
+}
+
+#[test]
+fn a_repaired_cleaned_partition_keeps_what_precedes_the_cut() {
+    let root = tempfile::tempdir().unwrap();
+    let (path, _) = dirty_partition(root.path());
+    let mut one_group = config();
+    one_group.segment_bytes = 1 << 20;
+    let log = Mutex::new(open_log(&path, one_group, true).unwrap());
+    clean(&log);
+    let mut l = log.into_inner().unwrap();
+    let after = read_all(&mut l);
+    l.close(NOW).unwrap();
+    drop(l);
+    // One byte of the cleaned segment's last batch is damaged, and verify --repair cuts it:
+    // the cleaned segment is then the newest one.
+    let seg0 = path.join(file_name(0, "log"));
+    let mut bytes = std::fs::read(&seg0).unwrap();
+    let n = bytes.len();
+    bytes[n - 2] ^= 0xff;
+    std::fs::write(&seg0, &bytes).unwrap();
+    let report = samsa::log::verify::verify_partition(&path, "t", 0).unwrap();
+    let (cut, _) = samsa::log::verify::repair_partition(&report).unwrap().expect("damage to repair");
+    assert!(samsa::log::cleaner::checkpoint::Checkpoint::read(&path).first_dirty <= cut, "the cleaner maps from the cut again");
+    let mut l = open_log(&path, config(), false).unwrap();
+    assert!(l.damage().is_empty(), "{:?}", l.damage());
+    let kept: Vec<_> = after.into_iter().filter(|r| r.0 < cut).collect();
+    assert!(!kept.is_empty());
+    assert_eq!(read_all(&mut l), kept, "everything before the cut reads back");
+    assert!(l.next_offset() >= cut, "offsets are not reused");
+}
+
+#[test]
+fn an_emptied_batch_goes_once_its_producer_has_written_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Mutex::new(open_log(&dir.path().join("p"), config(), true).unwrap());
+    let stamp = |seq| Some(ProducerStamp { producer_id: 7, epoch: 0, base_sequence: seq });
+    {
+        let mut l = log.lock().unwrap();
+        send(&mut l, &["a"], "by the idempotent producer", stamp(0)).unwrap();
+        send(&mut l, &["a"], "newer", None).unwrap();
+        l.roll(NOW).unwrap();
+    }
+    clean(&log);
+    {
+        let mut l = log.lock().unwrap();
+        send(&mut l, &["b"], "the producer again", stamp(1)).unwrap();
+        send(&mut l, &["c"], "filler", None).unwrap();
+        l.roll(NOW).unwrap();
+    }
+    cleaner::clean(&log, NOW + 1, &settings(), &|| false).unwrap();
+    let mut l = log.into_inner().unwrap();
+    let mut batches = Vec::new();
+    let mut next = 0;
+    while next < l.next_offset() {
+        let bytes = l.read(next, 1 << 20).unwrap();
+        let mut pos = 0;
+        while pos < bytes.len() {
+            let h = batch::verify(&bytes[pos..]).unwrap();
+            batches.push((h.base_offset, h.record_count));
+            next = h.last_offset() + 1;
+            pos += h.total_size();
+        }
+    }
+    assert_eq!(batches, vec![(1, 1), (2, 1), (3, 1)], "the producer's emptied batch at 0 is gone, its new one stays");
 }

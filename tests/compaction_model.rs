@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 
 use common::open_log;
@@ -103,7 +102,7 @@ fn check(log: &mut PartitionLog, model: &[ModelRecord], now: i64) {
 
 fn clean(log: &Mutex<PartitionLog>, now: i64) {
     let settings = Settings { dedupe_buffer_bytes: 1 << 20, io_max_bytes_per_second: 0.0 };
-    cleaner::clean(log, now, &settings, &AtomicBool::new(false)).expect("clean");
+    cleaner::clean(log, now, &settings, &|| false).expect("clean");
 }
 
 proptest! {

@@ -53,7 +53,7 @@ fn run(broker: Weak<Broker>, backoff: Duration, stop: &AtomicBool, wake: &(Mutex
         let Some(b) = broker.upgrade() else { return };
         let cleaned = match b.dirtiest(now_ms(), &uncleanable) {
             Some((topic, partition)) => {
-                let result = b.clean_partition_with(&topic, partition.id, now_ms(), stop);
+                let result = b.clean_partition_with(&topic, &partition, now_ms(), &|| stop.load(Ordering::Relaxed));
                 match result {
                     Ok(Some(r)) => {
                         tracing::info!(topic = %topic, partition = partition.id, read = r.bytes_read, written = r.bytes_written, removed = r.records_removed, keys = r.keys, map_bytes = r.map_bytes, map_seconds = r.map_seconds, seconds = r.seconds, "cleaned a partition");
@@ -118,16 +118,29 @@ impl Broker {
     /// tools; the cleaner thread picks partitions by their ratio). None if it has nothing
     /// cleanable.
     pub fn clean_partition(&self, topic: &str, partition: i32, now_ms: i64) -> Result<Option<Report>> {
-        self.clean_partition_with(topic, partition, now_ms, &AtomicBool::new(false))
+        let p = self.partition(topic, partition)?;
+        self.clean_partition_with(topic, &p, now_ms, &|| false)
     }
 
-    fn clean_partition_with(&self, topic: &str, partition: i32, now_ms: i64, stop: &AtomicBool) -> Result<Option<Report>> {
+    /// Whether a pass is cleaning the partition now (a test hook).
+    #[doc(hidden)]
+    pub fn is_cleaning(&self, topic: &str, partition: i32) -> bool {
+        self.partition(topic, partition).is_ok_and(|p| p.cleaning.try_lock().is_err())
+    }
+
+    /// One pass, the partition's only one: a deletion of its topic waits for it, and tells
+    /// it to stop.
+    fn clean_partition_with(&self, topic: &str, p: &Partition, now_ms: i64, stop: &dyn Fn() -> bool) -> Result<Option<Report>> {
         self.check_open()?;
-        let p = self.partition(topic, partition)?;
+        let _turn = lock(&p.cleaning);
+        if p.retired.load(Ordering::Acquire) {
+            return Ok(None);
+        }
         let settings = cleaner::Settings {
             dedupe_buffer_bytes: self.config.cleaner.dedupe_buffer_bytes,
             io_max_bytes_per_second: self.config.cleaner.io_max_bytes_per_second,
         };
-        cleaner::clean(&p.log, now_ms, &settings, stop).map_err(|e| super::with_partition(e, topic, partition))
+        let halted = || stop() || p.retired.load(Ordering::Relaxed);
+        cleaner::clean(&p.log, now_ms, &settings, &halted).map_err(|e| super::with_partition(e, topic, p.id))
     }
 }

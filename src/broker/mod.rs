@@ -66,6 +66,11 @@ pub struct Partition {
     /// Fired by every append, whichever door it came through: long-polling fetches wait
     /// on it.
     appended: tokio::sync::Notify,
+    /// Held by a cleaning pass for its whole length: one pass at a time, and a deletion
+    /// of the topic waits for it.
+    cleaning: Mutex<()>,
+    /// The topic is being deleted: a pass stops at its next chunk.
+    retired: AtomicBool,
 }
 
 impl Partition {
@@ -498,6 +503,14 @@ impl Broker {
         let topic = write(&self.topics)
             .remove(name)
             .ok_or_else(|| Error::UnknownTopicOrPartition { topic: name.to_string(), partition: None })?;
+        // A cleaning pass must not outlive the topic: it would go on writing by path into
+        // a topic created again under the same name.
+        for p in topic.partitions() {
+            p.retired.store(true, Ordering::Release);
+        }
+        for p in topic.partitions() {
+            drop(lock(&p.cleaning));
+        }
         let doomed = topic.dir.with_file_name(format!("{name}.{}{DELETING_SUFFIX}", now_ms()));
         std::fs::rename(&topic.dir, &doomed).map_err(|e| Error::io_at("deleting topic", &topic.dir, e))?;
         self.sync_topics_dir()?;
@@ -878,6 +891,8 @@ fn partition(id: i32, log: PartitionLog) -> Result<Arc<Partition>> {
         log: Mutex::new(log),
         queued_for_sync: AtomicBool::new(false),
         appended: tokio::sync::Notify::new(),
+        cleaning: Mutex::new(()),
+        retired: AtomicBool::new(false),
     }))
 }
 

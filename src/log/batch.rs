@@ -492,6 +492,11 @@ impl EncodedBatches {
             if h.is_transactional_or_control() {
                 return Err(Error::InvalidRecord("transactional and control batches are not supported: samsa has no transactions".into()));
             }
+            if h.attributes & crate::log::cleaner::filter::DELETE_HORIZON_FLAG != 0 {
+                // Only the cleaner sets a delete horizon: a client's would cut a tombstone's
+                // delete.retention.ms short.
+                return Err(Error::InvalidRecord("a produced record batch may not carry a delete horizon (attribute bit 6)".into()));
+            }
             if h.record_count != h.last_offset_delta + 1 {
                 return Err(Error::InvalidRecord(format!(
                     "a record batch claims {} records but its offset delta is {}",

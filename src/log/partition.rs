@@ -151,7 +151,7 @@ impl PartitionLog {
             let seg = match next_base {
                 None => {
                     let recovery = if options.clean { Recovery::Tail } else { Recovery::Full };
-                    Segment::open(dir, base, config.segment, recovery, options.clean, true, files, false)?
+                    Segment::open(dir, base, config.segment, recovery, options.clean, true, files, gaps)?
                 }
                 Some(next) if options.clean => Segment::open_sealed(dir, base, next, config.segment, files, gaps)?,
                 Some(next) => {
@@ -354,7 +354,10 @@ impl PartitionLog {
     /// active segment is full, or (as Kafka's `segment.ms` is measured) the new records are
     /// that much newer than its first.
     fn should_roll(&mut self, bytes: usize, timestamp: i64) -> Result<bool> {
-        let segment_ms = self.config.segment_ms;
+        // A compacted log rolls by max.compaction.lag.ms too, as Kafka's does: records in
+        // the active segment cannot be cleaned.
+        let cleanup = &self.config.cleanup;
+        let segment_ms = if cleanup.compact { self.config.segment_ms.min(cleanup.max_compaction_lag_ms) } else { self.config.segment_ms };
         let segment_bytes = self.config.segment_bytes;
         let Some(active) = self.segments.last() else { return Ok(false) };
         if active.is_empty() {

@@ -299,7 +299,8 @@ impl Segment {
     /// is the newest segment. A torn final write (only after an unclean stop), or junk
     /// after the last valid batch, is cut off; damage with valid batches after it, or
     /// whole damaged batches after a clean stop, are kept and recorded, never dropped.
-    /// `gaps`: the cleaner rewrote it (never the active segment).
+    /// `gaps`: the cleaner rewrote it (the newest segment only after `samsa verify
+    /// --repair` cut the ones after it).
     #[allow(clippy::too_many_arguments)]
     pub fn open(
         dir: &Path,
@@ -316,7 +317,7 @@ impl Segment {
         let file = CachedFile::existing(files, &log_path);
         let mut seg = Segment::new(dir, base_offset, log_path, file, size, config);
         seg.sealed = !active;
-        seg.gaps = gaps && !active;
+        seg.gaps = gaps;
         seg.load_indexes()?;
         seg.recover(recovery, clean)?;
         Ok(seg)

@@ -264,6 +264,12 @@ pub fn repair_partition(report: &PartitionReport) -> Result<Option<(i64, i64)>> 
         }
     }
     ProducerStates::discard_after(dir, first);
+    // What the cleaner deduplicated up to may be cut: it maps from the cut again.
+    let mut checkpoint = crate::log::cleaner::checkpoint::Checkpoint::read(dir);
+    if checkpoint.first_dirty > first {
+        checkpoint.first_dirty = first;
+        checkpoint.write(dir)?;
+    }
     crate::fsutil::sync_dir(dir)?;
     // Read back what was cut, to say so exactly.
     let _ = File::open(&path).and_then(|f| f.read_at(&mut [0u8; 0], 0));

@@ -147,11 +147,12 @@ pub fn filter(batch: &[u8], rules: &Rules<'_>, keep_empty: bool, out: &mut Vec<u
         let horizon = if stamp { rules.new_horizon_ms } else { h.base_timestamp };
         counts.earliest_horizon = counts.earliest_horizon.min(horizon);
     }
-    if kept.len() == h.record_count as usize && !stamp {
-        return Ok(Outcome::Same);
-    }
+    // First: a batch emptied before goes once nothing needs it kept.
     if kept.is_empty() && !keep_empty {
         return Ok(Outcome::Gone);
+    }
+    if kept.len() == h.record_count as usize && !stamp {
+        return Ok(Outcome::Same);
     }
     let start = out.len();
     out.resize(start + HEADER_LEN, 0);
@@ -196,6 +197,11 @@ pub fn filter(batch: &[u8], rules: &Rules<'_>, keep_empty: bool, out: &mut Vec<u
     head[23..27].copy_from_slice(&h.last_offset_delta.to_be_bytes());
     head[27..35].copy_from_slice(&base_timestamp.to_be_bytes());
     head[35..57].copy_from_slice(&batch[35..57]);
+    if !kept.is_empty() && !h.is_log_append_time() {
+        // The newest record left, so a lookup of the log's newest timestamp finds a record.
+        let newest = kept.iter().map(|k| h.base_timestamp.wrapping_add(k.ts_delta)).max().unwrap_or(h.max_timestamp);
+        head[35..43].copy_from_slice(&newest.to_be_bytes());
+    }
     head[57..61].copy_from_slice(&(kept.len() as i32).to_be_bytes());
     let crc = crc32c::crc32c(&out[start + ATTRIBUTES_OFFSET..]);
     out[start + CRC_OFFSET..start + CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());

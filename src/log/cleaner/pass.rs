@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -85,8 +84,9 @@ fn lock(log: &Mutex<PartitionLog>) -> MutexGuard<'_, PartitionLog> {
 }
 
 /// Cleans the partition once, if it has anything cleanable, with `now_ms` as the time.
-/// None when there was nothing to clean. `stop` ends the pass between chunks.
-pub fn clean(log: &Mutex<PartitionLog>, now_ms: i64, settings: &Settings, stop: &AtomicBool) -> Result<Option<Report>> {
+/// None when there was nothing to clean. `stop` ends the pass between chunks when it
+/// says so. The caller makes sure no other pass runs on the partition meanwhile.
+pub fn clean(log: &Mutex<PartitionLog>, now_ms: i64, settings: &Settings, stop: &dyn Fn() -> bool) -> Result<Option<Report>> {
     let Some(plan) = lock(log).plan_cleaning(now_ms)? else { return Ok(None) };
     let started = Instant::now();
     let mut report = Report {
@@ -117,7 +117,10 @@ pub fn clean(log: &Mutex<PartitionLog>, now_ms: i64, settings: &Settings, stop: 
             plan.dir.display()
         )));
     }
-    let keep = last_batches_of_producers(&plan, now_ms)?;
+    let keep = last_batches_of_producers(&plan, now_ms, &throttle)?;
+    // A record goes because of a later one of its key: that one must be on disk before
+    // anything is removed, whether or not the broker fsyncs appends.
+    sync_mapped(&plan, map_end, &throttle)?;
     let rules = Rules {
         map: &map,
         map_end,
@@ -230,10 +233,11 @@ fn build_map(plan: &Plan, map: &mut KeyMap, throttle: &mut Throttle<'_>, report:
 
 /// The base offset of each idempotent producer's last batch in the log (of producers not
 /// yet expired): those batches stay, even emptied, so the producer's sequence survives.
-fn last_batches_of_producers(plan: &Plan, now_ms: i64) -> Result<std::collections::HashSet<i64>> {
+fn last_batches_of_producers(plan: &Plan, now_ms: i64, throttle: &Throttle<'_>) -> Result<std::collections::HashSet<i64>> {
     let mut last: HashMap<i64, (i64, i64)> = HashMap::new();
     let mut head = [0u8; HEADER_LEN];
     for s in &plan.segments {
+        throttle.check()?;
         let file = File::open(&s.path).map_err(|e| Error::io_at("opening", &s.path, e))?;
         let mut position = 0u64;
         while position + HEADER_LEN as u64 <= s.size {
@@ -254,6 +258,17 @@ fn last_batches_of_producers(plan: &Plan, now_ms: i64) -> Result<std::collection
         .filter(|&(_, ts)| now_ms.saturating_sub(ts) < PRODUCER_EXPIRATION_MS)
         .map(|(base, _)| base)
         .collect())
+}
+
+/// Fsyncs the sealed segments the map was built from (cheap when they are synced already).
+fn sync_mapped(plan: &Plan, map_end: i64, throttle: &Throttle<'_>) -> Result<()> {
+    let last = plan.segments.len() - 1;
+    for s in plan.segments[..last].iter().filter(|s| s.next > plan.first_dirty && s.base < map_end) {
+        throttle.check()?;
+        let file = File::open(&s.path).map_err(|e| Error::io_at("opening", &s.path, e))?;
+        file.sync_data().map_err(|e| Error::io_at("fsync", &s.path, e))?;
+    }
+    Ok(())
 }
 
 /// Consecutive segments, each group at most `segment_bytes` before cleaning (at least one

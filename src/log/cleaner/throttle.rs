@@ -1,7 +1,6 @@
 //! Paces the cleaner's disk traffic (Kafka's `log.cleaner.io.max.bytes.per.second`) and
 //! stops it between chunks when the broker closes or the partition goes away.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -11,16 +10,16 @@ pub struct Throttle<'a> {
     rate: f64,
     started: Instant,
     bytes: f64,
-    stop: &'a AtomicBool,
+    stop: &'a dyn Fn() -> bool,
 }
 
 impl<'a> Throttle<'a> {
-    pub fn new(rate: f64, stop: &'a AtomicBool) -> Self {
+    pub fn new(rate: f64, stop: &'a dyn Fn() -> bool) -> Self {
         Throttle { rate, started: Instant::now(), bytes: 0.0, stop }
     }
 
     /// Counts `bytes` read or written, sleeping as long as the rate asks. Fails once the
-    /// stop flag is set, so a pass ends within one chunk of a close.
+    /// pass is told to stop, so it ends within one chunk of a close or a topic deletion.
     pub fn spend(&mut self, bytes: usize) -> Result<()> {
         self.check()?;
         self.bytes += bytes as f64;
@@ -39,7 +38,7 @@ impl<'a> Throttle<'a> {
     }
 
     pub fn check(&self) -> Result<()> {
-        if self.stop.load(Ordering::Relaxed) {
+        if (self.stop)() {
             return Err(Error::Closed);
         }
         Ok(())
