@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -365,9 +365,4 @@ fn write(seg: &mut Segment, out: &mut Vec<u8>, infos: &mut Vec<BatchInfo>, throt
     out.clear();
     infos.clear();
     Ok(())
-}
-
-/// The path of a segment's log in `dir`.
-pub fn log_path(dir: &Path, base: i64) -> PathBuf {
-    dir.join(crate::log::segment::file_name(base, "log"))
 }

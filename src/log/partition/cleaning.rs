@@ -174,9 +174,4 @@ impl PartitionLog {
         }
         committed.map(|()| true)
     }
-
-    /// Where the next pass starts mapping keys.
-    pub fn cleaner_checkpoint(&self) -> Checkpoint {
-        self.checkpoint
-    }
 }
