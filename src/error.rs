@@ -45,6 +45,18 @@ pub enum Error {
     OutOfOrderSequence(String),
     /// An idempotent producer's epoch is older than the partition has seen (it was fenced).
     InvalidProducerEpoch(String),
+    /// A newer producer with the same transactional id took over (Kafka's PRODUCER_FENCED).
+    ProducerFenced(String),
+    /// The transaction is not in a state that allows the request.
+    InvalidTxnState(String),
+    /// The producer id is not the one the transactional id holds.
+    InvalidProducerIdMapping(String),
+    /// A transaction timeout above the broker's `transaction.max.timeout.ms`, or below 1.
+    InvalidTransactionTimeout(String),
+    /// The transaction is ending; the request may succeed once it has.
+    ConcurrentTransactions(String),
+    /// DescribeTransactions of an id the coordinator does not know.
+    TransactionalIdNotFound(String),
     /// A KIP-848 member's epoch is not the coordinator's: it must rejoin.
     FencedMemberEpoch(String),
     /// A KIP-848 member committed with an epoch that is not its current one.
@@ -142,6 +154,12 @@ impl Error {
             Error::Poisoned(_) => 56,
             Error::OutOfOrderSequence(_) => 45,
             Error::InvalidProducerEpoch(_) => 47,
+            Error::ProducerFenced(_) => 90,
+            Error::InvalidTxnState(_) => 48,
+            Error::InvalidProducerIdMapping(_) => 49,
+            Error::InvalidTransactionTimeout(_) => 50,
+            Error::ConcurrentTransactions(_) => 51,
+            Error::TransactionalIdNotFound(_) => 105,
             Error::FencedMemberEpoch(_) => 110,
             Error::StaleMemberEpoch(_) => 113,
             Error::InvalidRequest(_) => 42,
@@ -340,7 +358,13 @@ impl std::fmt::Display for Error {
                 "the broker refuses writes since an fsync failed ({why}): what it covered may not be on disk; close and reopen the broker to recover"
             ),
             Error::OutOfOrderSequence(msg) => write!(f, "{msg}"),
-            Error::InvalidProducerEpoch(msg) => write!(f, "{msg}"),
+            Error::InvalidProducerEpoch(msg)
+            | Error::ProducerFenced(msg)
+            | Error::InvalidTxnState(msg)
+            | Error::InvalidProducerIdMapping(msg)
+            | Error::InvalidTransactionTimeout(msg)
+            | Error::ConcurrentTransactions(msg)
+            | Error::TransactionalIdNotFound(msg) => write!(f, "{msg}"),
             Error::FencedMemberEpoch(msg) | Error::StaleMemberEpoch(msg) | Error::InvalidRequest(msg) | Error::GroupSubscribedToTopic(msg) => {
                 write!(f, "{msg}")
             }

@@ -12,6 +12,7 @@ pub mod fsutil;
 pub mod group;
 pub mod log;
 pub mod remote;
+pub mod txn;
 pub mod wire;
 
 // Under `cargo test --features node` nothing calls the exports: Node does.

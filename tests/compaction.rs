@@ -71,7 +71,7 @@ fn an_idempotent_producers_sequence_survives_cleaning_and_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p");
     let log = Mutex::new(open_log(&path, config(), true).unwrap());
-    let stamp = |seq| Some(ProducerStamp { producer_id: 7, epoch: 0, base_sequence: seq });
+    let stamp = |seq| Some(ProducerStamp::idempotent(7, 0, seq));
     {
         let mut l = log.lock().unwrap();
         assert_eq!(send(&mut l, &["a", "b"], "first", stamp(0)).unwrap(), (0, 1, false));
@@ -293,7 +293,7 @@ fn a_repaired_cleaned_partition_keeps_what_precedes_the_cut() {
 fn an_emptied_batch_goes_once_its_producer_has_written_again() {
     let dir = tempfile::tempdir().unwrap();
     let log = Mutex::new(open_log(&dir.path().join("p"), config(), true).unwrap());
-    let stamp = |seq| Some(ProducerStamp { producer_id: 7, epoch: 0, base_sequence: seq });
+    let stamp = |seq| Some(ProducerStamp::idempotent(7, 0, seq));
     {
         let mut l = log.lock().unwrap();
         send(&mut l, &["a"], "by the idempotent producer", stamp(0)).unwrap();

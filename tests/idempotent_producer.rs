@@ -28,7 +28,7 @@ fn duplicates_are_acknowledged_not_written_across_restarts() {
     let (pid, epoch) = b.init_producer_id().unwrap();
     let (other, _) = b.init_producer_id().unwrap();
     assert_ne!(pid, other, "every producer gets its own id");
-    let at = |seq| ProducerStamp { producer_id: pid, epoch, base_sequence: seq };
+    let at = |seq| ProducerStamp::idempotent(pid, epoch, seq);
 
     assert_eq!(send(&b, at(0), &["a", "b"]).unwrap(), (0, false));
     assert_eq!(send(&b, at(2), &["c"]).unwrap(), (2, false));
@@ -53,7 +53,7 @@ fn duplicates_are_acknowledged_not_written_across_restarts() {
     assert_eq!(send(&b, at(3), &["d"]).unwrap(), (3, true));
     assert_eq!(high(&b), 4);
     // A newer epoch of the same producer starts again at 0 and fences the older one.
-    let newer = ProducerStamp { producer_id: pid, epoch: epoch + 1, base_sequence: 0 };
+    let newer = ProducerStamp::idempotent(pid, epoch + 1, 0);
     assert_eq!(send(&b, newer, &["e"]).unwrap(), (4, false));
     assert_eq!(send(&b, at(4), &["f"]).unwrap_err().kind(), "INVALID_PRODUCER_EPOCH");
     b.close().unwrap();
@@ -79,7 +79,7 @@ fn a_duplicate_is_recognised_after_the_segment_rolled() {
     let b = Broker::open(dir.path(), config.clone()).unwrap();
     b.create_topic("t", 1, -1, &[], false).unwrap();
     let (pid, epoch) = b.init_producer_id().unwrap();
-    let at = |seq| ProducerStamp { producer_id: pid, epoch, base_sequence: seq };
+    let at = |seq| ProducerStamp::idempotent(pid, epoch, seq);
     for i in 0..10 {
         assert_eq!(send(&b, at(i), &["0123456789012345678901234567890123456789"]).unwrap(), (i as i64, false));
     }

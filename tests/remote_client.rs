@@ -58,7 +58,7 @@ fn a_second_process_works_through_the_owner() {
         async move { i.init_producer_id().await }
     }))
     .unwrap();
-    let stamp = ProducerStamp { producer_id: pid, epoch, base_sequence: 0 };
+    let stamp = ProducerStamp::idempotent(pid, epoch, 0);
     for _ in 0..2 {
         let i = inner.clone();
         let bytes = batch(&["a", "b", "c"], Some(stamp));

@@ -17,7 +17,7 @@ const PER_CALL: usize = 3;
 fn batch(pid: i64, epoch: i16, k: usize) -> bytes::Bytes {
     let values: Vec<String> = (0..PER_CALL).map(|j| format!("{k}-{j}")).collect();
     let records: Vec<Record<'_>> = values.iter().map(|v| Record { timestamp: 1, key: None, value: Some(v.as_bytes()), headers: &[] }).collect();
-    let stamp = ProducerStamp { producer_id: pid, epoch, base_sequence: (k * PER_CALL) as i32 };
+    let stamp = ProducerStamp::idempotent(pid, epoch, (k * PER_CALL) as i32);
     let mut e = EncodedBatches::default();
     e.encode(&records, Compression::None, 1 << 20, Some(stamp)).unwrap();
     bytes::Bytes::from(e.bytes)

@@ -110,7 +110,7 @@ pub fn with_groups<R>(
                             .find(|t| t[0] as usize == topic && t[1] == partition)
                             .map(|t| t[2])
                             .ok_or_else(|| invalid_arg("an idempotent send needs a sequence for every partition"))?;
-                        Some(ProducerStamp { producer_id, epoch, base_sequence: seq })
+                        Some(ProducerStamp::idempotent(producer_id, epoch, seq))
                     }
                 };
                 let g = PartitionAppend { topic: topics[topic].as_str(), partition, records: Vec::new(), producer: stamp };

@@ -13,6 +13,7 @@ mod producer_ids;
 mod requests;
 mod sync;
 pub mod topic_configs;
+mod transactions;
 
 pub use requests::{FetchPartition, FetchedPartition, ListedOffset, TopicMetadata, EARLIEST, LATEST, MAX_TIMESTAMP};
 
@@ -178,6 +179,20 @@ pub struct ReadResult {
     pub bytes: Vec<u8>,
     pub high_watermark: i64,
     pub log_start_offset: i64,
+    /// The first offset of the oldest open transaction, or the high watermark.
+    pub last_stable_offset: i64,
+    /// Read committed: the aborted transactions with records in `bytes`, by first offset.
+    pub aborted: Vec<crate::log::AbortedTxn>,
+}
+
+/// Kafka's isolation level for reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isolation {
+    /// Every record up to the high watermark, transactional ones open or aborted too.
+    ReadUncommitted,
+    /// Records below the last stable offset, with the aborted transactions among them
+    /// listed for the reader to skip.
+    ReadCommitted,
 }
 
 /// The maintenance thread and the flag that stops it.
@@ -204,6 +219,8 @@ pub struct Broker {
     /// Bumped whenever topics are created, deleted or grow (RegExp subscriptions watch it).
     topics_version: AtomicU64,
     producer_ids: producer_ids::ProducerIds,
+    /// The transaction coordinator's state.
+    txns: crate::txn::Transactions,
     /// Encoding buffers reused across appends (a send encodes one per partition).
     scratch: Mutex<Vec<EncodedBatches>>,
     /// Told of appends made through the wire (see `produce_batches`).
@@ -247,6 +264,7 @@ impl Broker {
         let topics = load_topics(&dir.join(TOPICS_DIR), &config.log, &options)?;
         let groups = GroupCoordinator::open(&dir.join("groups"), config.fsync, Arc::clone(&durability), Arc::new(SystemClock))?;
         let producer_ids = producer_ids::ProducerIds::open(&dir)?;
+        let txns = crate::txn::Transactions::open(&dir, config.fsync, Arc::clone(&durability))?;
         let dynamic_configs = Mutex::new(broker_configs::DynamicConfigs::load(&dir)?);
         let broker = Arc::new(Broker {
             dynamic_configs,
@@ -265,11 +283,14 @@ impl Broker {
             closed: AtomicBool::new(false),
             opened_clean: clean,
             producer_ids,
+            txns,
             scratch: Mutex::new(Vec::new()),
             append_listener: RwLock::new(None),
             append_faults: Mutex::new(BTreeMap::new()),
             any_append_faults: AtomicBool::new(false),
         });
+        broker.recover_transactions()?;
+        broker.abort_timed_out_transactions(now_ms());
         broker.start_maintenance()?;
         let backoff = Duration::from_millis(broker.config.cleaner.backoff_ms.max(10));
         *self::lock(&broker.cleaner) = Some(cleaner::CleanerThread::start(Arc::downgrade(&broker), backoff)?);
@@ -631,7 +652,14 @@ impl Broker {
         for ((p, mut enc, refused), a) in encoded.into_iter().zip(appends) {
             let r = match (refused, self.injected_append_fault(a.topic, a.partition)) {
                 (Some(e), _) | (None, Some(e)) => Err(e),
-                (None, None) => self.append_to(&p, &mut enc, now),
+                (None, None) => match a.producer.filter(|s| s.transactional) {
+                    // samsa's own producer adds the partition to its transaction as it sends.
+                    Some(s) => {
+                        let tp = [(a.topic.to_string(), a.partition)];
+                        self.with_transaction(s.producer_id, s.epoch, &tp, true, || self.append_to(&p, &mut enc, now)).and_then(|r| r)
+                    }
+                    None => self.append_to(&p, &mut enc, now),
+                },
             };
             results.push(r.map_err(|e| with_partition(e, a.topic, a.partition)));
             self.return_scratch(enc);
@@ -657,6 +685,12 @@ impl Broker {
         self.syncer.request()
     }
 
+    /// Whether a transaction holds offsets of `group` for the partition that it has not
+    /// committed yet (OffsetFetch with RequireStable answers UNSTABLE_OFFSET_COMMIT).
+    pub fn has_pending_txn_offset(&self, group: &str, topic: &str, partition: i32) -> bool {
+        self.txns.has_pending_offset(group, topic, partition)
+    }
+
     /// A new idempotent producer id (Kafka's InitProducerId without a transactional id):
     /// every producer gets its own id, at epoch 0.
     pub fn init_producer_id(&self) -> Result<(i64, i16)> {
@@ -664,12 +698,28 @@ impl Broker {
         Ok((self.producer_ids.next()?, 0))
     }
 
-    /// Whole, verified batches from the one holding `offset`, up to about `max_bytes`.
+    /// Whole, verified batches from the one holding `offset`, up to about `max_bytes`,
+    /// read uncommitted.
     pub fn read(&self, topic: &str, partition: i32, offset: i64, max_bytes: usize) -> Result<ReadResult> {
+        self.read_isolated(topic, partition, offset, max_bytes, Isolation::ReadUncommitted)
+    }
+
+    /// [`Broker::read`] at an isolation level.
+    pub fn read_isolated(&self, topic: &str, partition: i32, offset: i64, max_bytes: usize, isolation: Isolation) -> Result<ReadResult> {
         let part = self.partition(topic, partition)?;
         let mut log = part.log();
-        let bytes = log.read(offset, max_bytes).map_err(|e| with_partition(e, topic, partition))?;
-        Ok(ReadResult { bytes, high_watermark: log.next_offset(), log_start_offset: log.log_start_offset() })
+        let (bytes, isolated) = match isolation {
+            Isolation::ReadCommitted => log.read_committed(offset, max_bytes),
+            Isolation::ReadUncommitted => log.read(offset, max_bytes).and_then(|b| Ok((b, plog::Isolated { last_stable_offset: log.last_stable_offset()?, aborted: Vec::new() }))),
+        }
+        .map_err(|e| with_partition(e, topic, partition))?;
+        Ok(ReadResult {
+            bytes,
+            high_watermark: log.next_offset(),
+            log_start_offset: log.log_start_offset(),
+            last_stable_offset: isolated.last_stable_offset,
+            aborted: isolated.aborted,
+        })
     }
 
     pub fn offsets(&self, topic: &str) -> Result<Vec<PartitionOffsets>> {
@@ -779,6 +829,7 @@ impl Broker {
                     drop(guard);
                     let Some(broker) = weak.upgrade() else { return };
                     broker.groups.tick();
+                    broker.abort_timed_out_transactions(now_ms());
                     if last_retention.elapsed() >= retention_every {
                         last_retention = std::time::Instant::now();
                         if let Err(e) = broker.run_maintenance(now_ms()) {

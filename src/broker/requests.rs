@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::future::{select_all, FutureExt};
 
-use super::{now_ms, with_partition, Broker, NewTopic, Partition, ReadResult, Topic, TopicId};
+use super::{now_ms, with_partition, Broker, Isolation, NewTopic, Partition, ReadResult, Topic, TopicId};
 use crate::error::{Error, Result};
 use crate::log::validate::RecordRules;
 use crate::log::{AppendResult, EncodedBatches};
@@ -52,7 +52,7 @@ impl Broker {
     /// fewer than `min_bytes` came back, waits for an append to any of the partitions or
     /// for `max_wait`, then reads again. It registers for the partitions' append
     /// notifications before each read, so an append in between is never missed.
-    pub async fn fetch(&self, parts: &[FetchPartition], max_wait: Duration, min_bytes: usize, max_bytes: usize) -> Vec<FetchedPartition> {
+    pub async fn fetch(&self, parts: &[FetchPartition], max_wait: Duration, min_bytes: usize, max_bytes: usize, isolation: Isolation) -> Vec<FetchedPartition> {
         let deadline = tokio::time::Instant::now() + max_wait;
         let handles: Vec<Option<Arc<Partition>>> = parts.iter().map(|p| self.partition(&p.topic, p.partition).ok()).collect();
         loop {
@@ -67,14 +67,14 @@ impl Broker {
                 .map(|p| {
                     let budget = max_bytes.saturating_sub(total);
                     let result = if budget == 0 && total > 0 {
-                        self.read(&p.topic, p.partition, p.offset, 0).map(|mut r| {
+                        self.read_isolated(&p.topic, p.partition, p.offset, 0, isolation).map(|mut r| {
                             r.bytes.clear();
                             r
                         })
                     } else {
                         // At least one batch for the first partition that has data.
                         let limit = if total == 0 { p.max_bytes.min(max_bytes).max(1) } else { p.max_bytes.min(budget) };
-                        self.read(&p.topic, p.partition, p.offset, limit).map(|mut r| {
+                        self.read_isolated(&p.topic, p.partition, p.offset, limit, isolation).map(|mut r| {
                             if total > 0 && r.bytes.len() > budget {
                                 r.bytes.clear();
                             }
@@ -97,7 +97,7 @@ impl Broker {
                 // One last read at the deadline (nothing arrived, or exactly then).
                 let results = parts
                     .iter()
-                    .map(|p| FetchedPartition { result: self.read(&p.topic, p.partition, p.offset, p.max_bytes.min(max_bytes).max(1)) })
+                    .map(|p| FetchedPartition { result: self.read_isolated(&p.topic, p.partition, p.offset, p.max_bytes.min(max_bytes).max(1), isolation) })
                     .collect();
                 return results;
             }
@@ -105,14 +105,18 @@ impl Broker {
     }
 
     /// Kafka's ListOffsets for one partition: `timestamp` is a time in ms, or one of the
-    /// sentinels LATEST (the high watermark), EARLIEST (the log start) and MAX_TIMESTAMP
+    /// sentinels LATEST (the high watermark, or the last stable offset read committed), EARLIEST (the log start) and MAX_TIMESTAMP
     /// (the record with the largest timestamp). A time later than every record gives
     /// offset -1.
-    pub fn list_offset(&self, topic: &str, partition: i32, timestamp: i64) -> Result<ListedOffset> {
+    pub fn list_offset(&self, topic: &str, partition: i32, timestamp: i64, isolation: Isolation) -> Result<ListedOffset> {
         let part = self.partition(topic, partition)?;
         let mut log = part.log();
+        let stable = match isolation {
+            Isolation::ReadCommitted => log.last_stable_offset().map_err(|e| with_partition(e, topic, partition))?,
+            Isolation::ReadUncommitted => log.next_offset(),
+        };
         let found = match timestamp {
-            LATEST => return Ok(ListedOffset { offset: log.next_offset(), timestamp: -1 }),
+            LATEST => return Ok(ListedOffset { offset: stable, timestamp: -1 }),
             EARLIEST => return Ok(ListedOffset { offset: log.log_start_offset(), timestamp: -1 }),
             MAX_TIMESTAMP => log.max_timestamp_record(),
             t if t < 0 => {
@@ -120,7 +124,8 @@ impl Broker {
             }
             t => log.offset_for_timestamp(t),
         };
-        let found = found.map_err(|e| with_partition(e, topic, partition))?;
+        // Read committed, an offset at or past the last stable offset is not yet visible.
+        let found = found.map_err(|e| with_partition(e, topic, partition))?.filter(|(offset, _)| *offset < stable);
         Ok(found.map_or(ListedOffset { offset: -1, timestamp: -1 }, |(offset, timestamp)| ListedOffset { offset, timestamp }))
     }
 
@@ -213,7 +218,12 @@ impl Broker {
                 let r = batches.and_then(|mut b| {
                     self.check_writable()?;
                     let p = self.partition(&topic, partition)?;
-                    self.append_to(&p, &mut b, now)
+                    match b.producer().filter(|s| s.transactional) {
+                        // A transactional batch goes in only while its partition is in the
+                        // producer's open transaction, checked under the transaction's lock.
+                        Some(s) => self.with_transaction(s.producer_id, s.epoch, &[(topic.clone(), partition)], false, || self.append_to(&p, &mut b, now))?,
+                        None => self.append_to(&p, &mut b, now),
+                    }
                 });
                 let r = r.map_err(|e| with_partition(e, &topic, partition));
                 if r.as_ref().is_ok_and(|r| !r.duplicate) {

@@ -494,6 +494,13 @@ impl GroupCoordinator {
         lock(&self.offsets).commit(group_id, offsets)
     }
 
+    /// Commits the offsets a committed transaction held: they were checked when the
+    /// producer sent them (TxnOffsetCommit), and its commit makes them the group's whatever
+    /// the group's members are doing now, as Kafka's pending offsets become committed.
+    pub fn commit_from_transaction(&self, group_id: &str, offsets: &[(String, i32, Committed)]) -> Result<()> {
+        lock(&self.offsets).commit(group_id, offsets)
+    }
+
     /// Whether the member still owns the partition (it was not removed, and the
     /// partition did not move away from it).
     pub fn owns(&self, group_id: &str, member_id: &str, tp: &TopicPartition) -> bool {

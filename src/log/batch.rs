@@ -31,6 +31,10 @@ const COMPRESSION_MASK: i16 = 0x07;
 /// Attributes bit 3: the batch's timestamps are the broker's LogAppendTime (its max
 /// timestamp), not the producer's.
 pub const LOG_APPEND_TIME_FLAG: i16 = 0x08;
+/// Attributes bit 4: the batch belongs to a transaction.
+pub const TRANSACTIONAL_FLAG: i16 = 0x10;
+/// Attributes bit 5: a control batch (a transaction marker), which holds no user record.
+pub const CONTROL_FLAG: i16 = 0x20;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Header<'a> {
@@ -66,9 +70,16 @@ pub struct ProducerStamp {
     pub producer_id: i64,
     pub epoch: i16,
     pub base_sequence: i32,
+    /// The batch is part of the producer's open transaction (attributes bit 4).
+    pub transactional: bool,
 }
 
 impl ProducerStamp {
+    /// An idempotent producer's stamp, outside any transaction.
+    pub fn idempotent(producer_id: i64, epoch: i16, base_sequence: i32) -> Self {
+        ProducerStamp { producer_id, epoch, base_sequence, transactional: false }
+    }
+
     /// The sequence `n` records after `seq`: sequences wrap from i32::MAX to 0, as Kafka's do.
     pub fn add(seq: i32, n: i64) -> i32 {
         ((seq as i64 + n) % (i32::MAX as i64 + 1)) as i32
@@ -142,13 +153,16 @@ impl BatchHeader {
             producer_id: self.producer_id,
             epoch: self.producer_epoch,
             base_sequence: self.base_sequence,
+            transactional: self.is_transactional(),
         })
     }
 
-    /// Transactional and control batches (attributes bits 4 and 5), which samsa does not
-    /// accept: it has no transactions.
-    pub fn is_transactional_or_control(&self) -> bool {
-        self.attributes & 0x30 != 0
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL_FLAG != 0
+    }
+
+    pub fn is_control(&self) -> bool {
+        self.attributes & CONTROL_FLAG != 0
     }
 }
 
@@ -160,6 +174,8 @@ pub struct BatchInfo {
     pub max_timestamp: i64,
     pub size: usize,
     pub producer: Option<ProducerStamp>,
+    /// A transaction marker (control batch), not records.
+    pub control: bool,
 }
 
 impl From<&BatchHeader> for BatchInfo {
@@ -170,6 +186,7 @@ impl From<&BatchHeader> for BatchInfo {
             max_timestamp: h.max_timestamp,
             size: h.total_size(),
             producer: h.producer(),
+            control: h.is_control(),
         }
     }
 }
@@ -375,12 +392,13 @@ pub fn encode_batch(
     h[8..12].copy_from_slice(&((total - LOG_OVERHEAD) as i32).to_be_bytes());
     h[12..16].copy_from_slice(&0i32.to_be_bytes()); // partitionLeaderEpoch: one broker, epoch 0
     h[16] = MAGIC as u8;
-    let attributes: i16 = compression.id();
+    let transactional = if producer.is_some_and(|p| p.transactional) { TRANSACTIONAL_FLAG } else { 0 };
+    let attributes: i16 = compression.id() | transactional;
     h[21..23].copy_from_slice(&attributes.to_be_bytes());
     h[23..27].copy_from_slice(&((records.len() - 1) as i32).to_be_bytes());
     h[27..35].copy_from_slice(&base_timestamp.to_be_bytes());
     h[35..43].copy_from_slice(&max_timestamp.to_be_bytes());
-    let p = producer.unwrap_or(ProducerStamp { producer_id: -1, epoch: -1, base_sequence: -1 });
+    let p = producer.unwrap_or(ProducerStamp { producer_id: -1, epoch: -1, base_sequence: -1, transactional: false });
     h[43..51].copy_from_slice(&p.producer_id.to_be_bytes());
     h[51..53].copy_from_slice(&p.epoch.to_be_bytes());
     h[53..57].copy_from_slice(&p.base_sequence.to_be_bytes());
@@ -393,6 +411,7 @@ pub fn encode_batch(
         max_timestamp,
         size: total,
         producer,
+        control: false,
     })
 }
 
@@ -461,7 +480,7 @@ impl EncodedBatches {
     }
 
     /// Takes batches as a client sent them (Kafka's produce request): each must be a whole,
-    /// valid RecordBatch v2 whose CRC matches, none transactional, all of one producer with
+    /// valid RecordBatch v2 whose CRC matches, none a control batch, all of one producer with
     /// consecutive sequences, each record whole. A compressed batch is checked as a stream
     /// and refused once it expands past [`decompressed_cap`] of `max_bytes`. They are
     /// stored byte for byte, compressed or not; only their base offsets change when they
@@ -489,8 +508,12 @@ impl EncodedBatches {
             if h.total_size() > max_bytes {
                 return Err(Error::MessageTooLarge { size: h.total_size(), max: max_bytes });
             }
-            if h.is_transactional_or_control() {
-                return Err(Error::InvalidRecord("transactional and control batches are not supported: samsa has no transactions".into()));
+            if h.is_control() {
+                // Markers are the coordinator's to write: a client's would end a transaction.
+                return Err(Error::InvalidRecord("a produced record batch may not be a control batch (attribute bit 5)".into()));
+            }
+            if h.is_transactional() && h.producer_id < 0 {
+                return Err(Error::InvalidRecord("a transactional record batch needs a producer id".into()));
             }
             if h.attributes & crate::log::cleaner::filter::DELETE_HORIZON_FLAG != 0 {
                 // Only the cleaner sets a delete horizon: a client's would cut a tombstone's

@@ -3,6 +3,7 @@
 pub mod batch;
 pub mod cleaner;
 pub mod codec;
+pub mod control;
 pub mod expansions;
 pub mod files;
 pub mod index;
@@ -15,6 +16,7 @@ pub mod verify;
 
 pub use batch::{Compression, EncodedBatches, Header, ProducerStamp, Record, RecordView};
 pub use files::FileCache;
-pub use partition::{AppendResult, CleanupPolicy, Dirt, LogConfig, OpenOptions, PartitionLog};
+pub use partition::{AppendResult, CleanupPolicy, Dirt, Isolated, LogConfig, OpenOptions, PartitionLog};
+pub use producers::AbortedTxn;
 pub use segment::{Damage, SegmentConfig};
 pub use timestamps::{TimestampPolicy, TimestampType};

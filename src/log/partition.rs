@@ -8,7 +8,8 @@ use crate::error::{Error, Result};
 use crate::log::batch::{Compression, EncodedBatches, Record};
 use crate::log::cleaner::checkpoint::Checkpoint;
 use crate::log::files::FileCache;
-use crate::log::producers::{ProducerStates, SequenceCheck};
+use crate::log::control::{self, Marker};
+use crate::log::producers::{AbortedTxn, ProducerStates, SequenceCheck};
 use crate::log::segment::{Damage, Recovery, Segment, SegmentConfig};
 use crate::log::timestamps::{stamp_log_append_time, TimestampPolicy, TimestampType};
 
@@ -111,7 +112,17 @@ impl OpenOptions {
 }
 
 const LOG_START_FILE: &str = "log-start-offset";
+/// Present once the partition has had a transactional batch: until then its last stable
+/// offset is its high watermark and a read-committed read needs no producer state.
+const TRANSACTIONAL_FILE: &str = "transactional";
 
+/// What a read-committed read returns besides the bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Isolated {
+    pub last_stable_offset: i64,
+    /// Aborted transactions with records in the bytes read, by first offset.
+    pub aborted: Vec<AbortedTxn>,
+}
 pub struct PartitionLog {
     dir: PathBuf,
     config: LogConfig,
@@ -130,6 +141,8 @@ pub struct PartitionLog {
     scratch: EncodedBatches,
     /// Where the cleaner is (compacted topics; zeros for the others).
     checkpoint: Checkpoint,
+    /// The partition has had transactional batches (see [`TRANSACTIONAL_FILE`]).
+    transactional: bool,
 }
 
 impl PartitionLog {
@@ -165,7 +178,9 @@ impl PartitionLog {
         if let Some(first) = segments.first() {
             log_start_offset = log_start_offset.max(first.base_offset());
         }
+        let transactional = dir.join(TRANSACTIONAL_FILE).exists();
         Ok(PartitionLog {
+            transactional,
             dir: dir.to_path_buf(),
             config,
             segments,
@@ -201,6 +216,7 @@ impl PartitionLog {
             track_unsynced: options.track_unsynced,
             scratch: EncodedBatches::default(),
             checkpoint: Checkpoint::default(),
+            transactional: false,
         })
     }
 
@@ -286,6 +302,9 @@ impl PartitionLog {
             let seg = Segment::create(&self.dir, self.log_start_offset, self.config.segment, &self.files)?;
             self.segments.push(seg);
         }
+        if !self.transactional && enc.producer().is_some_and(|p| p.transactional) {
+            self.mark_transactional()?;
+        }
         let base_offset = self.next_offset();
         enc.rebase(base_offset);
         self.active_mut().append(&enc.bytes, &enc.infos)?;
@@ -297,6 +316,89 @@ impl PartitionLog {
         }
         let last_offset = self.next_offset() - 1;
         Ok(AppendResult { base_offset, last_offset, log_start_offset: self.log_start_offset, duplicate: false, log_append_time_ms })
+    }
+
+    /// Appends the marker that ends `producer_id`'s transaction (Kafka's WriteTxnMarkers for
+    /// one partition), returning its offset. Written whether or not the producer sent
+    /// anything here, as Kafka's coordinator writes one to every partition added.
+    pub fn append_marker(&mut self, producer_id: i64, epoch: i16, marker: Marker, now_ms: i64) -> Result<i64> {
+        self.producers()?;
+        if !self.transactional {
+            self.mark_transactional()?;
+        }
+        let mut enc = EncodedBatches::default();
+        let info = control::encode_marker(&mut enc.bytes, producer_id, epoch, marker, 0, now_ms)?;
+        enc.infos.push(info);
+        if self.should_roll(enc.bytes.len(), now_ms)? {
+            self.roll(now_ms)?;
+        }
+        if self.segments.is_empty() {
+            let seg = Segment::create(&self.dir, self.log_start_offset, self.config.segment, &self.files)?;
+            self.segments.push(seg);
+        }
+        let offset = self.next_offset();
+        enc.rebase(offset);
+        self.active_mut().append(&enc.bytes, &enc.infos)?;
+        self.active_dirty = true;
+        if let Some(producers) = &mut self.producers {
+            producers.record_marker(producer_id, epoch, marker, offset, now_ms);
+        }
+        Ok(offset)
+    }
+
+    /// Whether `producer_id` has a transaction open here (its marker is yet to be written).
+    pub fn has_open_transaction(&mut self, producer_id: i64) -> Result<bool> {
+        if !self.transactional {
+            return Ok(false);
+        }
+        Ok(self.producers()?.has_open_transaction(producer_id))
+    }
+
+    /// Kafka's last stable offset: the first offset of the oldest open transaction, or the
+    /// high watermark when none is open.
+    pub fn last_stable_offset(&mut self) -> Result<i64> {
+        let next = self.next_offset();
+        if !self.transactional {
+            return Ok(next);
+        }
+        Ok(self.producers()?.last_stable_offset(next))
+    }
+
+    /// [`PartitionLog::read`] for a read-committed reader: the batches below the last stable
+    /// offset, with the aborted transactions that have records among them.
+    pub fn read_committed(&mut self, offset: i64, max_bytes: usize) -> Result<(Vec<u8>, Isolated)> {
+        let lso = self.last_stable_offset()?;
+        if offset >= lso {
+            if offset < self.log_start_offset || offset > self.next_offset() {
+                return Err(Error::OffsetOutOfRange { topic: String::new(), partition: -1, offset });
+            }
+            return Ok((Vec::new(), Isolated { last_stable_offset: lso, aborted: Vec::new() }));
+        }
+        let mut bytes = self.read(offset, max_bytes)?;
+        let mut pos = 0;
+        let mut end_offset = offset;
+        while let Some(h) = crate::log::batch::BatchHeader::parse(&bytes[pos..]) {
+            if h.base_offset >= lso {
+                break;
+            }
+            end_offset = h.last_offset() + 1;
+            pos += h.total_size();
+            if pos >= bytes.len() {
+                break;
+            }
+        }
+        bytes.truncate(pos);
+        let aborted = match &self.producers {
+            Some(p) if self.transactional && !bytes.is_empty() => p.aborted_between(offset, end_offset),
+            _ => Vec::new(),
+        };
+        Ok((bytes, Isolated { last_stable_offset: lso, aborted }))
+    }
+
+    fn mark_transactional(&mut self) -> Result<()> {
+        crate::fsutil::write_atomic(&self.dir.join(TRANSACTIONAL_FILE), b"")?;
+        self.transactional = true;
+        Ok(())
     }
 
     /// The producers' state, rebuilt on first use from the newest snapshot and the
@@ -329,6 +431,11 @@ impl PartitionLog {
                 }
                 let mut pos = 0;
                 while let Some(h) = crate::log::batch::BatchHeader::parse(&bytes[pos..]) {
+                    if h.is_control() {
+                        if let Some(marker) = control::marker_of(&bytes[pos..]) {
+                            state.record_marker(h.producer_id, h.producer_epoch, marker, h.base_offset, now);
+                        }
+                    }
                     state.record(&crate::log::batch::BatchInfo::from(&h), now);
                     offset = h.last_offset() + 1;
                     pos += h.total_size();
@@ -384,8 +491,10 @@ impl PartitionLog {
         }
         self.active_dirty = false;
         self.segments.push(seg);
+        let log_start = self.log_start_offset;
         if let Some(p) = &mut self.producers {
             // Later rebuilds start here instead of at the log start.
+            p.forget_aborted_before(log_start);
             p.save(&self.dir, next, now_ms, false)?;
         }
         Ok(())

@@ -3,17 +3,23 @@
 //! after a lost answer is acknowledged with its first offsets instead of written twice,
 //! and a batch out of sequence is refused.
 //!
+//! With transactions, it also keeps each producer's open transaction (the offset of its
+//! first batch here), so the last stable offset is the first offset of the oldest open
+//! transaction, and the transactions that ended in an abort marker (Kafka's aborted
+//! transaction index), which read-committed fetches list so clients skip their records.
+//!
 //! The state is rebuilt from the batches' own headers (they carry producer id, epoch and
-//! base sequence), starting from a snapshot the partition writes when it closes cleanly
-//! and when a segment rolls, so only the batches after the newest snapshot are read.
+//! base sequence) and markers, starting from a snapshot the partition writes when it closes
+//! cleanly and when a segment rolls, so only the batches after the newest snapshot are read.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::log::batch::{BatchInfo, ProducerStamp};
+use crate::log::control::Marker;
 
 /// Batches remembered per producer (Kafka's `max.in.flight.requests.per.connection` cap).
 const REMEMBERED_BATCHES: usize = 5;
@@ -34,6 +40,18 @@ struct Producer {
     epoch: i16,
     last_timestamp: i64,
     batches: VecDeque<BatchMeta>,
+    /// The offset of the first batch of its open transaction here, if one is open.
+    #[serde(default)]
+    txn_first_offset: Option<i64>,
+}
+
+/// A transaction that ended in an abort marker: its records, from `first_offset` to the
+/// marker at `last_offset`, are skipped by read-committed consumers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbortedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    pub last_offset: i64,
 }
 
 /// What the state says of an append.
@@ -45,14 +63,20 @@ pub enum SequenceCheck {
     Duplicate { base_offset: i64, last_offset: i64 },
 }
 
-#[derive(Default, Serialize, Deserialize)]
+#[derive(Default)]
 pub struct ProducerStates {
     producers: HashMap<i64, Producer>,
+    /// Open transactions by the offset of their first batch, to their producer id.
+    ongoing: BTreeMap<i64, i64>,
+    /// Aborted transactions, in the order of their markers.
+    aborted: Vec<AbortedTxn>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct Snapshot {
     producers: HashMap<i64, Producer>,
+    #[serde(default)]
+    aborted: Vec<AbortedTxn>,
 }
 
 impl ProducerStates {
@@ -66,6 +90,11 @@ impl ProducerStates {
             return Ok(SequenceCheck::Append);
         };
         let pid = stamp.producer_id;
+        if stamp.epoch == p.epoch && !stamp.transactional && p.txn_first_offset.is_some() {
+            return Err(Error::InvalidTxnState(format!(
+                "producer {pid} sent a batch outside its transaction while the transaction is open on this partition"
+            )));
+        }
         if stamp.epoch < p.epoch {
             return Err(Error::InvalidProducerEpoch(format!(
                 "producer {pid} has epoch {} but the partition has seen epoch {}: this producer was fenced by a newer one",
@@ -104,12 +133,20 @@ impl ProducerStates {
     /// not from the timestamps its records carry.
     pub fn record(&mut self, info: &BatchInfo, now_ms: i64) {
         let Some(stamp) = info.producer else { return };
+        if info.control {
+            // Markers carry no sequence; `record_marker` takes them.
+            return;
+        }
         let p = self.producers.entry(stamp.producer_id).or_default();
         if stamp.epoch != p.epoch {
             p.epoch = stamp.epoch;
             p.batches.clear();
         }
         p.last_timestamp = p.last_timestamp.max(now_ms);
+        if stamp.transactional && p.txn_first_offset.is_none() {
+            p.txn_first_offset = Some(info.base_offset);
+            self.ongoing.insert(info.base_offset, stamp.producer_id);
+        }
         p.batches.push_back(BatchMeta {
             first_seq: stamp.base_sequence,
             last_seq: ProducerStamp::add(stamp.base_sequence, info.last_offset - info.base_offset),
@@ -121,6 +158,48 @@ impl ProducerStates {
         }
     }
 
+    /// Records the marker at `offset` ending `producer_id`'s transaction. A marker at a
+    /// newer epoch (the producer was fenced, its transaction aborted for it) moves the
+    /// producer to that epoch, whose sequences start again at 0.
+    pub fn record_marker(&mut self, producer_id: i64, epoch: i16, marker: Marker, offset: i64, now_ms: i64) {
+        let p = self.producers.entry(producer_id).or_default();
+        if epoch > p.epoch {
+            p.epoch = epoch;
+            p.batches.clear();
+        }
+        p.last_timestamp = p.last_timestamp.max(now_ms);
+        if let Some(first) = p.txn_first_offset.take() {
+            self.ongoing.remove(&first);
+            if !marker.is_commit() {
+                self.aborted.push(AbortedTxn { producer_id, first_offset: first, last_offset: offset });
+            }
+        }
+    }
+
+    /// Whether `producer_id` has a transaction open on this partition.
+    pub fn has_open_transaction(&self, producer_id: i64) -> bool {
+        self.producers.get(&producer_id).is_some_and(|p| p.txn_first_offset.is_some())
+    }
+
+    /// The last stable offset for a log whose high watermark is `high_watermark`: the first
+    /// offset of the oldest open transaction, or the high watermark.
+    pub fn last_stable_offset(&self, high_watermark: i64) -> i64 {
+        self.ongoing.keys().next().map_or(high_watermark, |first| (*first).min(high_watermark))
+    }
+
+    /// The aborted transactions with records between `from` and `to` (exclusive), in
+    /// order of their first offsets, as a read-committed fetch of that range lists them.
+    pub fn aborted_between(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
+        let mut out: Vec<AbortedTxn> = self.aborted.iter().filter(|a| a.last_offset >= from && a.first_offset < to).copied().collect();
+        out.sort_by_key(|a| a.first_offset);
+        out
+    }
+
+    /// Forgets aborted transactions wholly before `log_start` (their records are gone).
+    pub fn forget_aborted_before(&mut self, log_start: i64) {
+        self.aborted.retain(|a| a.last_offset >= log_start);
+    }
+
     /// Loads the newest snapshot in `dir` taken at or before `max_offset`, returning the
     /// state and the offset from which batches must be replayed. Without a usable
     /// snapshot the state starts empty at offset 0.
@@ -129,7 +208,10 @@ impl ProducerStates {
         snapshots.retain(|(o, _)| *o <= max_offset);
         while let Some((offset, path)) = snapshots.pop() {
             match std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Snapshot>(&b).ok()) {
-                Some(s) => return (ProducerStates { producers: s.producers }, offset),
+                Some(s) => {
+                    let ongoing = s.producers.iter().filter_map(|(pid, p)| p.txn_first_offset.map(|o| (o, *pid))).collect();
+                    return (ProducerStates { producers: s.producers, ongoing, aborted: s.aborted }, offset);
+                }
                 None => tracing::warn!(path = %path.display(), "ignoring an unreadable producer-state snapshot"),
             }
         }
@@ -139,8 +221,9 @@ impl ProducerStates {
     /// Writes the state as of `offset` (every batch before it is included), forgetting
     /// producers idle for longer than the expiration, and removes older snapshots but one.
     pub fn save(&mut self, dir: &Path, offset: i64, now_ms: i64, durable: bool) -> Result<()> {
-        self.producers.retain(|_, p| now_ms - p.last_timestamp < EXPIRATION_MS);
-        let bytes = serde_json::to_vec(&Snapshot { producers: self.producers.clone() })
+        // A producer with an open transaction is kept: its marker is still to come.
+        self.producers.retain(|_, p| now_ms - p.last_timestamp < EXPIRATION_MS || p.txn_first_offset.is_some());
+        let bytes = serde_json::to_vec(&Snapshot { producers: self.producers.clone(), aborted: self.aborted.clone() })
             .map_err(|e| Error::io("encoding producer state", std::io::Error::other(e)))?;
         crate::fsutil::replace(&snapshot_path(dir, offset), &bytes, durable)?;
         let snapshots = list_snapshots(dir);
@@ -192,12 +275,13 @@ mod tests {
             last_offset: base + n - 1,
             max_timestamp: 1,
             size: 100,
-            producer: Some(ProducerStamp { producer_id: pid, epoch, base_sequence: seq }),
+            producer: Some(ProducerStamp::idempotent(pid, epoch, seq)),
+            control: false,
         }
     }
 
     fn stamp(pid: i64, epoch: i16, seq: i32) -> ProducerStamp {
-        ProducerStamp { producer_id: pid, epoch, base_sequence: seq }
+        ProducerStamp::idempotent(pid, epoch, seq)
     }
 
     #[test]

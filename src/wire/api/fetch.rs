@@ -1,7 +1,8 @@
 //! Fetch: whole stored batches from the one holding the fetch offset, at least one batch
 //! even above the byte limits, long-polled until `min_bytes` arrived or `max_wait` passed
-//! (woken by the appends themselves, never a sleep loop). There are no transactions, so
-//! the last stable offset is the high watermark (kafkajs reads READ_COMMITTED). Fetch
+//! (woken by the appends themselves, never a sleep loop). Read committed (isolation level
+//! 1, kafkajs's default), a partition is read up to its last stable offset and the response
+//! lists the aborted transactions among the records, for the client to skip. Fetch
 //! sessions are declined: every response has session id 0. From v13 topics are named by
 //! id (v15's replica state and v16's node endpoints concern followers and leader changes,
 //! which one broker never has).
@@ -9,10 +10,10 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::*;
 
-use crate::broker::FetchPartition;
+use crate::broker::{FetchPartition, Isolation};
 use crate::wire::Ctx;
 
 /// The longest a fetch is held, whatever the client asks.
@@ -51,7 +52,8 @@ pub async fn handle(ctx: &Ctx, req: FetchRequest, version: i16, _: &RequestHeade
     }
     let max_bytes = if req.max_bytes > 0 { (req.max_bytes as usize).min(FETCH_MAX_BYTES) } else { FETCH_MAX_BYTES };
     let wait = Duration::from_millis(req.max_wait_ms.max(0) as u64).min(MAX_WAIT);
-    let fetched = ctx.broker.fetch(&wanted, wait, req.min_bytes.max(0) as usize, max_bytes).await;
+    let isolation = if req.isolation_level == 1 { Isolation::ReadCommitted } else { Isolation::ReadUncommitted };
+    let fetched = ctx.broker.fetch(&wanted, wait, req.min_bytes.max(0) as usize, max_bytes, isolation).await;
     let mut fetched = fetched.into_iter();
     let responses = req
         .topics
@@ -62,17 +64,20 @@ pub async fn handle(ctx: &Ctx, req: FetchRequest, version: i16, _: &RequestHeade
                 .partitions
                 .iter()
                 .map(|p| {
-                    let data = PartitionData::default()
-                        .with_partition_index(p.partition)
-                        .with_aborted_transactions(Some(Vec::new()))
-                        .with_preferred_read_replica((-1).into());
+                    let data = PartitionData::default().with_partition_index(p.partition).with_preferred_read_replica((-1).into());
                     if name.is_none() {
                         return data.with_error_code(UNKNOWN_TOPIC_ID).with_high_watermark(-1).with_aborted_transactions(None);
                     }
                     match fetched.next().map(|f| f.result) {
                         Some(Ok(r)) => data
                             .with_high_watermark(r.high_watermark)
-                            .with_last_stable_offset(r.high_watermark)
+                            .with_last_stable_offset(r.last_stable_offset)
+                            .with_aborted_transactions((isolation == Isolation::ReadCommitted).then(|| {
+                                r.aborted
+                                    .iter()
+                                    .map(|a| AbortedTransaction::default().with_producer_id(a.producer_id.into()).with_first_offset(a.first_offset))
+                                    .collect()
+                            }))
                             .with_log_start_offset(if version >= 5 { r.log_start_offset } else { -1 })
                             .with_records(Some(Bytes::from(r.bytes))),
                         Some(Err(e)) => data

@@ -1,10 +1,12 @@
-//! ListOffsets (earliest, latest, max timestamp, or by time) and OffsetForLeaderEpoch
+//! ListOffsets (earliest, latest, max timestamp, or by time; read committed, latest is the
+//! last stable offset) and OffsetForLeaderEpoch
 //! (the leader epoch is always 0, so every epoch ends at the high watermark).
 
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
 use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
 use kafka_protocol::messages::*;
 
+use crate::broker::Isolation;
 use crate::wire::Ctx;
 
 pub async fn handle(ctx: &Ctx, req: ListOffsetsRequest, version: i16, _: &RequestHeader) -> Option<ListOffsetsResponse> {
@@ -20,6 +22,7 @@ pub async fn handle(ctx: &Ctx, req: ListOffsetsRequest, version: i16, _: &Reques
 }
 
 fn list(ctx: &Ctx, req: &ListOffsetsRequest, version: i16) -> Vec<ListOffsetsTopicResponse> {
+    let isolation = if version >= 2 && req.isolation_level == 1 { Isolation::ReadCommitted } else { Isolation::ReadUncommitted };
     req
         .topics
         .iter()
@@ -31,7 +34,7 @@ fn list(ctx: &Ctx, req: &ListOffsetsRequest, version: i16) -> Vec<ListOffsetsTop
                     let resp = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index)
                         .with_leader_epoch(if version >= 4 { 0 } else { -1 });
-                    match ctx.broker.list_offset(&t.name.0, p.partition_index, p.timestamp) {
+                    match ctx.broker.list_offset(&t.name.0, p.partition_index, p.timestamp, isolation) {
                         Ok(o) => resp.with_offset(o.offset).with_timestamp(o.timestamp),
                         Err(e) => resp.with_error_code(ctx.code(&e)).with_offset(-1).with_timestamp(-1),
                     }
@@ -52,7 +55,7 @@ pub async fn for_leader_epoch(ctx: &Ctx, req: OffsetForLeaderEpochRequest, _: i1
                 .iter()
                 .map(|p| {
                     let resp = EpochEndOffset::default().with_partition(p.partition);
-                    match ctx.broker.list_offset(&t.topic.0, p.partition, crate::broker::LATEST) {
+                    match ctx.broker.list_offset(&t.topic.0, p.partition, crate::broker::LATEST, Isolation::ReadUncommitted) {
                         // Epoch 0 is the only epoch: it ends at the high watermark.
                         Ok(o) if p.leader_epoch <= 0 => resp.with_leader_epoch(0).with_end_offset(o.offset),
                         Ok(_) => resp.with_error_code(74).with_leader_epoch(-1).with_end_offset(-1), // FENCED_LEADER_EPOCH

@@ -12,6 +12,7 @@ mod log_dirs;
 mod metadata;
 mod offsets;
 mod produce;
+mod transactions;
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::*;
@@ -108,6 +109,12 @@ pub async fn dispatch(ctx: &Ctx, key: i16, version: i16, frame: Bytes) -> Reply 
         ApiKey::ListGroups => serve!(ctx, api, body, version, header, ListGroupsRequest, groups::list),
         ApiKey::DeleteGroups => serve!(ctx, api, body, version, header, DeleteGroupsRequest, groups::delete),
         ApiKey::DescribeLogDirs => serve!(ctx, api, body, version, header, DescribeLogDirsRequest, log_dirs::describe),
+        ApiKey::AddPartitionsToTxn => serve!(ctx, api, body, version, header, AddPartitionsToTxnRequest, transactions::add_partitions),
+        ApiKey::AddOffsetsToTxn => serve!(ctx, api, body, version, header, AddOffsetsToTxnRequest, transactions::add_offsets),
+        ApiKey::TxnOffsetCommit => serve!(ctx, api, body, version, header, TxnOffsetCommitRequest, transactions::txn_offset_commit),
+        ApiKey::EndTxn => serve!(ctx, api, body, version, header, EndTxnRequest, transactions::end),
+        ApiKey::DescribeTransactions => serve!(ctx, api, body, version, header, DescribeTransactionsRequest, transactions::describe),
+        ApiKey::ListTransactions => serve!(ctx, api, body, version, header, ListTransactionsRequest, transactions::list),
         ApiKey::ConsumerGroupHeartbeat => {
             serve!(ctx, api, body, version, header, ConsumerGroupHeartbeatRequest, groups::consumer_heartbeat)
         }

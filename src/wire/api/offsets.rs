@@ -118,9 +118,21 @@ fn fetch_group(ctx: &Ctx, group: &str, topics: Option<Vec<(String, Vec<i32>)>>) 
         .collect()
 }
 
+/// UNSTABLE_OFFSET_COMMIT
+const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+
 pub async fn fetch(ctx: &Ctx, req: OffsetFetchRequest, version: i16, _: &RequestHeader) -> Option<OffsetFetchResponse> {
     // The epoch as committed, -1 when none was (the field is there from v5).
     let epoch = |c: &Committed| if version >= 5 { c.leader_epoch.unwrap_or(-1) } else { -1 };
+    // RequireStable (v7+): a partition whose offset an open transaction will change
+    // answers UNSTABLE_OFFSET_COMMIT, which clients retry.
+    let unstable = |group: &str, topic: &str, partition: i32| {
+        if version >= 7 && req.require_stable && ctx.broker.has_pending_txn_offset(group, topic, partition) {
+            UNSTABLE_OFFSET_COMMIT
+        } else {
+            0
+        }
+    };
     if version < 8 {
         let topics = req.topics.as_ref().map(|ts| ts.iter().map(|t| (t.name.0.to_string(), t.partition_indexes.clone())).collect());
         let fetched = fetch_group(ctx, &req.group_id.0, topics);
@@ -135,6 +147,7 @@ pub async fn fetch(ctx: &Ctx, req: OffsetFetchRequest, version: i16, _: &Request
                                 .with_committed_offset(c.offset)
                                 .with_committed_leader_epoch(epoch(&c))
                                 .with_metadata(Some(str_bytes(c.metadata.unwrap_or_default())))
+                                .with_error_code(unstable(&req.group_id.0, &t, p))
                         })
                         .collect(),
                 )
@@ -171,6 +184,7 @@ pub async fn fetch(ctx: &Ctx, req: OffsetFetchRequest, version: i16, _: &Request
                                         .with_committed_offset(c.offset)
                                         .with_committed_leader_epoch(epoch(&c))
                                         .with_metadata(Some(str_bytes(c.metadata.unwrap_or_default())))
+                                        .with_error_code(unstable(&group, &t, p))
                                 })
                                 .collect(),
                         )

@@ -42,8 +42,8 @@ pub async fn handle(ctx: &Ctx, req: ProduceRequest, version: i16, _: &RequestHea
     if !matches!(req.acks, -1..=1) {
         return Some(refuse(INVALID_REQUIRED_ACKS, "acks must be -1, 0 or 1"));
     }
-    if req.transactional_id.is_some() {
-        return (req.acks != 0).then(|| refuse(INVALID_REQUEST, "samsa has no transactions: produce without a transactional id"));
+    if req.transactional_id.is_some() && req.acks != -1 {
+        return (req.acks != 0).then(|| refuse(INVALID_REQUIRED_ACKS, "a transactional producer must use acks=all (-1)"));
     }
     let mut appends = Vec::new();
     for t in &req.topic_data {
@@ -143,11 +143,24 @@ fn is_compressed(records: &[u8]) -> bool {
 }
 
 /// InitProducerId: a new producer id at epoch 0, or, for a producer that gives its id
-/// and epoch (KIP-360), the same id at the next epoch.
-pub async fn init_producer_id(ctx: &Ctx, req: InitProducerIdRequest, _: i16, _: &RequestHeader) -> Option<InitProducerIdResponse> {
+/// and epoch (KIP-360), the same id at the next epoch. With a transactional id, the id's
+/// producer at a new epoch, fencing older ones (see `Broker::init_transactional_producer`).
+pub async fn init_producer_id(ctx: &Ctx, req: InitProducerIdRequest, version: i16, _: &RequestHeader) -> Option<InitProducerIdResponse> {
     let resp = InitProducerIdResponse::default();
-    if req.transactional_id.is_some() {
+    if (req.producer_id.0 == -1) != (req.producer_epoch == -1) {
         return Some(resp.with_error_code(INVALID_REQUEST).with_producer_id((-1).into()).with_producer_epoch(-1));
+    }
+    if let Some(id) = &req.transactional_id {
+        let expected = (req.producer_id.0 >= 0).then_some((req.producer_id.0, req.producer_epoch));
+        let r = tokio::task::block_in_place(|| ctx.broker.init_transactional_producer(id, req.transaction_timeout_ms, expected));
+        return Some(match r {
+            Ok((pid, epoch)) => resp.with_producer_id(pid.into()).with_producer_epoch(epoch),
+            Err(e) => {
+                // PRODUCER_FENCED is known from v4; older clients are told INVALID_PRODUCER_EPOCH.
+                let code = if matches!(e, Error::ProducerFenced(_)) && version < 4 { 47 } else { ctx.code(&e) };
+                resp.with_error_code(code).with_producer_id((-1).into()).with_producer_epoch(-1)
+            }
+        });
     }
     if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
         return Some(resp.with_producer_id(req.producer_id).with_producer_epoch(req.producer_epoch + 1));
