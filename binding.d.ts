@@ -41,9 +41,21 @@ export declare class NativeBroker {
    * `producer_id` is -1 for a producer that is not idempotent. The buffers are read
    * before this returns.
    */
-  produce(topics: Array<string>, data: Uint8Array, meta: Int32Array, timestamps: Float64Array, compression: number, producerId: number, producerEpoch: number, sequences: Int32Array): Promise<ProduceResult>
+  produce(topics: Array<string>, data: Uint8Array, meta: Int32Array, timestamps: Float64Array, compression: number, producerId: number, producerEpoch: number, sequences: Int32Array, transactionalId?: string | undefined | null): Promise<ProduceResult>
   /** A new idempotent producer id and its epoch (Kafka's InitProducerId). */
   initProducerId(): Promise<Array<number>>
+  /**
+   * A transactional producer's id and epoch (Kafka's InitProducerId with a transactional
+   * id): older producers of the id are fenced, and a transaction they left open aborted.
+   */
+  initTransactions(transactionalId: string, timeoutMs: number): Promise<Array<number>>
+  /** Offsets for `groupId`, committed when the producer's transaction commits. */
+  sendOffsetsToTransaction(transactionalId: string, producerId: number, epoch: number, groupId: string, offsets: Array<OffsetJs>): Promise<void>
+  /**
+   * Commits (or aborts) the producer's transaction: its records and offsets become
+   * visible to read-committed consumers together (or never).
+   */
+  endTransaction(transactionalId: string, producerId: number, epoch: number, commit: boolean): Promise<void>
   /** Checks every partition's files whole (see `verifyDataDir` for a closed directory). */
   verify(): Promise<VerifyReport>
   /** Resolves when everything appended so far is durable (group commit). */
@@ -66,8 +78,9 @@ export declare class NativeBroker {
    * Buffer plus tables, for consumer `reader` of this process. Null when none are at
    * hand (at the end of the log, or not fetched from the owner yet: `watchAppends`'s
    * callback names the partition when they arrive).
+   * Read committed unless `readUncommitted` (kafkajs's consumer option, false by default).
    */
-  fetch(topic: string, partition: number, offset: number, maxBytes: number, reader?: number | undefined | null): FetchResult | null
+  fetch(topic: string, partition: number, offset: number, maxBytes: number, reader?: number | undefined | null, readUncommitted?: boolean | undefined | null): FetchResult | null
   /** Test hook: the next `n` appends to a partition fail with EIO. */
   injectAppendFailures(topic: string, partition: number, n: number): void
   /** Test hook: the next `n` fsyncs fail with EIO. */

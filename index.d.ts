@@ -248,8 +248,9 @@ export interface ProducerConfig {
   retry?: RetryOptions
   allowAutoTopicCreation?: boolean
   idempotent?: boolean
-  /** Transactions are not supported yet: setting this throws KafkaJSNotImplemented. */
+  /** A transactional producer's id: `transaction()` then runs Kafka's transactions. */
   transactionalId?: string
+  /** How long a transaction may stay open before the broker aborts it (60000 ms). */
   transactionTimeout?: number
   maxInFlightRequests?: number
 }
@@ -334,7 +335,8 @@ export type Sender = {
   sendBatch(batch: ProducerBatch): Promise<RecordMetadata[]>
 }
 
-/** kafkajs's transaction. samsa has no transactions yet: `producer.transaction()` rejects. */
+/** kafkajs's transaction: its records and offsets become visible to read-committed
+ * consumers together on `commit()`, or never (`abort()`). */
 export type Transaction = Sender & {
   sendOffsets(offsets: Offsets & { consumerGroupId: string }): Promise<void>
   commit(): Promise<void>
@@ -352,10 +354,7 @@ export type Producer = Sender & {
     listener: (event: EventFor<ProducerEvents, ClientEventTypes, E>) => void
   ): RemoveInstrumentationEventListener<E>
   logger(): Logger
-  /**
-   * Typed as kafkajs's, so transactional code compiles; samsa has no transactions yet and
-   * rejects with KafkaJSNotImplemented (as a `transactionalId` in the config throws it).
-   */
+  /** Begins a transaction (the producer needs a `transactionalId`). */
   transaction(): Promise<Transaction>
 }
 

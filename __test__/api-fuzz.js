@@ -249,7 +249,8 @@ const producerOptions = shape({
   createPartitioner: partitioner,
   allowAutoTopicCreation: field(true, false),
   idempotent: field(false, true),
-  transactionalId: field(undefined),
+  transactionalId: field(undefined, 'fuzz-tx'),
+  transactionTimeout: field(60000, 1000),
   retry,
   metadataMaxAge: field(1000),
 })
@@ -266,7 +267,7 @@ const consumerOptions = shape({
   allowAutoTopicCreation: field(true, false),
   minBytes: field(1),
   maxBytes: field(1 << 20),
-  readUncommitted: field(false),
+  readUncommitted: field(false, true),
 })
 
 const topicConfig = shape({

@@ -2,7 +2,7 @@
 
 const fs = require('node:fs')
 const path = require('node:path')
-const { Kafka, CompressionTypes, ConfigResourceTypes, KafkaJSError, KafkaJSNotImplemented, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError, logLevel } = require('..')
+const { Kafka, CompressionTypes, ConfigResourceTypes, KafkaJSError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError, logLevel } = require('..')
 const { tempDir, readPartition, sendInterleaved } = require('./helpers')
 
 function setup(options = {}) {
@@ -330,9 +330,14 @@ describe('producer', () => {
     await producer.disconnect()
   })
 
-  test('transactions are refused clearly rather than ignored', () => {
+  test('a transactional id must be a non-empty string, and transaction() needs one', async () => {
     const { kafka } = setup()
-    expect(() => kafka.producer({ transactionalId: 'tx' })).toThrow(KafkaJSNotImplemented)
+    expect(() => kafka.producer({ transactionalId: '' })).toThrow(TypeError)
+    expect(() => kafka.producer({ transactionalId: 'tx', transactionTimeout: -1 })).toThrow(TypeError)
+    const producer = kafka.producer()
+    await producer.connect()
+    await expect(producer.transaction()).rejects.toThrow('Must provide transactional id for transactional producer')
+    await producer.disconnect()
   })
 
   test('an unknown topic with auto-creation off is retried, then KafkaJSNumberOfRetriesExceeded with the protocol error as cause', async () => {

@@ -58,9 +58,9 @@ class Batch {
     return this.messages.length === 0
   }
 
-  // samsa has no transactions (so no control records or aborted messages to filter), and
-  // batches a compacted log's cleaner emptied never become a Batch: the messages fetched
-  // are the messages delivered.
+  // Transaction markers and aborted records are left out natively (src/binding/fetched.rs),
+  // and a fetch that held only those, or batches a compacted log's cleaner emptied, never
+  // becomes a Batch: the messages fetched are the messages delivered.
   isEmptyIncludingFiltered() {
     return this.messages.length === 0
   }

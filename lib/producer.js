@@ -3,7 +3,6 @@
 const {
   KafkaJSError,
   KafkaJSNonRetriableError,
-  KafkaJSNotImplemented,
   KafkaJSProtocolError,
   isConnectionLoss,
   protocolError,
@@ -13,6 +12,7 @@ const { DefaultPartitioner } = require('./partitioners')
 const { createEvents } = require('./instrumentation')
 const { resendEntries, Idempotence } = require('./send-queue')
 const { checkTopicName, describe, options: optionsOf, checkListener, checkMillis } = require('./validate')
+const { Transactions } = require('./transaction')
 
 const CompressionTypes = { None: 0, GZIP: 1, Snappy: 2, LZ4: 3, ZSTD: 4 }
 
@@ -28,15 +28,13 @@ class Producer {
       allowAutoTopicCreation = true,
       idempotent = false,
       transactionalId,
+      transactionTimeout,
       retry,
-      // kafkajs's metadataMaxAge, maxInFlightRequests and transactionTimeout are accepted:
-      // metadata here is never stale, and there is no network to keep requests in flight.
+      // kafkajs's metadataMaxAge and maxInFlightRequests are accepted: metadata here is
+      // never stale, and there is no network to keep requests in flight.
     } = optionsOf(options, 'kafka.producer()')
-    if (transactionalId !== undefined) {
-      throw new KafkaJSNotImplemented(
-        'Transactions are not supported by samsa yet: create the producer without transactionalId'
-      )
-    }
+    // kafkajs's transactional producer (lib/transaction.js), when a transactionalId is given.
+    this.transactions = transactionalId === undefined || transactionalId === null ? null : new Transactions(this, transactionalId, transactionTimeout)
     if (typeof createPartitioner !== 'function') {
       throw new TypeError(`createPartitioner must be a function, got ${describe(createPartitioner)}`)
     }
@@ -99,6 +97,7 @@ class Producer {
     const shared = this.shared
     this.shared = null
     this.idempotence = null
+    if (this.transactions) this.transactions.reset()
     try {
       if (shared) await this.kafka._release(this, shared)
     } finally {
@@ -115,8 +114,16 @@ class Producer {
     return this.log
   }
 
+  /** kafkajs's transaction(): { send, sendBatch, sendOffsets, commit, abort, isActive }. */
   async transaction() {
-    throw new KafkaJSNotImplemented('Transactions are not supported by samsa yet')
+    if (this.transactions === null) throw new KafkaJSNonRetriableError('Must provide transactional id for transactional producer')
+    return this.transactions.begin()
+  }
+
+  /** The broker while connected, for the transaction's calls. */
+  connectedShared() {
+    if (this.status !== STATUS.CONNECTED || !this.shared) throw new KafkaJSError('The producer is disconnected')
+    return this.shared
   }
 
   async send(record) {
@@ -125,6 +132,12 @@ class Producer {
   }
 
   async sendBatch(batch) {
+    return this.sendBatchAs(batch, this.idempotence, this.idempotent)
+  }
+
+  /** sendBatch for the producer whose id and sequences `idempotence` holds (null: none):
+   * this producer's own, or its transaction's (lib/transaction.js). */
+  async sendBatchAs(batch, idempotence, idempotent) {
     const { topicMessages = [], acks = -1, timeout, compression } = optionsOf(batch, 'sendBatch')
     if (!Array.isArray(topicMessages)) {
       throw new TypeError(`topicMessages must be an array, got ${describe(topicMessages)}`)
@@ -138,7 +151,7 @@ class Producer {
     }
     // kafkajs's timeout is accepted (a send here is complete when it resolves), and checked.
     if (timeout !== undefined && timeout !== null) checkMillis(timeout, 'timeout')
-    if (this.idempotent && acks !== -1) {
+    if (idempotent && acks !== -1) {
       throw new KafkaJSNonRetriableError(
         "Not requiring ack for all messages invalidates the idempotent producer's EoS guarantees"
       )
@@ -171,7 +184,7 @@ class Producer {
       if (messages.length > 0) topics.push([topic, messages])
     })
     if (topics.length === 0) return []
-    const results = await this.sendWithRetries(this.shared, topics, codec)
+    const results = await this.sendWithRetries(this.shared, topics, codec, idempotence)
     // As kafkajs: with acks 0 no response is expected, so there is no metadata to return.
     return acks === 0 ? [] : results
   }
@@ -186,29 +199,29 @@ class Producer {
    * UNKNOWN_TOPIC_OR_PARTITION too: each retry looks again, so a topic created meanwhile
    * (by an admin, say) is found.
    */
-  sendWithRetries(shared, topics, codec) {
+  sendWithRetries(shared, topics, codec, idem) {
     // Fast path, most sends: every topic's partition count is known, so the first attempt
     // is queued now without the retrier's machinery (a few async frames per send, a third
     // of the cost of a single-message send). Anything but success hands over to the retrier.
-    if (this.status !== STATUS.CONNECTED || shared.closed) return this.retrySend(shared, topics, codec)
+    if (this.status !== STATUS.CONNECTED || shared.closed) return this.retrySend(shared, topics, codec, idem)
     const entries = []
     for (const [topic, messages] of topics) {
       const numPartitions = shared.topicTurns.has(topic) || shared.creatingTopics.has(topic) ? null : shared.partitionCount(topic)
-      if (numPartitions === null) return this.sendInTurn(shared, topics, codec)
+      if (numPartitions === null) return this.sendInTurn(shared, topics, codec, idem)
       entries.push({ topic, messages, numPartitions })
     }
-    return this.firstAttempt(shared, entries, codec)
+    return this.firstAttempt(shared, entries, codec, idem)
   }
 
   /** Queues a send whose topics' partition counts are known; failures go to the retrier. */
-  firstAttempt(shared, entries, codec) {
+  firstAttempt(shared, entries, codec, idem) {
     // Bad input throws here, before anything is written (and is not retriable).
-    return shared.sendQueue.enqueue(entries, codec, this.partitioner, this.idempotence).then(
+    return shared.sendQueue.enqueue(entries, codec, this.partitioner, idem).then(
       (outcome) => {
         if (outcome.failures.length === 0) return outcome.results
-        return this.retrySend(shared, null, codec, { results: outcome.results, failures: outcome.failures })
+        return this.retrySend(shared, null, codec, idem, { results: outcome.results, failures: outcome.failures })
       },
-      (e) => this.retrySend(shared, null, codec, { results: [], pending: entries, error: e })
+      (e) => this.retrySend(shared, null, codec, idem, { results: [], pending: entries, error: e })
     )
   }
 
@@ -221,7 +234,7 @@ class Producer {
    * taken: it looks its topics up and is queued only once the sends before it are queued,
    * and a send made meanwhile takes a turn too, though its topic is known by then.
    */
-  sendInTurn(shared, topics, codec) {
+  sendInTurn(shared, topics, codec, idem) {
     const names = topics.map(([topic]) => topic)
     const before = []
     for (const topic of names) if (shared.topicTurns.has(topic)) before.push(shared.topicTurns.get(topic))
@@ -244,12 +257,12 @@ class Producer {
       if (entries === null || entries.some((e) => e.numPartitions === null)) {
         // The retrier looks again, with backoff, and ends the send as it should.
         release()
-        return this.retrySend(shared, topics, codec)
+        return this.retrySend(shared, topics, codec, idem)
       }
       // Queued before the next send's turn begins: its continuation runs after this one.
       let attempt
       try {
-        attempt = this.firstAttempt(shared, entries, codec)
+        attempt = this.firstAttempt(shared, entries, codec, idem)
       } finally {
         release()
       }
@@ -261,7 +274,7 @@ class Producer {
    * The retrier's path. `after`: the fast path's first attempt, which failed: the results
    * it stored, and either its failed partitions or the error and the entries to resend.
    */
-  async retrySend(shared, topics, codec, after) {
+  async retrySend(shared, topics, codec, idem, after) {
     const results = after ? after.results : []
     let pending = null // the entries still to store, once every topic's partitions are known
     let lastError = null
@@ -283,7 +296,7 @@ class Producer {
           pending = entries
         }
         // Bad input throws here, before anything is written (and is not retriable).
-        const outcome = await shared.sendQueue.enqueue(pending, codec, this.partitioner, this.idempotence)
+        const outcome = await shared.sendQueue.enqueue(pending, codec, this.partitioner, idem)
         results.push(...outcome.results)
         const { failures } = outcome
         if (failures.length === 0) return results

@@ -169,9 +169,9 @@ fn control_batches_from_clients_are_refused_and_transactional_ones_need_the_part
     let mut bytes = Vec::new();
     batch::encode_batch(&mut bytes, 0, &[rec("v")], Compression::None, Some(txn_stamp(pid, epoch, 0))).unwrap();
     let enc = b.client_batches("t", 0, bytes.clone()).unwrap();
-    let r = b.produce_batches(vec![("t".into(), 0, Ok(enc))]).remove(0);
+    let r = b.produce_batches(vec![("t".into(), 0, Ok(enc))], false).remove(0);
     assert_eq!(r.unwrap_err().kind(), "INVALID_TXN_STATE");
     b.add_partitions_to_txn("tx", pid, epoch, &[("t".into(), 0)]).unwrap();
     let enc = b.client_batches("t", 0, bytes).unwrap();
-    assert!(b.produce_batches(vec![("t".into(), 0, Ok(enc))]).remove(0).is_ok());
+    assert!(b.produce_batches(vec![("t".into(), 0, Ok(enc))], false).remove(0).is_ok());
 }

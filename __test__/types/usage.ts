@@ -294,7 +294,7 @@ async function produce(kafka: Kafka): Promise<RecordMetadata[]> {
   return [...sent, ...batch]
 }
 
-// Typed as kafkajs's transaction so such code compiles; samsa rejects transactions for now.
+// kafkajs's transaction, typed as kafkajs types it.
 async function transfer(producer: Producer): Promise<void> {
   const tx: Transaction = await producer.transaction()
   try {

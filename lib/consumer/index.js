@@ -73,8 +73,10 @@ class Consumer {
       maxWaitTimeInMs = 5000,
       retry,
       allowAutoTopicCreation = true,
-      // minBytes, maxBytes and readUncommitted are accepted: fetches answer as soon as
-      // data is there, and there are no transactions to hide.
+      // Read committed by default, as kafkajs: records of open or aborted transactions
+      // are not delivered.
+      readUncommitted = false,
+      // minBytes and maxBytes are accepted: fetches answer as soon as data is there.
     } = options === null || typeof options !== 'object' ? {} : options
     if (typeof groupId !== 'string' || groupId.length === 0) {
       throw new KafkaJSNonRetriableError(`Consumer groupId must be a non-empty string, got ${describe(groupId)}.`)
@@ -87,6 +89,7 @@ class Consumer {
       throw new TypeError(`maxBytesPerPartition must be a positive integer, got ${describe(maxBytesPerPartition)}`)
     }
     if (typeof allowAutoTopicCreation !== 'boolean') throw new TypeError(`allowAutoTopicCreation must be a boolean, got ${describe(allowAutoTopicCreation)}`)
+    if (typeof readUncommitted !== 'boolean') throw new TypeError(`readUncommitted must be a boolean, got ${describe(readUncommitted)}`)
     if (!Array.isArray(partitionAssigners) || partitionAssigners.length === 0) {
       throw new KafkaJSNonRetriableError('partitionAssigners must be a non-empty array')
     }
@@ -113,7 +116,7 @@ class Consumer {
 
     this.group = new ConsumerGroup(this, { strategy: assigner.samsaName, sessionTimeout, rebalanceTimeout, heartbeatInterval })
     this.offsets = new OffsetManager(this)
-    this.runner = new Runner(this, { maxBytesPerPartition, maxWaitTimeInMs, heartbeatInterval })
+    this.runner = new Runner(this, { maxBytesPerPartition, maxWaitTimeInMs, heartbeatInterval, readUncommitted })
 
     const { events, on, emit, listening } = createEvents('consumer', EVENTS, this.log)
     for (const [k, v] of Object.entries(EVENT_NAMES)) events[k] = v

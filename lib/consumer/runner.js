@@ -39,7 +39,8 @@ const CLOCK_EVERY = 64
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve))
 
 class Runner {
-  constructor(consumer, { maxBytesPerPartition, maxWaitTimeInMs, heartbeatInterval }) {
+  constructor(consumer, { maxBytesPerPartition, maxWaitTimeInMs, heartbeatInterval, readUncommitted }) {
+    this.readUncommitted = readUncommitted
     this.consumer = consumer
     this.maxBytesPerPartition = maxBytesPerPartition
     this.maxWaitTimeInMs = maxWaitTimeInMs
@@ -239,7 +240,7 @@ class Runner {
     const c = this.consumer
     let r
     try {
-      r = shared.native.fetch(p.topic, p.partition, p.position, Math.min(this.maxBytesPerPartition, FETCH_CHUNK_BYTES), this.readerId)
+      r = shared.native.fetch(p.topic, p.partition, p.position, Math.min(this.maxBytesPerPartition, FETCH_CHUNK_BYTES), this.readerId, this.readUncommitted)
     } catch (raw) {
       const e = shared.error(raw)
       if (e.type === 'OFFSET_OUT_OF_RANGE') {
@@ -264,8 +265,8 @@ class Runner {
     }
     const count = r.records.length / 8
     if (count === 0) {
-      // Batches a compacted log's cleaner emptied: the position moves past them, and the
-      // partition is read again at once.
+      // Transaction markers, aborted records, or batches a compacted log's cleaner
+      // emptied: the position moves past them, and the partition is read again at once.
       if (r.nextOffset > p.position) p.position = r.nextOffset
       else this.readable.delete(key(p.topic, p.partition))
       return null

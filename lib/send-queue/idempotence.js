@@ -17,10 +17,16 @@ let slots = 0
 const keyOf = (topic, p) => `${topic}\u0000${p}`
 
 class Idempotence {
-  /** Made by the producer once connected, from the native side's initProducerId(). */
-  constructor(producerId, epoch) {
+  /** Made by the producer once connected, from the native side's initProducerId(); for a
+   * transactional producer (lib/transaction.js), from initTransactions(), with its
+   * transactional id and timeout. */
+  constructor(producerId, epoch, transactional = null) {
     this.producerId = producerId
     this.epoch = epoch
+    // { id, timeoutMs } of a transactional producer: its sends join its open transaction.
+    this.transactional = transactional
+    // A transactional producer renewed its epoch: the transaction open then was aborted.
+    this.transactionLost = false
     this.sequences = new Map() // topic\0partition -> the next sequence there
     // topic\0partition -> when a flush was last stored there (Date.now()).
     this.stored = new Map()
@@ -52,9 +58,12 @@ class Idempotence {
     return this.stored.get(keyOf(topic, p)) >= since
   }
 
-  /** A new producer id, for a producer whose last send's fate is unknown. */
+  /** A new producer id, for a producer whose last send's fate is unknown. A transactional
+   * producer gets its own id at a new epoch instead, which aborts the open transaction. */
   async renew(shared) {
-    const [producerId, epoch] = await shared.native.initProducerId()
+    const t = this.transactional
+    const [producerId, epoch] = t === null ? await shared.native.initProducerId() : await shared.native.initTransactions(t.id, t.timeoutMs)
+    if (t !== null) this.transactionLost = true
     this.producerId = producerId
     this.epoch = epoch
     this.sequences = new Map()

@@ -90,7 +90,8 @@ class SendQueue {
       b.codec,
       idem === null ? -1 : idem.producerId,
       idem === null ? -1 : idem.epoch,
-      sequences
+      sequences,
+      idem === null || idem.transactional === null ? null : idem.transactional.id
     )
   }
 

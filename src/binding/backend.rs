@@ -32,6 +32,17 @@ pub struct ProduceArgs<'a> {
     pub compression: i32,
     pub producer: Option<(i64, i16)>,
     pub sequences: &'a [i32],
+    /// A transactional producer's id: its batches are part of its open transaction, to
+    /// which their partitions are added as they are sent.
+    pub transactional_id: Option<&'a str>,
+}
+
+/// A transactional producer as the coordinator knows it.
+#[derive(Clone, Debug)]
+pub struct TxnProducer {
+    pub transactional_id: String,
+    pub producer_id: i64,
+    pub epoch: i16,
 }
 
 /// A consumer joining a group.
@@ -69,6 +80,14 @@ pub trait BrokerBackend: Spawn + Send + Sync {
     /// Stores a send. Its buffers are read before this returns.
     fn produce(&self, send: ProduceArgs<'_>) -> Pending<ProduceResult>;
     async fn init_producer_id(&self) -> Result<(i64, i16)>;
+    /// Kafka's InitProducerId with a transactional id: the id's producer at a new epoch,
+    /// fencing older ones and aborting a transaction they left open.
+    async fn init_transactions(&self, transactional_id: String, timeout_ms: i32) -> Result<(i64, i16)>;
+    /// Kafka's AddOffsetsToTxn then TxnOffsetCommit: offsets the group gets when the
+    /// transaction commits.
+    async fn send_offsets_to_txn(&self, txn: TxnProducer, group_id: String, offsets: Vec<Offset>) -> Result<()>;
+    /// Kafka's EndTxn.
+    async fn end_txn(&self, txn: TxnProducer, commit: bool) -> Result<()>;
     async fn verify(&self) -> Result<Vec<PartitionReport>>;
     /// Resolves once everything this process appended is durable.
     async fn sync(&self) -> Result<()>;
@@ -78,7 +97,9 @@ pub trait BrokerBackend: Spawn + Send + Sync {
     async fn describe_configs(&self, resource: ConfigResource, options: DescribeOptions) -> Result<Vec<ConfigEntry>>;
     async fn alter_configs(&self, resource: ConfigResource, entries: Vec<(String, String)>, validate_only: bool) -> Result<()>;
     /// Records from `offset` that this process has at hand for `reader`, or None.
-    fn fetch(&self, reader: u32, topic: &str, partition: i32, offset: i64, max_bytes: u32) -> napi::Result<Option<FetchResult>>;
+    /// Read committed (`committed`), only records below the last stable offset, and none
+    /// of an aborted transaction.
+    fn fetch(&self, reader: u32, topic: &str, partition: i32, offset: i64, max_bytes: u32, committed: bool) -> napi::Result<Option<FetchResult>>;
     fn inject_append_failures(&self, topic: &str, partition: i32, n: u32) -> Result<()>;
     fn inject_fsync_failures(&self, n: u32) -> Result<()>;
     async fn run_maintenance(&self, now_ms: i64) -> Result<u32>;

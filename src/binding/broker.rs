@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use napi::bindgen_prelude::{Float64Array, PromiseRaw};
 use napi_derive::napi;
 
-use super::backend::{BrokerBackend, Join, ProduceArgs};
+use super::backend::{BrokerBackend, Join, ProduceArgs, TxnProducer};
 use super::configs;
 use super::error::{error_js, invalid_arg, ErrorJs, IntoJs};
 use super::fetched::FetchResult;
@@ -151,6 +151,7 @@ struct OwnedSend {
     compression: i32,
     producer: Option<(i64, i16)>,
     sequences: Vec<i32>,
+    transactional_id: Option<String>,
 }
 
 impl OwnedSend {
@@ -163,11 +164,21 @@ impl OwnedSend {
             compression: s.compression,
             producer: s.producer,
             sequences: s.sequences.to_vec(),
+            transactional_id: s.transactional_id.map(str::to_string),
         }
     }
 
     fn send(&self) -> ProduceArgs<'_> {
-        ProduceArgs { topics: &self.topics, data: &self.data, meta: &self.meta, timestamps: &self.timestamps, compression: self.compression, producer: self.producer, sequences: &self.sequences }
+        ProduceArgs {
+            topics: &self.topics,
+            data: &self.data,
+            meta: &self.meta,
+            timestamps: &self.timestamps,
+            compression: self.compression,
+            producer: self.producer,
+            sequences: &self.sequences,
+            transactional_id: self.transactional_id.as_deref(),
+        }
     }
 }
 
@@ -312,9 +323,10 @@ impl NativeBroker {
         producer_id: f64,
         producer_epoch: i32,
         sequences: &[i32],
+        transactional_id: Option<String>,
     ) -> napi::Result<PromiseRaw<'env, ProduceResult>> {
         let producer = (producer_id >= 0.0).then_some((producer_id as i64, producer_epoch as i16));
-        let send = ProduceArgs { topics: &topics, data, meta, timestamps, compression, producer, sequences };
+        let send = ProduceArgs { topics: &topics, data, meta, timestamps, compression, producer, sequences, transactional_id: transactional_id.as_deref() };
         // Checked and sent under the backend's lock: a takeover swaps it, and retires the
         // old one, between sends, never between the check and the send.
         let backend = self.current.backend.read().unwrap_or_else(|p| p.into_inner());
@@ -344,6 +356,37 @@ impl NativeBroker {
     pub async fn init_producer_id(&self) -> napi::Result<Vec<f64>> {
         let (id, epoch) = on!(self, b => b.init_producer_id().await).js()?;
         Ok(vec![id as f64, f64::from(epoch)])
+    }
+
+    /// A transactional producer's id and epoch (Kafka's InitProducerId with a transactional
+    /// id): older producers of the id are fenced, and a transaction they left open aborted.
+    #[napi]
+    pub async fn init_transactions(&self, transactional_id: String, timeout_ms: i32) -> napi::Result<Vec<f64>> {
+        let (id, epoch) = on!(self, b => b.init_transactions(transactional_id, timeout_ms).await).js()?;
+        Ok(vec![id as f64, f64::from(epoch)])
+    }
+
+    /// Offsets for `groupId`, committed when the producer's transaction commits.
+    #[napi]
+    pub async fn send_offsets_to_transaction(
+        &self,
+        transactional_id: String,
+        producer_id: f64,
+        epoch: i32,
+        group_id: String,
+        offsets: Vec<OffsetJs>,
+    ) -> napi::Result<()> {
+        let txn = TxnProducer { transactional_id, producer_id: producer_id as i64, epoch: epoch as i16 };
+        let offsets = offsets_in(offsets);
+        on!(self, b => b.send_offsets_to_txn(txn.clone(), group_id.clone(), offsets.clone()).await).js()
+    }
+
+    /// Commits (or aborts) the producer's transaction: its records and offsets become
+    /// visible to read-committed consumers together (or never).
+    #[napi]
+    pub async fn end_transaction(&self, transactional_id: String, producer_id: f64, epoch: i32, commit: bool) -> napi::Result<()> {
+        let txn = TxnProducer { transactional_id, producer_id: producer_id as i64, epoch: epoch as i16 };
+        on!(self, b => b.end_txn(txn.clone(), commit).await).js()
     }
 
     /// Checks every partition's files whole (see `verifyDataDir` for a closed directory).
@@ -420,8 +463,10 @@ impl NativeBroker {
     /// hand (at the end of the log, or not fetched from the owner yet: `watchAppends`'s
     /// callback names the partition when they arrive).
     #[napi]
-    pub fn fetch(&self, topic: String, partition: i32, offset: f64, max_bytes: u32, reader: Option<u32>) -> napi::Result<Option<FetchResult>> {
-        on!(self, b => b.fetch(reader.unwrap_or(0), &topic, partition, offset as i64, max_bytes))
+    /// Read committed unless `readUncommitted` (kafkajs's consumer option, false by default).
+    pub fn fetch(&self, topic: String, partition: i32, offset: f64, max_bytes: u32, reader: Option<u32>, read_uncommitted: Option<bool>) -> napi::Result<Option<FetchResult>> {
+        let committed = !read_uncommitted.unwrap_or(false);
+        on!(self, b => b.fetch(reader.unwrap_or(0), &topic, partition, offset as i64, max_bytes, committed))
     }
 
     /// Test hook: the next `n` appends to a partition fail with EIO.

@@ -61,9 +61,18 @@ impl Read {
     }
 }
 
+/// What a fetch leaves out of what it read: transaction markers always (they hold no
+/// record), and, read committed, the records of aborted transactions.
+pub enum Filter<'a> {
+    ReadUncommitted,
+    /// The aborted transactions among the batches, as (producer id, first offset) by
+    /// first offset (Kafka's Fetch answer).
+    ReadCommitted(&'a [(i64, i64)]),
+}
+
 /// Decodes fetched batches (records before `offset` skipped) into tables over the bytes.
 /// None for no bytes.
-pub fn decode_fetch(read: Read, offset: i64, high_watermark: i64, log_start_offset: i64) -> napi::Result<Option<FetchResult>> {
+pub fn decode_fetch(read: Read, offset: i64, high_watermark: i64, log_start_offset: i64, filter: Filter<'_>) -> napi::Result<Option<FetchResult>> {
     let bytes = read.as_slice();
     if bytes.is_empty() {
         return Ok(None);
@@ -77,9 +86,34 @@ pub fn decode_fetch(read: Read, offset: i64, high_watermark: i64, log_start_offs
     let mut scratch = Vec::new();
     let mut pos = 0;
     let mut next_offset = offset;
+    // Kafka's consumer's rule: a producer is aborting from the first offset of its aborted
+    // transaction until its abort marker; its transactional batches meanwhile are skipped.
+    let aborted = match filter {
+        Filter::ReadCommitted(list) => list,
+        Filter::ReadUncommitted => &[],
+    };
+    let mut next_aborted = 0;
+    let mut aborting: Vec<i64> = Vec::new();
     while let Some(h) = batch::BatchHeader::parse(&bytes[pos..]) {
         let end = pos + h.total_size();
         next_offset = next_offset.max(h.last_offset() + 1);
+        while aborted.get(next_aborted).is_some_and(|(_, first)| *first <= h.last_offset()) {
+            aborting.push(aborted[next_aborted].0);
+            next_aborted += 1;
+        }
+        let skip = if h.is_control() {
+            aborting.retain(|pid| *pid != h.producer_id);
+            true
+        } else {
+            h.is_transactional() && aborting.contains(&h.producer_id)
+        };
+        if skip {
+            pos = end;
+            if pos >= bytes.len() {
+                break;
+            }
+            continue;
+        }
         batch::for_each_record(&bytes[pos..end], &mut scratch, |r| {
             if r.offset < offset {
                 return;

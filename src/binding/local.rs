@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::backend::{BrokerBackend, CommittedOffsets, Join, MemberBackend, MemberState, Offset, ProduceArgs};
+use super::backend::{BrokerBackend, CommittedOffsets, Join, MemberBackend, MemberState, Offset, ProduceArgs, TxnProducer};
 use super::error::to_js;
-use super::fetched::{decode_fetch, FetchResult, Read};
+use super::fetched::{decode_fetch, FetchResult, Filter, Read};
 use super::group::{GroupJs, MemberJs};
 use super::produce::{self, ProduceResult};
 use super::promise::{BoxFuture, Pending, Spawn};
 use super::{AppendWatcher, ListenAddress};
-use crate::broker::{Broker, ConfigEntry, ConfigResource, DescribeOptions, NewTopic, PartitionOffsets};
+use crate::broker::{Broker, ConfigEntry, ConfigResource, DescribeOptions, Isolation, NewTopic, PartitionOffsets};
 use crate::error::{Error, Result};
 use crate::group::{Committed, JoinRequest, TopicPartition};
 use crate::log::verify::PartitionReport;
@@ -136,7 +136,25 @@ impl BrokerBackend for LocalBackend {
     /// With fsync on, answered once the append is on disk (one fsync for the appends of
     /// every caller meanwhile), as the owner answers another process's Produce.
     fn produce(&self, s: ProduceArgs<'_>) -> Pending<ProduceResult> {
-        let stored = produce::produce(&self.broker, s.topics, s.data, s.meta, s.timestamps, s.compression, s.producer, s.sequences);
+        if s.transactional_id.is_some() && s.producer.is_some() {
+            // A transactional send may add partitions to its transaction, a durable write:
+            // off the JS thread, with its buffers copied.
+            let (b, topics, data, meta, timestamps) = (Arc::clone(&self.broker), s.topics.to_vec(), s.data.to_vec(), s.meta.to_vec(), s.timestamps.to_vec());
+            let (compression, producer, sequences) = (s.compression, s.producer, s.sequences.to_vec());
+            return Pending::Later(Box::pin(async move {
+                let stored = tokio::task::spawn_blocking({
+                    let b = Arc::clone(&b);
+                    move || produce::produce(&b, &topics, &data, &meta, &timestamps, compression, producer, &sequences, true)
+                })
+                .await
+                .map_err(|e| to_js(Error::InvalidRequest(format!("a worker thread failed: {e}"))))??;
+                if b.config().fsync {
+                    b.sync().await.unwrap_or(Err(Error::Closed)).map_err(to_js)?;
+                }
+                Ok(stored)
+            }));
+        }
+        let stored = produce::produce(&self.broker, s.topics, s.data, s.meta, s.timestamps, s.compression, s.producer, s.sequences, false);
         if !self.broker.config().fsync {
             return Pending::Ready(stored);
         }
@@ -151,6 +169,28 @@ impl BrokerBackend for LocalBackend {
     /// Ids come from durably recorded blocks, so this may write.
     async fn init_producer_id(&self) -> Result<(i64, i16)> {
         blocking(&self.broker, |b| b.init_producer_id()).await
+    }
+
+    async fn init_transactions(&self, transactional_id: String, timeout_ms: i32) -> Result<(i64, i16)> {
+        blocking(&self.broker, move |b| b.init_transactional_producer(&transactional_id, timeout_ms, None)).await
+    }
+
+    async fn send_offsets_to_txn(&self, txn: TxnProducer, group_id: String, offsets: Vec<Offset>) -> Result<()> {
+        let offsets = committed(offsets);
+        blocking(&self.broker, move |b| {
+            b.add_offsets_to_txn(&txn.transactional_id, txn.producer_id, txn.epoch, &group_id)?;
+            b.txn_offset_commit(&txn.transactional_id, &group_id, txn.producer_id, txn.epoch, &offsets)
+        })
+        .await
+    }
+
+    /// The markers are written before this answers; with fsync, they are durable too.
+    async fn end_txn(&self, txn: TxnProducer, commit: bool) -> Result<()> {
+        blocking(&self.broker, move |b| b.end_txn(&txn.transactional_id, txn.producer_id, txn.epoch, commit)).await?;
+        if self.broker.config().fsync {
+            self.broker.sync().await.unwrap_or(Err(Error::Closed))?;
+        }
+        Ok(())
     }
 
     async fn verify(&self) -> Result<Vec<PartitionReport>> {
@@ -182,9 +222,12 @@ impl BrokerBackend for LocalBackend {
         blocking(&self.broker, move |b| b.alter_configs(&resource, &entries, validate_only)).await
     }
 
-    fn fetch(&self, _reader: u32, topic: &str, partition: i32, offset: i64, max_bytes: u32) -> napi::Result<Option<FetchResult>> {
-        let read = self.broker.read(topic, partition, offset, max_bytes as usize).map_err(to_js)?;
-        decode_fetch(Read::Owned(read.bytes), offset, read.high_watermark, read.log_start_offset)
+    fn fetch(&self, _reader: u32, topic: &str, partition: i32, offset: i64, max_bytes: u32, committed: bool) -> napi::Result<Option<FetchResult>> {
+        let isolation = if committed { Isolation::ReadCommitted } else { Isolation::ReadUncommitted };
+        let read = self.broker.read_isolated(topic, partition, offset, max_bytes as usize, isolation).map_err(to_js)?;
+        let aborted: Vec<(i64, i64)> = read.aborted.iter().map(|a| (a.producer_id, a.first_offset)).collect();
+        let filter = if committed { Filter::ReadCommitted(&aborted) } else { Filter::ReadUncommitted };
+        decode_fetch(Read::Owned(read.bytes), offset, read.high_watermark, read.log_start_offset, filter)
     }
 
     fn inject_append_failures(&self, topic: &str, partition: i32, n: u32) -> Result<()> {

@@ -7,7 +7,8 @@
 //! entry per message, or none (then every message gets the time of the call).
 //!
 //! An idempotent producer passes its id and epoch, and `sequences`: triples of topic
-//! index, partition, base sequence for every partition of the send.
+//! index, partition, base sequence for every partition of the send; a transactional one
+//! its transactional id too.
 //!
 //! The result has one row of `RESULT_FIELDS` numbers per topic-partition: topic index,
 //! partition, base offset, log start offset, the index of its error in `errors` (-1 when
@@ -54,6 +55,7 @@ pub fn with_groups<R>(
     timestamps: &[f64],
     producer: Option<(i64, i16)>,
     sequences: &[i32],
+    transactional: bool,
     f: impl FnOnce(&[usize], &[PartitionAppend<'_>]) -> napi::Result<R>,
 ) -> napi::Result<R> {
     let field = |i: usize| meta.get(i).copied().ok_or_else(|| invalid_arg("message metadata is truncated"));
@@ -110,7 +112,7 @@ pub fn with_groups<R>(
                             .find(|t| t[0] as usize == topic && t[1] == partition)
                             .map(|t| t[2])
                             .ok_or_else(|| invalid_arg("an idempotent send needs a sequence for every partition"))?;
-                        Some(ProducerStamp::idempotent(producer_id, epoch, seq))
+                        Some(ProducerStamp { producer_id, epoch, base_sequence: seq, transactional })
                     }
                 };
                 let g = PartitionAppend { topic: topics[topic].as_str(), partition, records: Vec::new(), producer: stamp };
@@ -138,9 +140,10 @@ pub fn produce(
     compression: i32,
     producer: Option<(i64, i16)>,
     sequences: &[i32],
+    transactional: bool,
 ) -> napi::Result<ProduceResult> {
     let compression = Compression::from_id(compression).js()?;
-    with_groups(topics, data, meta, timestamps, producer, sequences, |indexes, groups| {
+    with_groups(topics, data, meta, timestamps, producer, sequences, transactional, |indexes, groups| {
         let results = broker.append_all(groups, compression).js()?;
         Ok(result_rows(indexes, groups.iter().map(|g| g.partition), results.into_iter().map(|r| r.map(|r| (r.base_offset, r.log_start_offset, r.log_append_time_ms)))))
     })

@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use super::backend::{BrokerBackend, CommittedOffsets, Join, MemberBackend, MemberState, Offset, ProduceArgs};
+use super::backend::{BrokerBackend, CommittedOffsets, Join, MemberBackend, MemberState, Offset, ProduceArgs, TxnProducer};
 use super::error::to_js;
-use super::fetched::{decode_fetch, FetchResult, Read};
+use super::fetched::{decode_fetch, FetchResult, Filter, Read};
 use super::group::{GroupJs, MemberJs};
 use super::produce::{result_rows, with_groups, ProduceResult};
 use super::promise::{BoxFuture, Pending, Spawn};
@@ -122,9 +122,10 @@ impl BrokerBackend for RemoteBackend {
         let max = self.max_message_bytes;
         let i = self.inner();
         let mut frame = i.produce_frame();
-        let encoded = with_groups(s.topics, s.data, s.meta, s.timestamps, s.producer, s.sequences, |indexes, groups| {
+        let transactional = s.transactional_id.is_some() && s.producer.is_some();
+        let encoded = with_groups(s.topics, s.data, s.meta, s.timestamps, s.producer, s.sequences, transactional, |indexes, groups| {
             let parts: Vec<(&str, i32)> = groups.iter().map(|g| (g.topic, g.partition)).collect();
-            let errors = produce::write(&mut frame, &parts, |k, out| {
+            let errors = produce::write(&mut frame, &parts, s.transactional_id, |k, out| {
                 let g = &groups[k];
                 encode_batches(out, &g.records, codec, max, g.producer, |_| {})
             });
@@ -155,6 +156,18 @@ impl BrokerBackend for RemoteBackend {
 
     async fn init_producer_id(&self) -> Result<(i64, i16)> {
         self.run(|i| async move { i.init_producer_id().await }).await
+    }
+
+    async fn init_transactions(&self, transactional_id: String, timeout_ms: i32) -> Result<(i64, i16)> {
+        self.run(|i| async move { i.init_transactions(&transactional_id, timeout_ms).await }).await
+    }
+
+    async fn send_offsets_to_txn(&self, txn: TxnProducer, group_id: String, offsets: Vec<Offset>) -> Result<()> {
+        self.run(|i| async move { i.send_offsets_to_txn(&txn.transactional_id, txn.producer_id, txn.epoch, &group_id, offsets).await }).await
+    }
+
+    async fn end_txn(&self, txn: TxnProducer, commit: bool) -> Result<()> {
+        self.run(|i| async move { i.end_txn(&txn.transactional_id, txn.producer_id, txn.epoch, commit).await }).await
     }
 
     async fn verify(&self) -> Result<Vec<PartitionReport>> {
@@ -188,10 +201,13 @@ impl BrokerBackend for RemoteBackend {
 
     /// What was fetched ahead at `offset` for `reader` (each consumer has its own), or None
     /// (asked for now; `watch_appends`'s callback names the partition when it arrives).
-    fn fetch(&self, reader: u32, topic: &str, partition: i32, offset: i64, max_bytes: u32) -> napi::Result<Option<FetchResult>> {
-        match self.core.inner().fetch(reader, topic, partition, offset, max_bytes.min(i32::MAX as u32) as i32).map_err(to_js)? {
+    fn fetch(&self, reader: u32, topic: &str, partition: i32, offset: i64, max_bytes: u32, committed: bool) -> napi::Result<Option<FetchResult>> {
+        match self.core.inner().fetch(reader, topic, partition, offset, max_bytes.min(i32::MAX as u32) as i32, committed).map_err(to_js)? {
             None => Ok(None),
-            Some(f) => decode_fetch(Read::Shared(f.bytes), offset, f.high_watermark, f.log_start_offset),
+            Some(f) => {
+                let filter = if committed { Filter::ReadCommitted(&f.aborted) } else { Filter::ReadUncommitted };
+                decode_fetch(Read::Shared(f.bytes), offset, f.high_watermark, f.log_start_offset, filter)
+            }
         }
     }
 

@@ -209,7 +209,9 @@ impl Broker {
     /// Kafka's Produce: batches as clients sent them, per partition, stored byte for byte
     /// (offsets stamped). Appenders in this process that did not make the appends hear of
     /// them through the append listener.
-    pub fn produce_batches(&self, appends: Vec<(String, i32, Result<EncodedBatches>)>) -> Vec<Result<AppendResult>> {
+    /// With `implicit_add`, a transactional batch's partition is added to its transaction
+    /// first (samsa's own producer); otherwise it must have been (AddPartitionsToTxn).
+    pub fn produce_batches(&self, appends: Vec<(String, i32, Result<EncodedBatches>)>, implicit_add: bool) -> Vec<Result<AppendResult>> {
         let now = now_ms();
         let mut appended = Vec::new();
         let results = appends
@@ -221,7 +223,7 @@ impl Broker {
                     match b.producer().filter(|s| s.transactional) {
                         // A transactional batch goes in only while its partition is in the
                         // producer's open transaction, checked under the transaction's lock.
-                        Some(s) => self.with_transaction(s.producer_id, s.epoch, &[(topic.clone(), partition)], false, || self.append_to(&p, &mut b, now))?,
+                        Some(s) => self.with_transaction(s.producer_id, s.epoch, &[(topic.clone(), partition)], implicit_add, || self.append_to(&p, &mut b, now))?,
                         None => self.append_to(&p, &mut b, now),
                     }
                 });

@@ -40,6 +40,10 @@ pub struct Fetched {
     pub bytes: Bytes,
     pub high_watermark: i64,
     pub log_start_offset: i64,
+    pub last_stable_offset: i64,
+    /// Read committed: the aborted transactions among the batches, as (producer id, first
+    /// offset), as the owner listed them.
+    pub aborted: Vec<(i64, i64)>,
 }
 
 enum Item {
@@ -67,6 +71,8 @@ struct Want {
     /// partition never holds up a busy one).
     hot: bool,
     in_flight: bool,
+    /// The reader reads committed (kafkajs's default): fetched at isolation level 1.
+    committed: bool,
 }
 
 /// The two fetch loops: partitions with records waiting, and quiet ones.
@@ -97,6 +103,7 @@ pub struct Asked {
     key: Key,
     offset: i64,
     max_bytes: i32,
+    committed: bool,
 }
 
 #[derive(Default)]
@@ -115,15 +122,20 @@ fn bytes_of(i: &Item) -> usize {
 }
 
 impl Fetcher {
-    pub fn take(&self, reader: u32, topic: &str, partition: i32, offset: i64, max_bytes: i32) -> Result<Option<Fetched>> {
+    pub fn take(&self, reader: u32, topic: &str, partition: i32, offset: i64, max_bytes: i32, committed: bool) -> Result<Option<Fetched>> {
         let mut wants = self.wants.lock().unwrap_or_else(|e| e.into_inner());
         let key = (reader, topic.to_string(), partition);
         let now = Instant::now();
         let want = wants
             .entry(key)
-            .or_insert_with(|| Want { offset, max_bytes, asked: now, ready: VecDeque::new(), hot: true, in_flight: false });
+            .or_insert_with(|| Want { offset, max_bytes, asked: now, ready: VecDeque::new(), hot: true, in_flight: false, committed });
         want.asked = now;
         want.max_bytes = max_bytes;
+        if want.committed != committed {
+            // What was fetched ahead was read at the other isolation level.
+            want.committed = committed;
+            want.ready.clear();
+        }
         if want.ready.front().is_some_and(|i| i.offset() != offset) {
             // A seek (or a reset): what was fetched ahead is for somewhere else.
             want.ready.clear();
@@ -170,7 +182,7 @@ impl Fetcher {
             // Beyond the bound, only partitions with nothing ready are fetched.
             if buffered < MAX_BUFFERED || w.ready.is_empty() {
                 w.in_flight = true;
-                out.push(Asked { key: (*reader, t.clone(), *p), offset: next, max_bytes: w.max_bytes });
+                out.push(Asked { key: (*reader, t.clone(), *p), offset: next, max_bytes: w.max_bytes, committed: w.committed });
             }
         }
         out
@@ -183,9 +195,11 @@ impl Fetcher {
         let Some(w) = wants.get_mut(key) else { return false };
         w.in_flight = false;
         let was_hot = w.hot;
-        // Records up to the high watermark: caught up, the next fetch would find nothing
-        // yet, so it is long-polled straight away (no empty fetch in between).
-        w.hot = matches!(&item, Some(Item::Records { fetched, next }) if *next < fetched.high_watermark);
+        // Records up to the high watermark (the last stable offset, read committed): caught
+        // up, the next fetch would find nothing yet, so it is long-polled straight away (no
+        // empty fetch in between).
+        let committed = w.committed;
+        w.hot = matches!(&item, Some(Item::Records { fetched, next }) if *next < if committed { fetched.last_stable_offset } else { fetched.high_watermark });
         let kept = match item {
             Some(item) if w.next_fetch() == Some(offset) => {
                 w.ready.push_back(item);
@@ -251,119 +265,133 @@ pub async fn run(inner: Arc<Inner>, lane: Lane) {
             let _ = tokio::time::timeout(Duration::from_secs(5), wake.notified()).await;
             continue;
         }
-        // The request's entries by topic, and whose each one is, in the same order.
-        let mut topics: Vec<fetch_request::FetchTopic> = Vec::new();
-        let mut whose: Vec<Vec<(Key, i64)>> = Vec::new();
-        for a in &wanted {
-            let (_, t, p) = &a.key;
-            let fp = fetch_request::FetchPartition::default()
-                .with_partition(*p)
-                .with_current_leader_epoch(-1)
-                .with_fetch_offset(a.offset)
-                .with_log_start_offset(-1)
-                .with_partition_max_bytes(a.max_bytes);
-            match topics.iter().position(|x| x.topic.0.as_str() == t.as_str()) {
-                Some(i) => {
-                    topics[i].partitions.push(fp);
-                    whose[i].push((a.key.clone(), a.offset));
-                }
-                None => {
-                    topics.push(fetch_request::FetchTopic::default().with_topic(super::name(t)).with_partitions(vec![fp]));
-                    whose.push(vec![(a.key.clone(), a.offset)]);
-                }
-            }
-        }
-        let req = FetchRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_max_wait_ms(max_wait)
-            .with_min_bytes(1)
-            .with_max_bytes(32 << 20)
-            .with_isolation_level(0)
-            .with_session_id(0)
-            .with_session_epoch(-1)
-            .with_topics(topics)
-            .with_rack_id(StrBytes::from_static_str(""));
-        let resp = match conn.call(&req, inner.request_timeout + Duration::from_millis(MAX_WAIT_MS as u64)).await {
-            Ok(r) => {
-                backoff = Duration::from_millis(10);
-                failing_since = None;
-                r
-            }
-            Err(e) => {
-                let since = *failing_since.get_or_insert_with(Instant::now);
-                if matches!(e, Error::Connection(_)) && since.elapsed() < OUTAGE_GRACE {
-                    inner.fetcher.ask_again(&wanted);
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_millis(100));
-                    continue;
-                }
-                // The consumers hear of it (a retriable connection error or request
-                // timeout) and ask again.
-                let failed = inner.fetcher.fail_all(&wanted, &e);
-                if !failed.is_empty() {
-                    let (ts, ps) = failed.into_iter().unzip();
-                    inner.notify(ts, ps);
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+        // Readers at each isolation level are fetched apart: it is the request's.
+        let (committed, uncommitted): (Vec<Asked>, Vec<Asked>) = wanted.into_iter().partition(|a| a.committed);
+        for (wanted, isolation) in [(committed, 1i8), (uncommitted, 0i8)] {
+            if wanted.is_empty() {
                 continue;
             }
-        };
-        let mut arrived_topics = Vec::new();
-        let mut arrived_partitions = Vec::new();
-        // The owner answers the entries in the order asked; an answer that does not match
-        // its entry is ignored (the entry stays unanswered, and is asked for again).
-        let mut requested: Vec<Option<(Key, i64)>> = Vec::new();
-        let mut at: Vec<usize> = Vec::new();
-        for w in whose {
-            at.push(requested.len());
-            requested.extend(w.into_iter().map(Some));
-        }
-        for (ti, t) in resp.responses.into_iter().enumerate() {
-            let topic = t.topic.0.to_string();
-            for (pi, p) in t.partitions.into_iter().enumerate() {
-                let slot = at.get(ti).map(|start| start + pi).filter(|i| {
-                    let end = at.get(ti + 1).copied().unwrap_or(requested.len());
-                    *i < end
-                });
-                let Some(entry) = slot.and_then(|i| requested.get_mut(i)) else { continue };
-                if entry.as_ref().is_none_or(|(k, _)| k.1 != topic || k.2 != p.partition_index) {
-                    continue;
-                }
-                let Some((key, offset)) = entry.take() else { continue };
-                let item = if p.error_code != 0 {
-                    let error = match p.error_code {
-                        1 => Error::OffsetOutOfRange { topic: topic.clone(), partition: p.partition_index, offset },
-                        code => {
-                            let name = crate::error::wire_error_name(code);
-                            Error::from_wire(code, format!("fetching \"{topic}\" partition {} at offset {offset}: {name}", p.partition_index))
-                        }
-                    };
-                    Item::Failed { offset, error }
-                } else {
-                    let bytes = p.records.unwrap_or_default();
-                    let (whole, next) = whole_batches(&bytes);
-                    if whole == 0 {
-                        inner.fetcher.deliver(&key, offset, None);
-                        continue;
+            // The request's entries by topic, and whose each one is, in the same order.
+            let mut topics: Vec<fetch_request::FetchTopic> = Vec::new();
+            let mut whose: Vec<Vec<(Key, i64)>> = Vec::new();
+            for a in &wanted {
+                let (_, t, p) = &a.key;
+                let fp = fetch_request::FetchPartition::default()
+                    .with_partition(*p)
+                    .with_current_leader_epoch(-1)
+                    .with_fetch_offset(a.offset)
+                    .with_log_start_offset(-1)
+                    .with_partition_max_bytes(a.max_bytes);
+                match topics.iter().position(|x| x.topic.0.as_str() == t.as_str()) {
+                    Some(i) => {
+                        topics[i].partitions.push(fp);
+                        whose[i].push((a.key.clone(), a.offset));
                     }
-                    Item::Records {
-                        fetched: Fetched { offset, bytes: bytes.slice(..whole), high_watermark: p.high_watermark, log_start_offset: p.log_start_offset },
-                        next: next.max(offset),
+                    None => {
+                        topics.push(fetch_request::FetchTopic::default().with_topic(super::name(t)).with_partitions(vec![fp]));
+                        whose.push(vec![(a.key.clone(), a.offset)]);
                     }
-                };
-                if inner.fetcher.deliver(&key, offset, Some(item)) {
-                    arrived_topics.push(topic.clone());
-                    arrived_partitions.push(p.partition_index);
                 }
             }
-        }
-        // Partitions the owner did not answer for are free to be asked again.
-        for (key, offset) in requested.into_iter().flatten() {
-            inner.fetcher.deliver(&key, offset, None);
-        }
-        if !arrived_topics.is_empty() {
-            inner.notify(arrived_topics, arrived_partitions);
+            let req = FetchRequest::default()
+                .with_replica_id(BrokerId(-1))
+                .with_max_wait_ms(max_wait)
+                .with_min_bytes(1)
+                .with_max_bytes(32 << 20)
+                .with_isolation_level(isolation)
+                .with_session_id(0)
+                .with_session_epoch(-1)
+                .with_topics(topics)
+                .with_rack_id(StrBytes::from_static_str(""));
+            let resp = match conn.call(&req, inner.request_timeout + Duration::from_millis(MAX_WAIT_MS as u64)).await {
+                Ok(r) => {
+                    backoff = Duration::from_millis(10);
+                    failing_since = None;
+                    r
+                }
+                Err(e) => {
+                    let since = *failing_since.get_or_insert_with(Instant::now);
+                    if matches!(e, Error::Connection(_)) && since.elapsed() < OUTAGE_GRACE {
+                        inner.fetcher.ask_again(&wanted);
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_millis(100));
+                        continue;
+                    }
+                    // The consumers hear of it (a retriable connection error or request
+                    // timeout) and ask again.
+                    let failed = inner.fetcher.fail_all(&wanted, &e);
+                    if !failed.is_empty() {
+                        let (ts, ps) = failed.into_iter().unzip();
+                        inner.notify(ts, ps);
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            let mut arrived_topics = Vec::new();
+            let mut arrived_partitions = Vec::new();
+            // The owner answers the entries in the order asked; an answer that does not match
+            // its entry is ignored (the entry stays unanswered, and is asked for again).
+            let mut requested: Vec<Option<(Key, i64)>> = Vec::new();
+            let mut at: Vec<usize> = Vec::new();
+            for w in whose {
+                at.push(requested.len());
+                requested.extend(w.into_iter().map(Some));
+            }
+            for (ti, t) in resp.responses.into_iter().enumerate() {
+                let topic = t.topic.0.to_string();
+                for (pi, p) in t.partitions.into_iter().enumerate() {
+                    let slot = at.get(ti).map(|start| start + pi).filter(|i| {
+                        let end = at.get(ti + 1).copied().unwrap_or(requested.len());
+                        *i < end
+                    });
+                    let Some(entry) = slot.and_then(|i| requested.get_mut(i)) else { continue };
+                    if entry.as_ref().is_none_or(|(k, _)| k.1 != topic || k.2 != p.partition_index) {
+                        continue;
+                    }
+                    let Some((key, offset)) = entry.take() else { continue };
+                    let item = if p.error_code != 0 {
+                        let error = match p.error_code {
+                            1 => Error::OffsetOutOfRange { topic: topic.clone(), partition: p.partition_index, offset },
+                            code => {
+                                let name = crate::error::wire_error_name(code);
+                                Error::from_wire(code, format!("fetching \"{topic}\" partition {} at offset {offset}: {name}", p.partition_index))
+                            }
+                        };
+                        Item::Failed { offset, error }
+                    } else {
+                        let bytes = p.records.unwrap_or_default();
+                        let (whole, next) = whole_batches(&bytes);
+                        if whole == 0 {
+                            inner.fetcher.deliver(&key, offset, None);
+                            continue;
+                        }
+                        Item::Records {
+                            fetched: Fetched {
+                            offset,
+                            bytes: bytes.slice(..whole),
+                            high_watermark: p.high_watermark,
+                            log_start_offset: p.log_start_offset,
+                            last_stable_offset: p.last_stable_offset,
+                            aborted: p.aborted_transactions.iter().flatten().map(|a| (a.producer_id.0, a.first_offset)).collect(),
+                        },
+                            next: next.max(offset),
+                        }
+                    };
+                    if inner.fetcher.deliver(&key, offset, Some(item)) {
+                        arrived_topics.push(topic.clone());
+                        arrived_partitions.push(p.partition_index);
+                    }
+                }
+            }
+            // Partitions the owner did not answer for are free to be asked again.
+            for (key, offset) in requested.into_iter().flatten() {
+                inner.fetcher.deliver(&key, offset, None);
+            }
+            if !arrived_topics.is_empty() {
+                inner.notify(arrived_topics, arrived_partitions);
+            }
         }
     }
 }

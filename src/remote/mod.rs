@@ -597,6 +597,70 @@ impl Inner {
         Ok((resp.producer_id.0, resp.producer_epoch))
     }
 
+    /// The transactional id's producer at a new epoch (InitProducerId with the id).
+    pub async fn init_transactions(&self, transactional_id: &str, timeout_ms: i32) -> Result<(i64, i16)> {
+        self.ensure_open()?;
+        let req = InitProducerIdRequest::default()
+            .with_transactional_id(Some(TransactionalId(sb(transactional_id))))
+            .with_transaction_timeout_ms(timeout_ms)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+        let resp = self.control.call(&req, self.request_timeout).await?;
+        check(resp.error_code, None, || format!("initializing transactional id \"{transactional_id}\""))?;
+        Ok((resp.producer_id.0, resp.producer_epoch))
+    }
+
+    /// AddOffsetsToTxn, then TxnOffsetCommit of `offsets` (topic, partition, offset, metadata).
+    pub async fn send_offsets_to_txn(&self, transactional_id: &str, producer_id: i64, epoch: i16, group: &str, offsets: Vec<(String, i32, i64, Option<String>)>) -> Result<()> {
+        self.ensure_open()?;
+        let add = AddOffsetsToTxnRequest::default()
+            .with_transactional_id(TransactionalId(sb(transactional_id)))
+            .with_producer_id(ProducerId(producer_id))
+            .with_producer_epoch(epoch)
+            .with_group_id(group_name(group));
+        let resp = self.control.call(&add, self.request_timeout).await?;
+        check(resp.error_code, None, || format!("adding group \"{group}\" to the transaction"))?;
+        let mut topics: Vec<txn_offset_commit_request::TxnOffsetCommitRequestTopic> = Vec::new();
+        for (topic, partition, offset, metadata) in offsets {
+            let p = txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                .with_partition_index(partition)
+                .with_committed_offset(offset)
+                .with_committed_leader_epoch(-1)
+                .with_committed_metadata(Some(sb(metadata.as_deref().unwrap_or(""))));
+            match topics.iter_mut().find(|t| t.name.0.as_str() == topic.as_str()) {
+                Some(t) => t.partitions.push(p),
+                None => topics.push(txn_offset_commit_request::TxnOffsetCommitRequestTopic::default().with_name(name(&topic)).with_partitions(vec![p])),
+            }
+        }
+        let commit = TxnOffsetCommitRequest::default()
+            .with_transactional_id(TransactionalId(sb(transactional_id)))
+            .with_group_id(group_name(group))
+            .with_producer_id(ProducerId(producer_id))
+            .with_producer_epoch(epoch)
+            .with_generation_id(-1)
+            .with_member_id(sb(""))
+            .with_topics(topics);
+        let resp = self.control.call(&commit, self.request_timeout).await?;
+        for t in &resp.topics {
+            for p in &t.partitions {
+                check(p.error_code, None, || format!("sending offsets of \"{}\" partition {} to the transaction", t.name.0, p.partition_index))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// EndTxn: commits or aborts the producer's transaction.
+    pub async fn end_txn(&self, transactional_id: &str, producer_id: i64, epoch: i16, commit: bool) -> Result<()> {
+        self.ensure_open()?;
+        let req = EndTxnRequest::default()
+            .with_transactional_id(TransactionalId(sb(transactional_id)))
+            .with_producer_id(ProducerId(producer_id))
+            .with_producer_epoch(epoch)
+            .with_committed(commit);
+        let resp = self.control.call(&req, self.request_timeout).await?;
+        check(resp.error_code, None, || format!("{} the transaction of \"{transactional_id}\"", if commit { "committing" } else { "aborting" }))
+    }
+
     /// A buffer to write a Produce frame into ([`produce::write`]): a few are kept, as a
     /// send is often large and its pages would otherwise be faulted in afresh each time.
     pub fn produce_frame(&self) -> Vec<u8> {
@@ -665,7 +729,7 @@ impl Inner {
     pub async fn produce(&self, parts: Vec<(String, i32, std::ops::Range<usize>)>, batches: &[u8]) -> Result<Vec<ProduceOutcome>> {
         let mut frame = self.produce_frame();
         let names: Vec<(&str, i32)> = parts.iter().map(|(t, p, _)| (t.as_str(), *p)).collect();
-        produce::write(&mut frame, &names, |k, out| {
+        produce::write(&mut frame, &names, None, |k, out| {
             out.extend_from_slice(&batches[parts[k].2.clone()]);
             Ok(())
         });
@@ -677,9 +741,9 @@ impl Inner {
 
     /// What was fetched ahead for this partition at `offset`, if anything (and asks for it
     /// otherwise: the notify callback says when it arrived).
-    pub fn fetch(&self, reader: u32, topic: &str, partition: i32, offset: i64, max_bytes: i32) -> Result<Option<Fetched>> {
+    pub fn fetch(&self, reader: u32, topic: &str, partition: i32, offset: i64, max_bytes: i32, committed: bool) -> Result<Option<Fetched>> {
         self.ensure_open()?;
-        self.fetcher.take(reader, topic, partition, offset, max_bytes)
+        self.fetcher.take(reader, topic, partition, offset, max_bytes, committed)
     }
 
     // ------------------------------------------------------------------ groups

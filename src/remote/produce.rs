@@ -18,7 +18,7 @@ pub const VERSION: i16 = crate::wire::versions::CLIENT_PRODUCE;
 /// entry k. Topics are listed in order of first appearance, each with its partitions in
 /// order. An entry whose encoding fails is left out, with its error among those returned
 /// (by entry); the rest are sent.
-pub fn write(out: &mut Vec<u8>, parts: &[(&str, i32)], mut encode: impl FnMut(usize, &mut Vec<u8>) -> Result<(), Error>) -> Vec<(usize, Error)> {
+pub fn write(out: &mut Vec<u8>, parts: &[(&str, i32)], transactional_id: Option<&str>, mut encode: impl FnMut(usize, &mut Vec<u8>) -> Result<(), Error>) -> Vec<(usize, Error)> {
     out.clear();
     out.put_i32(0); // size, sealed at the end
     out.put_i16(0); // api key: Produce
@@ -26,7 +26,13 @@ pub fn write(out: &mut Vec<u8>, parts: &[(&str, i32)], mut encode: impl FnMut(us
     out.put_i32(0); // correlation id, set when sent
     out.put_i16(CLIENT_ID.len() as i16);
     out.extend_from_slice(CLIENT_ID.as_bytes());
-    out.put_i16(-1); // transactional id: null
+    match transactional_id {
+        Some(id) => {
+            out.put_i16(id.len() as i16);
+            out.extend_from_slice(id.as_bytes());
+        }
+        None => out.put_i16(-1),
+    }
     out.put_i16(-1); // acks
     out.put_i32(30_000); // timeout
     let mut topics: Vec<(&str, Vec<usize>)> = Vec::new();
@@ -114,7 +120,7 @@ mod tests {
         let parts = [("rides", 1), (long_topic.as_str(), 0), ("rides", 3)];
         let ranges = [0..100, 100..250, 250..300];
         let mut frame = Vec::new();
-        let errors = super::write(&mut frame, &parts, |k, out| {
+        let errors = super::write(&mut frame, &parts, None, |k, out| {
             out.extend_from_slice(&batches[ranges[k].clone()]);
             Ok(())
         });
@@ -134,7 +140,7 @@ mod tests {
         // The second part fails after writing some bytes; "other" has no part left at all.
         let parts = [("rides", 0), ("rides", 1), ("other", 0), ("rides", 2)];
         let mut frame = Vec::new();
-        let errors = super::write(&mut frame, &parts, |k, out| {
+        let errors = super::write(&mut frame, &parts, None, |k, out| {
             out.extend_from_slice(&[k as u8; 10]);
             if k == 1 || k == 2 {
                 return Err(Error::InvalidRecord(format!("part {k}")));

@@ -88,6 +88,11 @@ impl Ctx {
         e.wire_code(self.samsa_peers)
     }
 
+    /// Whether the clients are other samsa processes (the owner's socket).
+    pub fn samsa_peers(&self) -> bool {
+        self.samsa_peers
+    }
+
     fn new(broker: Arc<Broker>, host: String, port: i32, config: ListenerConfig, samsa_peers: bool) -> Arc<Ctx> {
         Arc::new(Ctx {
             samsa_peers,

@@ -67,6 +67,9 @@ pub const CLIENT: &[(ApiKey, i16)] = &[
     (ApiKey::OffsetFetch, 8),
     (ApiKey::OffsetCommit, 9),
     (ApiKey::ConsumerGroupHeartbeat, 0),
+    (ApiKey::AddOffsetsToTxn, 3),
+    (ApiKey::TxnOffsetCommit, 3),
+    (ApiKey::EndTxn, 3),
 ];
 
 /// The version samsa's client sends of request `key` (see [`CLIENT`]).

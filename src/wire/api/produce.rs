@@ -64,7 +64,10 @@ pub async fn handle(ctx: &Ctx, req: ProduceRequest, version: i16, _: &RequestHea
             appends.push((topic.clone(), p.index, batches));
         }
     }
-    let results = b.produce_batches(appends);
+    // samsa's own producer in another process adds partitions to its transaction as it
+    // sends (as in the owner's process); any other client calls AddPartitionsToTxn first.
+    let implicit_add = ctx.samsa_peers() && req.transactional_id.is_some();
+    let results = if implicit_add { tokio::task::block_in_place(|| b.produce_batches(appends, true)) } else { b.produce_batches(appends, false) };
     if req.acks == 0 {
         return None;
     }
