@@ -22,7 +22,7 @@ fn batch(values: &[&str], producer: Option<ProducerStamp>) -> bytes::Bytes {
 fn fetch_until(remote: &RemoteBroker, topic: &str, partition: i32, offset: i64) -> samsa::remote::Fetched {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Some(f) = remote.inner().fetch(1, topic, partition, offset, 1 << 20).unwrap() {
+        if let Some(f) = remote.inner().fetch(1, topic, partition, offset, 1 << 20, false).unwrap() {
             return f;
         }
         assert!(Instant::now() < deadline, "nothing fetched for {topic}-{partition} at {offset}");

@@ -154,12 +154,45 @@ pub fn filter(batch: &[u8], rules: &Rules<'_>, keep_empty: bool, out: &mut Vec<u
     if kept.len() == h.record_count as usize && !stamp {
         return Ok(Outcome::Same);
     }
+    rebuild(batch, &h, &kept, stamp.then_some(rules.new_horizon_ms), out)?;
+    Ok(Outcome::Rebuilt)
+}
+
+/// A batch that must stay though none of its records may (an aborted transaction's batch
+/// that is its producer's last): rebuilt with no records.
+pub fn emptied(batch: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    let h = BatchHeader::parse(batch).ok_or_else(|| malformed(-1, "short header"))?;
+    rebuild(batch, &h, &[], None, out)
+}
+
+/// A transaction marker whose transaction has no data left, treated as a tombstone: the
+/// first pass gives it a delete horizon, a pass after the horizon removes it.
+pub fn discardable_marker(batch: &[u8], rules: &Rules<'_>, out: &mut Vec<u8>, scratch: &mut Vec<u8>, counts: &mut Counts) -> Result<Outcome> {
+    let h = BatchHeader::parse(batch).ok_or_else(|| malformed(-1, "short header"))?;
+    if h.attributes & DELETE_HORIZON_FLAG != 0 {
+        if rules.now_ms >= h.base_timestamp {
+            return Ok(Outcome::Gone);
+        }
+        counts.earliest_horizon = counts.earliest_horizon.min(h.base_timestamp);
+        return Ok(Outcome::Same);
+    }
+    let mut records = Vec::with_capacity(1);
+    parse(batch, scratch, rules.map, i64::MIN, &mut records)?;
+    let kept: Vec<&Parsed<'_>> = records.iter().collect();
+    rebuild(batch, &h, &kept, Some(rules.new_horizon_ms), out)?;
+    counts.earliest_horizon = counts.earliest_horizon.min(rules.new_horizon_ms);
+    Ok(Outcome::Rebuilt)
+}
+
+/// Appends `batch` rebuilt around the records `kept` to `out`, with `horizon` as its new
+/// delete horizon if given. Offsets, producer fields and compression stay.
+fn rebuild(batch: &[u8], h: &BatchHeader, kept: &[&Parsed<'_>], horizon: Option<i64>, out: &mut Vec<u8>) -> Result<()> {
     let start = out.len();
     out.resize(start + HEADER_LEN, 0);
     let (mut attributes, mut base_timestamp) = (h.attributes, h.base_timestamp);
-    if stamp {
+    if let Some(horizon) = horizon {
         attributes |= DELETE_HORIZON_FLAG;
-        base_timestamp = rules.new_horizon_ms;
+        base_timestamp = horizon;
     }
     if kept.is_empty() {
         // Kafka's empty batch: no records, no compression, no horizon.
@@ -168,7 +201,7 @@ pub fn filter(batch: &[u8], rules: &Rules<'_>, keep_empty: bool, out: &mut Vec<u
     } else {
         let mut plain = Vec::new();
         let mut body = Vec::new();
-        for k in &kept {
+        for k in kept {
             let records_out = if h.compression() == 0 { &mut *out } else { &mut plain };
             if base_timestamp == h.base_timestamp {
                 put_varlong(records_out, k.body.len() as i64);
@@ -205,7 +238,7 @@ pub fn filter(batch: &[u8], rules: &Rules<'_>, keep_empty: bool, out: &mut Vec<u
     head[57..61].copy_from_slice(&(kept.len() as i32).to_be_bytes());
     let crc = crc32c::crc32c(&out[start + ATTRIBUTES_OFFSET..]);
     out[start + CRC_OFFSET..start + CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
-    Ok(Outcome::Rebuilt)
+    Ok(())
 }
 
 fn malformed(offset: i64, what: &str) -> Error {

@@ -15,6 +15,7 @@ pub mod filter;
 pub mod key_map;
 pub mod pass;
 pub mod swap;
+pub mod transactions;
 pub mod throttle;
 
 pub use pass::{clean, Report, Settings};

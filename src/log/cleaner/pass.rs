@@ -16,6 +16,8 @@ use super::filter::{self, Counts, Outcome, Rules};
 use super::key_map::KeyMap;
 use super::swap;
 use super::throttle::Throttle;
+use super::transactions::{TxnBatch, TxnWalk};
+use crate::log::AbortedTxn;
 
 /// The broker's cleaner settings a pass needs.
 #[derive(Clone, Copy, Debug)]
@@ -49,6 +51,8 @@ pub struct Plan {
     pub first_uncleanable: i64,
     /// The log's next offset when the pass was planned.
     pub high_watermark: i64,
+    /// The aborted transactions below the first uncleanable offset.
+    pub aborted: Vec<AbortedTxn>,
 }
 
 /// What a pass did.
@@ -128,8 +132,11 @@ pub fn clean(log: &Mutex<PartitionLog>, now_ms: i64, settings: &Settings, stop: 
         new_horizon_ms: now_ms.saturating_add(plan.config.cleanup.delete_retention_ms),
     };
     let rewrite: Vec<&SegmentRef> = plan.segments[..plan.segments.len() - 1].iter().filter(|s| s.base < map_end).collect();
+    // One walk over every group: a marker stays while the pass reads data of its
+    // transaction, wherever that lies.
+    let mut txns = TxnWalk::new(&plan.aborted, rewrite.first().map_or(0, |s| s.base));
     for group in groups(&rewrite, plan.config.segment_bytes) {
-        match clean_group(log, &plan, &group, &rules, &keep, &mut throttle, &mut report) {
+        match clean_group(log, &plan, &group, &rules, &keep, &mut txns, &mut throttle, &mut report) {
             Ok(true) => report.segments_rewritten += group.len(),
             Ok(false) => {
                 report.aborted = true;
@@ -209,12 +216,21 @@ impl Batches {
 fn build_map(plan: &Plan, map: &mut KeyMap, throttle: &mut Throttle<'_>, report: &mut Report) -> Result<i64> {
     let mut end = plan.first_dirty;
     let mut scratch = Vec::new();
-    for s in plan.segments.iter().filter(|s| s.next > plan.first_dirty && s.base < plan.first_uncleanable) {
+    let mapped: Vec<&SegmentRef> = plan.segments.iter().filter(|s| s.next > plan.first_dirty && s.base < plan.first_uncleanable).collect();
+    let mut txns = TxnWalk::new(&plan.aborted, mapped.first().map_or(0, |s| s.base));
+    for s in mapped {
         let mut batches = Batches::open(s)?;
         while let Some((h, bytes)) = batches.next()? {
             throttle.spend(bytes.len())?;
             report.bytes_read += bytes.len() as u64;
+            // Markers and aborted records contribute no key: an aborted write must never
+            // hide an older committed value.
+            let data = txns.classify(&h) == TxnBatch::Data;
             if h.last_offset() < plan.first_dirty {
+                continue;
+            }
+            if !data {
+                end = h.last_offset() + 1;
                 continue;
             }
             let mut records = Vec::with_capacity(h.record_count.clamp(0, 1 << 16) as usize);
@@ -301,6 +317,7 @@ fn clean_group(
     group: &[&SegmentRef],
     rules: &Rules<'_>,
     keep: &std::collections::HashSet<i64>,
+    txns: &mut TxnWalk<'_>,
     throttle: &mut Throttle<'_>,
     report: &mut Report,
 ) -> Result<bool> {
@@ -321,7 +338,20 @@ fn clean_group(
             // The log's last batch stays, even emptied, so a reader at the end of the
             // cleaned range is told where the log goes on (Kafka's KAFKA-17076).
             let keep_empty = keep.contains(&h.base_offset) || h.last_offset() + 1 == plan.high_watermark;
-            match filter::filter(bytes, rules, keep_empty, &mut out, &mut scratch, &mut counts)? {
+            let outcome = match txns.classify(&h) {
+                TxnBatch::Data => filter::filter(bytes, rules, keep_empty, &mut out, &mut scratch, &mut counts)?,
+                TxnBatch::Aborted if keep_empty => {
+                    filter::emptied(bytes, &mut out)?;
+                    Outcome::Rebuilt
+                }
+                TxnBatch::Aborted => {
+                    counts.records_removed += h.record_count.max(0) as u64;
+                    Outcome::Gone
+                }
+                TxnBatch::Marker { data_seen } if data_seen || keep_empty => Outcome::Same,
+                TxnBatch::Marker { .. } => filter::discardable_marker(bytes, rules, &mut out, &mut scratch, &mut counts)?,
+            };
+            match outcome {
                 Outcome::Gone => continue,
                 Outcome::Same => out.extend_from_slice(bytes),
                 Outcome::Rebuilt => {}

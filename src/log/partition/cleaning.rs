@@ -40,7 +40,10 @@ impl PartitionLog {
         let active_base = self.segments[n - 1].base_offset();
         let holding = self.segments.partition_point(|s| s.base_offset() <= first_dirty).saturating_sub(1);
         let lag = self.config.cleanup.min_compaction_lag_ms;
-        let mut end = active_base;
+        // Nothing at or past the last stable offset: every transaction cleaned is decided.
+        let stable = self.last_stable_offset()?;
+        let holding_stable = self.segments.partition_point(|s| s.base_offset() <= stable).saturating_sub(1);
+        let mut end = active_base.min(self.segments[holding_stable].base_offset());
         if lag > 0 {
             for s in &mut self.segments[holding..n - 1] {
                 if s.max_timestamp()? > now_ms.saturating_sub(lag) {
@@ -90,6 +93,8 @@ impl PartitionLog {
         if !dirty && now_ms < self.checkpoint.next_horizon {
             return Ok(None);
         }
+        let log_start = self.log_start_offset;
+        let aborted = if self.transactional { self.producers()?.aborted_between(log_start, end) } else { Vec::new() };
         let n = self.segments.len();
         let segments = (0..n)
             .map(|i| {
@@ -108,6 +113,7 @@ impl PartitionLog {
             first_dirty: if dirty { self.first_dirty() } else { self.first_dirty().min(end) },
             first_uncleanable: end,
             high_watermark: self.next_offset(),
+            aborted,
         }))
     }
 
