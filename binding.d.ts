@@ -260,6 +260,16 @@ export interface GroupJs {
   members: Array<MemberJs>
 }
 
+/** A transaction with records but no marker, which the coordinator does not know as open. */
+export interface HangingTransactionJs {
+  topic: string
+  partition: number
+  producerId: number
+  firstOffset: number
+  /** The repair ended it with an abort marker. */
+  aborted: boolean
+}
+
 /** One row of the table of Kafka's errors (see `crate::error::kafka_error`). */
 export interface KafkaErrorRow {
   name: string
@@ -397,4 +407,7 @@ export interface VerifyReport {
   indexProblems: Array<string>
   tornTails: Array<string>
   repaired: Array<RepairJs>
+  /** Transaction markers (control batches) found. */
+  markers: number
+  hangingTransactions: Array<HangingTransactionJs>
 }

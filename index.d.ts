@@ -154,7 +154,7 @@ export interface VerifyDamage {
 }
 
 export interface VerifyReport {
-  /** No damage found. */
+  /** No damage and no hanging transaction left. */
   ok: boolean
   partitions: number
   segments: number
@@ -167,6 +167,11 @@ export interface VerifyReport {
   tornTails: string[]
   /** With repair: per damaged partition, the offsets given up by cutting it at its first damage. */
   repaired: { topic: string; partition: number; firstOffset: number; lastOffset: number }[]
+  /** Transaction markers (control batches) found. */
+  markers: number
+  /** Closed directories: transactions with records and no marker that transactions.log does
+   * not know as open; they hold read-committed consumers back. Repair aborts them. */
+  hangingTransactions: { topic: string; partition: number; producerId: number; firstOffset: number; aborted: boolean }[]
 }
 
 export class Kafka {

@@ -188,6 +188,11 @@ async function verify(args) {
   }
   for (const p of r.indexProblems) console.log(`index: ${p} (indexes are rebuilt by --repair; the data is not affected)`)
   for (const t of r.tornTails) console.log(`torn write: ${t} (cut off when the directory is next opened)`)
+  if (r.markers > 0) console.log(`${r.markers} transaction marker(s)`)
+  for (const h of r.hangingTransactions) {
+    const what = `${h.topic}-${h.partition}: producer ${h.producerId} from offset ${h.firstOffset} has no marker and no open transaction in transactions.log`
+    console.log(h.aborted ? `ABORTED hanging transaction ${what}` : `HANGING transaction ${what}: read-committed consumers stop before it; --repair aborts it`)
+  }
   for (const x of r.repaired) {
     console.log(`REPAIRED ${x.topic}-${x.partition}: cut at offset ${x.firstOffset}; offsets ${x.firstOffset} to ${x.lastOffset} are given up`)
   }
@@ -195,7 +200,11 @@ async function verify(args) {
     console.log('no damage found')
     return 0
   }
-  console.log(repair ? `${r.repaired.length} partition(s) repaired` : `${r.damage.length} damaged range(s) found; run again with --repair to cut the damaged partitions at their first damage`)
+  console.log(
+    repair
+      ? `${r.repaired.length} partition(s) repaired`
+      : `${r.damage.length} damaged range(s), ${r.hangingTransactions.length} hanging transaction(s) found; run again with --repair to cut the damaged partitions at their first damage and abort hanging transactions`
+  )
   return repair ? 0 : 1
 }
 

@@ -172,7 +172,8 @@ class Kafka {
     } catch (e) {
       throw fromNative(e)
     }
-    return { ok: report.damage.length === 0, ...report }
+    const hanging = report.hangingTransactions.filter((h) => !h.aborted)
+    return { ok: report.damage.length === 0 && hanging.length === 0, ...report }
   }
 
   /**

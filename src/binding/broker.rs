@@ -393,7 +393,7 @@ impl NativeBroker {
     #[napi]
     pub async fn verify(&self) -> napi::Result<VerifyReport> {
         let reports = on!(self, b => b.verify().await).js()?;
-        Ok(verify_report(reports, Vec::new()))
+        Ok(verify_report(reports, Vec::new(), Vec::new()))
     }
 
     /// Resolves when everything appended so far is durable (group commit).

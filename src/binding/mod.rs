@@ -226,6 +226,17 @@ pub struct RepairJs {
     pub last_offset: f64,
 }
 
+/// A transaction with records but no marker, which the coordinator does not know as open.
+#[napi(object)]
+pub struct HangingTransactionJs {
+    pub topic: String,
+    pub partition: i32,
+    pub producer_id: f64,
+    pub first_offset: f64,
+    /// The repair ended it with an abort marker.
+    pub aborted: bool,
+}
+
 #[napi(object)]
 pub struct VerifyReport {
     pub partitions: u32,
@@ -236,9 +247,16 @@ pub struct VerifyReport {
     pub index_problems: Vec<String>,
     pub torn_tails: Vec<String>,
     pub repaired: Vec<RepairJs>,
+    /// Transaction markers (control batches) found.
+    pub markers: f64,
+    pub hanging_transactions: Vec<HangingTransactionJs>,
 }
 
-pub(crate) fn verify_report(reports: Vec<crate::log::verify::PartitionReport>, repaired: Vec<(String, i32, i64, i64)>) -> VerifyReport {
+pub(crate) fn verify_report(
+    reports: Vec<crate::log::verify::PartitionReport>,
+    repaired: Vec<(String, i32, i64, i64)>,
+    hanging: Vec<(String, i32, i64, i64, bool)>,
+) -> VerifyReport {
     let mut out = VerifyReport {
         partitions: reports.len() as u32,
         segments: 0,
@@ -250,6 +268,11 @@ pub(crate) fn verify_report(reports: Vec<crate::log::verify::PartitionReport>, r
         repaired: repaired
             .into_iter()
             .map(|(topic, partition, first, last)| RepairJs { topic, partition, first_offset: first as f64, last_offset: last as f64 })
+            .collect(),
+        markers: reports.iter().map(|r| r.markers as f64).sum(),
+        hanging_transactions: hanging
+            .into_iter()
+            .map(|(topic, partition, pid, first, aborted)| HangingTransactionJs { topic, partition, producer_id: pid as f64, first_offset: first as f64, aborted })
             .collect(),
     };
     for r in &reports {
@@ -287,6 +310,6 @@ pub async fn verify_data_dir(dir: String, repair: bool) -> napi::Result<VerifyRe
         .await
         .map_err(invalid_arg)?
         .js()?;
-    Ok(verify_report(r.partitions, r.repaired))
+    Ok(verify_report(r.partitions, r.repaired, r.hanging))
 }
 

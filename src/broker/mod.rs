@@ -1041,6 +1041,24 @@ pub struct DataDirReport {
     pub partitions: Vec<PartitionReport>,
     /// Per repaired partition: topic, partition, first and last offset given up.
     pub repaired: Vec<(String, i32, i64, i64)>,
+    /// Transactions with records but no marker that the coordinator does not know as
+    /// open (its state was lost): they hold the partition's last stable offset forever,
+    /// as Kafka's hanging transactions do. (topic, partition, producer id, first offset,
+    /// aborted by the repair)
+    pub hanging: Vec<(String, i32, i64, i64, bool)>,
+}
+
+/// Ends a hanging transaction with an abort marker (Kafka's `kafka-transactions.sh abort`).
+/// False if a repair cut the transaction's records off meanwhile.
+fn abort_hanging(pdir: &Path, producer_id: i64, epoch: i16) -> Result<bool> {
+    let mut log = PartitionLog::open(pdir, LogConfig::default(), plog::OpenOptions::standalone(false))?;
+    if !log.has_open_transaction(producer_id)? {
+        return Ok(false);
+    }
+    log.append_marker(producer_id, epoch, crate::log::control::Marker::Abort, now_ms())?;
+    log.close(now_ms())?;
+    log.sync_all()?;
+    Ok(true)
 }
 
 /// Checks every partition of a data directory no process has open (it takes the lock for
@@ -1050,7 +1068,9 @@ pub fn verify_data_dir(dir: &Path, repair: bool) -> Result<DataDirReport> {
         return Err(Error::io_at("verifying", dir, std::io::Error::other("not a samsa data directory (no topics/ in it)")));
     }
     let _lock = data_dir::lock(dir)?;
-    let mut report = DataDirReport { partitions: Vec::new(), repaired: Vec::new() };
+    let mut report = DataDirReport { partitions: Vec::new(), repaired: Vec::new(), hanging: Vec::new() };
+    let open_in_coordinator: std::collections::HashSet<i64> =
+        crate::txn::states_in(dir)?.into_values().filter(|m| m.state.is_open()).map(|m| m.producer_id).collect();
     for (topic, partition, pdir) in list_partitions(dir)? {
         if !pdir.exists() {
             continue;
@@ -1062,6 +1082,10 @@ pub fn verify_data_dir(dir: &Path, repair: bool) -> Result<DataDirReport> {
             if let Some((first, last)) = verify::repair_partition(&r)? {
                 report.repaired.push((topic.clone(), partition, first, last));
             }
+        }
+        for &(pid, epoch, first) in r.open_transactions.iter().filter(|(pid, _, _)| !open_in_coordinator.contains(pid)) {
+            let aborted = repair && abort_hanging(&pdir, pid, epoch)?;
+            report.hanging.push((topic.clone(), partition, pid, first, aborted));
         }
         report.partitions.push(r);
     }

@@ -1,5 +1,7 @@
 //! A full check of a partition's files, read-only: every batch's CRC and offsets, the
-//! continuity between segments, and every index entry against the log. Damage is
+//! continuity between segments, and every index entry against the log. Transaction
+//! markers are counted, and transactions with records but no marker yet are listed (the
+//! coordinator ends them, unless its state was lost: a hanging transaction). Damage is
 //! reported, not fixed; [`repair_partition`] cuts a partition at its first damage, only
 //! when asked, and says which offsets that gives up.
 
@@ -38,6 +40,10 @@ pub struct PartitionReport {
     pub log_start_offset: i64,
     pub high_watermark: i64,
     pub segments: Vec<SegmentReport>,
+    /// Transaction markers (control batches) found.
+    pub markers: u64,
+    /// Transactions with records and no marker yet: (producer id, epoch, first offset).
+    pub open_transactions: Vec<(i64, i16, i64)>,
 }
 
 impl PartitionReport {
@@ -68,7 +74,7 @@ fn be_u32(b: &[u8]) -> u32 {
 
 /// Scans one segment whole. `newest`: it is the partition's active segment, whose
 /// unframed tail is a torn write rather than damage.
-pub fn scan_segment(dir: &Path, base_offset: i64, newest: bool, gaps: bool) -> Result<SegmentReport> {
+pub fn scan_segment(dir: &Path, base_offset: i64, newest: bool, gaps: bool, txns: &mut Transactions) -> Result<SegmentReport> {
     let path = dir.join(file_name(base_offset, "log"));
     let file = File::open(&path).map_err(|e| Error::io_at("opening", &path, e))?;
     let len = file.metadata().map_err(|e| Error::io_at("reading", &path, e))?.len();
@@ -131,6 +137,7 @@ pub fn scan_segment(dir: &Path, base_offset: i64, newest: bool, gaps: bool) -> R
                 }
                 max_ts = max_ts.max(h.max_timestamp);
                 batch_ends.push((h.last_offset(), max_ts));
+                txns.note(&h);
                 report.batches += 1;
                 expected = h.last_offset() + 1;
                 position += h.total_size() as u64;
@@ -204,10 +211,11 @@ pub fn verify_partition(dir: &Path, topic: &str, partition: i32) -> Result<Parti
     };
     let gaps_below = crate::log::cleaner::checkpoint::Checkpoint::read(dir).gaps_below;
     let mut segments: Vec<SegmentReport> = Vec::with_capacity(bases.len());
+    let mut txns = Transactions::default();
     for (i, &base) in bases.iter().enumerate() {
         let newest = i + 1 == bases.len();
         let gaps = !newest && base < gaps_below;
-        let mut report = scan_segment(dir, base, newest, gaps)?;
+        let mut report = scan_segment(dir, base, newest, gaps, &mut txns)?;
         if let Some(&next) = bases.get(i + 1) {
             for d in &mut report.damage {
                 if d.last_offset >= next {
@@ -234,7 +242,28 @@ pub fn verify_partition(dir: &Path, topic: &str, partition: i32) -> Result<Parti
         log_start_offset: log_start.max(bases.first().copied().unwrap_or(0)),
         high_watermark: high,
         segments,
+        markers: txns.markers,
+        open_transactions: txns.open.into_iter().map(|(pid, (epoch, first))| (pid, epoch, first)).collect(),
     })
+}
+
+/// The transactions a scan walks through, in offset order.
+#[derive(Default)]
+pub struct Transactions {
+    markers: u64,
+    /// By producer id, the epoch and first offset of its transaction with no marker yet.
+    open: std::collections::BTreeMap<i64, (i16, i64)>,
+}
+
+impl Transactions {
+    fn note(&mut self, h: &BatchHeader) {
+        if h.is_control() {
+            self.markers += 1;
+            self.open.remove(&h.producer_id);
+        } else if h.is_transactional() {
+            self.open.entry(h.producer_id).or_insert((h.producer_epoch, h.base_offset));
+        }
+    }
 }
 
 /// Cuts the partition at its first damaged batch: that segment is truncated there, later

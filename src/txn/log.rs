@@ -14,7 +14,7 @@ use crate::durability::Durability;
 use crate::error::{Error, Result};
 use crate::fsutil;
 
-const FILE: &str = "transactions.log";
+pub(super) const FILE: &str = "transactions.log";
 
 pub struct TxnLog {
     path: PathBuf,
@@ -30,33 +30,7 @@ impl TxnLog {
     /// Opens (or creates) the file in `dir` and returns every id's last state.
     pub fn open(dir: &Path, fsync: bool, durability: Arc<Durability>) -> Result<(Self, HashMap<String, TxnMetadata>)> {
         let path = dir.join(FILE);
-        let mut current: HashMap<String, TxnMetadata> = HashMap::new();
-        let mut lines = 0;
-        let mut valid_len = 0u64;
-        if let Ok(f) = File::open(&path) {
-            let total = f.metadata().map_err(|e| Error::io_at("reading", &path, e))?.len();
-            let mut reader = BufReader::new(f);
-            let mut buf = String::new();
-            loop {
-                buf.clear();
-                let n = reader.read_line(&mut buf).map_err(|e| Error::io_at("reading", &path, e))?;
-                if n == 0 {
-                    break;
-                }
-                match serde_json::from_str::<TxnMetadata>(buf.trim_end()) {
-                    Ok(meta) if buf.ends_with('\n') => {
-                        current.insert(meta.id.clone(), meta);
-                        lines += 1;
-                        valid_len += n as u64;
-                    }
-                    _ if valid_len + n as u64 >= total => {
-                        tracing::warn!(path = %path.display(), "dropping a torn final line of transaction state");
-                        break;
-                    }
-                    _ => return Err(Error::corrupt_file(&path, valid_len, "a transaction-state line is not valid")),
-                }
-            }
-        }
+        let (current, lines, valid_len) = read(&path)?;
         let file = fsutil::private_file()
             .create(true)
             .append(true)
@@ -111,6 +85,39 @@ impl TxnLog {
     pub fn flush(&self) -> Result<()> {
         self.durability.sync_data(&self.file, &self.path)
     }
+}
+
+/// Every id's last state in the file at `path` (none if it does not exist), the number of
+/// lines read, and the length of the valid lines (a torn final line is left out).
+pub fn read(path: &Path) -> Result<(HashMap<String, TxnMetadata>, usize, u64)> {
+    let mut current: HashMap<String, TxnMetadata> = HashMap::new();
+    let mut lines = 0;
+    let mut valid_len = 0u64;
+    if let Ok(f) = File::open(path) {
+        let total = f.metadata().map_err(|e| Error::io_at("reading", path, e))?.len();
+        let mut reader = BufReader::new(f);
+        let mut buf = String::new();
+        loop {
+            buf.clear();
+            let n = reader.read_line(&mut buf).map_err(|e| Error::io_at("reading", path, e))?;
+            if n == 0 {
+                break;
+            }
+            match serde_json::from_str::<TxnMetadata>(buf.trim_end()) {
+                Ok(meta) if buf.ends_with('\n') => {
+                    current.insert(meta.id.clone(), meta);
+                    lines += 1;
+                    valid_len += n as u64;
+                }
+                _ if valid_len + n as u64 >= total => {
+                    tracing::warn!(path = %path.display(), "dropping a torn final line of transaction state");
+                    break;
+                }
+                _ => return Err(Error::corrupt_file(path, valid_len, "a transaction-state line is not valid")),
+            }
+        }
+    }
+    Ok((current, lines, valid_len))
 }
 
 #[cfg(test)]

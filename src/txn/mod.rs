@@ -23,6 +23,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Every transactional id's last state recorded in data directory `dir`, read only (for
+/// `samsa verify` of a closed directory).
+pub fn states_in(dir: &Path) -> Result<HashMap<String, TxnMetadata>> {
+    log::read(&dir.join(log::FILE)).map(|(states, _, _)| states)
+}
+
 /// One transactional id's state behind its own lock: a transaction's checks, appends and
 /// markers happen under it, so a produce can never land after its transaction's marker.
 pub type TxnEntry = Arc<Mutex<TxnMetadata>>;
