@@ -86,8 +86,9 @@ pub trait BrokerBackend: Spawn + Send + Sync {
     /// Kafka's AddOffsetsToTxn then TxnOffsetCommit: offsets the group gets when the
     /// transaction commits.
     async fn send_offsets_to_txn(&self, txn: TxnProducer, group_id: String, offsets: Vec<Offset>) -> Result<()>;
-    /// Kafka's EndTxn.
-    async fn end_txn(&self, txn: TxnProducer, commit: bool) -> Result<()>;
+    /// Kafka's EndTxn. Resolves once the markers are written (and durable when the
+    /// directory fsyncs).
+    fn end_txn(&self, txn: TxnProducer, commit: bool) -> Pending<()>;
     async fn verify(&self) -> Result<Vec<PartitionReport>>;
     /// Resolves once everything this process appended is durable.
     async fn sync(&self) -> Result<()>;

@@ -383,10 +383,14 @@ impl NativeBroker {
 
     /// Commits (or aborts) the producer's transaction: its records and offsets become
     /// visible to read-committed consumers together (or never).
-    #[napi]
-    pub async fn end_transaction(&self, transactional_id: String, producer_id: f64, epoch: i32, commit: bool) -> napi::Result<()> {
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn end_transaction<'env>(&self, env: &'env napi::Env, transactional_id: String, producer_id: f64, epoch: i32, commit: bool) -> napi::Result<PromiseRaw<'env, ()>> {
         let txn = TxnProducer { transactional_id, producer_id: producer_id as i64, epoch: epoch as i16 };
-        on!(self, b => b.end_txn(txn.clone(), commit).await).js()
+        let backend = self.current.get();
+        match &*backend {
+            Backend::Local(b) => promise(env, b as &dyn Spawn, b.end_txn(txn, commit)),
+            Backend::Remote(b) => promise(env, b as &dyn Spawn, b.end_txn(txn, commit)),
+        }
     }
 
     /// Checks every partition's files whole (see `verifyDataDir` for a closed directory).

@@ -136,9 +136,11 @@ impl BrokerBackend for LocalBackend {
     /// With fsync on, answered once the append is on disk (one fsync for the appends of
     /// every caller meanwhile), as the owner answers another process's Produce.
     fn produce(&self, s: ProduceArgs<'_>) -> Pending<ProduceResult> {
-        if s.transactional_id.is_some() && s.producer.is_some() {
-            // A transactional send may add partitions to its transaction, a durable write:
-            // off the JS thread, with its buffers copied.
+        let transactional = s.transactional_id.is_some() && s.producer.is_some();
+        if transactional && self.broker.config().fsync {
+            // A transactional send may add partitions to its transaction, which is then
+            // fsynced: off the JS thread, with its buffers copied. Without fsync that is
+            // one small write, as cheap as the append itself.
             let (b, topics, data, meta, timestamps) = (Arc::clone(&self.broker), s.topics.to_vec(), s.data.to_vec(), s.meta.to_vec(), s.timestamps.to_vec());
             let (compression, producer, sequences) = (s.compression, s.producer, s.sequences.to_vec());
             return Pending::Later(Box::pin(async move {
@@ -154,7 +156,7 @@ impl BrokerBackend for LocalBackend {
                 Ok(stored)
             }));
         }
-        let stored = produce::produce(&self.broker, s.topics, s.data, s.meta, s.timestamps, s.compression, s.producer, s.sequences, false);
+        let stored = produce::produce(&self.broker, s.topics, s.data, s.meta, s.timestamps, s.compression, s.producer, s.sequences, transactional);
         if !self.broker.config().fsync {
             return Pending::Ready(stored);
         }
@@ -184,13 +186,17 @@ impl BrokerBackend for LocalBackend {
         .await
     }
 
-    /// The markers are written before this answers; with fsync, they are durable too.
-    async fn end_txn(&self, txn: TxnProducer, commit: bool) -> Result<()> {
-        blocking(&self.broker, move |b| b.end_txn(&txn.transactional_id, txn.producer_id, txn.epoch, commit)).await?;
-        if self.broker.config().fsync {
-            self.broker.sync().await.unwrap_or(Err(Error::Closed))?;
+    /// Without fsync, a few small writes: done on the calling thread, as an append is.
+    /// With fsync, off it, and answered once the markers are durable.
+    fn end_txn(&self, txn: TxnProducer, commit: bool) -> Pending<()> {
+        if !self.broker.config().fsync {
+            return Pending::Ready(self.broker.end_txn(&txn.transactional_id, txn.producer_id, txn.epoch, commit).map_err(to_js));
         }
-        Ok(())
+        let broker = Arc::clone(&self.broker);
+        Pending::Later(Box::pin(async move {
+            blocking(&broker, move |b| b.end_txn(&txn.transactional_id, txn.producer_id, txn.epoch, commit)).await.map_err(to_js)?;
+            broker.sync().await.unwrap_or(Err(Error::Closed)).map_err(to_js)
+        }))
     }
 
     async fn verify(&self) -> Result<Vec<PartitionReport>> {

@@ -166,8 +166,10 @@ impl BrokerBackend for RemoteBackend {
         self.run(|i| async move { i.send_offsets_to_txn(&txn.transactional_id, txn.producer_id, txn.epoch, &group_id, offsets).await }).await
     }
 
-    async fn end_txn(&self, txn: TxnProducer, commit: bool) -> Result<()> {
-        self.run(|i| async move { i.end_txn(&txn.transactional_id, txn.producer_id, txn.epoch, commit).await }).await
+    /// Run on the client's own thread, where the promise is settled.
+    fn end_txn(&self, txn: TxnProducer, commit: bool) -> Pending<()> {
+        let i = self.inner();
+        Pending::Later(Box::pin(async move { i.end_txn(&txn.transactional_id, txn.producer_id, txn.epoch, commit).await.map_err(to_js) }))
     }
 
     async fn verify(&self) -> Result<Vec<PartitionReport>> {

@@ -648,23 +648,35 @@ impl Broker {
             }
             return Err(e);
         }
+        // A transactional send (samsa's own producer) adds its partitions to the
+        // transaction as it goes: all of them at once, and its appends under the
+        // transaction's lock.
+        if let Some(s) = appends.first().and_then(|a| a.producer).filter(|s| s.transactional) {
+            let partitions: Vec<(String, i32)> = appends.iter().map(|a| (a.topic.to_string(), a.partition)).collect();
+            let appended = self.with_transaction(s.producer_id, s.epoch, &partitions, true, || self.append_encoded_all(encoded, appends, now));
+            return match appended {
+                Ok(results) => Ok(results),
+                Err(e) => {
+                    // Nothing was written: every partition fails alike.
+                    Ok(appends.iter().map(|a| Err(with_partition(clone_error(&e), a.topic, a.partition))).collect())
+                }
+            };
+        }
+        Ok(self.append_encoded_all(encoded, appends, now))
+    }
+
+    /// Appends each partition's encoded batches (or gives the error it was refused with).
+    fn append_encoded_all(&self, encoded: Vec<(Arc<Partition>, EncodedBatches, Option<Error>)>, appends: &[PartitionAppend<'_>], now: i64) -> Vec<Result<AppendResult>> {
         let mut results = Vec::with_capacity(encoded.len());
         for ((p, mut enc, refused), a) in encoded.into_iter().zip(appends) {
             let r = match (refused, self.injected_append_fault(a.topic, a.partition)) {
                 (Some(e), _) | (None, Some(e)) => Err(e),
-                (None, None) => match a.producer.filter(|s| s.transactional) {
-                    // samsa's own producer adds the partition to its transaction as it sends.
-                    Some(s) => {
-                        let tp = [(a.topic.to_string(), a.partition)];
-                        self.with_transaction(s.producer_id, s.epoch, &tp, true, || self.append_to(&p, &mut enc, now)).and_then(|r| r)
-                    }
-                    None => self.append_to(&p, &mut enc, now),
-                },
+                (None, None) => self.append_to(&p, &mut enc, now),
             };
             results.push(r.map_err(|e| with_partition(e, a.topic, a.partition)));
             self.return_scratch(enc);
         }
-        Ok(results)
+        results
     }
 
     fn append_to(&self, p: &Arc<Partition>, enc: &mut EncodedBatches, now: i64) -> Result<AppendResult> {
