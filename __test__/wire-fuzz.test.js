@@ -62,7 +62,8 @@ const FLEXIBLE_FROM = {
   Heartbeat: 4, LeaveGroup: 4, SyncGroup: 4, DescribeGroups: 5, ListGroups: 3, ApiVersions: 3, CreateTopics: 5,
   DeleteTopics: 4, DeleteRecords: 2, InitProducerId: 2, OffsetForLeaderEpoch: 4, DescribeConfigs: 4, AlterConfigs: 2,
   CreatePartitions: 2, DeleteGroups: 2, IncrementalAlterConfigs: 1, OffsetDelete: Infinity, DescribeCluster: 0, DescribeLogDirs: 2,
-  ConsumerGroupHeartbeat: 0,
+  ConsumerGroupHeartbeat: 0, AddPartitionsToTxn: 3, AddOffsetsToTxn: 3, EndTxn: 3, TxnOffsetCommit: 3,
+  DescribeTransactions: 0, ListTransactions: 0,
 }
 
 function supportedApis() {
@@ -866,7 +867,7 @@ describe('frame rules (broker in this process)', () => {
   test.each([
     ['LeaderAndIsr (4)', 4, 0],
     ['SaslHandshake (17)', 17, 1],
-    ['EndTxn (26)', 26, 0],
+    ['WriteTxnMarkers (27), which brokers send each other', 27, 1],
     ['key 32767', 32767, 0],
     ['key -1', -1, 0],
     ['Produce v2 (below the range served)', 0, 2],
