@@ -93,8 +93,8 @@ class ConsoleApi {
         bytes += x.bytes
         segments += x.segments
       }
-      const rates = this.sampler.produceRates(t.name).slice(-SPARK_POINTS)
-      return { name: t.name, partitions: t.partitions.length, messages, high, bytes, segments, rate: rates.length ? rates[rates.length - 1] : null, spark: rates }
+      const spark = this.sampler.produceRates(t.name).slice(-SPARK_POINTS)
+      return { name: t.name, partitions: t.partitions.length, messages, high, bytes, segments, rate: spark.length ? spark[spark.length - 1] : null, spark }
     })
     const groups = s.groups.map((g) => ({
       groupId: g.groupId,
@@ -103,7 +103,7 @@ class ConsoleApi {
       topics: g.offsets.map((o) => o.topic),
       lag: g.lag,
     }))
-    return { at: s.at, sampleIntervalMs: this.sampler.intervalMs, broker, topics, groups }
+    return { at: s.at, sampleIntervalMs: this.sampler.intervalMs, sparkPoints: SPARK_POINTS, broker, topics, groups }
   }
 
   /** The broker: the directory, its owner, settings, listeners, disk, this console. */

@@ -67,6 +67,8 @@ class Sampler {
     try {
       const s = await this.state.current()
       if (this.timer === null) return // the last page closed meanwhile
+      // A look a page's request took a moment ago is no new sample.
+      if (this.count > 0 && s.at <= this.times[this.head]) return
       this.record(s)
       const event = `event: sample\ndata: ${JSON.stringify({ at: s.at })}\n\n`
       for (const res of this.clients) res.write(event)

@@ -124,8 +124,9 @@ export function ago(ms, now = Date.now()) {
   return `${duration(Math.max(0, now - ms))} ago`
 }
 
-/** A small line of the values (nulls are gaps), as an inline SVG. */
-export function sparkline(values, { width = 120, height = 24 } = {}) {
+/** A small line of the values (nulls are gaps), as an inline SVG `slots` values wide: the
+ * newest on the right, so a line that has few values yet fills in from there. */
+export function sparkline(values, { slots = values.length, width = 120, height = 24 } = {}) {
   const ns = 'http://www.w3.org/2000/svg'
   const svg = document.createElementNS(ns, 'svg')
   svg.setAttribute('viewBox', `0 0 ${width} ${height}`)
@@ -134,7 +135,8 @@ export function sparkline(values, { width = 120, height = 24 } = {}) {
   svg.setAttribute('class', 'spark')
   const known = values.filter((v) => v !== null)
   const max = Math.max(1, ...known)
-  const step = values.length > 1 ? width / (values.length - 1) : width
+  const step = slots > 1 ? width / (slots - 1) : width
+  const first = slots - values.length
   let d = ''
   let pen = false
   values.forEach((v, i) => {
@@ -142,7 +144,7 @@ export function sparkline(values, { width = 120, height = 24 } = {}) {
       pen = false
       return
     }
-    const x = (i * step).toFixed(1)
+    const x = ((first + i) * step).toFixed(1)
     const y = (height - 1 - (v / max) * (height - 2)).toFixed(1)
     d += `${pen ? 'L' : 'M'}${x} ${y}`
     pen = true

@@ -53,7 +53,7 @@ function moreButton(id, kind, total) {
   )
 }
 
-function renderTopics(topics) {
+function renderTopics(topics, sparkPoints) {
   const filter = document.getElementById('topic-filter').value.trim()
   const matching = filter ? topics.filter((t) => t.name.includes(filter)) : topics
   let messages = 0
@@ -73,7 +73,7 @@ function renderTopics(topics) {
       h('td', { class: 'num' }, bytes(t.bytes)),
       h('td', { class: 'num' }, count(t.segments)),
       h('td', { class: 'num' }, t.rate === null ? '–' : count(t.rate)),
-      h('td', {}, sparkline(t.spark))
+      h('td', {}, sparkline(t.spark, { slots: sparkPoints }))
     )
   )
   fill('topics', rows.length ? rows : h('tr', {}, h('td', { colspan: 7, class: 'empty' }, filter ? 'No topic matches.' : 'No topics yet.')))
@@ -102,7 +102,7 @@ function renderGroups(groups) {
 function render() {
   if (!last) return
   renderBroker(last.broker)
-  renderTopics(last.topics)
+  renderTopics(last.topics, last.sparkPoints)
   renderGroups(last.groups)
   document.body.dataset.loaded = 'true'
 }
