@@ -202,7 +202,7 @@ class ConsoleApi {
       }
     }
     const result = await this.oneBrowseAtATime(() =>
-      browse(this.shared, { topic: name, marks, partition: q.partition, from, key: q.key, limit: q.limit || 50, format: q.format || 'auto', offsetsAt })
+      browse(this.shared, { topic: name, marks, partition: q.partition, from, key: q.key, limit: q.limit || 50, format: q.format || 'json', offsetsAt })
     )
     return { topic: name, ...result }
   }

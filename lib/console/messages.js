@@ -24,7 +24,8 @@ const REMOTE_WAIT_MS = 3000
 // process that does not own the directory: ids far above the consumers' own (1, 2, ...).
 const CONSOLE_READER_ID = 0xfff00000
 
-const FORMATS = ['auto', 'text', 'json', 'hex']
+// json: pretty JSON when the value parses as JSON, else text; text: as it is; hex: a dump.
+const FORMATS = ['json', 'text', 'hex']
 
 /** Reads one partition's records for a browse: forward from an offset, or the newest
  * ones, within the request's byte budget (`budget.bytes`, shared by its partitions). */
@@ -143,7 +144,7 @@ function render(buf, format) {
   // A cut may split a UTF-8 sequence: decode the whole value when it is valid, then cut.
   const whole = textOf(buf)
   if (whole === null) return hex()
-  if (format === 'json' || format === 'auto') {
+  if (format === 'json') {
     try {
       if (!truncated) return { format: 'json', text: JSON.stringify(JSON.parse(whole), null, 2), bytes, truncated }
     } catch {

@@ -134,7 +134,8 @@ export function sparkline(values, { slots = values.length, width = 120, height =
   svg.setAttribute('height', height)
   svg.setAttribute('class', 'spark')
   const known = values.filter((v) => v !== null)
-  const max = Math.max(1, ...known)
+  // Headroom above the highest value: a steady rate draws a line below the top, not on it.
+  const max = Math.max(1, ...known) * 1.25
   const step = slots > 1 ? width / (slots - 1) : width
   const first = slots - values.length
   let d = ''
@@ -153,6 +154,11 @@ export function sparkline(values, { slots = values.length, width = 120, height =
   p.setAttribute('d', d || `M0 ${height - 1}L${width} ${height - 1}`)
   svg.append(p)
   return svg
+}
+
+/** host:port, with an IPv6 host in brackets. */
+export function address({ host, port }) {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
 }
 
 export function stateBadge(state) {

@@ -2,7 +2,7 @@
 // A thousand topics are filtered and shown a page of rows at a time, so the page stays
 // quick to redraw whatever the directory holds.
 
-import { h, fill, getJson, followSamples, bytes, count, duration, sparkline, stateBadge, header } from './common.js'
+import { h, fill, getJson, followSamples, bytes, count, duration, sparkline, stateBadge, header, address } from './common.js'
 
 const ROWS = 100
 let shown = { topics: ROWS, groups: ROWS }
@@ -19,9 +19,9 @@ function renderBroker(b) {
     : ['none recorded']
   const listeners = [
     b.listeners.socket ? h('div', {}, 'Unix socket ', h('span', { class: 'mono' }, b.listeners.socket)) : null,
-    ...b.listeners.kafka.map((l) => h('div', {}, 'Kafka protocol ', h('span', { class: 'mono' }, `${l.host}:${l.port}`))),
+    ...b.listeners.kafka.map((l) => h('div', {}, 'Kafka protocol ', h('span', { class: 'mono' }, address(l)))),
     b.listeners.ownerPorts.length
-      ? h('div', { class: 'note' }, 'TCP ports of the owning process: ', b.listeners.ownerPorts.map((p) => `${p.host}:${p.port}`).join(', '))
+      ? h('div', { class: 'note' }, 'TCP ports of the owning process: ', b.listeners.ownerPorts.map(address).join(', '))
       : null,
   ]
   fill('broker-sub', b.dataDir)
