@@ -5,7 +5,7 @@
 // message browser (messages.js). Handlers get checked input (params.js) and return the
 // JSON to send; what goes wrong is an HttpError or an error server.js maps to a status.
 
-const { HttpError, query, kinds, fields, field, MAX_KEY_CHARS } = require('./params')
+const { HttpError, query, fields, check, MAX_KEY_CHARS } = require('./params')
 const { browse, serialized, checkPartition, MAX_LIMIT, FORMATS } = require('./messages')
 const dataDir = require('./data-dir')
 const { ConfigResourceTypes } = require('../admin')
@@ -133,16 +133,20 @@ class ConsoleApi {
     }
   }
 
-  async topicOf(name) {
-    const s = await this.state.current()
-    let t = s.topicsByName.get(name)
-    if (!t) {
-      // Created a moment ago (the look is up to a second old): look again.
+  /** What `pick` finds in the broker's state: looked for again in a new look when the
+   * last one (up to a second old) has not got it, as it was made a moment ago. */
+  async fresh(pick, what) {
+    let found = pick(await this.state.current())
+    if (!found) {
       this.state.invalidate()
-      t = (await this.state.current()).topicsByName.get(name)
+      found = pick(await this.state.current())
     }
-    if (!t) throw notFound(`topic ${JSON.stringify(name)}`)
-    return t
+    if (!found) throw notFound(what)
+    return found
+  }
+
+  topicOf(name) {
+    return this.fresh((s) => s.topicsByName.get(name), `topic ${JSON.stringify(name)}`)
   }
 
   async topic(name, searchParams) {
@@ -176,12 +180,12 @@ class ConsoleApi {
 
   async messages(name, searchParams) {
     const q = query(searchParams, {
-      partition: kinds.integer({ max: INT32_MAX }),
-      offset: kinds.integer(),
-      timestamp: kinds.timestamp(),
-      key: kinds.text({ maxLength: MAX_KEY_CHARS }),
-      limit: kinds.integer({ min: 1, max: MAX_LIMIT }),
-      format: kinds.oneOf(FORMATS),
+      partition: check.integer({ max: INT32_MAX }),
+      offset: check.integer(),
+      timestamp: check.timestamp(),
+      key: check.text({ maxLength: MAX_KEY_CHARS }),
+      limit: check.integer({ min: 1, max: MAX_LIMIT }),
+      format: check.oneOf(FORMATS),
     })
     if (q.offset !== undefined && q.timestamp !== undefined) throw new HttpError(400, 'give offset or timestamp, not both')
     if (q.offset !== undefined && q.partition === undefined) throw new HttpError(400, 'offset needs a partition: offsets are per partition')
@@ -222,13 +226,7 @@ class ConsoleApi {
 
   async group(groupId, searchParams) {
     query(searchParams, {})
-    const s = await this.state.current()
-    let g = s.groupsById.get(groupId)
-    if (!g) {
-      this.state.invalidate()
-      g = (await this.state.current()).groupsById.get(groupId)
-    }
-    if (!g) throw notFound(`group ${JSON.stringify(groupId)}`)
+    const g = await this.fresh((s) => s.groupsById.get(groupId), `group ${JSON.stringify(groupId)}`)
     // Members of this process's consumers are known by their member ids.
     const here = new Set()
     for (const c of this.shared.consumersByGroup.get(groupId) || []) if (c.group && c.group.memberId) here.add(c.group.memberId)
@@ -251,10 +249,10 @@ class ConsoleApi {
   /** Produces one message (a test message from the page). */
   async produce(name, body) {
     const m = fields(body, {
-      partition: field.integer({ max: INT32_MAX }),
-      key: field.text({ maxLength: MAX_KEY_CHARS, nullable: true }),
-      value: field.text({ maxLength: MAX_VALUE_CHARS, nullable: true }),
-      headers: field.headers(),
+      partition: check.integer({ max: INT32_MAX }),
+      key: check.text({ maxLength: MAX_KEY_CHARS, nullable: true }),
+      value: check.text({ maxLength: MAX_VALUE_CHARS, nullable: true }),
+      headers: check.headers(),
     })
     if (!Object.hasOwn(m, 'value')) throw new HttpError(400, 'value is required (a string, or null for a tombstone)')
     const marks = await this.watermarks(name)
@@ -272,8 +270,8 @@ class ConsoleApi {
   /** Deletes a partition's records before an offset (Kafka's DeleteRecords). */
   async deleteRecords(name, body) {
     const { partition, offset } = fields(body, {
-      partition: field.integer({ max: INT32_MAX }),
-      offset: field.integer(),
+      partition: check.integer({ max: INT32_MAX }),
+      offset: check.integer(),
     })
     if (partition === undefined || offset === undefined) throw new HttpError(400, 'partition and offset are required')
     const marks = await this.watermarks(name)
@@ -295,11 +293,11 @@ class ConsoleApi {
   /** Moves a group's committed offsets for a topic, as kafka-consumer-groups --reset-offsets does. */
   async resetOffsets(groupId, body) {
     const r = fields(body, {
-      topic: field.topic(),
-      to: field.oneOf(['earliest', 'latest', 'offset', 'timestamp']),
-      partition: field.integer({ max: INT32_MAX }),
-      offset: field.integer(),
-      timestamp: field.timestamp(),
+      topic: check.topic(),
+      to: check.oneOf(['earliest', 'latest', 'offset', 'timestamp']),
+      partition: check.integer({ max: INT32_MAX }),
+      offset: check.integer(),
+      timestamp: check.timestamp(),
     })
     if (r.topic === undefined || r.to === undefined) throw new HttpError(400, 'topic and to (earliest, latest, offset or timestamp) are required')
     if ((r.to === 'offset') !== (r.offset !== undefined)) throw new HttpError(400, 'offset is given with to: "offset", and only then')

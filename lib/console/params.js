@@ -46,30 +46,6 @@ function groupId(raw) {
   return id
 }
 
-// Parsers of one query value each: (text, name) -> value, throwing a 400 that names it.
-const kinds = {
-  integer:
-    ({ min = 0, max = Number.MAX_SAFE_INTEGER } = {}) =>
-    (text, name) => {
-      if (!DIGITS.test(text)) throw badRequest(`${name} must be an integer from ${min} to ${max}, got ${show(text)}`)
-      const n = Number(text)
-      if (!Number.isSafeInteger(n) || n < min || n > max) throw badRequest(`${name} must be an integer from ${min} to ${max}, got ${show(text)}`)
-      return n
-    },
-  oneOf: (values) => (text, name) => {
-    if (!values.includes(text)) throw badRequest(`${name} must be one of ${values.join(', ')}, got ${show(text)}`)
-    return text
-  },
-  text:
-    ({ maxLength }) =>
-    (text, name) => {
-      if (text.length > maxLength) throw badRequest(`${name} is at most ${maxLength} characters, got ${text.length}`)
-      return text
-    },
-  /** Milliseconds since the epoch, or an ISO 8601 date (2026-12-07T10:00:00Z). */
-  timestamp: () => (text, name) => timestampOf(text, name),
-}
-
 function timestampOf(value, name) {
   let ms = NaN
   if (typeof value === 'number') ms = value
@@ -83,19 +59,19 @@ function timestampOf(value, name) {
 }
 
 /**
- * The query of a request by `spec` ({ name: parser }): an unknown name, a repeated one or
- * a value its parser refuses is a 400. Returns the parsed values of the names present.
+ * The query of a request by `spec` ({ name: check }): an unknown name, a repeated one or a
+ * value its check refuses is a 400. Returns the checked values of the names present.
  */
 function query(searchParams, spec) {
   const out = {}
   for (const [name, text] of searchParams) {
-    const parse = Object.hasOwn(spec, name) ? spec[name] : null
-    if (!parse) {
+    const checked = Object.hasOwn(spec, name) ? spec[name] : null
+    if (!checked) {
       const known = Object.keys(spec)
       throw badRequest(`unknown query parameter ${show(name)}${known.length ? ` (this endpoint takes ${known.join(', ')})` : ' (this endpoint takes none)'}`)
     }
     if (Object.hasOwn(out, name)) throw badRequest(`query parameter ${name} is given more than once`)
-    out[name] = parse(text, name)
+    out[name] = checked(text, name)
   }
   return out
 }
@@ -138,8 +114,9 @@ function fields(body, spec) {
   return out
 }
 
-// Checks of one body field each: (value, name) -> value.
-const field = {
+// Checks of one value each, a query parameter's (always a string) or a body field's:
+// (value, name) -> the value to use, or a 400 that names it.
+const check = {
   integer:
     ({ min = 0, max = Number.MAX_SAFE_INTEGER } = {}) =>
     (v, name) => {
@@ -159,6 +136,7 @@ const field = {
       if (v.length > maxLength) throw badRequest(`${name} is at most ${maxLength} characters, got ${v.length}`)
       return v
     },
+  /** Milliseconds since the epoch, or an ISO 8601 date (2026-12-07T10:00:00Z). */
   timestamp: () => (v, name) => timestampOf(v, name),
   topic: () => (v, name) => {
     if (typeof v !== 'string' || !TOPIC_NAME.test(v) || v === '.' || v === '..') {
@@ -187,4 +165,4 @@ function show(v) {
   return `${typeof v} ${String(v).slice(0, 80)}`
 }
 
-module.exports = { HttpError, badRequest, topicName, groupId, query, kinds, jsonBody, fields, field, MAX_KEY_CHARS }
+module.exports = { HttpError, badRequest, topicName, groupId, query, jsonBody, fields, check, MAX_KEY_CHARS }

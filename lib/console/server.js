@@ -34,25 +34,35 @@ const SECURITY_HEADERS = {
 const MAX_EVENT_STREAMS = 64
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1'])
 
-/** The pages and assets, read once when the console starts: path -> { body, type }. */
+// Pages: [path pattern, its <main> (in public/), its script, its title, whether it draws
+// charts]. Every page is the same shell (public/shell.html) around its <main>; its script
+// reads the topic or group from the path.
+const PAGES = [
+  [/^\/$/, 'overview.html', 'overview.js', 'samsa console', false],
+  [/^\/topics\/[^/]+$/, 'topic.html', 'topic.js', 'topic · samsa console', true],
+  [/^\/groups\/[^/]+$/, 'group.html', 'group.js', 'group · samsa console', true],
+]
+const CHART_ASSETS = '<link rel="stylesheet" href="/assets/vendor/uPlot.min.css">\n  <script src="/assets/vendor/uPlot.iife.min.js"></script>\n  '
+
+/**
+ * The pages and assets, read once when the console starts: URL path -> { body, type } for
+ * the assets (public/ but its HTML, and uPlot's files), and page file -> { body, type }.
+ */
 async function loadAssets() {
   const files = new Map()
-  const add = async (urlPath, file) => {
-    files.set(urlPath, { body: await fs.readFile(file), type: CONTENT_TYPES[path.extname(file)] || 'application/octet-stream' })
+  const read = async (file) => ({ body: await fs.readFile(file), type: CONTENT_TYPES[path.extname(file)] || 'application/octet-stream' })
+  const names = (await fs.readdir(PUBLIC_DIR)).filter((n) => path.extname(n) !== '.html')
+  await Promise.all([
+    ...names.map(async (name) => files.set(`/assets/${name}`, await read(path.join(PUBLIC_DIR, name)))),
+    ...Object.entries(VENDOR).map(async ([name, file]) => files.set(`/assets/vendor/${name}`, await read(file))),
+  ])
+  const shell = await fs.readFile(path.join(PUBLIC_DIR, 'shell.html'), 'utf8')
+  for (const [, main, script, title, charts] of PAGES) {
+    const fill = { title, script, charts: charts ? CHART_ASSETS : '', main: await fs.readFile(path.join(PUBLIC_DIR, main), 'utf8') }
+    files.set(main, { body: Buffer.from(shell.replace(/\{\{(\w+)\}\}/g, (m, k) => fill[k])), type: CONTENT_TYPES['.html'] })
   }
-  const jobs = []
-  for (const name of await fs.readdir(PUBLIC_DIR)) jobs.push(add(`/assets/${name}`, path.join(PUBLIC_DIR, name)))
-  for (const [name, file] of Object.entries(VENDOR)) jobs.push(add(`/assets/vendor/${name}`, file))
-  await Promise.all(jobs)
   return files
 }
-
-// Pages: the same few HTML files whatever the topic or group (their scripts read the path).
-const PAGES = [
-  [/^\/$/, 'index.html'],
-  [/^\/topics\/[^/]+$/, 'topic.html'],
-  [/^\/groups\/[^/]+$/, 'group.html'],
-]
 
 // The API: [method, path pattern, whether it writes, handler(api, match, url, req)].
 const ROUTES = [
@@ -82,7 +92,11 @@ class ConsoleServer {
     this.allowWrites = allowWrites
     this.log = log
     this.allowedHosts = null // set by listen() for a loopback address
-    this.server = http.createServer((req, res) => this.handle(req, res))
+    this.server = http.createServer((req, res) => {
+      // handle() answers every error itself; one in answering (the client went away) ends
+      // that connection and nothing else.
+      this.handle(req, res).catch(() => res.destroy())
+    })
     // Kafka's own listener bounds what a client can hold: so does this one.
     this.server.maxConnections = 256
     this.server.headersTimeout = 10_000
@@ -136,7 +150,7 @@ class ConsoleServer {
   handleAsset(req, res, url) {
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `${req.method} is not served here`)
     const page = PAGES.find(([pattern]) => pattern.test(url.pathname))
-    const asset = this.assets.get(page ? `/assets/${page[1]}` : url.pathname)
+    const asset = this.assets.get(page ? page[1] : url.pathname)
     if (!asset) throw new HttpError(404, `nothing at ${url.pathname}`)
     res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': asset.type, 'content-length': asset.body.length, 'cache-control': 'no-cache' })
     res.end(req.method === 'HEAD' ? undefined : asset.body)
