@@ -8,6 +8,7 @@
 
 const fs = require('node:fs/promises')
 const path = require('node:path')
+const { mapLimited } = require('./limited')
 
 // Directories read at once: enough to keep libuv's threads busy, few enough that a
 // thousand topics do not queue thousands of requests ahead of the application's own I/O.
@@ -55,15 +56,9 @@ async function partitionFiles(dataDir, topic, partition) {
 async function topicFiles(dataDir, topics) {
   const jobs = []
   for (const { name, partitions } of topics) for (let p = 0; p < partitions; p++) jobs.push([name, p])
+  const files = await mapLimited(jobs, PARALLEL_DIRS, ([name, p]) => partitionFiles(dataDir, name, p))
   const out = new Map(topics.map(({ name, partitions }) => [name, new Array(partitions)]))
-  let next = 0
-  const worker = async () => {
-    while (next < jobs.length) {
-      const [name, p] = jobs[next++]
-      out.get(name)[p] = await partitionFiles(dataDir, name, p)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(PARALLEL_DIRS, jobs.length) }, worker))
+  jobs.forEach(([name, p], i) => (out.get(name)[p] = files[i]))
   return out
 }
 

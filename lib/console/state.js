@@ -5,23 +5,11 @@
 // sampler all read it; looks taken within FRESH_MS of each other are one look, so a page
 // refreshing on every sample costs the broker nothing more than the sampler does.
 
+const { mapLimited } = require('./limited')
+
 const FRESH_MS = 1000
 // Native calls in flight at once while looking: a thousand topics are a thousand calls.
 const PARALLEL_CALLS = 64
-
-/** Runs `fn` over `items`, at most PARALLEL_CALLS at a time; results in order. */
-async function mapLimited(items, fn) {
-  const out = new Array(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      out[i] = await fn(items[i], i)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(PARALLEL_CALLS, items.length) }, worker))
-  return out
-}
 
 /**
  * A partition's lag for a committed offset, as Kafka's tools count it (high watermark
@@ -38,7 +26,7 @@ function lagOf(committed, low, high) {
 /** The topics and their partitions' watermarks: [{ name, partitions: [{ partition, low, high }] }]. */
 async function lookAtTopics(shared) {
   const names = (await shared.callAsync(() => shared.native.topics())).sort()
-  const marks = await mapLimited(names, (name) =>
+  const marks = await mapLimited(names, PARALLEL_CALLS, (name) =>
     shared.callAsync(() => shared.native.watermarks(name)).catch((e) => {
       // Deleted between the listing and now.
       if (e.type === 'UNKNOWN_TOPIC_OR_PARTITION') return null
@@ -100,7 +88,7 @@ async function lookAtBroker(shared) {
   const at = Date.now()
   const [topics, groupIds] = await Promise.all([lookAtTopics(shared), shared.callAsync(() => shared.native.listGroups())])
   const topicsByName = new Map(topics.map((t) => [t.name, t]))
-  const groups = await mapLimited(groupIds.sort(), (id) => lookAtGroup(shared, id, topicsByName))
+  const groups = await mapLimited(groupIds.sort(), PARALLEL_CALLS, (id) => lookAtGroup(shared, id, topicsByName))
   return { at, topics, topicsByName, groups, groupsById: new Map(groups.map((g) => [g.groupId, g])) }
 }
 
@@ -136,4 +124,4 @@ class BrokerState {
   }
 }
 
-module.exports = { BrokerState, lookAtGroup, lagOf, mapLimited }
+module.exports = { BrokerState }
