@@ -154,7 +154,7 @@ class ConsoleApi {
     const t = await this.topicOf(name)
     const s = await this.state.current()
     const [files, configs] = await Promise.all([
-      Promise.all(t.partitions.map((p) => dataDir.partitionFiles(this.shared.key, name, p.partition))),
+      dataDir.topicFiles(this.shared.key, [{ name, partitions: t.partitions.length }]).then((byTopic) => byTopic.get(name)),
       this.admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name }] }),
     ])
     const groups = []

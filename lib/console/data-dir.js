@@ -158,4 +158,4 @@ async function diskSpace(dataDir) {
   }
 }
 
-module.exports = { partitionFiles, topicFiles, ownerRecord, processInfo, listeningPorts, diskSpace }
+module.exports = { topicFiles, ownerRecord, processInfo, listeningPorts, diskSpace }
