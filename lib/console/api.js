@@ -189,8 +189,7 @@ class ConsoleApi {
     })
     if (q.offset !== undefined && q.timestamp !== undefined) throw new HttpError(400, 'give offset or timestamp, not both')
     if (q.offset !== undefined && q.partition === undefined) throw new HttpError(400, 'offset needs a partition: offsets are per partition')
-    const t = await this.topicOf(name)
-    // Watermarks now, not the look's: a message produced a moment ago is found.
+    // Watermarks now, not the last look's: a message produced a moment ago is found.
     const marks = await this.watermarks(name)
     checkPartition(marks, q.partition)
     let from = 'newest'
@@ -198,7 +197,7 @@ class ConsoleApi {
     if (q.offset !== undefined) from = { offset: q.offset }
     if (q.timestamp !== undefined) {
       from = { timestamp: q.timestamp }
-      const chosen = q.partition === undefined ? t.partitions : [{ partition: q.partition }]
+      const chosen = q.partition === undefined ? marks : [marks[q.partition]]
       offsetsAt = new Map()
       for (const { partition } of chosen) {
         const found = await this.shared.callAsync(() => this.shared.native.offsetForTimestamp(name, partition, q.timestamp))
