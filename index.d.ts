@@ -153,6 +153,27 @@ export interface VerifyDamage {
   detail: string
 }
 
+export interface ConsoleOptions {
+  /** Default 9080; 0 picks a free port. */
+  port?: number
+  /** Default '127.0.0.1' (loopback); any other host must be asked for. */
+  host?: string
+  /** Default false: read-only. True lets the pages produce a test message, reset an empty
+   * group's offsets and delete records. */
+  allowWrites?: boolean
+}
+
+/** A console being served (kafka.console()). */
+export interface SamsaConsole {
+  /** Where the pages are, e.g. 'http://127.0.0.1:9080/'. */
+  url: string
+  host: string
+  port: number
+  allowWrites: boolean
+  /** Stops this console (kafka.close() stops it too). */
+  close(): Promise<void>
+}
+
 export interface VerifyReport {
   /** No damage and no hanging transaction left. */
   ok: boolean
@@ -192,6 +213,12 @@ export class Kafka {
    * (closed data directories only) cuts each damaged partition at its first damage.
    */
   verify(options?: { repair?: boolean }): Promise<VerifyReport>
+  /**
+   * Serves the samsa console of this data directory: topics, groups, lag and messages in
+   * the browser, beside this process's own clients, until `close()` (samsa's own).
+   * Read-only unless `allowWrites` is true.
+   */
+  console(options?: ConsoleOptions): Promise<SamsaConsole>
 }
 
 export type PartitionMetadata = {

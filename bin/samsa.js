@@ -5,8 +5,9 @@
 //
 //   samsa serve [--data-dir DIR] [--port 9092] [--host 127.0.0.1] [settings]   a Kafka broker for any client
 //   samsa verify [DIR] [--repair]   check a closed data directory's logs whole; exit 1 on damage
+//   samsa console [--data-dir DIR] [--port 9080] [--host 127.0.0.1] [--allow-writes]   the web console
 //
-// Both default to the data directory ./data (of the working directory), not the library's
+// All default to the data directory ./data (of the working directory), not the library's
 // default for `new Kafka()`, ./.samsa: give --data-dir / DIR to serve or check that one.
 //
 // serve logs one line with the address once it accepts connections, and stops cleanly
@@ -18,6 +19,10 @@
 // verify reads every batch (CRC, offsets) and every index entry of every partition, and
 // prints what it found. --repair cuts each damaged partition at its first damage and
 // prints the offsets it gives up; it never runs unless asked.
+//
+// console serves the pages of an existing data directory (kafka.console()), whether or not
+// another process owns it: one that does is reached through it. Read-only unless
+// --allow-writes. It stops as serve does.
 
 const fs = require('node:fs')
 const path = require('node:path')
@@ -56,6 +61,15 @@ const SERVE_FLAGS = {
   detached: ['detached', 'bool', 'serve'],
 }
 
+// The console's flags, as SERVE_FLAGS.
+const CONSOLE_FLAGS = {
+  'data-dir': ['dataDir', 'string', 'serve'],
+  port: ['port', 'int', 'listen'],
+  host: ['host', 'string', 'listen'],
+  'allow-writes': ['allowWrites', 'bool', 'listen'],
+  detached: ['detached', 'bool', 'serve'],
+}
+
 const USAGE = `usage:
   samsa serve [--data-dir DIR] [--port N] [--host H] [--advertised-host H] [--advertised-port N]
               [--fsync] [--no-auto-create-topics] [--default-num-partitions N] [--segment-bytes N]
@@ -68,14 +82,18 @@ const USAGE = `usage:
         started it unless --detached
   samsa verify [DIR] [--repair]
         check every batch and index of a closed data directory
+  samsa console [--data-dir DIR] [--port N] [--host H] [--allow-writes] [--detached]
+        the web console of a data directory on http://127.0.0.1:9080/ (defaults), owned by
+        another process or not; read-only unless --allow-writes
 
-  Both default to the data directory ${DEFAULT_DATA_DIR} (--data-dir DIR, DIR to name another);
+  All default to the data directory ${DEFAULT_DATA_DIR} (--data-dir DIR, DIR to name another);
   new Kafka({ dataDir }) in code defaults to ./.samsa instead.`
 
 class UsageError extends Error {}
 
-/** The serve flags as { serve, listen, broker } option objects. */
-function parseServe(args) {
+/** Command-line flags by `flags` (SERVE_FLAGS, CONSOLE_FLAGS) as { serve, listen, broker }
+ * option objects. */
+function parseFlags(args, flags) {
   const out = { serve: {}, listen: {}, broker: {} }
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]
@@ -84,9 +102,9 @@ function parseServe(args) {
     let value
     const eq = name.indexOf('=')
     if (eq >= 0) [name, value] = [name.slice(0, eq), name.slice(eq + 1)]
-    const negated = name.startsWith('no-') && SERVE_FLAGS[name.slice(3)]?.[1] === 'bool'
+    const negated = name.startsWith('no-') && flags[name.slice(3)]?.[1] === 'bool'
     if (negated) name = name.slice(3)
-    const spec = SERVE_FLAGS[name]
+    const spec = Object.hasOwn(flags, name) ? flags[name] : null
     if (!spec) throw new UsageError(`unknown flag --${name}`)
     const [option, kind, where] = spec
     if (kind === 'bool') {
@@ -156,18 +174,51 @@ function parentExit({ parent, starter }) {
 }
 
 async function serve(args) {
-  const { serve: own, listen, broker } = parseServe(args)
+  const { serve: own, listen, broker } = parseFlags(args, SERVE_FLAGS)
   const dataDir = path.resolve(own.dataDir || DEFAULT_DATA_DIR)
   const kafka = new Kafka({ clientId: 'samsa-serve', dataDir, logLevel: logLevel.WARN, ...broker })
   const address = await kafka.listen({ port: 9092, host: '127.0.0.1', ...listen })
   // performance.now() counts from the start of the process: node itself included.
   const ms = performance.now().toFixed(0)
   console.log(`samsa: accepting Kafka connections on ${address.host}:${address.port} (data in ${dataDir}, ready in ${ms} ms)`)
-  const reason = await new Promise((resolve) => {
+  const reason = await stopSignal(own.detached)
+  console.log(`samsa: ${reason}: stopping`)
+  await kafka.close()
+  return 0
+}
+
+/** Resolves with why the command should stop: SIGINT, SIGTERM, or (unless `detached`)
+ * the exit of the process that started it. */
+function stopSignal(detached) {
+  return new Promise((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'))
     process.once('SIGTERM', () => resolve('SIGTERM'))
-    if (!own.detached) parentExit(STARTED_BY).then(() => resolve('the process that started it exited'))
+    if (!detached) parentExit(STARTED_BY).then(() => resolve('the process that started it exited'))
   })
+}
+
+/** The pid the directory's owner record names (the directory is open, so there is one). */
+function ownerPid(dataDir) {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dataDir, 'samsa.owner'), 'utf8')).pid
+  } catch {
+    return null
+  }
+}
+
+async function consoleCommand(args) {
+  const { serve: own, listen } = parseFlags(args, CONSOLE_FLAGS)
+  const dataDir = path.resolve(own.dataDir || DEFAULT_DATA_DIR)
+  // A console of nothing is a mistyped path: it must not make an empty directory there.
+  if (!fs.existsSync(path.join(dataDir, 'meta.properties'))) {
+    throw new UsageError(`${dataDir} is not a samsa data directory (no meta.properties): give the one to look at with --data-dir`)
+  }
+  const kafka = new Kafka({ clientId: 'samsa-console', dataDir, logLevel: logLevel.WARN })
+  const c = await kafka.console({ port: 9080, ...listen })
+  const owner = ownerPid(dataDir)
+  const how = owner === process.pid ? 'this process owns it' : `reached through pid ${owner}, which owns it`
+  console.log(`samsa: console on ${c.url} (data in ${dataDir}, ${how}; ${c.allowWrites ? 'writes enabled' : 'read-only'})`)
+  const reason = await stopSignal(own.detached)
   console.log(`samsa: ${reason}: stopping`)
   await kafka.close()
   return 0
@@ -212,6 +263,7 @@ async function main(argv) {
   const [command, ...args] = argv
   if (command === 'serve') return serve(args)
   if (command === 'verify') return verify(args)
+  if (command === 'console') return consoleCommand(args)
   throw new UsageError(command ? `unknown command "${command}"` : 'no command given')
 }
 

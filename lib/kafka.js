@@ -101,6 +101,8 @@ class Kafka {
     this.retry = config.retry
     this.rootLogger = createLogger({ level, logCreator: logCreator && checkedLogCreator(logCreator) })
     this.clients = new Set()
+    // The console this object serves (kafka.console()), while it does.
+    this.consoleServer = null
     if (brokerList !== undefined) {
       this.rootLogger.warn(
         'samsa is an embedded broker: the "brokers" option is ignored and data lives in dataDir',
@@ -224,6 +226,17 @@ class Kafka {
     listener.keepAlive = setInterval(() => {}, 2 ** 31 - 1)
     this.rootLogger.info('Serving the Kafka protocol', { host: listener.address.host, port: listener.address.port, dataDir: this.dataDir })
     return { ...listener.address }
+  }
+
+  /**
+   * Serves the samsa console (samsa's own): pages of this data directory's topics, groups,
+   * lag and messages, on loopback port 9080 unless told otherwise, read-only unless
+   * `allowWrites` is true. Resolves to { url, host, port, allowWrites, close }; the broker
+   * stays open while it serves, and `kafka.close()` stops it.
+   */
+  async console(options) {
+    // Loaded when first asked for: an application that never serves it does not load it.
+    return require('./console').startConsole(this, options)
   }
 
   /**

@@ -5,6 +5,8 @@ import {
   Kafka,
   KafkaConfig,
   ListenOptions,
+  ConsoleOptions,
+  SamsaConsole,
   VerifyReport,
   VerifyDamage,
   Partitioners,
@@ -125,6 +127,13 @@ async function serveAndVerify(kafka: Kafka): Promise<void> {
   await kafka.listen({ port: '9092' })
   const options: ListenOptions = { port: 9093 }
   await kafka.listen(options)
+  const pages: SamsaConsole = await kafka.console({ port: 0, allowWrites: true })
+  kafka.logger().info('console', { url: pages.url, writes: pages.allowWrites })
+  await pages.close()
+  const readOnly: ConsoleOptions = { host: '127.0.0.1' }
+  await kafka.console(readOnly)
+  // @ts-expect-error allowWrites is a boolean
+  await kafka.console({ allowWrites: 'yes' })
 }
 
 function logging(kafka: Kafka): void {
