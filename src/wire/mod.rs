@@ -66,7 +66,8 @@ impl Default for ListenerConfig {
     }
 }
 
-/// What every connection's handlers share.
+/// What a connection's handlers share: the listener's, and the client's address.
+#[derive(Clone)]
 pub struct Ctx {
     pub broker: Arc<Broker>,
     /// The one broker's advertised address and node id (0).
@@ -74,6 +75,9 @@ pub struct Ctx {
     pub port: i32,
     pub cluster_id: String,
     pub config: ListenerConfig,
+    /// Where the connection's client is, as Kafka reports a member's `client.host`
+    /// (`/127.0.0.1`); for another samsa process on the owner's socket, with its pid.
+    pub client_host: String,
     /// Whether the clients are other samsa processes (the owner's socket): their error
     /// codes carry samsa's retriability (see [`Error::wire_code`]).
     samsa_peers: bool,
@@ -103,7 +107,13 @@ impl Ctx {
             host,
             port,
             config,
+            client_host: String::new(),
         })
+    }
+
+    /// The context of one connection, from `client_host`.
+    fn for_client(self: &Arc<Ctx>, client_host: String) -> Arc<Ctx> {
+        Arc::new(Ctx { client_host, ..Ctx::clone(self) })
     }
 }
 
@@ -256,7 +266,7 @@ async fn accept(listener: TcpListener, ctx: Arc<Ctx>, mut stopped: watch::Receiv
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let (ctx, stopped) = (Arc::clone(&ctx), stopped.clone());
+        let (ctx, stopped) = (ctx.for_client(format!("/{}", peer.ip())), stopped.clone());
         tokio::spawn(connection::serve(stream, peer.to_string(), ctx, stopped, slot));
     }
 }
@@ -279,11 +289,10 @@ async fn accept_unix(listener: UnixListener, ctx: Arc<Ctx>, mut stopped: watch::
             tracing::warn!(max = ctx.config.max_connections, "refusing a local connection: too many open, each inside a request");
             continue;
         };
-        let peer = match stream.peer_cred() {
-            Ok(c) => format!("local pid {}", c.pid().unwrap_or(0)),
-            Err(_) => "local process".to_string(),
-        };
-        let (ctx, stopped) = (Arc::clone(&ctx), stopped.clone());
+        let pid = stream.peer_cred().ok().and_then(|c| c.pid());
+        let peer = pid.map_or("local process".to_string(), |pid| format!("local pid {pid}"));
+        let client_host = pid.map_or("/127.0.0.1".to_string(), |pid| format!("/127.0.0.1 pid {pid}"));
+        let (ctx, stopped) = (ctx.for_client(client_host), stopped.clone());
         tokio::spawn(connection::serve(stream, peer, ctx, stopped, slot));
     }
 }

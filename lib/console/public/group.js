@@ -22,7 +22,11 @@ function fact(label, ...value) {
 
 function processOf(m, g) {
   if (m.process) return `this console's process (pid ${m.process.pid}${m.process.owner ? ', the owner' : ''})`
-  return h('span', { class: 'note' }, g.ownerPid ? `another process (the owner is pid ${g.ownerPid}) or a Kafka client` : 'another process or a Kafka client')
+  // Another samsa process on the directory: the owner records its pid in the member's host.
+  const pid = /\bpid (\d+)$/.exec(m.clientHost || '')
+  if (pid) return `pid ${pid[1]}${Number(pid[1]) === g.ownerPid ? ' (the owner)' : ''}`
+  if (g.ownerPid && m.clientHost === '/127.0.0.1') return h('span', { class: 'note' }, `the owner's process (pid ${g.ownerPid}) or a Kafka client on this machine`)
+  return h('span', { class: 'note' }, `a Kafka client at ${m.clientHost || 'an unknown address'}`)
 }
 
 function render(g) {

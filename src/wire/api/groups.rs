@@ -50,7 +50,7 @@ pub async fn consumer_heartbeat(ctx: &Ctx, req: ConsumerGroupHeartbeatRequest, _
         member_id: req.member_id.to_string(),
         member_epoch: req.member_epoch,
         client_id: header.client_id.as_ref().map_or(String::new(), |c| c.to_string()),
-        client_host: "/127.0.0.1".into(),
+        client_host: ctx.client_host.clone(),
         rebalance_timeout_ms: (req.rebalance_timeout_ms > 0).then_some(i64::from(req.rebalance_timeout_ms)),
         session_timeout_ms: req
             .unknown_tagged_fields
@@ -125,7 +125,7 @@ pub async fn join(ctx: &Ctx, req: JoinGroupRequest, version: i16, header: &Reque
         member_id: req.member_id.to_string(),
         group_instance_id: opt(&req.group_instance_id),
         client_id: client(header),
-        client_host: "/127.0.0.1".into(),
+        client_host: ctx.client_host.clone(),
         session_timeout_ms: req.session_timeout_ms,
         rebalance_timeout_ms: if version >= 1 { req.rebalance_timeout_ms } else { -1 },
         protocol_type: req.protocol_type.to_string(),
