@@ -11,9 +11,8 @@
 // with what was sent: per key the latest record, at its original offset.
 
 const path = require('node:path')
-const { spawn } = require('node:child_process')
 const requires = require('./requirements')
-const { kafkajs, kafkajsClient, until } = require('./wire-helpers')
+const { kafkajs, kafkajsClient, until, FAST, runToExit: run } = require('./wire-helpers')
 const { batchHeaders } = require('./helpers')
 const { compacted, entries, samsaBroker, cleanupAfterEach, plain, Model, sealer, increasing, brief } = require('./compaction-helpers')
 
@@ -23,8 +22,6 @@ const FIXTURE = path.join(__dirname, 'fixtures', 'rdkafka_client.py')
 const { ConfigResourceTypes } = kafkajs
 
 jest.setTimeout(60000)
-
-const FAST = { sessionTimeout: 6000, rebalanceTimeout: 6000, heartbeatInterval: 200, maxWaitTimeInMs: 100, retry: { initialRetryTime: 100, retries: 3 } }
 
 const { made, connected } = cleanupAfterEach()
 
@@ -36,27 +33,6 @@ async function wireBroker() {
   const { kafka, logs } = kafkajsClient(bootstrap)
   const samsaAdmin = await connected(b.kafka.admin())
   return { ...b, bootstrap, kjs: kafka, kjsLogs: logs, samsaAdmin }
-}
-
-/** Runs a child to its exit; rejects unless it exits 0. Returns { stdout, stderr }. */
-function run(cmd, args, { input, timeoutMs = 30000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PYTHONUNBUFFERED: '1' } })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    child.stdin.on('error', () => {})
-    child.stdin.end(input)
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-    child.on('error', reject)
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      const what = `${path.basename(cmd)} ${args.join(' ')} exited ${code} ${signal || ''}\nstdout:\n${stdout.slice(-3000)}\nstderr:\n${stderr.slice(-3000)}`
-      if (code !== 0) reject(new Error(what))
-      else resolve({ stdout, stderr, what })
-    })
-  })
 }
 
 async function describeTopic(admin, topic) {

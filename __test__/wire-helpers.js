@@ -4,7 +4,10 @@
 // (kafkajs 2.2.4 in this process or in child processes):
 // - the kafkajs codecs for Snappy, LZ4 and ZSTD registered on kafkajs's CompressionCodecs;
 // - `serve(dataDir)`: `node bin/samsa.js serve` as a child process on an ephemeral port;
-// - `spawnNode(args)`: a long-running Node child whose stdout is read line by line;
+// - `spawnNode(args)`: a long-running Node child whose stdout is read line by line
+//   (`spawnLines(cmd, args)`: any other program);
+// - `runToExit(cmd, args)`: a child run to its exit, with its output;
+// - `FAST` kafkajs consumer settings, and `undoAfterEach()` for what a test started;
 // - every child is killed (SIGKILL) after the test file if a test left it running.
 
 const path = require('node:path')
@@ -52,11 +55,11 @@ afterAll(() => {
 })
 
 /**
- * A Node child with stdout read line by line. `lines` holds every stdout line so far;
+ * A child with stdout read line by line. `lines` holds every stdout line so far;
  * `exited` resolves with { code, signal } when it exits; `stop(signal)` signals it and waits.
  */
-function spawnNode(args, { env = {}, cwd = ROOT, stdin = 'ignore', onLine } = {}) {
-  const child = spawn(process.execPath, args, { cwd, env: { ...process.env, ...env }, stdio: [stdin, 'pipe', 'pipe'] })
+function spawnLines(cmd, args, { env = {}, cwd = ROOT, stdin = 'ignore', onLine } = {}) {
+  const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: [stdin, 'pipe', 'pipe'] })
   children.add(child)
   const lines = []
   let stderr = ''
@@ -111,6 +114,9 @@ function spawnNode(args, { env = {}, cwd = ROOT, stdin = 'ignore', onLine } = {}
   return proc
 }
 
+/** A Node child with stdout read line by line (see spawnLines). */
+const spawnNode = (args, options) => spawnLines(process.execPath, args, options)
+
 const READY = /^samsa: accepting Kafka connections on (\S+):(\d+) /
 
 /**
@@ -155,6 +161,59 @@ async function until(check, { what = 'condition', ...options } = {}) {
   }
 }
 
+/** Runs a child to its exit; rejects unless it exits 0. Returns { stdout, stderr, what }. */
+function runToExit(cmd, args, { input, timeoutMs = 30000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PYTHONUNBUFFERED: '1' } })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    child.stdin.on('error', () => {})
+    child.stdin.end(input)
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      const what = `${path.basename(cmd)} ${args.join(' ')} exited ${code} ${signal || ''}\nstdout:\n${stdout.slice(-3000)}\nstderr:\n${stderr.slice(-3000)}`
+      if (code !== 0) reject(new Error(what))
+      else resolve({ stdout, stderr, what })
+    })
+  })
+}
+
+// kafkajs consumer settings for a quick test: samsa's classic groups refuse session
+// timeouts under 6 s (Kafka's group.min.session.timeout.ms); a short fetch wait and
+// heartbeat interval make a member notice a rebalance within a fraction of a second.
+const FAST = {
+  sessionTimeout: 6000,
+  rebalanceTimeout: 6000,
+  heartbeatInterval: 200,
+  maxWaitTimeInMs: 100,
+  retry: { initialRetryTime: 100, retries: 3 },
+}
+
+/**
+ * What a test started, undone after it (last first), even when it failed: `live` takes
+ * undo functions; `track(client)` disconnects a client; `connected(client)` connects it too.
+ */
+function undoAfterEach() {
+  const live = []
+  afterEach(async () => {
+    for (const undo of live.splice(0).reverse()) await undo().catch(() => {})
+  })
+  const track = (client) => {
+    live.push(() => client.disconnect())
+    return client
+  }
+  const connected = async (client) => {
+    track(client)
+    await client.connect()
+    return client
+  }
+  return { live, track, connected }
+}
+
 /** A kafkajs client whose log entries are kept (`logs`) rather than printed. */
 function kafkajsClient(brokers, options = {}) {
   const logs = []
@@ -172,4 +231,4 @@ function kafkajsClient(brokers, options = {}) {
   return { kafka, logs }
 }
 
-module.exports = { kafkajs, serve, spawnNode, kafkajsClient, until, ROOT }
+module.exports = { kafkajs, serve, spawnNode, spawnLines, runToExit, kafkajsClient, until, FAST, undoAfterEach, ROOT }

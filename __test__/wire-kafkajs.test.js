@@ -11,34 +11,14 @@ const path = require('node:path')
 const { spawnSync } = require('node:child_process')
 const samsa = require('..')
 const { tempDir, ROOT } = require('./helpers')
-const { kafkajs, serve, kafkajsClient, until } = require('./wire-helpers')
+const { kafkajs, serve, kafkajsClient, until, FAST, undoAfterEach } = require('./wire-helpers')
 
 const { CompressionTypes, Partitioners } = kafkajs
 const CODECS = ['None', 'GZIP', 'Snappy', 'LZ4', 'ZSTD']
 
 jest.setTimeout(30000)
 
-// kafkajs consumer settings for a quick test: samsa's classic groups refuse session
-// timeouts under 6 s (Kafka's group.min.session.timeout.ms); a short fetch wait and
-// heartbeat interval make a member notice a rebalance within a fraction of a second.
-const FAST = {
-  sessionTimeout: 6000,
-  rebalanceTimeout: 6000,
-  heartbeatInterval: 200,
-  maxWaitTimeInMs: 100,
-  retry: { initialRetryTime: 100, retries: 3 },
-}
-
-// What a test started, undone after it (last first), even when it failed.
-const live = []
-afterEach(async () => {
-  for (const undo of live.splice(0).reverse()) await undo().catch(() => {})
-})
-
-function track(client) {
-  live.push(() => client.disconnect())
-  return client
-}
+const { live, track, connected } = undoAfterEach()
 
 /** A samsa broker in this process, listening on an ephemeral port, and a kafkajs client for it. */
 async function broker() {
@@ -48,12 +28,6 @@ async function broker() {
   live.push(() => samsaKafka.close())
   const { kafka, logs } = kafkajsClient(`${address.host}:${address.port}`)
   return { dataDir, samsaKafka, address, kafka, logs }
-}
-
-async function connected(client) {
-  track(client)
-  await client.connect()
-  return client
 }
 
 const producerOf = (kafka, options = {}) => connected(kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, ...options }))
