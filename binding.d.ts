@@ -346,6 +346,8 @@ export interface PartitionOffsets {
   partition: number
   low: number
   high: number
+  /** The last stable offset: "latest" for a read-committed reader. */
+  stable: number
 }
 
 /**

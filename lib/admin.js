@@ -352,10 +352,11 @@ class Admin {
   async fetchTopicOffsets(topic) {
     checkTopic(topic)
     return this.withRetries(async (b) =>
-      (await b.callAsync(() => b.native.offsets(topic))).map(({ partition, low, high }) => ({
+      // kafkajs asks ListOffsets read committed: latest is the last stable offset.
+      (await b.callAsync(() => b.native.offsets(topic))).map(({ partition, low, stable }) => ({
         partition,
-        offset: String(high),
-        high: String(high),
+        offset: String(stable),
+        high: String(stable),
         low: String(low),
       }))
     )

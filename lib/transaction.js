@@ -8,7 +8,7 @@
 // group's offsets; commit and abort end it, and the markers are written before they
 // resolve, so a read-committed consumer sees the records and the offsets together.
 
-const { KafkaJSNonRetriableError, protocolError } = require('./errors')
+const { KafkaJSNonRetriableError, fromNative, protocolError } = require('./errors')
 const { Idempotence } = require('./send-queue')
 const { describe, options: optionsOf } = require('./validate')
 
@@ -55,7 +55,6 @@ class Transactions {
       this.state = STATES.READY
     }
     this.state = STATES.TRANSACTING
-    this.idempotence.transactionLost = false
     this.current = new Transaction(this)
     return this.current.api()
   }
@@ -80,8 +79,9 @@ class Transaction {
   }
 
   api() {
-    const guard = (fn) => (...args) => {
-      if (!this.isActive()) return Promise.reject(new KafkaJSNonRetriableError('Cannot continue to use transaction once ended'))
+    // Every method rejects rather than throws, bad arguments included, as kafkajs's do.
+    const guard = (fn) => async (...args) => {
+      if (!this.isActive()) throw new KafkaJSNonRetriableError('Cannot continue to use transaction once ended')
       return fn(...args)
     }
     return {
@@ -153,15 +153,30 @@ class Transaction {
       if (commit && this.failedSend !== null && this.failedSend.type !== 'INVALID_PRODUCER_EPOCH') {
         throw new KafkaJSNonRetriableError(`A send of this transaction failed, so it cannot commit; abort it: ${this.failedSend.message}`, { cause: this.failedSend })
       }
-      if (commit && idem.transactionLost) {
+      if (commit && idem.broken) {
         throw new KafkaJSNonRetriableError(
-          'The transaction was aborted: the fate of one of its sends was unknown after a lost connection to the data directory\'s owner, so the producer took a new epoch. Start a new transaction'
+          "The fate of one of this transaction's sends is unknown (the connection to the data directory's owner was lost), so it cannot commit; abort it"
         )
       }
-      // As kafkajs: a transaction that added nothing has nothing for the coordinator to end.
-      if (this.ongoing && !idem.transactionLost) {
+      // As kafkajs: a transaction that tried to add nothing has nothing for the coordinator
+      // to end.
+      if (this.ongoing) {
         const shared = t.producer.connectedShared()
-        await shared.callAsync(() => shared.native.endTransaction(t.id, idem.producerId, idem.epoch, commit)).catch(asFenced)
+        await shared
+          .callAsync(() => shared.native.endTransaction(t.id, idem.producerId, idem.epoch, commit))
+          .catch(asFenced)
+          // Nothing of it reached the coordinator (a send refused before its partitions were
+          // added): there is nothing to end.
+          .catch((e) => {
+            if (!(e && e.type === 'INVALID_TXN_STATE')) throw e
+          })
+      }
+      if (idem.broken) {
+        // Aborted: a new epoch, so the sequences of the sends whose fate was unknown do not
+        // matter to the next transaction.
+        await idem.renew(t.producer.connectedShared()).catch((e) => {
+          throw fromNative(e)
+        })
       }
       this.ended = true
       t.current = null

@@ -148,3 +148,59 @@ fn an_open_transaction_is_not_cleaned() {
     assert!(!all.iter().any(|(_, v)| v == "open"));
     assert!(all.contains(&("k".into(), "later".into())));
 }
+
+/// A snapshot taken while a transaction was open, and a cleaner that later removed its
+/// marker: every roll of a transactional partition snapshots its producer state, so a
+/// rebuild after an unclean stop never starts from before the marker.
+#[test]
+fn a_transaction_whose_marker_the_cleaner_removed_stays_ended_after_unclean_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    // Session 1: a transaction, segments roll (snapshots say it is open), its marker lands
+    // in the active segment, then the process is killed (no close, no later snapshot).
+    let mut log = open_log(dir.path(), config(), true).unwrap();
+    send(&mut log, "k", "v1", Some(ProducerStamp { producer_id: 1, epoch: 0, base_sequence: 0, transactional: true }));
+    for i in 0..10 {
+        send(&mut log, &format!("f{i}"), "x", None);
+    }
+    let marker = log.append_marker(1, 0, Marker::Commit, NOW).unwrap();
+    drop(log);
+    // Session 2: plain (non-idempotent) sends roll segments; the cleaner then runs its
+    // passes and removes the marker once the transaction's data is gone.
+    let mut log = open_log(dir.path(), config(), false).unwrap();
+    send(&mut log, "k", "v2", None);
+    // A tombstone: its delete horizon schedules the later passes.
+    let records = [Record { timestamp: NOW, key: Some(b"z"), value: None, headers: &[] }];
+    let mut enc = EncodedBatches::default();
+    enc.encode(&records, Compression::None, 1 << 20, None).unwrap();
+    log.append_encoded(&mut enc, NOW).unwrap();
+    for i in 10..20 {
+        send(&mut log, &format!("f{i}"), "x", None);
+    }
+    assert_eq!(log.last_stable_offset().unwrap(), log.next_offset(), "fine while the marker is there");
+    let log = Mutex::new(log);
+    clean(&log, NOW + 2 * DAY).expect("pass: v1 goes, its marker stays");
+    for day in 3..8 {
+        clean(&log, NOW + day * DAY + 1);
+    }
+    let mut log = log.into_inner().unwrap();
+    let mut markers = 0;
+    let mut next = log.log_start_offset();
+    while next < log.next_offset() {
+        let bytes = log.read(next, 1 << 20).unwrap();
+        let mut pos = 0;
+        while pos < bytes.len() {
+            let h = samsa::log::batch::verify(&bytes[pos..]).unwrap();
+            markers += h.is_control() as usize;
+            next = h.last_offset() + 1;
+            pos += h.total_size();
+        }
+    }
+    assert!(markers <= 1, "marker at {marker}; {markers} markers left");
+    drop(log); // killed again
+    // Session 3: the rebuild starts from the old snapshot, which has the transaction open,
+    // and finds no marker after it.
+    let mut log = open_log(dir.path(), config(), false).unwrap();
+    let report = samsa::log::verify::verify_partition(dir.path(), "t", 0).unwrap();
+    assert_eq!(report.open_transactions, vec![]);
+    assert_eq!(log.last_stable_offset().unwrap(), log.next_offset(), "the last stable offset is not stuck");
+}

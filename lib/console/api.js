@@ -219,7 +219,7 @@ class ConsoleApi {
       throw e
     }
     const out = []
-    for (let p = 0; p < m.length / 2; p++) out.push({ partition: p, low: m[2 * p], high: m[2 * p + 1] })
+    for (let p = 0; p < m.length / 3; p++) out.push({ partition: p, low: m[3 * p], high: m[3 * p + 1] })
     return out
   }
 

@@ -38,7 +38,7 @@ async function lookAtTopics(shared) {
     const m = marks[i]
     if (m === null) return
     const partitions = []
-    for (let p = 0; p < m.length / 2; p++) partitions.push({ partition: p, low: m[2 * p], high: m[2 * p + 1] })
+    for (let p = 0; p < m.length / 3; p++) partitions.push({ partition: p, low: m[3 * p], high: m[3 * p + 1] })
     topics.push({ name, partitions })
   })
   return topics

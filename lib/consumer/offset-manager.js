@@ -65,20 +65,23 @@ class OffsetManager {
       for (const partition of partitions) {
         const k = key(topic, partition)
         const p = new PartitionState(topic, partition)
-        const low = marks[2 * partition] || 0
-        const high = marks[2 * partition + 1] || 0
+        // [low, high, last stable] per partition: "latest" for a read-committed consumer
+        // is the last stable offset, as Kafka's ListOffsets answers it.
+        const low = marks[3 * partition] || 0
+        const high = marks[3 * partition + 1] || 0
+        const latest = c.runner.readUncommitted ? high : marks[3 * partition + 2] || 0
         const committedOffset = committed.get(partition)
         const seekTo = this.pendingSeeks.get(k)
         if (seekTo !== undefined) {
           this.pendingSeeks.delete(k)
-          p.position = seekTo === -2 ? low : seekTo === -1 ? high : seekTo
+          p.position = seekTo === -2 ? low : seekTo === -1 ? latest : seekTo
           p.resolved = p.position
           if (committedOffset !== undefined) p.committed = committedOffset
         } else if (committedOffset !== undefined && committedOffset >= low && committedOffset <= high) {
           p.position = committedOffset
           p.committed = committedOffset
         } else {
-          p.position = c.fromBeginning(topic) ? low : high
+          p.position = c.fromBeginning(topic) ? low : latest
         }
         c.group.partitions.set(k, p)
         c.runner.readable.add(k)
@@ -128,10 +131,10 @@ class OffsetManager {
       if (!m[p.partition]) throw new Error(`topic ${p.topic} has no partition ${p.partition}`)
       return m[p.partition]
     }).then(
-      ({ low, high }) => {
+      ({ low, high, stable }) => {
         if (p.resetting !== token) return
         p.resetting = null
-        done(low, high)
+        done(low, c.runner.readUncommitted ? high : stable)
       },
       (e) => {
         if (p.resetting !== token) return

@@ -16,11 +16,14 @@
 // it already has) for a while (src/remote); when that fails too, the producer takes a new
 // producer id, so no later send can be taken for the one whose fate is unknown.
 
-const { fromNative, isConnectionLoss } = require('../errors')
+const { fromNative, isConnectionLoss, KafkaJSNonRetriableError } = require('../errors')
 const { Builder } = require('./builder')
 const { oneBatchEach } = require('./gate')
 const { sequencesOf, keyOf } = require('./idempotence')
 const { NOTHING_WRITTEN, RESULT_FIELDS, settle, rowsOf, outcomeOf, partsOf, resendEntries } = require('./outcome')
+
+const TRANSACTION_BROKEN =
+  "The fate of one of this transaction's sends is unknown (the connection to the data directory's owner was lost): abort the transaction and start a new one"
 
 // The errors a partition gets for what messages of one send in a flush hold.
 const REFUSED_FOR_MESSAGES = new Set(['MESSAGE_TOO_LARGE', 'INVALID_TIMESTAMP', 'INVALID_RECORD'])
@@ -34,6 +37,15 @@ const FORCED_PARTITIONS = () => {
 function flush(queue, b) {
   const gate = b.gate
   if (!gate.mayGo(b, queue.shared.settings.maxMessageBytes)) return
+  if (b.idempotence !== null && b.idempotence.broken && b.idempotence.transactional !== null) {
+    // A transaction whose send's fate is unknown can only be aborted (lib/transaction.js
+    // takes a new epoch then): nothing more of it is sent.
+    const { jobs } = b
+    b.reset()
+    for (const job of jobs) job.reject(new KafkaJSNonRetriableError(TRANSACTION_BROKEN))
+    next(queue, gate)
+    return
+  }
   if (b.idempotence !== null && b.idempotence.broken) {
     // What waits in the builder goes once the new producer id is here.
     gate.renewing = b.idempotence.renew(queue.shared).then(

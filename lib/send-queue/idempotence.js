@@ -25,8 +25,7 @@ class Idempotence {
     this.epoch = epoch
     // { id, timeoutMs } of a transactional producer: its sends join its open transaction.
     this.transactional = transactional
-    // A transactional producer renewed its epoch: the transaction open then was aborted.
-    this.transactionLost = false
+
     this.sequences = new Map() // topic\0partition -> the next sequence there
     // topic\0partition -> when a flush was last stored there (Date.now()).
     this.stored = new Map()
@@ -59,11 +58,10 @@ class Idempotence {
   }
 
   /** A new producer id, for a producer whose last send's fate is unknown. A transactional
-   * producer gets its own id at a new epoch instead, which aborts the open transaction. */
+   * producer gets its own id at a new epoch instead (once its transaction is aborted). */
   async renew(shared) {
     const t = this.transactional
     const [producerId, epoch] = t === null ? await shared.native.initProducerId() : await shared.native.initTransactions(t.id, t.timeoutMs)
-    if (t !== null) this.transactionLost = true
     this.producerId = producerId
     this.epoch = epoch
     this.sequences = new Map()

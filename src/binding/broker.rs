@@ -411,13 +411,13 @@ impl NativeBroker {
     #[napi]
     pub async fn watermarks(&self, topic: String) -> napi::Result<Float64Array> {
         let offsets = on!(self, b => b.offsets(topic).await).js()?;
-        Ok(Float64Array::new(offsets.iter().flat_map(|o| [o.low as f64, o.high as f64]).collect()))
+        Ok(Float64Array::new(offsets.iter().flat_map(|o| [o.low as f64, o.high as f64, o.stable as f64]).collect()))
     }
 
     #[napi]
     pub async fn offsets(&self, topic: String) -> napi::Result<Vec<PartitionOffsets>> {
         let offsets = on!(self, b => b.offsets(topic).await).js()?;
-        Ok(offsets.into_iter().map(|o| PartitionOffsets { partition: o.partition, low: o.low as f64, high: o.high as f64 }).collect())
+        Ok(offsets.into_iter().map(|o| PartitionOffsets { partition: o.partition, low: o.low as f64, high: o.high as f64, stable: o.stable as f64 }).collect())
     }
 
     /// The first offset with a timestamp >= `timestamp`, or null if every record is older.

@@ -108,6 +108,8 @@ pub struct PartitionOffsets {
     pub partition: i32,
     pub low: f64,
     pub high: f64,
+    /// The last stable offset: "latest" for a read-committed reader.
+    pub stable: f64,
 }
 
 /// Opens (and recovers) the data directory `dir` on a worker thread, and serves it to the

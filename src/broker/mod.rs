@@ -171,6 +171,8 @@ pub struct PartitionOffsets {
     pub partition: i32,
     pub low: i64,
     pub high: i64,
+    /// The last stable offset: where "latest" is for a read-committed reader.
+    pub stable: i64,
 }
 
 /// Bytes read from a partition, with its watermarks at the time of the read.
@@ -289,7 +291,7 @@ impl Broker {
             append_faults: Mutex::new(BTreeMap::new()),
             any_append_faults: AtomicBool::new(false),
         });
-        broker.recover_transactions()?;
+        broker.recover_transactions();
         broker.abort_timed_out_transactions(now_ms());
         broker.start_maintenance()?;
         let backoff = Duration::from_millis(broker.config.cleaner.backoff_ms.max(10));
@@ -740,10 +742,11 @@ impl Broker {
             .partitions()
             .iter()
             .map(|p| {
-                let log = p.log();
-                PartitionOffsets { partition: p.id, low: log.log_start_offset(), high: log.next_offset() }
+                let mut log = p.log();
+                let stable = log.last_stable_offset().map_err(|e| with_partition(e, topic, p.id))?;
+                Ok(PartitionOffsets { partition: p.id, low: log.log_start_offset(), high: log.next_offset(), stable })
             })
-            .collect())
+            .collect::<Result<Vec<_>>>()?)
     }
 
     pub fn offset_for_timestamp(&self, topic: &str, partition: i32, timestamp: i64) -> Result<Option<i64>> {

@@ -18,6 +18,9 @@ use crate::group::Committed;
 use crate::log::control::Marker;
 use crate::txn::{PendingOffset, TxnEntry, TxnMetadata, TxnState, MAX_TIMEOUT_MS};
 
+/// How long a transaction that failed to end waits before the tick tries again.
+const RETRY_ENDING_MS: i64 = 1_000;
+
 fn lock(entry: &TxnEntry) -> MutexGuard<'_, TxnMetadata> {
     entry.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -87,10 +90,16 @@ impl Broker {
         })?;
         let mut meta = lock(&entry);
         if let Some((pid, epoch)) = expected.filter(|(pid, _)| *pid >= 0) {
+            // A retry of a bump whose answer was lost gives the epoch it had before: it gets
+            // the current one again (KIP-360).
+            if !created && pid == meta.producer_id && epoch == meta.last_epoch && meta.state == TxnState::Empty {
+                return Ok((meta.producer_id, meta.epoch));
+            }
             if created || pid != meta.producer_id || epoch != meta.epoch {
                 return Err(fenced(&meta, epoch));
             }
         }
+        meta.last_epoch = if expected.is_some_and(|(pid, _)| pid >= 0) { meta.epoch } else { -1 };
         match meta.state {
             TxnState::Ongoing => self.end_locked(&mut meta, false, true)?,
             TxnState::PrepareCommit | TxnState::PrepareAbort => self.finish_prepared(&mut meta)?,
@@ -251,6 +260,15 @@ impl Broker {
         let mut aborted = 0;
         for entry in self.txns.all() {
             let mut meta = lock(&entry);
+            if matches!(meta.state, TxnState::PrepareCommit | TxnState::PrepareAbort) && now_ms - meta.updated_ms >= RETRY_ENDING_MS {
+                // An end that failed midway (a full disk, say) is finished once it can be,
+                // as Kafka's coordinator retries its markers.
+                meta.updated_ms = now_ms;
+                if let Err(e) = self.finish_prepared(&mut meta) {
+                    tracing::warn!(transactional_id = %meta.id, error = %e, "finishing a transaction failed; trying again later");
+                }
+                continue;
+            }
             if !meta.timed_out(now_ms) {
                 continue;
             }
@@ -267,14 +285,16 @@ impl Broker {
 
     /// Finishes the transactions that were ending when the broker stopped (their
     /// `Prepare*` state is on disk): markers where still missing, offsets, `Complete*`.
-    pub(super) fn recover_transactions(&self) -> Result<()> {
+    /// One that cannot be finished now (a full disk) is left to the maintenance tick.
+    pub(super) fn recover_transactions(&self) {
         for entry in self.txns.all() {
             let mut meta = lock(&entry);
             if matches!(meta.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
-                self.finish_prepared(&mut meta)?;
+                if let Err(e) = self.finish_prepared(&mut meta) {
+                    tracing::warn!(transactional_id = %meta.id, error = %e, "finishing a transaction at open failed; trying again later");
+                }
             }
         }
-        Ok(())
     }
 
     /// The state of transactional ids (Kafka's DescribeTransactions).
@@ -337,6 +357,17 @@ impl Broker {
                 }
                 p.appended.notify_waiters();
                 written.insert((topic.clone(), *partition));
+            }
+        }
+        if self.config.fsync {
+            // The markers are durable before anything says the transaction ended: a power
+            // cut must not leave a committed state with records that have no marker.
+            for (topic, partition) in &written {
+                let Ok(p) = self.partition(topic, *partition) else { continue };
+                let files = p.log().take_unsynced()?;
+                for (file, path) in files {
+                    self.durability.sync_data(&file, &path)?;
+                }
             }
         }
         if commit {

@@ -361,7 +361,10 @@ impl PartitionLog {
         if !self.transactional {
             return Ok(next);
         }
-        Ok(self.producers()?.last_stable_offset(next))
+        // An open transaction whose first records retention or DeleteRecords removed holds
+        // the stable offset at the log start, as Kafka clamps it.
+        let start = self.log_start_offset;
+        Ok(self.producers()?.last_stable_offset(next).max(start))
     }
 
     /// [`PartitionLog::read`] for a read-committed reader: the batches below the last stable
@@ -491,6 +494,11 @@ impl PartitionLog {
         }
         self.active_dirty = false;
         self.segments.push(seg);
+        if self.transactional {
+            // A transactional partition always snapshots at a roll: a rebuild from an older
+            // snapshot could meet a transaction whose marker the cleaner has since removed.
+            self.producers()?;
+        }
         let log_start = self.log_start_offset;
         if let Some(p) = &mut self.producers {
             // Later rebuilds start here instead of at the log start.

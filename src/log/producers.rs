@@ -190,7 +190,9 @@ impl ProducerStates {
     /// The aborted transactions with records between `from` and `to` (exclusive), in
     /// order of their first offsets, as a read-committed fetch of that range lists them.
     pub fn aborted_between(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
-        let mut out: Vec<AbortedTxn> = self.aborted.iter().filter(|a| a.last_offset >= from && a.first_offset < to).copied().collect();
+        // In marker order, so by last offset: those ending before `from` are skipped at once.
+        let skip = self.aborted.partition_point(|a| a.last_offset < from);
+        let mut out: Vec<AbortedTxn> = self.aborted[skip..].iter().filter(|a| a.first_offset < to).copied().collect();
         out.sort_by_key(|a| a.first_offset);
         out
     }

@@ -479,14 +479,14 @@ impl Inner {
     // ------------------------------------------------------------------ offsets
 
     /// The offsets `timestamp` (-2 earliest, -1 latest, or a time) points at, per partition.
-    async fn list_offsets(&self, topic: &str, partitions: &[i32], timestamp: i64) -> Result<BTreeMap<i32, i64>> {
+    async fn list_offsets(&self, topic: &str, partitions: &[i32], timestamp: i64, isolation_level: i8) -> Result<BTreeMap<i32, i64>> {
         let t = list_offsets_request::ListOffsetsTopic::default().with_name(name(topic)).with_partitions(
             partitions
                 .iter()
                 .map(|p| list_offsets_request::ListOffsetsPartition::default().with_partition_index(*p).with_current_leader_epoch(-1).with_timestamp(timestamp))
                 .collect(),
         );
-        let req = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![t]);
+        let req = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_isolation_level(isolation_level).with_topics(vec![t]);
         let resp = self.control.call(&req, self.request_timeout).await?;
         let mut out = BTreeMap::new();
         for t in resp.topics {
@@ -502,17 +502,16 @@ impl Inner {
         self.ensure_open()?;
         let n = self.partitions_of(topic).await?;
         let all: Vec<i32> = (0..n).collect();
-        let low = self.list_offsets(topic, &all, -2).await?;
-        let high = self.list_offsets(topic, &all, -1).await?;
-        Ok(all
-            .into_iter()
-            .map(|p| PartitionOffsets { partition: p, low: low.get(&p).copied().unwrap_or(0), high: high.get(&p).copied().unwrap_or(0) })
-            .collect())
+        let low = self.list_offsets(topic, &all, -2, 0).await?;
+        let high = self.list_offsets(topic, &all, -1, 0).await?;
+        let stable = self.list_offsets(topic, &all, -1, 1).await?;
+        let at = |m: &BTreeMap<i32, i64>, p: i32| m.get(&p).copied().unwrap_or(0);
+        Ok(all.into_iter().map(|p| PartitionOffsets { partition: p, low: at(&low, p), high: at(&high, p), stable: at(&stable, p) }).collect())
     }
 
     pub async fn offset_for_timestamp(&self, topic: &str, partition: i32, timestamp: i64) -> Result<Option<i64>> {
         self.ensure_open()?;
-        let found = self.list_offsets(topic, &[partition], timestamp).await?;
+        let found = self.list_offsets(topic, &[partition], timestamp, 0).await?;
         Ok(found.get(&partition).copied().filter(|o| *o >= 0))
     }
 

@@ -55,6 +55,10 @@ pub struct TxnMetadata {
     pub id: String,
     pub producer_id: i64,
     pub epoch: i16,
+    /// The epoch before the last bump a producer asked for with its own (KIP-360), so a
+    /// retry of that request is recognised; -1 otherwise.
+    #[serde(default = "no_epoch")]
+    pub last_epoch: i16,
     pub timeout_ms: i32,
     pub state: TxnState,
     /// Partitions added to the open transaction.
@@ -71,12 +75,17 @@ pub struct TxnMetadata {
     pub updated_ms: i64,
 }
 
+fn no_epoch() -> i16 {
+    -1
+}
+
 impl TxnMetadata {
     pub fn new(id: &str, producer_id: i64, timeout_ms: i32, now_ms: i64) -> Self {
         TxnMetadata {
             id: id.to_string(),
             producer_id,
             epoch: 0,
+            last_epoch: -1,
             timeout_ms,
             state: TxnState::Empty,
             partitions: BTreeSet::new(),
