@@ -33,15 +33,16 @@ async function waitFor(check, { timeoutMs = 5000, intervalMs = 10, what = 'condi
  * Reads back every record of a partition through the native fetch path of the broker
  * open for `dataDir` in this process (the consumer API arrives with consumer groups).
  * Follows each fetch's nextOffset, so it reads a compacted log across its gaps and past
- * batches the cleaner emptied.
+ * batches the cleaner emptied. Reads committed (below the last stable offset, no aborted
+ * records), as a consumer does by default; `readUncommitted` reads every record stored.
  */
-function readPartition(dataDir, topic, partition, from = 0) {
+function readPartition(dataDir, topic, partition, from = 0, { readUncommitted = false } = {}) {
   const shared = require('../lib/broker').find(dataDir)
   if (!shared || !shared.native) throw new Error(`no broker open for ${dataDir}`)
   const out = []
   let next = from
   for (;;) {
-    const r = shared.native.fetch(topic, partition, next, 1 << 20)
+    const r = shared.native.fetch(topic, partition, next, 1 << 20, undefined, readUncommitted)
     const n = r === null ? 0 : r.records.length / 8
     if (n === 0) {
       if (r === null || !(r.nextOffset > next)) break
