@@ -16,6 +16,7 @@ const path = require('node:path')
 const { Kafka, logLevel, KafkaJSProtocolError, KafkaJSNonRetriableError } = require('..')
 const { tempDir, waitFor, readPartition } = require('./helpers')
 const { spawnNode, until } = require('./wire-helpers')
+const { SEGMENT_BYTES, entries, samsaBroker, sealer } = require('./compaction-helpers')
 
 const FAST = { sessionTimeout: 3000, rebalanceTimeout: 3000, heartbeatInterval: 50, maxWaitTimeInMs: 200, retry: { initialRetryTime: 50, retries: 1 } }
 const ONGOING = 'There is already an ongoing transaction for this producer. Please end the transaction before beginning another.'
@@ -433,6 +434,39 @@ describe('transactions in process', () => {
     // The broker fenced the producer as it aborted: its commit fails.
     const e = await rejection(t.commit())
     expect({ type: e.type, retriable: e.retriable }).toEqual({ type: 'INVALID_PRODUCER_EPOCH', retriable: false })
+  })
+
+  test('a compacted topic written in transactions: the cleaner keeps what a read-committed consumer reads (an aborted value never replaces a committed one, an open transaction holds it back)', async () => {
+    const { kafka, dataDir, passes, waitPasses } = samsaBroker({ clientId: 'tx-test', logLevel: logLevel.INFO }, kafkas)
+    const admin = track(kafka.admin())
+    await admin.connect()
+    await admin.createTopics({ topics: [{ topic: 'table', numPartitions: 1, configEntries: entries({ 'cleanup.policy': 'compact', 'segment.bytes': String(SEGMENT_BYTES), 'min.cleanable.dirty.ratio': '0.01' }) }] })
+    const plain = await producer(kafka)
+    const [a, o] = [await transactional(kafka, 'a'), await transactional(kafka, 'o')]
+    const latest = () => {
+      const out = {}
+      for (const m of readPartition(dataDir, 'table', 0)) if (!m.key.toString().startsWith('~')) out[m.key.toString()] = m.value.toString()
+      return out
+    }
+    await plain.send({ topic: 'table', messages: [{ key: 'k1', value: 'old' }, { key: 'k2', value: 'old' }] })
+    const ta = await a.transaction()
+    await ta.send({ topic: 'table', messages: [{ key: 'k1', value: 'aborted' }] })
+    await ta.abort()
+    await plain.send({ topic: 'table', messages: [sealer('one')] })
+    // Open, in a later segment: the cleaner may not go there until it ends.
+    const to = await o.transaction()
+    await to.send({ topic: 'table', messages: [{ key: 'k2', value: 'open' }] })
+    await plain.send({ topic: 'table', messages: [sealer('two')] })
+    await waitPasses('table', 1)
+    expect(latest()).toEqual({ k1: 'old', k2: 'old' })
+    const before = passes('table').length
+    await to.abort()
+    await plain.send({ topic: 'table', messages: [sealer('three')] })
+    await waitPasses('table', before + 1)
+    expect(latest()).toEqual({ k1: 'old', k2: 'old' })
+    const reader = await collect(kafka, ['table'])
+    await waitFor(() => reader.got.some((m) => m.value.startsWith('three:')), { what: 'the reader to read the topic' })
+    expect(reader.values().filter((v) => !/^(one|two|three):/.test(v))).toEqual(['old', 'old'])
   })
 })
 
