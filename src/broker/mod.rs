@@ -927,6 +927,14 @@ fn clone_error(e: &Error) -> Error {
     match e {
         Error::Poisoned(w) => Error::Poisoned(w.clone()),
         Error::Closed => Error::Closed,
+        // What a transaction refuses a send with stays what it is: a fenced producer must
+        // hear INVALID_PRODUCER_EPOCH (not retriable), not a storage error it retries.
+        Error::InvalidProducerEpoch(m) => Error::InvalidProducerEpoch(m.clone()),
+        Error::ProducerFenced(m) => Error::ProducerFenced(m.clone()),
+        Error::InvalidProducerIdMapping(m) => Error::InvalidProducerIdMapping(m.clone()),
+        Error::InvalidTxnState(m) => Error::InvalidTxnState(m.clone()),
+        Error::ConcurrentTransactions(m) => Error::ConcurrentTransactions(m.clone()),
+        Error::UnknownTopicOrPartition { topic, partition } => Error::UnknownTopicOrPartition { topic: topic.clone(), partition: *partition },
         other => Error::io(other.to_string(), std::io::Error::other("failed")),
     }
 }
