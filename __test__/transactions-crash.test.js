@@ -1,22 +1,27 @@
 'use strict'
 
 // Exactly once through kill -9 (KIP-98's promise): a consume-transform-produce loop
-// (fixtures/tx-transform-child.js) owns the data directory and turns 4,000 inputs over 4
-// partitions into one result each, a transaction per run of inputs (the results and the
-// group's offsets, committed together). Round after round this test kills it with SIGKILL
-// at a random moment and starts it again on the same directory, until it reports every
-// input done. Then, with the child gone, the results read committed (the native fetch, a
-// consumer of a new group, and one in another process) must hold exactly one result per
-// input: none lost, none twice, each the right one. A read uncommitted shows what the kills left: results of
-// aborted transactions, which must all be duplicates of committed ones.
+// (fixtures/tx-transform-child.js) turns inputs over 4 partitions into one result each, a
+// transaction per run of inputs (the results and the group's offsets, committed together).
+// Round after round this test kills it with SIGKILL at a random moment and starts it again
+// on the same directory, until it reports every input done. Then, with the child gone, the
+// results read committed (the native fetch, a consumer of a new group, and one in another
+// process) must hold exactly one result per input: none lost, none twice, each the right
+// one. A read uncommitted shows what the kills left: results of aborted transactions,
+// which must all be results of inputs done again later.
+//
+// Two tests: the child owns the data directory (4,000 inputs, 60 kills: each kill takes
+// the broker down with it, and the next start recovers), and the child reaches this
+// process's broker over its socket (1,000 inputs, 15 kills: the broker lives on, and the
+// next child's producer fences and aborts what the last one left open).
 //
 // The kill moments: 40% of the rounds a random 0-20 ms after the child's first commit
 // (inside whatever transaction runs then, or between two); 20% a random 0-3 ms after a
 // transaction opens (in its sends or offsets); 10% 0-1 ms after it calls commit; 20%
-// inside a commit, after the coordinator's decision is durable and before the markers and
-// offsets are all written (found by stopping the child at random moments and looking);
-// 10% a random 0-40 ms after the child starts (fencing the last run's transaction,
-// joining the group). The next round's start then recovers what the kill left.
+// (owning child only) inside a commit, after the coordinator's decision is durable and
+// before the markers and offsets are all written (found by stopping the child at random
+// moments and looking); 10% a random 0-40 ms after the child starts (fencing the last
+// run's transaction, joining the group).
 // fsync stays off (the default): kill -9 does not lose the page cache.
 
 const fs = require('node:fs')
@@ -116,7 +121,7 @@ async function killInsideCommit(child, dataDir, budgetMs = 2000) {
 
 /** One round: the child from start to kill (as `plan` says) or to "all-done". */
 async function round(dataDir, n, plan, remote) {
-  const seen = { start: null, opened: 0, committed: [], allDone: false, lastLine: null, killedAfter: null }
+  const seen = { start: null, opened: 0, committed: [], allDone: false, lastLine: null, killedAfter: null, probeError: null }
   let armed = false
   const r = await runNode([CHILD, dataDir, String(n * 7919 + 1), remote ? 'remote' : 'owner'], {
     timeoutMs: ROUND_TIMEOUT_MS,
@@ -130,7 +135,12 @@ async function round(dataDir, n, plan, remote) {
       if (!plan || armed || word !== plan.after) return
       armed = true
       seen.killedAfter = line
-      if (plan.inside) killInsideCommit(child, dataDir).then((looks) => (seen.looks = looks))
+      if (plan.inside) {
+        killInsideCommit(child, dataDir).catch((e) => {
+          seen.probeError = e
+          child.kill('SIGKILL')
+        })
+      }
       else setTimeout(() => child.kill('SIGKILL'), plan.delayMs)
     },
   })
@@ -182,6 +192,7 @@ async function scenario({ inputs, minKills, maxKills, budgetMs, remote }) {
       const plan = killing ? planOf(n, remote) : null
       const r = await round(dataDir, n, plan, remote)
       const where = `round ${n} (${!plan ? 'to the end' : plan.inside ? 'kill inside a commit' : `kill ${plan.delayMs} ms after "${plan.after}"`})`
+      if (r.probeError) throw new Error(`${where}: looking for the moment to kill failed: ${r.probeError.stack}`)
       if (r.signal !== 'SIGKILL' && !(r.code === 0 && r.allDone)) {
         throw new Error(`${where}: the child exited with ${r.signal || `code ${r.code}`}, last line ${JSON.stringify(r.lastLine)}:\n${r.stderr}`)
       }

@@ -14,9 +14,14 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const { Kafka, logLevel, KafkaJSProtocolError, KafkaJSNonRetriableError } = require('..')
-const { tempDir, waitFor, readPartition } = require('./helpers')
+const { tempDir, waitFor: helpersWaitFor, readPartition } = require('./helpers')
 const { spawnNode, until } = require('./wire-helpers')
 const { SEGMENT_BYTES, entries, samsaBroker, sealer } = require('./compaction-helpers')
+
+// Generous deadlines: the suite runs beside other test files on two busy cores, where a
+// consumer's join and first fetch can take seconds.
+jest.setTimeout(60000)
+const waitFor = (check, options = {}) => helpersWaitFor(check, { timeoutMs: 15000, ...options })
 
 const FAST = { sessionTimeout: 3000, rebalanceTimeout: 3000, heartbeatInterval: 50, maxWaitTimeInMs: 200, retry: { initialRetryTime: 50, retries: 1 } }
 const ONGOING = 'There is already an ongoing transaction for this producer. Please end the transaction before beginning another.'
@@ -323,13 +328,10 @@ describe('transactions in process', () => {
       const f = await rejection(call())
       expect({ name: f.name, type: f.type, retriable: f.retriable }).toEqual({ name: 'KafkaJSProtocolError', type: 'INVALID_PRODUCER_EPOCH', retriable: false })
     }
-    // A fenced producer stays fenced: a new transaction of its fails the same way.
-    await z.abort().catch(() => {})
-    const again = await zombie.transaction().catch((x) => x)
-    if (!(again instanceof Error)) {
-      const g = await rejection(again.send({ topic: 'out', messages: [{ value: 'zombie-3', partition: 1 }] }))
-      expect(g.type).toBe('INVALID_PRODUCER_EPOCH')
-    }
+    // A fenced producer stays fenced: its abort fails too, and it cannot begin another
+    // transaction (kafkajs's is left ABORTING, which refuses one as well).
+    expect((await rejection(z.abort())).type).toBe('INVALID_PRODUCER_EPOCH')
+    expect(await rejection(zombie.transaction())).toBeInstanceOf(KafkaJSNonRetriableError)
 
     await s.send({ topic: 'out', messages: [{ value: 'successor', partition: 1 }] })
     await s.sendOffsets({ consumerGroupId: 'g', topics: [{ topic: 'in', partitions: [{ partition: 0, offset: '11' }] }] })
@@ -426,7 +428,7 @@ describe('transactions in process', () => {
     await waitFor(() => reader.has('witness'), { what: 'the witness' })
     expect(reader.values('events', 0)).toEqual([])
 
-    await waitFor(() => reader.has('behind'), { timeoutMs: 10000, what: 'the consumer to get past the timed-out transaction' })
+    await waitFor(() => reader.has('behind'), { what: 'the consumer to get past the timed-out transaction' })
     const waited = Date.now() - openedAt
     expect(waited).toBeGreaterThanOrEqual(1400)
     expect(reader.values('events', 0)).toEqual(['behind'])
@@ -477,7 +479,7 @@ async function peer(dataDir) {
   await until(() => proc.lines.includes('ready'), { timeoutMs: 15000, what: () => `the peer to start\n${proc.output()}` })
   let n = 0
   const parsed = (prefix) => proc.lines.filter((l) => l.startsWith(prefix)).map((l) => JSON.parse(l))
-  return Object.assign(proc, {
+  const self = Object.assign(proc, {
     async call(op, args = {}) {
       const id = ++n
       proc.child.stdin.write(`${JSON.stringify({ n: id, op, ...args })}\n`)
@@ -487,7 +489,13 @@ async function peer(dataDir) {
     },
     /** What the peer's consumers of `groupId` handled: [partition, value] each. */
     messages: (groupId) => parsed('{"m"').filter(({ m }) => m[0] === groupId).map(({ m: [, , partition, , value] }) => [partition, value]),
+    /** Disconnects its clients, closes its Kafka and exits: resolves with how it exited. */
+    async exit() {
+      await self.call('exit')
+      return proc.exited
+    },
   })
+  return self
 }
 
 describe('transactions from another process on the data directory', () => {
@@ -539,8 +547,7 @@ describe('transactions from another process on the data directory', () => {
     await s.commit()
     await waitFor(() => committed.has('successor'), { what: "the successor's record" })
     expect(committed.values('orders', 1)).toEqual(['witness', 'after-1', 'successor'])
-    await other.call('exit')
-    expect(await other.exited).toEqual({ code: 0, signal: null })
+    expect(await other.exit()).toEqual({ code: 0, signal: null })
   })
 
   test("consumers in another process read this process's transactions as they should: read committed sees committed records only, readUncommitted everything", async () => {
@@ -556,24 +563,23 @@ describe('transactions from another process on the data directory', () => {
 
     const t1 = await p.transaction()
     await t1.send({ topic: 'orders', messages: [{ value: 'open-1', partition: 0 }] })
-    await waitFor(() => ru('open-1'), { timeoutMs: 10000, what: 'the readUncommitted consumer in the other process to see the open transaction' })
+    await waitFor(() => ru('open-1'), { what: 'the readUncommitted consumer in the other process to see the open transaction' })
     await plain.send({ topic: 'orders', messages: [{ value: 'witness', partition: 1 }] })
-    await waitFor(() => rc('witness'), { timeoutMs: 10000, what: 'the read-committed consumer to see the witness' })
+    await waitFor(() => rc('witness'), { what: 'the read-committed consumer to see the witness' })
     expect(rc('open-1')).toBe(false)
     await t1.commit()
-    await waitFor(() => rc('open-1'), { timeoutMs: 10000, what: 'the read-committed consumer to see the committed record' })
+    await waitFor(() => rc('open-1'), { what: 'the read-committed consumer to see the committed record' })
 
     const t2 = await p.transaction()
     await t2.send({ topic: 'orders', messages: [{ value: 'aborted-0', partition: 0 }, { value: 'aborted-1', partition: 1 }] })
-    await waitFor(() => ru('aborted-0') && ru('aborted-1'), { timeoutMs: 10000, what: 'the readUncommitted consumer to see the transaction' })
+    await waitFor(() => ru('aborted-0') && ru('aborted-1'), { what: 'the readUncommitted consumer to see the transaction' })
     await t2.abort()
     await plain.send({ topic: 'orders', messages: [{ value: 'after-0', partition: 0 }, { value: 'after-1', partition: 1 }] })
-    await waitFor(() => rc('after-0') && rc('after-1') && ru('after-0') && ru('after-1'), { timeoutMs: 10000, what: 'both consumers past the aborted transaction' })
+    await waitFor(() => rc('after-0') && rc('after-1') && ru('after-0') && ru('after-1'), { what: 'both consumers past the aborted transaction' })
     const byPartition = (groupId, partition) => other.messages(groupId).filter(([p]) => p === partition).map(([, v]) => v)
     expect([byPartition('rc', 0), byPartition('rc', 1)]).toEqual([['open-1', 'after-0'], ['witness', 'after-1']])
     expect([byPartition('ru', 0), byPartition('ru', 1)]).toEqual([['open-1', 'aborted-0', 'after-0'], ['witness', 'aborted-1', 'after-1']])
-    await other.call('exit')
-    expect(await other.exited).toEqual({ code: 0, signal: null })
+    expect(await other.exit()).toEqual({ code: 0, signal: null })
   })
 
   test("the owner is killed (kill -9) in the middle of another process's transaction: that process takes the directory over, and its transaction goes on and commits, records and offsets together", async () => {
@@ -604,12 +610,11 @@ describe('transactions from another process on the data directory', () => {
     // A process opening the directory now reads both records committed.
     const { kafka } = open(dataDir)
     const reader = await collect(kafka, ['orders'])
-    await waitFor(() => reader.has('before') && reader.has('after'), { timeoutMs: 10000, what: 'the committed records' })
+    await waitFor(() => reader.has('before') && reader.has('after'), { what: 'the committed records' })
     expect(reader.values().sort()).toEqual(['after', 'before'])
     await reader.consumer.disconnect()
     await kafka.close()
-    await other.call('exit')
-    expect(await other.exited).toEqual({ code: 0, signal: null })
+    expect(await other.exit()).toEqual({ code: 0, signal: null })
   })
 
   test('a transaction of a process killed with SIGKILL is aborted after its transactionTimeout: a read-committed consumer here moves on', async () => {
@@ -629,7 +634,7 @@ describe('transactions from another process on the data directory', () => {
     expect(reader.values('events', 0)).toEqual([])
     expect(uncommitted.values('events', 0)).toEqual(['from-the-dead', 'behind'])
 
-    await waitFor(() => reader.has('behind'), { timeoutMs: 10000, what: 'the consumer to get past the dead process\'s transaction' })
+    await waitFor(() => reader.has('behind'), { what: 'the consumer to get past the dead process\'s transaction' })
     expect(Date.now() - sentAt).toBeGreaterThanOrEqual(1400)
     expect(reader.values('events', 0)).toEqual(['behind'])
   })
