@@ -67,6 +67,17 @@ impl Durability {
         crate::fsutil::replace_synced(path, bytes, sync, |dir| self.run(|| crate::fsutil::sync_dir(dir)))
     }
 
+    /// Replaces the append-only file at `path` with `bytes` (durably when `fsync`) and
+    /// opens the new one for appending: the rewrite of a log of JSON lines.
+    pub fn rewrite_appendable(&self, path: &Path, bytes: &[u8], fsync: bool) -> Result<File> {
+        if fsync {
+            self.write_atomic(path, bytes)?;
+        } else {
+            crate::fsutil::replace(path, bytes, false)?;
+        }
+        std::fs::OpenOptions::new().append(true).open(path).map_err(|e| Error::io_at("opening", path, e))
+    }
+
     /// Any other durable step (a directory fsync, a whole-filesystem sync), poisoning the
     /// broker on failure.
     pub fn run(&self, step: impl FnOnce() -> Result<()>) -> Result<()> {

@@ -4,7 +4,7 @@
 //! the end is a loud error.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use crate::durability::Durability;
 use crate::error::{Error, Result};
-use crate::fsutil;
 
 const FILE: &str = "offsets.log";
 
@@ -210,12 +209,7 @@ impl OffsetStore {
                 out.push(b'\n');
             }
         }
-        if self.fsync {
-            self.durability.write_atomic(&self.path, &out)?;
-        } else {
-            fsutil::replace(&self.path, &out, false)?;
-        }
-        self.file = OpenOptions::new().append(true).open(&self.path).map_err(|e| Error::io_at("opening", &self.path, e))?;
+        self.file = self.durability.rewrite_appendable(&self.path, &out, self.fsync)?;
         self.lines = self.live();
         Ok(())
     }
@@ -253,7 +247,7 @@ mod tests {
             s.commit("g", &[("t".into(), 0, c(5)), ("t".into(), 1, c(7))]).unwrap();
             s.commit("g", &[("t".into(), 0, c(9))]).unwrap();
         }
-        let mut f = OpenOptions::new().append(true).open(dir.path().join(FILE)).unwrap();
+        let mut f = std::fs::OpenOptions::new().append(true).open(dir.path().join(FILE)).unwrap();
         f.write_all(b"{\"g\":\"g\",\"t\":\"t\",\"p\":0,\"o\":12").unwrap();
         let s = OffsetStore::open(dir.path(), false, Arc::default()).unwrap();
         assert_eq!(s.committed("g", "t", 0), Some(&c(9)));

@@ -153,6 +153,20 @@ fn group_name(s: &str) -> GroupId {
     GroupId(StrBytes::from_string(s.to_string()))
 }
 
+/// Offsets to commit (topic, partition, offset, metadata) as a request's entries, gathered
+/// by topic in order of first appearance.
+fn by_topic<P>(offsets: Vec<(String, i32, i64, Option<String>)>, entry: impl Fn(i32, i64, Option<String>) -> P) -> Vec<(String, Vec<P>)> {
+    let mut topics: Vec<(String, Vec<P>)> = Vec::new();
+    for (topic, partition, offset, metadata) in offsets {
+        let p = entry(partition, offset, metadata);
+        match topics.iter_mut().find(|(t, _)| *t == topic) {
+            Some((_, ps)) => ps.push(p),
+            None => topics.push((topic, vec![p])),
+        }
+    }
+    topics
+}
+
 fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
 }
@@ -619,18 +633,16 @@ impl Inner {
             .with_group_id(group_name(group));
         let resp = self.control.call(&add, self.request_timeout).await?;
         check(resp.error_code, None, || format!("adding group \"{group}\" to the transaction"))?;
-        let mut topics: Vec<txn_offset_commit_request::TxnOffsetCommitRequestTopic> = Vec::new();
-        for (topic, partition, offset, metadata) in offsets {
-            let p = txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+        let topics = by_topic(offsets, |partition, offset, metadata| {
+            txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
                 .with_partition_index(partition)
                 .with_committed_offset(offset)
                 .with_committed_leader_epoch(-1)
-                .with_committed_metadata(Some(sb(metadata.as_deref().unwrap_or(""))));
-            match topics.iter_mut().find(|t| t.name.0.as_str() == topic.as_str()) {
-                Some(t) => t.partitions.push(p),
-                None => topics.push(txn_offset_commit_request::TxnOffsetCommitRequestTopic::default().with_name(name(&topic)).with_partitions(vec![p])),
-            }
-        }
+                .with_committed_metadata(Some(sb(metadata.as_deref().unwrap_or(""))))
+        })
+        .into_iter()
+        .map(|(topic, partitions)| txn_offset_commit_request::TxnOffsetCommitRequestTopic::default().with_name(name(&topic)).with_partitions(partitions))
+        .collect();
         let commit = TxnOffsetCommitRequest::default()
             .with_transactional_id(TransactionalId(sb(transactional_id)))
             .with_group_id(group_name(group))
@@ -819,18 +831,16 @@ impl Inner {
     /// Commits offsets as `member` at `epoch`, or as an admin (no member, epoch -1).
     pub async fn commit(&self, group: &str, member: &str, epoch: i32, offsets: Vec<(String, i32, i64, Option<String>)>) -> Result<()> {
         self.ensure_open()?;
-        let mut topics: Vec<offset_commit_request::OffsetCommitRequestTopic> = Vec::new();
-        for (topic, partition, offset, metadata) in offsets {
-            let p = offset_commit_request::OffsetCommitRequestPartition::default()
+        let topics = by_topic(offsets, |partition, offset, metadata| {
+            offset_commit_request::OffsetCommitRequestPartition::default()
                 .with_partition_index(partition)
                 .with_committed_offset(offset)
                 .with_committed_leader_epoch(-1)
-                .with_committed_metadata(Some(sb(metadata.as_deref().unwrap_or(""))));
-            match topics.iter_mut().find(|t| t.name.0.as_str() == topic.as_str()) {
-                Some(t) => t.partitions.push(p),
-                None => topics.push(offset_commit_request::OffsetCommitRequestTopic::default().with_name(name(&topic)).with_partitions(vec![p])),
-            }
-        }
+                .with_committed_metadata(Some(sb(metadata.as_deref().unwrap_or(""))))
+        })
+        .into_iter()
+        .map(|(topic, partitions)| offset_commit_request::OffsetCommitRequestTopic::default().with_name(name(&topic)).with_partitions(partitions))
+        .collect();
         let req = OffsetCommitRequest::default()
             .with_group_id(group_name(group))
             .with_generation_id_or_member_epoch(epoch)

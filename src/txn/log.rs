@@ -4,7 +4,7 @@
 //! torn final line (a crash mid-write) is dropped; a bad line before it is a loud error.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -72,12 +72,7 @@ impl TxnLog {
             serde_json::to_writer(&mut out, meta).map_err(|e| Error::io("encoding transaction state", std::io::Error::other(e)))?;
             out.push(b'\n');
         }
-        if self.fsync {
-            self.durability.write_atomic(&self.path, &out)?;
-        } else {
-            fsutil::replace(&self.path, &out, false)?;
-        }
-        self.file = OpenOptions::new().append(true).open(&self.path).map_err(|e| Error::io_at("opening", &self.path, e))?;
+        self.file = self.durability.rewrite_appendable(&self.path, &out, self.fsync)?;
         self.lines = self.current.len();
         Ok(())
     }
@@ -138,7 +133,7 @@ mod tests {
         log.write(&a).unwrap();
         log.write(&TxnMetadata::new("b", 2, 60_000, 30)).unwrap();
         drop(log);
-        let mut f = OpenOptions::new().append(true).open(dir.path().join(FILE)).unwrap();
+        let mut f = std::fs::OpenOptions::new().append(true).open(dir.path().join(FILE)).unwrap();
         f.write_all(b"{\"id\":\"a\",\"produ").unwrap();
         let (_, loaded) = TxnLog::open(dir.path(), false, d).unwrap();
         assert_eq!(loaded.len(), 2);
