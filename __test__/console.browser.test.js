@@ -21,10 +21,16 @@ const SCREENSHOTS = path.join(__dirname, '..', 'test-output', 'console')
 const SAMPLES_MS = 15000
 
 /** A time as a datetime-local input takes it, in this machine's time zone (the browser's). */
+/** The value of a datetime-local input for `ms`, in the shortest form Chromium keeps (it
+ * drops trailing zeros of the milliseconds, then zero seconds, and Playwright's fill checks
+ * the value it set is the value the input has). */
 function localInput(ms) {
   const d = new Date(ms)
   const pad = (n, w = 2) => String(n).padStart(w, '0')
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`
+  let time = `${pad(d.getHours())}:${pad(d.getMinutes())}`
+  if (d.getSeconds() || d.getMilliseconds()) time += `:${pad(d.getSeconds())}`
+  if (d.getMilliseconds()) time += `.${pad(d.getMilliseconds(), 3)}`.replace(/0+$/, '')
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${time}`
 }
 
 browserBinary.describe('the console in Chromium', () => {
